@@ -1,0 +1,3 @@
+"""Hypercare: observability and post-go-live support for ERP operations."""
+
+__version__ = "0.1.0"

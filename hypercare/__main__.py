@@ -1,0 +1,3 @@
+from hypercare.cli import main
+
+main()

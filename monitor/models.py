@@ -1,0 +1,69 @@
+"""Tables for what monitor/ observes: sources, check runs and results, metric samples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hypercare.db import Base, JSONType, Money, UTCDateTime, utcnow
+
+
+class Source(Base):
+    """A monitored system. Its connection URL lives in the settings, never in the store."""
+
+    __tablename__ = "source"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="database")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CheckRun(Base):
+    """One pass of the collectors: which checks ran, when, and how it went."""
+
+    __tablename__ = "check_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trigger: Mapped[str] = mapped_column(String(32), default="manual")
+    passed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errored: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[list[CheckResultRow]] = relationship(back_populates="run", lazy="raise")
+
+
+class CheckResultRow(Base):
+    __tablename__ = "check_result"
+    __table_args__ = (Index("ix_check_result_check_source_time", "check_id", "source", "finished_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("check_run.id", ondelete="CASCADE"), index=True)
+    check_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))  # pass | warn | fail | error
+    violations: Mapped[int] = mapped_column(Integer, default=0)
+    measured_value: Mapped[float | None] = mapped_column(Float)
+    amount_at_risk: Mapped[Decimal | None] = mapped_column(Money)
+    sample: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    run: Mapped[CheckRun] = relationship(back_populates="results")
+
+
+class MetricSampleRow(Base):
+    """History of a metric. Labels are a bounded set (check id, source, probe) by convention."""
+
+    __tablename__ = "metric_sample"
+    __table_args__ = (Index("ix_metric_sample_name_time", "name", "ts"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    value: Mapped[float] = mapped_column(Float)

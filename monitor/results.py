@@ -1,0 +1,53 @@
+"""Typed results every collector yields: metric samples and check results. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+CheckStatus = Literal["pass", "warn", "fail", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    name: str
+    value: float
+    labels: dict[str, str] = field(default_factory=dict)
+    ts: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of one check against one source.
+
+    ``sample`` holds offending rows (capped), each a plain dict of JSON-safe values; ``entities`` holds the
+    key columns of every offending row (uncapped up to the engine's row cap), in order.
+    """
+
+    check_id: str
+    source: str
+    status: CheckStatus
+    title: str
+    category: str
+    severity: str
+    started_at: datetime
+    finished_at: datetime
+    violations: int = 0
+    measured_value: float | None = None
+    amount_at_risk: Decimal | None = None
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    runbook: str | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "pass"

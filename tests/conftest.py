@@ -1,0 +1,174 @@
+"""Shared fixtures: a real store on SQLite and on PostgreSQL, schema built by the migrations.
+
+Two shapes of store:
+
+* ``session`` — one transaction per test, rolled back at the end (SAVEPOINT mode): code under test may
+  commit. Fast; use it for services.
+* ``store_url`` — a store of the test's own (a temporary SQLite file, or a PostgreSQL database cloned from
+  a migrated template), for tests whose code opens its own connections: the API, the pipeline, the CLI.
+
+Both are parametrised over ``sqlite`` and ``postgres``. PostgreSQL is the server named by
+``HYPERCARE_TEST_DATABASE_URL`` (default ``postgresql+psycopg://root@127.0.0.1:5432/test``); each test run
+works in throwaway databases of its own. Without a server the PostgreSQL cases skip with the reason, except
+under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from hypercare.store import make_engine, upgrade
+
+PG_URL = os.environ.get("HYPERCARE_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+class _PostgresServer:
+    """Creates a migrated template database once, then clones it per test."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.prefix = f"hc_test_{os.getpid()}"
+        self.template = f"{self.prefix}_tmpl"
+        self.admin = create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+        self.created: list[str] = []
+        self.error: str | None = None
+        try:
+            with self.admin.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            self.error = str(exc.orig).strip().splitlines()[0]
+            return
+        self._create(self.template)
+        engine = make_engine(self.url_for(self.template), poolclass=_null_pool())
+        upgrade(engine)
+        engine.dispose()
+
+    def url_for(self, name: str) -> str:
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def _create(self, name: str, template: str | None = None) -> None:
+        tmpl = f" TEMPLATE {template}" if template else ""
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{tmpl}'))
+        self.created.append(name)
+
+    def clone(self) -> str:
+        name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
+        self._create(name, self.template)
+        return name
+
+    def drop(self, name: str) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if name in self.created:
+            self.created.remove(name)
+
+    def close(self) -> None:
+        if self.error is None:
+            for name in list(self.created):
+                self.drop(name)
+        self.admin.dispose()
+
+
+def _null_pool() -> type:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[_PostgresServer]:
+    server = _PostgresServer(PG_URL)
+    yield server
+    server.close()
+
+
+def _require(server: _PostgresServer) -> None:
+    if server.error is not None:
+        reason = f"PostgreSQL at {make_url(PG_URL).render_as_string()} is not reachable: {server.error}"
+        if IN_CI:
+            pytest.fail(reason + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated store of this test's own."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hypercare.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    server: _PostgresServer = request.getfixturevalue("postgres_server")
+    _require(server)
+    name = server.clone()
+    yield server.url_for(name)
+    server.drop(name)
+
+
+@pytest.fixture
+def store_engine(store_url: str) -> Iterator[Engine]:
+    engine = make_engine(store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _shared_sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'shared.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    # pysqlite's own transaction handling would make the inner commit() real; take it over so the
+    # per-test SAVEPOINT rollback works (SQLAlchemy docs, "Serializable isolation / Savepoints").
+
+    @event.listens_for(engine, "connect")
+    def _no_autobegin(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN")
+
+    engine.dispose()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _shared_pg_engine(postgres_server: _PostgresServer) -> Iterator[Engine]:
+    _require(postgres_server)
+    engine = make_engine(postgres_server.url_for(postgres_server.clone()))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(backend: str, request: pytest.FixtureRequest) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test, whatever it committed."""
+    engine: Engine = request.getfixturevalue(
+        "_shared_sqlite_engine" if backend == "sqlite" else "_shared_pg_engine"
+    )
+    with engine.connect() as conn:
+        outer = conn.begin()
+        with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+            yield s
+        outer.rollback()
