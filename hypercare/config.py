@@ -36,13 +36,12 @@ class _Strict(BaseModel):
 
 
 def redact_url(url: str) -> str:
-    """A database or apprise URL with any password replaced by ``***``."""
+    """A database or apprise URL with any password or token replaced by ``***``."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        url = make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        # Not an SQLAlchemy URL (an apprise URL, say): hide userinfo and query-string secrets.
         url = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
-        return re.sub(r"(?i)((?:token|key|secret|password|pass|apikey)=)[^&]*", r"\1***", url)
+    return re.sub(r"(?i)((?:token|key|secret|password|pass|apikey)=)[^&]*", r"\1***", url)
 
 
 class ServerSettings(_Strict):
@@ -97,14 +96,16 @@ class NotificationSettings(_Strict):
     """Back-off before retry n is retry_base_s * 2**(n-1), capped at one hour."""
 
 
+def _itil_matrix() -> dict[Level, dict[Level, Priority]]:
+    return {
+        "high": {"high": "P1", "medium": "P2", "low": "P3"},
+        "medium": {"high": "P2", "medium": "P3", "low": "P4"},
+        "low": {"high": "P3", "medium": "P4", "low": "P4"},
+    }
+
+
 class TriageSettings(_Strict):
-    matrix: dict[Level, dict[Level, Priority]] = Field(
-        default_factory=lambda: {
-            "high": {"high": "P1", "medium": "P2", "low": "P3"},
-            "medium": {"high": "P2", "medium": "P3", "low": "P4"},
-            "low": {"high": "P3", "medium": "P4", "low": "P4"},
-        }
-    )
+    matrix: dict[Level, dict[Level, Priority]] = Field(default_factory=_itil_matrix)
     """Priority = matrix[impact][urgency] (ITIL). Every cell must be filled."""
 
     @field_validator("matrix")
@@ -118,7 +119,7 @@ class TriageSettings(_Strict):
 
 class TicketSettings(_Strict):
     reopen_window_h: float = Field(72.0, ge=0)
-    """An event for a ticket resolved less than this many hours ago reopens it instead of opening a new one."""
+    """An event for a ticket resolved less than this many hours ago reopens it (no new ticket)."""
     group_threshold: int = Field(5, ge=1)
     """A failing check with more offending entities than this raises one grouped event, not one per entity."""
 

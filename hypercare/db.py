@@ -72,6 +72,7 @@ def utcnow() -> datetime:
 
 def all_metadata() -> MetaData:
     """The metadata with every part's tables registered (import side effect is the point)."""
-    import tickets.models  # noqa: F401
+    import monitor.models  # noqa: F401  (registers its tables)
+    import tickets.models  # noqa: F401  (registers its tables)
 
     return Base.metadata

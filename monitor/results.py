@@ -23,7 +23,8 @@ class CheckResult:
     """The outcome of one check against one source.
 
     ``sample`` holds offending rows (capped), each a plain dict of JSON-safe values; ``entities`` holds the
-    key columns of every offending row (uncapped up to the engine's row cap), in order.
+    key columns of every offending row (uncapped up to the engine's row cap), in order,
+    and ``amounts`` the money at risk of each.
     """
 
     check_id: str
@@ -39,6 +40,8 @@ class CheckResult:
     amount_at_risk: Decimal | None = None
     sample: list[dict[str, Any]] = field(default_factory=list)
     entities: list[dict[str, Any]] = field(default_factory=list)
+    amounts: list[Decimal | None] = field(default_factory=list)
+    """Money at risk per offending row, parallel to ``entities`` (empty when the check has no amount)."""
     error: str | None = None
     runbook: str | None = None
     owner: str | None = None

@@ -16,7 +16,7 @@ def test_migrated_store_is_current(store_engine: Engine) -> None:
 
 def test_empty_store_is_refused_with_the_command_to_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    with pytest.raises(SchemaOutOfDate, match="has no schema.*hypercare db upgrade"):
+    with pytest.raises(SchemaOutOfDate, match=r"has no schema.*hypercare db upgrade"):
         require_current_schema(engine)
     assert head_revision()
 
@@ -30,7 +30,12 @@ def test_unreachable_store_is_one_clear_error() -> None:
 
 def test_audit_trail_refuses_update_and_delete(session: Session) -> None:
     ticket = Ticket(
-        fingerprint="f", title="t", priority="P3", impact="medium", urgency="medium", category="data",
+        fingerprint="f",
+        title="t",
+        priority="P3",
+        impact="medium",
+        urgency="medium",
+        category="data",
         source="erp",
     )
     session.add(ticket)

@@ -1,0 +1,187 @@
+"""One collection pass: every check against its source, every HTTP probe; results stored for history."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from hypercare.config import Settings
+from monitor.checks import CheckSpec, run_check
+from monitor.models import CheckResultRow, CheckRun, MetricSampleRow, Source
+from monitor.probes import run_probe
+from monitor.results import CheckResult, MetricSample
+from monitor.sources import source_engine
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Collection:
+    results: list[CheckResult] = field(default_factory=list)
+    samples: list[MetricSample] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def _unconfigured(spec: CheckSpec, now: datetime, reason: str) -> CheckResult:
+    return CheckResult(
+        check_id=spec.id,
+        source=spec.source,
+        status="error",
+        title=spec.title,
+        category=spec.category,
+        severity=spec.severity,
+        started_at=now,
+        finished_at=now,
+        error=reason,
+        runbook=spec.runbook,
+        owner=spec.owner,
+        tags=spec.tags,
+    )
+
+
+def collect(
+    settings: Settings,
+    checks: Sequence[CheckSpec],
+    *,
+    now: datetime | None = None,
+    http_client: httpx.Client | None = None,
+    progress: Progress | None = None,
+) -> Collection:
+    """Run every check and probe once. Nothing here raises for a failing system: it becomes a result."""
+    now = now or datetime.now(UTC)
+    out = Collection()
+    _run_checks(settings, checks, now, out, progress)
+    if settings.probes:
+        client = http_client or httpx.Client(follow_redirects=False)
+        try:
+            for probe in settings.probes:
+                result, samples = run_probe(probe, client)
+                _record(out, result, samples, progress)
+        finally:
+            if http_client is None:
+                client.close()
+    return out
+
+
+def _run_checks(
+    settings: Settings, checks: Sequence[CheckSpec], now: datetime, out: Collection, progress: Progress | None
+) -> None:
+    engines: dict[str, Engine] = {}
+    try:
+        for spec in checks:
+            source = settings.sources.get(spec.source)
+            if source is None:
+                result = _unconfigured(
+                    spec, now, f"source '{spec.source}' is not configured under 'sources:'"
+                )
+            elif spec.source not in engines and (problem := _connect(spec.source, settings, engines)):
+                result = _unconfigured(spec, now, problem)
+            else:
+                result = run_check(spec, engines[spec.source], now=now, timeout_s=source.statement_timeout_s)
+            _record(out, result, [_duration_sample(result)], progress)
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+
+
+def _connect(name: str, settings: Settings, engines: dict[str, Engine]) -> str | None:
+    """Open the source's engine into ``engines``; the reason it cannot be opened, if so."""
+    try:
+        engines[name] = source_engine(settings.sources[name].url.get_secret_value())
+    except (FileNotFoundError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def _record(
+    out: Collection, result: CheckResult, samples: list[MetricSample], progress: Progress | None
+) -> None:
+    _log_result(result)
+    out.results.append(result)
+    out.samples.extend(samples)
+    if progress:
+        progress(result.check_id)
+
+
+def _duration_sample(result: CheckResult) -> MetricSample:
+    return MetricSample(
+        "hypercare_check_duration_seconds",
+        result.duration_s,
+        {"check_id": result.check_id, "source": result.source},
+        result.finished_at,
+    )
+
+
+def _log_result(result: CheckResult) -> None:
+    level = logging.WARNING if result.status == "error" else logging.INFO
+    log.log(
+        level,
+        "check %s on %s: %s",
+        result.check_id,
+        result.source,
+        result.status,
+        extra={
+            "check_id": result.check_id,
+            "source": result.source,
+            "status": result.status,
+            "violations": result.violations,
+            "severity": result.severity,
+            "error": result.error,
+        },
+    )
+
+
+def store_collection(session: Session, collection: Collection, *, trigger: str = "manual") -> CheckRun:
+    """Persist a pass: the run, each result and the metric samples. The caller commits."""
+    run = CheckRun(
+        trigger=trigger,
+        passed=collection.count("pass"),
+        failed=collection.count("fail") + collection.count("warn"),
+        errored=collection.count("error"),
+        finished_at=max((r.finished_at for r in collection.results), default=datetime.now(UTC)),
+    )
+    if collection.results:
+        run.started_at = min(r.started_at for r in collection.results)
+    session.add(run)
+    session.flush()
+    _touch_sources(session, {r.source for r in collection.results}, run.finished_at or datetime.now(UTC))
+    session.add_all(
+        CheckResultRow(
+            run_id=run.id,
+            check_id=r.check_id,
+            source=r.source,
+            status=r.status,
+            violations=r.violations,
+            measured_value=r.measured_value,
+            amount_at_risk=r.amount_at_risk,
+            sample=r.sample,
+            error=r.error,
+            duration_s=r.duration_s,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+        )
+        for r in collection.results
+    )
+    session.add_all(
+        MetricSampleRow(name=s.name, labels=s.labels, value=s.value, ts=s.ts or run.finished_at)
+        for s in collection.samples
+    )
+    session.flush()
+    return run
+
+
+def _touch_sources(session: Session, names: set[str], seen: datetime) -> None:
+    known = {s.name: s for s in session.scalars(select(Source).where(Source.name.in_(names)))}
+    for name in sorted(names):
+        source = known.get(name) or Source(name=name)
+        source.last_seen_at = seen
+        session.add(source)
