@@ -87,6 +87,8 @@ class NotificationTarget(_Strict):
     min_priority: Priority = "P2"
     """Notify for tickets of this priority or more urgent (P1 is the most urgent)."""
     tags: tuple[str, ...] = ()
+    """Only tickets matching one of these: a category, source, queue, check id or ``key=value`` label.
+    Empty: every ticket of the priority."""
 
 
 class NotificationSettings(_Strict):

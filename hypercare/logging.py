@@ -66,3 +66,4 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     # apprise logs every failed delivery at WARNING with the service's URL; our outbox logs it scrubbed.
     logging.getLogger("apprise").setLevel(logging.ERROR)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

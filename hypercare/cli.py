@@ -1,0 +1,315 @@
+"""The ``hypercare`` command line."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hypercare.config import Settings, load_settings, redact_url
+from hypercare.errors import HypercareError
+from hypercare.logging import configure_logging
+from monitor.checks import CheckDefinitionError, CheckSpec, load_checks
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Hypercare: ERP post-go-live support.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
+db_app = typer.Typer(no_args_is_help=True, help="Manage the Hypercare store.")
+check_app = typer.Typer(no_args_is_help=True, help="Data-consistency checks.")
+users_app = typer.Typer(no_args_is_help=True, help="Users and API tokens.")
+demo_erp_app = typer.Typer(no_args_is_help=True, help="The simulated ERP used by the demo and benchmarks.")
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(check_app, name="check")
+app.add_typer(users_app, name="users")
+app.add_typer(demo_erp_app, name="demo-erp")
+
+console = Console()
+err_console = Console(stderr=True)
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Settings file (default: $HYPERCARE_CONFIG or ./hypercare.yaml)."),
+]
+
+
+class _State:
+    config: Path | None = None
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+            configure_logging(self._settings.log_level, self._settings.log_format)
+        return self._settings
+
+
+state = _State()
+
+
+@app.callback()
+def _main(config: ConfigOption = None) -> None:
+    state.config = config
+    state._settings = None
+
+
+# --- config ------------------------------------------------------------------------------------------
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the settings and show them, secrets redacted."""
+    settings = state.settings()
+    table = Table(title="Hypercare settings (valid)", show_header=True)
+    table.add_column("key")
+    table.add_column("value")
+    table.add_row("store", redact_url(settings.store_url))
+    table.add_row("data_dir", str(settings.data_dir))
+    table.add_row("server", settings.server.base_url())
+    for name, source in settings.sources.items():
+        table.add_row(f"sources.{name}", redact_url(source.url.get_secret_value()))
+    for probe in settings.probes:
+        table.add_row(f"probes.{probe.name}", f"{probe.method} {redact_url(probe.url)}")
+    table.add_row("checks.packs", ", ".join(settings.checks.packs) or "-")
+    table.add_row("notifications", f"{len(settings.notifications.targets)} target(s)")
+    console.print(table)
+
+
+# --- db ----------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the store's schema to this version's head."""
+    from hypercare.store import head_revision, make_engine, upgrade
+
+    settings = state.settings()
+    engine = make_engine(settings.store_url)
+    upgrade(engine)
+    console.print(f"store {redact_url(settings.store_url)} is at revision {head_revision()}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the store's schema revision and whether it is current."""
+    from hypercare.store import current_revision, head_revision, make_engine
+
+    settings = state.settings()
+    current = current_revision(make_engine(settings.store_url))
+    head = head_revision()
+    console.print(f"store revision: {current or 'none'}; code head: {head}")
+    if current != head:
+        raise typer.Exit(1)
+
+
+@db_app.command("check")
+def db_check(
+    url: Annotated[
+        str | None, typer.Option(help="Scratch database to check in (default: a temporary SQLite).")
+    ] = None,
+) -> None:
+    """Fail when the models and the migrations disagree (a migration is missing)."""
+    import tempfile
+
+    from hypercare.store import check_migrations
+
+    if url:
+        check_migrations(url)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            check_migrations(f"sqlite:///{tmp}/check.db")
+    console.print("migrations match the models")
+
+
+# --- serve -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
+) -> None:
+    """Serve the API and the ticket UI."""
+    import uvicorn
+
+    from hypercare.app import build_app
+    from hypercare.store import make_engine, require_current_schema
+
+    settings = state.settings()
+    engine = make_engine(settings.store_url)
+    require_current_schema(engine)
+    bind_host = host or settings.server.host
+    bind_port = port or settings.server.port
+    console.print(f"Hypercare on http://{bind_host}:{bind_port}/  (API docs: /docs, metrics: /metrics)")
+    uvicorn.run(build_app(settings, engine), host=bind_host, port=bind_port, log_config=None)
+
+
+# --- checks and collection ------------------------------------------------------------------------------
+
+
+def _load_checks(settings: Settings, pack: str | None = None) -> list[CheckSpec]:
+    try:
+        return list(
+            load_checks([pack] if pack else settings.checks.packs, () if pack else settings.checks.paths)
+        )
+    except CheckDefinitionError as exc:
+        raise HypercareError(str(exc)) from None
+
+
+@check_app.command("list")
+def check_list(pack: Annotated[str | None, typer.Option(help="Only this shipped pack.")] = None) -> None:
+    """List the configured checks."""
+    table = Table("id", "severity", "category", "source", "title")
+    for spec in _load_checks(state.settings(), pack):
+        table.add_row(spec.id, spec.severity, spec.category, spec.source, spec.title)
+    console.print(table)
+
+
+@check_app.command("validate")
+def check_validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Check files or folders.")] = None,
+) -> None:
+    """Validate check definitions (the configured ones, or the files given)."""
+    try:
+        specs = load_checks([], paths) if paths else _load_checks(state.settings())
+    except CheckDefinitionError as exc:
+        raise HypercareError(str(exc)) from None
+    console.print(f"{len(specs)} check(s) valid")
+
+
+@app.command()
+def collect() -> None:
+    """Run every check and probe once, raise events, update tickets, send notifications."""
+    from hypercare.pipeline import run_pipeline
+    from hypercare.store import make_engine, require_current_schema, session_factory
+
+    settings = state.settings()
+    engine = make_engine(settings.store_url)
+    require_current_schema(engine)
+    report = run_pipeline(settings, session_factory(engine), _load_checks(settings), trigger="cli")
+    table = Table("check", "source", "status", "violations", "amount at risk", "error", title="Results")
+    for r in report.results:
+        table.add_row(
+            r.check_id, r.source, r.status, str(r.violations), str(r.amount_at_risk or ""), r.error or ""
+        )
+    console.print(table)
+    console.print(f"events: {report.events}; tickets: {dict(report.outcomes)}")
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin | agent | manager | viewer")] = "agent",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Create a user (the password is asked for, never given on the command line)."""
+    from hypercare.store import make_engine, require_current_schema, session_factory, session_scope
+    from tickets.auth import create_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
+    engine = make_engine(state.settings().store_url)
+    require_current_schema(engine)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            create_user(session, username, password, role)
+    except ValueError as exc:
+        raise HypercareError(str(exc)) from None
+    console.print(f"user {username} ({role}) created")
+
+
+@users_app.command("token")
+def users_token(
+    username: str, name: Annotated[str, typer.Option(help="What the token is for.")] = "cli"
+) -> None:
+    """Create an API token for a user; it is shown once."""
+    from sqlalchemy import select
+
+    from hypercare.store import make_engine, require_current_schema, session_factory, session_scope
+    from tickets.auth import create_token
+    from tickets.models import User
+
+    engine = make_engine(state.settings().store_url)
+    require_current_schema(engine)
+    with session_scope(session_factory(engine)) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise HypercareError(f"no user named {username!r}")
+        token = create_token(session, user, name)
+    console.print(token, soft_wrap=True)
+
+
+# --- demo --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit after the summary (non-zero if it misses a fault).")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port of the API and ticket UI.")] = 8080,
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its files.")] = Path(
+        ".hypercare/demo"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the simulated ERP.")] = 42,
+    faults: Annotated[str, typer.Option(help="Fault kinds to inject: all, none, or a comma list.")] = "all",
+) -> None:
+    """Build the demo ERP, watch it once, show what was found, then serve the UI until Ctrl-C."""
+    from hypercare.demo.run import parse_faults, run_demo
+
+    ok = run_demo(directory, port=port, seed=seed, faults=parse_faults(faults), once=once, console=console)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@demo_erp_app.command("build")
+def demo_erp_build(
+    directory: Annotated[Path, typer.Argument(help="Folder for the SQLite files and ground truth.")],
+    scale: Annotated[float, typer.Option(help="Volume multiplier (1 = ~100k journal lines).")] = 1.0,
+    seed: Annotated[int, typer.Option()] = 42,
+    faults: Annotated[str, typer.Option(help="all, none, or a comma list of fault kinds.")] = "all",
+    erp_url: Annotated[str | None, typer.Option(help="Build the ERP in this database instead.")] = None,
+) -> None:
+    """Build the simulated ERP (for benchmarks and the dual run)."""
+    from hypercare.demo.builder import build_demo_erp
+    from hypercare.demo.run import parse_faults
+
+    configure_logging()
+    try:
+        erp = build_demo_erp(
+            directory, seed=seed, scale=scale, faults=parse_faults(faults), erp_url=erp_url, progress=True
+        )
+    except ValueError as exc:
+        raise HypercareError(str(exc)) from None
+    console.print(
+        f"ERP: {redact_url(erp.erp_url)}; {erp.counts.get('journal_line', 0):,} journal lines; "
+        f"{len(erp.faults)} faults; ground truth: {erp.ground_truth_path}"
+    )
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
+        sys.exit(code if isinstance(code, int) else 0)
+    except HypercareError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

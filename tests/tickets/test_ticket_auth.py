@@ -1,0 +1,97 @@
+"""Users, scrypt passwords and API tokens, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tickets.auth import (
+    authenticate,
+    create_token,
+    create_user,
+    hash_password,
+    revoke_token,
+    user_for_token,
+    verify_password,
+)
+from tickets.models import ApiToken
+
+
+def test_passwords_are_salted_scrypt_hashes() -> None:
+    first, second = hash_password("correct horse"), hash_password("correct horse")
+    assert first != second, "a fresh salt each time"
+    assert first.startswith("scrypt$16384$8$1$")
+    assert "correct horse" not in first
+    assert verify_password("correct horse", first)
+    assert not verify_password("correct hors", first)
+    assert not verify_password("correct horse", "md5$abc")
+    assert not verify_password("correct horse", "scrypt$x$y$z$!!$!!")
+
+
+def test_a_created_user_logs_in_with_the_right_password_only(session: Session) -> None:
+    user = create_user(session, "alice", "s3cure-pass", "agent", display_name="Alice Agent")
+    assert (user.username, user.role, user.display_name, user.active) == (
+        "alice",
+        "agent",
+        "Alice Agent",
+        True,
+    )
+    assert authenticate(session, "alice", "s3cure-pass") is user
+    assert authenticate(session, "alice", "wrong-pass") is None
+    assert authenticate(session, "nobody", "s3cure-pass") is None
+    user.active = False
+    assert authenticate(session, "alice", "s3cure-pass") is None
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "role", "message"),
+    [
+        ("bob", "long-enough", "superuser", "role 'superuser' is not one of admin, agent, manager, viewer"),
+        ("bob", "short", "agent", "at least 8 characters"),
+        ("", "long-enough", "agent", "username '' is not valid"),
+        ("bob smith", "long-enough", "agent", "is not valid"),
+    ],
+)
+def test_bad_users_are_refused_with_the_reason(
+    session: Session, username: str, password: str, role: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        create_user(session, username, password, role)
+
+
+def test_a_taken_username_is_refused(session: Session) -> None:
+    create_user(session, "alice", "s3cure-pass", "agent")
+    with pytest.raises(ValueError, match="user 'alice' already exists"):
+        create_user(session, "alice", "other-pass", "viewer")
+
+
+def test_tokens_are_shown_once_and_stored_as_a_hash(session: Session) -> None:
+    user = create_user(session, "ci", "s3cure-pass", "agent")
+    token = create_token(session, user, "pipeline")
+
+    row = session.scalars(select(ApiToken)).one()
+    assert token.startswith("hc_") and len(token) > 40
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert row.prefix == token[:12]
+    assert token not in (row.token_hash, row.prefix, row.name)
+    assert row.last_used_at is None
+
+    used = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    assert user_for_token(session, token, now=lambda: used) is user
+    assert row.last_used_at == used
+
+
+def test_unknown_revoked_and_inactive_tokens_are_refused(session: Session) -> None:
+    user = create_user(session, "ci", "s3cure-pass", "agent")
+    token = create_token(session, user, "pipeline")
+    assert user_for_token(session, "hc_not-a-token") is None
+    assert user_for_token(session, "Bearer " + token) is None
+    user.active = False
+    assert user_for_token(session, token) is None
+    user.active = True
+    revoke_token(session, session.scalars(select(ApiToken.id)).one())
+    assert user_for_token(session, token) is None

@@ -1,0 +1,114 @@
+"""Test data for the ticket queue: events, settings and a controllable clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from anomaly.events import Event
+from hypercare.config import NotificationSettings, NotificationTarget, Settings
+from hypercare.store import session_scope
+from tickets.auth import create_token, create_user
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+ROLES = ("admin", "agent", "manager", "viewer")
+PASSWORD = "correct-horse-42"
+
+
+def make_event(**overrides: Any) -> Event:
+    """An unbalanced journal entry on the ERP (P2 by default); ``p1=True`` makes it critical."""
+    if overrides.pop("p1", False):
+        overrides.setdefault("severity", "P1")
+    fields: dict[str, Any] = {
+        "fingerprint": "fp-gl-unbalanced-je1001",
+        "severity": "P2",
+        "category": "data",
+        "summary": "Journal entry JE-1001 does not balance",
+        "source": "erp",
+        "check_id": "gl.unbalanced_entries",
+        "entity": {"journal_id": "JE-1001", "company": "ACME-DE"},
+        "evidence": {
+            "violations": 1,
+            "sample": [{"journal_id": "JE-1001", "debit": "1250.00", "credit": "0.00"}],
+        },
+        "labels": {"module": "gl"},
+        "amount_at_risk": Decimal("1250.00"),
+        "runbook": "gl-unbalanced-entry",
+        "occurred_at": T0,
+    }
+    fields.update(overrides)
+    return Event(**fields)
+
+
+def target(
+    url: str = "json://127.0.0.1:9/hook", min_priority: str = "P2", tags: tuple[str, ...] = ()
+) -> NotificationTarget:
+    return NotificationTarget(url=url, min_priority=min_priority, tags=tags)  # type: ignore[arg-type]
+
+
+def make_settings(
+    *,
+    tmp_path: Path | None = None,
+    database_url: str | None = None,
+    targets: tuple[NotificationTarget, ...] = (),
+    reopen_window_h: float = 72.0,
+    max_attempts: int = 3,
+    retry_base_s: float = 30.0,
+    public_url: str = "https://hypercare.example",
+    **extra: Any,
+) -> Settings:
+    return Settings(
+        data_dir=tmp_path or Path(".hypercare-test"),
+        database_url=database_url,
+        notifications=NotificationSettings(
+            targets=targets, max_attempts=max_attempts, retry_base_s=retry_base_s
+        ),
+        tickets={"reopen_window_h": reopen_window_h},  # type: ignore[arg-type]
+        server={"public_url": public_url},  # type: ignore[arg-type]
+        **extra,
+    )
+
+
+@dataclass
+class Clock:
+    """A clock tests move by hand."""
+
+    at: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> datetime:
+        self.at += timedelta(**delta)
+        return self.at
+
+
+@dataclass
+class TicketApp:
+    app: FastAPI
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    registry: CollectorRegistry
+    tokens: dict[str, str] = field(default_factory=dict)
+    """An API token per role; the user of each role is named after it (``agent``, ``viewer``...)."""
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+def seed_users(factory: sessionmaker[Session]) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    with session_scope(factory) as session:
+        for role in ROLES:
+            user = create_user(session, role, PASSWORD, role, display_name=f"{role.title()} User")
+            tokens[role] = create_token(session, user, "tests")
+    return tokens

@@ -1,0 +1,124 @@
+"""The app factory: API, web UI, health and metrics on one FastAPI app. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio.to_thread
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.staticfiles import StaticFiles
+
+import hypercare
+from hypercare.config import Settings
+from hypercare.errors import ConfigError, StoreError
+from hypercare.store import make_engine, require_current_schema, session_factory
+from tickets.api import events, health, tickets
+from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
+from tickets.api.state import AppState
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "hypercare_session"
+SESSION_MAX_AGE_S = 12 * 3600
+
+
+def session_secret(settings: Settings) -> str:
+    """``secret_key`` from the settings, else one generated once and kept in ``<data_dir>/secret_key``."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = Path(settings.data_dir) / "secret_key"
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process generated it first: use theirs
+        return _read_secret(path)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    log.info("generated a session secret", extra={"path": str(path)})
+    return key
+
+
+def _read_secret(path: Path) -> str:
+    key = path.read_text(encoding="ascii").strip()
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        log.warning("%s is readable by others; chmod 600 it", path, extra={"path": str(path)})
+    if len(key) < 32:
+        raise ConfigError(f"{path} holds no usable secret (too short); delete it to have a new one generated")
+    return key
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    registry: CollectorRegistry | None = None,
+    extra_collectors: Sequence[Collector] = (),
+) -> FastAPI:
+    """Build the Hypercare web app: API, UI, /healthz, /readyz, /metrics.
+
+    Without ``engine`` one is built from ``settings.store_url`` and disposed of at shutdown (a given engine
+    stays the caller's). Each app has its own metrics registry unless one is given. Start-up refuses a
+    store whose schema is not current, with the command to run.
+    """
+    # Imported here: the UI builds on tickets.api.deps, so a module-level import would be circular.
+    from tickets.ui import routes as ui_routes
+    from tickets.ui.web import STATIC_DIR, LoginRequired, login_redirect
+
+    owns_engine = engine is None
+    engine = engine if engine is not None else make_engine(settings.store_url)
+    registry = registry if registry is not None else CollectorRegistry()
+    factory = session_factory(engine)
+    registry.register(TicketsOpenCollector(factory))
+    for collector in extra_collectors:
+        registry.register(collector)
+    state = AppState(settings=settings, engine=engine, session_factory=factory, registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await anyio.to_thread.run_sync(require_current_schema, state.engine)
+        except StoreError as exc:
+            log.error("refusing to start: %s", exc)
+            raise
+        yield
+        if owns_engine:
+            state.engine.dispose()
+
+    app = FastAPI(
+        title="Hypercare",
+        version=hypercare.__version__,
+        description="Ticket queue of the Hypercare ERP post-go-live support service.",
+        lifespan=lifespan,
+    )
+    app.state.hypercare = state
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=settings.server.base_url().startswith("https://"),
+    )
+    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_exception_handler(LoginRequired, login_redirect)
+    app.include_router(health.router)
+    app.include_router(events.router)
+    app.include_router(tickets.router)
+    app.include_router(ui_routes.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,41 @@
+"""Liveness, readiness and the Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
+from prometheus_client.exposition import choose_encoder
+
+from hypercare.errors import StoreError
+from hypercare.store import ping, require_current_schema
+from tickets.api.state import app_state
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive (says nothing about the store)."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz", responses={503: {"description": "The store is unreachable or its schema is not current."}}
+)
+def readyz(request: Request) -> JSONResponse:
+    """Ready to serve: the store answers and its schema is the one this code needs."""
+    engine = app_state(request).engine
+    try:
+        ping(engine)
+        require_current_schema(engine)
+    except StoreError as exc:
+        body = {"status": "unavailable", "reason": str(exc)}
+        return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus text format, or OpenMetrics when the scraper asks for it."""
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(app_state(request).registry), media_type=content_type)

@@ -1,0 +1,98 @@
+"""The API's request and response bodies, kept apart from the tables they are read from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from tickets.service import Outcome
+
+
+class EventAccepted(BaseModel):
+    event_id: int
+    ticket_id: int | None = Field(description="The ticket the event landed on; null when it was ignored.")
+    outcome: Outcome
+
+
+class TicketPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    fingerprint: str
+    title: str
+    description: str
+    status: str
+    priority: str
+    impact: str
+    urgency: str
+    category: str
+    source: str
+    check_id: str | None
+    queue: str
+    runbook_id: str | None
+    amount_at_risk: Decimal | None = Field(description="Exact decimal, serialised as a string.")
+    entity: dict[str, Any]
+    labels: dict[str, str]
+    occurrence_count: int
+    reopen_count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class TicketList(BaseModel):
+    items: list[TicketPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class OccurrencePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    event_id: int | None
+    seen_at: datetime
+    summary: str
+    evidence: dict[str, Any]
+
+
+class AuditEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class TicketDetailPublic(TicketPublic):
+    occurrences: list[OccurrencePublic] = Field(description="The latest occurrences, newest first.")
+    audit: list[AuditEntryPublic] = Field(description="The audit trail, oldest first.")
+
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+CommentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason = Field(description="Why the ticket is resolved (kept in the audit trail).")
+
+
+class CommentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: CommentText
+
+
+class Problem(BaseModel):
+    detail: str

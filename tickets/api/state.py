@@ -1,0 +1,25 @@
+"""What the app factory builds once and every request shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import HTTPConnection
+
+from hypercare.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    registry: CollectorRegistry
+
+
+def app_state(conn: HTTPConnection) -> AppState:
+    state: AppState = conn.app.state.hypercare
+    return state

@@ -1,0 +1,200 @@
+"""Delivery of the notification outbox through apprise: at least once, retried with back-off, never lost.
+
+:func:`dispatch_pending` takes due rows one at a time, each in its own short transaction (on PostgreSQL
+``FOR UPDATE SKIP LOCKED``, so several dispatchers never send one row twice), sends it through a
+:class:`Notifier` and records the outcome: ``sent``, a retry at ``retry_base_s * 2**(attempts-1)`` (at most
+an hour), or ``dead`` after ``max_attempts`` with an ERROR log. Rows are never deleted: the outbox is also
+the record of what was sent.
+
+Apprise URLs are secrets (tokens, passwords): they are never logged, and apprise's messages are passed
+through :func:`hypercare.config.redact_url` before they are stored as ``last_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import apprise
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hypercare.config import NotificationTarget, Settings, redact_url
+from hypercare.db import utcnow
+from tickets.models import NotificationOutbox
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 3600.0
+MAX_ERROR_CHARS = 2000
+NOTIFY_TYPES = ("info", "success", "warning", "failure")
+
+
+class Notifier(Protocol):
+    def send(self, target_index: int, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
+        """Deliver one notification to the target at ``target_index``: (delivered, error text or None)."""
+        ...
+
+
+class AppriseNotifier:
+    """Sends through apprise, one :class:`apprise.Apprise` per configured target."""
+
+    def __init__(self, targets: Sequence[NotificationTarget], *, timeout_s: float = 30.0) -> None:
+        self._timeout_s = timeout_s
+        self._secrets: list[str] = []
+        self._targets: list[apprise.Apprise | None] = []
+        for index, target in enumerate(targets):
+            url = target.url.get_secret_value()
+            self._secrets.append(url)
+            ap = apprise.Apprise()
+            if _add(ap, url):
+                self._targets.append(ap)
+            else:
+                log.error(
+                    "apprise does not understand notifications.targets[%d].url; its notifications will fail",
+                    index,
+                    extra={"target": index},
+                )
+                self._targets.append(None)
+
+    def send(self, target_index: int, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
+        if not 0 <= target_index < len(self._targets):
+            return False, f"target {target_index} is no longer configured (notifications.targets)"
+        ap = self._targets[target_index]
+        if ap is None:
+            return False, f"notifications.targets[{target_index}].url is not a URL apprise understands"
+        kind = notify_type if notify_type in NOTIFY_TYPES else "info"
+        with ap.notify(
+            body=body, title=title, notify_type=kind, timeout=self._timeout_s, log_level=logging.WARNING
+        ) as result:
+            if result:
+                return True, None
+            lines = [entry.message for entry in result.logs()]
+            error = "; ".join(lines) or f"apprise: {result.status.name}"
+        return False, self._redact(error)
+
+    def _redact(self, text: str) -> str:
+        # A URL may hold its secret anywhere (user info, path, query): name it instead of showing it.
+        for index, secret in enumerate(self._secrets):
+            text = text.replace(secret, f"<notifications.targets[{index}].url>")
+        return redact_url(text)[:MAX_ERROR_CHARS]
+
+
+def _add(ap: apprise.Apprise, url: str) -> bool:
+    with warnings.catch_warnings():
+        # apprise 2.2 loads its plugins on the first add(); its e-mail plugin imports the stdlib ``imghdr``,
+        # deprecated since Python 3.11. Not ours to fix, and harmless until Python 3.13 (apprise shims it).
+        warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
+        return bool(ap.add(url))
+
+
+@dataclass(frozen=True, slots=True)
+class SentNotification:
+    target_index: int
+    title: str
+    body: str
+    notify_type: str
+
+
+@dataclass
+class RecordingNotifier:
+    """A notifier for tests: records every send; ``failures`` queued up make the next sends fail."""
+
+    sent: list[SentNotification] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def send(self, target_index: int, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
+        if self.failures:
+            return False, self.failures.pop(0)
+        self.sent.append(SentNotification(target_index, title, body, notify_type))
+        return True, None
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    """The notifier the settings call for (apprise over the configured targets)."""
+    return AppriseNotifier(settings.notifications.targets)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+def backoff(settings: Settings, attempts: int) -> timedelta:
+    """The wait before the next try after ``attempts`` failed ones."""
+    seconds = settings.notifications.retry_base_s * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, MAX_BACKOFF_S))
+
+
+def _claim(session: Session, now: datetime) -> NotificationOutbox | None:
+    query = (
+        select(NotificationOutbox)
+        .where(NotificationOutbox.status == "pending", NotificationOutbox.next_attempt_at <= now)
+        .order_by(NotificationOutbox.next_attempt_at, NotificationOutbox.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+def dispatch_pending(
+    session_factory: sessionmaker[Session],
+    notifier: Notifier,
+    settings: Settings,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    limit: int = 100,
+) -> DispatchReport:
+    """Send up to ``limit`` due notifications, one short transaction each; commits its own work."""
+    sent = retried = dead = 0
+    for _ in range(limit):
+        with session_factory() as session, session.begin():
+            row = _claim(session, now())
+            if row is None:
+                break
+            try:
+                ok, error = notifier.send(row.target, row.title, row.body, row.notify_type)
+            except Exception as exc:  # one broken send must not wedge the whole outbox
+                # No traceback in the log: the exception text may hold the target's URL; redact it.
+                ok, error = False, redact_url(f"{type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]
+                log.error("notifier raised: %s", error, extra={"outbox_id": row.id, "target": row.target})
+            at = now()
+            row.attempts += 1
+            context = {
+                "outbox_id": row.id,
+                "ticket_id": row.ticket_id,
+                "target": row.target,
+                "kind": row.kind,
+                "attempts": row.attempts,
+            }
+            if ok:
+                row.status, row.sent_at, row.last_error = "sent", at, None
+                sent += 1
+                log.info("notification sent", extra=context)
+            elif row.attempts >= settings.notifications.max_attempts:
+                row.status, row.last_error = "dead", error
+                dead += 1
+                log.error(
+                    "notification undeliverable after %d attempts, given up: %s",
+                    row.attempts,
+                    error,
+                    extra=context,
+                )
+            else:
+                row.last_error = error
+                row.next_attempt_at = at + backoff(settings, row.attempts)
+                retried += 1
+                log.warning(
+                    "notification failed, retry at %s: %s",
+                    row.next_attempt_at.isoformat(),
+                    error,
+                    extra=context,
+                )
+    return DispatchReport(sent=sent, retried=retried, dead=dead)

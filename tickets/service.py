@@ -1,0 +1,346 @@
+"""The ticket queue's write side: event intake (dedup, reopen, open, resolve, acknowledge) and the agents'
+operations, each leaving an audit row and, for opened and reopened tickets, outbox rows.
+
+The service flushes; the caller owns the transaction and commits (``session_scope`` in workers, the
+request in the API), so a ticket change, its audit row and its notifications commit together or not at all.
+
+Clocks: lifecycle times (``created_at``, ``resolved_at``, the reopen window, audit ``at``) come from the
+injected ``now``; sighting times (``first_seen_at``, ``last_seen_at``, occurrence ``seen_at``) are the
+event's ``occurred_at``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from anomaly.events import Event
+from hypercare.config import Settings
+from hypercare.db import utcnow
+from tickets import outbox, queries
+from tickets.errors import InvalidTransition, TicketNotFound
+from tickets.models import EventRecord, Occurrence, Ticket, TicketAudit
+from tickets.triage import more_urgent, triage
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["opened", "deduplicated", "reopened", "resolved", "acknowledged", "ignored"]
+SYSTEM_ACTOR = "system"
+ACKNOWLEDGEABLE = ("new", "reopened")
+"""Statuses an acknowledgement moves to ``acknowledged``; from the other open statuses it is a no-op."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    ticket: Ticket | None
+    """The ticket the event concerned; ``None`` when there was none (a recovery for nothing open)."""
+    outcome: Outcome
+    event: EventRecord
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _snapshot(ticket: Ticket, *fields: str) -> dict[str, Any]:
+    return {name: _jsonable(getattr(ticket, name)) for name in fields}
+
+
+class TicketService:
+    def __init__(self, session: Session, settings: Settings, *, now: Callable[[], datetime] = utcnow) -> None:
+        self.session = session
+        self.settings = settings
+        self.now = now
+
+    # ----------------------------------------------------------------------------------------- intake
+
+    def ingest(self, event: Event) -> IngestResult:
+        """Record the event and apply it to the queue. Flushes; the caller commits."""
+        now = self.now()
+        record = EventRecord(
+            fingerprint=event.fingerprint,
+            action=event.action,
+            severity=event.severity,
+            category=event.category,
+            summary=event.summary,
+            source=event.source,
+            check_id=event.check_id,
+            producer=event.producer,
+            labels=dict(event.labels),
+            entity=dict(event.entity),
+            evidence=dict(event.evidence),
+            amount_at_risk=event.amount_at_risk,
+            occurred_at=event.occurred_at,
+            received_at=now,
+        )
+        self.session.add(record)
+        self.session.flush()
+        if event.action == "trigger":
+            result = self._trigger(event, record, now)
+        elif event.action == "resolve":
+            result = self._resolve_event(event, record, now)
+        else:
+            result = self._acknowledge_event(event, record, now)
+        if result.ticket is not None:
+            record.ticket_id = result.ticket.id
+        self.session.flush()
+        log.info(
+            "event %s",
+            result.outcome,
+            extra={
+                "event_id": record.id,
+                "fingerprint": event.fingerprint,
+                "ticket_id": result.ticket.id if result.ticket else None,
+                "priority": result.ticket.priority if result.ticket else None,
+                "source": event.source,
+                "check_id": event.check_id,
+                "outcome": result.outcome,
+            },
+        )
+        return result
+
+    def _trigger(self, event: Event, record: EventRecord, now: datetime) -> IngestResult:
+        ticket = self._open_ticket(event.fingerprint)
+        if ticket is not None:
+            self._add_occurrence(ticket, event, record, now)
+            return IngestResult(ticket, "deduplicated", record)
+        recent = self._recently_resolved(event.fingerprint, now)
+        outcome: Outcome = "opened" if recent is None else "reopened"
+        try:
+            # A concurrent writer may open a ticket for this fingerprint between our SELECT and INSERT;
+            # the unique open_fingerprint refuses the second one, and the SAVEPOINT keeps our event row.
+            with self.session.begin_nested():
+                if recent is None:
+                    ticket = self._open(event, record, now)
+                else:
+                    ticket = recent
+                    self._reopen(ticket, event, record, now)
+        except IntegrityError:
+            ticket = self._open_ticket(event.fingerprint)
+            if ticket is None:
+                raise
+            log.info(
+                "ticket opened concurrently; deduplicating",
+                extra={"ticket_id": ticket.id, "fingerprint": event.fingerprint},
+            )
+            self._add_occurrence(ticket, event, record, now)
+            return IngestResult(ticket, "deduplicated", record)
+        return IngestResult(ticket, outcome, record)
+
+    def _open(self, event: Event, record: EventRecord, now: datetime) -> Ticket:
+        tri = triage(event, self.settings.triage)
+        ticket = Ticket(
+            fingerprint=event.fingerprint,
+            open_fingerprint=event.fingerprint,
+            title=event.summary[:300],
+            description="\n".join(event.severity_reasons),
+            status="new",
+            priority=tri.priority,
+            impact=tri.impact,
+            urgency=tri.urgency,
+            category=event.category,
+            source=event.source,
+            check_id=event.check_id,
+            runbook_id=event.runbook,
+            amount_at_risk=event.amount_at_risk,
+            entity=dict(event.entity),
+            labels=dict(event.labels),
+            occurrence_count=1,
+            reopen_count=0,
+            first_seen_at=event.occurred_at,
+            last_seen_at=event.occurred_at,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(ticket)
+        self.session.flush()  # raises IntegrityError here when another writer holds open_fingerprint
+        self.session.add(self._occurrence(ticket, event, record))
+        fields = ("status", "priority", "impact", "urgency", "category", "source", "check_id")
+        self._audit(ticket, SYSTEM_ACTOR, "opened", now, after=_snapshot(ticket, *fields), event_id=record.id)
+        outbox.enqueue(self.session, self.settings, ticket, "opened", now=now)
+        self.session.flush()
+        return ticket
+
+    def _reopen(self, ticket: Ticket, event: Event, record: EventRecord, now: datetime) -> None:
+        fields = ("status", "priority", "impact", "urgency", "reopen_count", "resolved_at")
+        before = _snapshot(ticket, *fields)
+        ticket.status = "reopened"
+        ticket.open_fingerprint = ticket.fingerprint
+        ticket.reopen_count += 1
+        ticket.resolved_at = None
+        tri = triage(event, self.settings.triage)
+        if more_urgent(tri.priority, ticket.priority):
+            ticket.priority, ticket.impact, ticket.urgency = tri.priority, tri.impact, tri.urgency
+        self.session.flush()  # raises IntegrityError here when another writer holds open_fingerprint
+        self._add_occurrence(ticket, event, record, now)
+        self._audit(
+            ticket,
+            SYSTEM_ACTOR,
+            "reopened",
+            now,
+            before=before,
+            after=_snapshot(ticket, *fields),
+            event_id=record.id,
+        )
+        outbox.enqueue(self.session, self.settings, ticket, "reopened", now=now)
+        self.session.flush()
+
+    def _resolve_event(self, event: Event, record: EventRecord, now: datetime) -> IngestResult:
+        ticket = self._open_ticket(event.fingerprint)
+        if ticket is None:
+            return IngestResult(None, "ignored", record)
+        self._resolve(ticket, SYSTEM_ACTOR, now, reason=f"recovered ({event.producer})", event_id=record.id)
+        return IngestResult(ticket, "resolved", record)
+
+    def _acknowledge_event(self, event: Event, record: EventRecord, now: datetime) -> IngestResult:
+        ticket = self._open_ticket(event.fingerprint)
+        if ticket is None or ticket.status not in ACKNOWLEDGEABLE:
+            return IngestResult(ticket, "ignored", record)
+        self._acknowledge(ticket, SYSTEM_ACTOR, now, event_id=record.id)
+        return IngestResult(ticket, "acknowledged", record)
+
+    # ------------------------------------------------------------------------------ agent operations
+
+    def acknowledge(self, ticket_id: int, actor: str) -> Ticket:
+        """Acknowledge a new or reopened ticket; a no-op on one already being worked on."""
+        ticket = self._locked(ticket_id)
+        if not ticket.is_open:
+            raise InvalidTransition(ticket_id, ticket.status, "acknowledge")
+        if ticket.status in ACKNOWLEDGEABLE:
+            self._acknowledge(ticket, actor, self.now())
+            self.session.flush()
+        return ticket
+
+    def resolve(self, ticket_id: int, actor: str, reason: str) -> Ticket:
+        """Resolve an open ticket; the reason is kept in the audit trail."""
+        reason = reason.strip()
+        if not reason:
+            raise ValueError("a resolution needs a reason")
+        ticket = self._locked(ticket_id)
+        if not ticket.is_open:
+            raise InvalidTransition(ticket_id, ticket.status, "resolve")
+        self._resolve(ticket, actor, self.now(), reason=reason)
+        self.session.flush()
+        return ticket
+
+    def comment(self, ticket_id: int, actor: str, text: str) -> TicketAudit:
+        """Add a comment to the ticket's audit trail."""
+        text = text.strip()
+        if not text:
+            raise ValueError("a comment needs some text")
+        ticket = self._locked(ticket_id)
+        now = self.now()
+        ticket.updated_at = now
+        entry = self._audit(ticket, actor, "commented", now, text=text)
+        self.session.flush()
+        return entry
+
+    def list_tickets(
+        self,
+        *,
+        status: queries.StatusFilter | None = None,
+        priority: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> queries.TicketPage:
+        return queries.list_tickets(
+            self.session, status=status, priority=priority, limit=limit, offset=offset
+        )
+
+    def get(self, ticket_id: int) -> queries.TicketDetail:
+        """The ticket with its latest occurrences and audit trail; raises :class:`TicketNotFound`."""
+        return queries.get_detail(self.session, ticket_id)
+
+    # ------------------------------------------------------------------------------------- helpers
+
+    def _open_ticket(self, fingerprint: str) -> Ticket | None:
+        # FOR UPDATE (a no-op on SQLite, whose writers are serialised anyway) makes concurrent repeats of
+        # one exception queue up on the ticket row instead of losing occurrence_count increments.
+        return self.session.scalars(
+            select(Ticket)
+            .where(Ticket.open_fingerprint == fingerprint)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+
+    def _recently_resolved(self, fingerprint: str, now: datetime) -> Ticket | None:
+        since = now - timedelta(hours=self.settings.tickets.reopen_window_h)
+        return self.session.scalars(
+            select(Ticket)
+            .where(Ticket.fingerprint == fingerprint, Ticket.status == "resolved", Ticket.resolved_at > since)
+            .order_by(Ticket.resolved_at.desc())
+            .limit(1)
+            .with_for_update()
+        ).first()
+
+    def _locked(self, ticket_id: int) -> Ticket:
+        ticket = self.session.scalars(
+            select(Ticket)
+            .where(Ticket.id == ticket_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        if ticket is None:
+            raise TicketNotFound(ticket_id)
+        return ticket
+
+    def _occurrence(self, ticket: Ticket, event: Event, record: EventRecord) -> Occurrence:
+        return Occurrence(
+            ticket_id=ticket.id,
+            event_id=record.id,
+            seen_at=event.occurred_at,
+            summary=event.summary,
+            evidence=dict(event.evidence),
+        )
+
+    def _add_occurrence(self, ticket: Ticket, event: Event, record: EventRecord, now: datetime) -> None:
+        """A repeat: one more occurrence on the ticket. The latest measured amount at risk is kept."""
+        self.session.add(self._occurrence(ticket, event, record))
+        ticket.occurrence_count += 1
+        ticket.last_seen_at = max(ticket.last_seen_at, event.occurred_at)
+        if event.amount_at_risk is not None:
+            ticket.amount_at_risk = event.amount_at_risk
+        ticket.updated_at = now
+
+    def _acknowledge(self, ticket: Ticket, actor: str, now: datetime, **detail: Any) -> None:
+        before = _snapshot(ticket, "status")
+        ticket.status = "acknowledged"
+        if ticket.acknowledged_at is None:  # the first acknowledgement is what MTTA measures
+            ticket.acknowledged_at = now
+        ticket.updated_at = now
+        after = _snapshot(ticket, "status")
+        self._audit(ticket, actor, "acknowledged", now, before=before, after=after, **detail)
+        log.info(
+            "ticket acknowledged",
+            extra={"ticket_id": ticket.id, "fingerprint": ticket.fingerprint, "priority": ticket.priority},
+        )
+
+    def _resolve(self, ticket: Ticket, actor: str, now: datetime, *, reason: str, **detail: Any) -> None:
+        before = _snapshot(ticket, "status", "resolved_at")
+        ticket.status = "resolved"
+        ticket.resolved_at = now
+        ticket.open_fingerprint = None
+        ticket.updated_at = now
+        after = _snapshot(ticket, "status", "resolved_at")
+        self._audit(ticket, actor, "resolved", now, before=before, after=after, reason=reason, **detail)
+        log.info(
+            "ticket resolved",
+            extra={"ticket_id": ticket.id, "fingerprint": ticket.fingerprint, "priority": ticket.priority},
+        )
+
+    def _audit(self, ticket: Ticket, actor: str, action: str, now: datetime, **detail: Any) -> TicketAudit:
+        entry = TicketAudit(ticket_id=ticket.id, at=now, actor=actor[:64], action=action, detail=detail)
+        self.session.add(entry)
+        return entry
