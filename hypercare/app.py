@@ -1,21 +1,65 @@
-"""The served application: tickets' API and UI, with monitor's metrics on the same /metrics.
+"""The served application: tickets' API and UI, monitor's metrics on the same /metrics, and the outbox
+delivery loop that retries notifications while the server runs.
 
 tickets/ knows nothing of collectors; this is where the parts meet.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from hypercare.config import Settings
 from hypercare.store import make_engine, session_factory
 from monitor.metrics import CheckResultsCollector
 from tickets.api.app import create_app
+from tickets.notify import build_notifier, dispatch_pending
+
+log = logging.getLogger(__name__)
+
+
+async def deliver_forever(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Deliver due notifications every ``dispatch_interval_s`` until cancelled. A store hiccup is logged
+    and retried on the next tick; nothing is lost because the outbox row stays pending."""
+    notifier = build_notifier(settings)
+    while True:
+        try:
+            report = await asyncio.to_thread(dispatch_pending, factory, notifier, settings)
+            if report.sent or report.retried or report.dead:
+                log.info(
+                    "outbox delivered",
+                    extra={"sent": report.sent, "retried": report.retried, "dead": report.dead},
+                )
+        except SQLAlchemyError as exc:
+            reason = str(exc).splitlines()[0]
+            log.warning("outbox delivery failed; retrying next tick", extra={"error": reason})
+        await asyncio.sleep(settings.notifications.dispatch_interval_s)
 
 
 def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     engine = engine or make_engine(settings.store_url)
-    return create_app(
-        settings, engine=engine, extra_collectors=[CheckResultsCollector(session_factory(engine))]
-    )
+    factory = session_factory(engine)
+    app = create_app(settings, engine=engine, extra_collectors=[CheckResultsCollector(factory)])
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with inner(a):
+            task = asyncio.create_task(deliver_forever(factory, settings), name="outbox")
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app.router.lifespan_context = lifespan
+    return app

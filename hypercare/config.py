@@ -93,6 +93,8 @@ class NotificationTarget(_Strict):
 
 class NotificationSettings(_Strict):
     targets: tuple[NotificationTarget, ...] = ()
+    dispatch_interval_s: float = Field(30.0, gt=0, le=3600)
+    """How often the server delivers due notifications (new ones and retries) from the outbox."""
     max_attempts: int = Field(8, ge=1, le=100)
     retry_base_s: float = Field(30.0, gt=0)
     """Back-off before retry n is retry_base_s * 2**(n-1), capped at one hour."""
@@ -149,6 +151,8 @@ class Settings(BaseSettings):
     """The Hypercare store. Default: SQLite at <data_dir>/hypercare.db."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
+    runbooks_dir: Path | None = None
+    """Your own runbooks (*.md); one with the id of a shipped runbook replaces it."""
     secret_key: SecretStr | None = None
     """Signs UI session cookies. Generated and kept in <data_dir>/secret_key when not set."""
     server: ServerSettings = ServerSettings()

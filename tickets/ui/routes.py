@@ -11,11 +11,11 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 
 from hypercare.config import PRIORITIES, Priority
-from tickets.api.deps import ServiceDep, SessionDep
+from tickets.api.deps import ServiceDep, SessionDep, SettingsDep
 from tickets.auth import authenticate
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.queries import STATUS_FILTERS
-from tickets.ui.views import audit_summary, evidence_view
+from tickets.ui.views import audit_summary, evidence_view, runbook_panel
 from tickets.ui.web import (
     UiUser,
     can_act,
@@ -109,7 +109,9 @@ def ticket_queue(
 
 
 @router.get("/tickets/{ticket_id}")
-def ticket_page(request: Request, ticket_id: int, user: UiUser, service: ServiceDep) -> Response:
+def ticket_page(
+    request: Request, ticket_id: int, user: UiUser, service: ServiceDep, settings: SettingsDep
+) -> Response:
     try:
         detail = service.get(ticket_id)
     except TicketNotFound as exc:
@@ -126,6 +128,7 @@ def ticket_page(request: Request, ticket_id: int, user: UiUser, service: Service
             "evidence": evidence_view(latest.evidence if latest else None),
             "audit": [(entry, audit_summary(entry.action, entry.detail)) for entry in detail.audit],
             "can_act": can_act(user),
+            "runbook": runbook_panel(detail.ticket.runbook_id, settings.runbooks_dir),
         },
     )
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from markupsafe import Markup
+
+from tickets.runbooks import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +66,29 @@ def audit_summary(action: str, detail: dict[str, Any]) -> str:
     if detail.get("event_id"):
         parts.append(f"event #{detail['event_id']}")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookPanel:
+    """The ticket's runbook as the page shows it: found (with its sections), missing, or unreadable."""
+
+    runbook_id: str
+    runbook: Runbook | None = None
+    sections: list[tuple[str, Markup, bool]] = field(default_factory=list)
+    """(title, HTML, shown expanded) per section."""
+    error: str | None = None
+    """Why the runbooks could not be loaded (a broken file in the user's directory)."""
+
+
+def runbook_panel(runbook_id: str | None, extra_dir: Path | None = None) -> RunbookPanel | None:
+    """None when the ticket links no runbook; otherwise the runbook, or why it cannot be shown."""
+    if not runbook_id:
+        return None
+    try:
+        runbook = load_runbooks(extra_dir).get(runbook_id)
+    except RunbookError as exc:
+        return RunbookPanel(runbook_id, error=str(exc))
+    if runbook is None:
+        return RunbookPanel(runbook_id)
+    sections = [(name, html, name in OPEN_SECTIONS) for name, html in render_sections(runbook)]
+    return RunbookPanel(runbook_id, runbook, sections)

@@ -1,0 +1,130 @@
+"""The demo is the end-to-end test: a simulated ERP with injected go-live faults (ground truth written
+next to it) goes through the real pipeline, and every fault must come out as exactly one ticket."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from sqlalchemy import create_engine, func, select, text
+
+from hypercare.demo.run import demo_environment, expected_fingerprint, score
+from hypercare.pipeline import run_pipeline
+from monitor.checks import load_checks
+from tickets.models import NotificationOutbox, Occurrence, Ticket
+
+pytestmark = pytest.mark.slow
+QUIET = Console(quiet=True)
+
+
+def test_every_injected_fault_becomes_exactly_one_ticket_and_a_rerun_only_adds_occurrences(
+    store_url: str, tmp_path: Path
+) -> None:
+    with demo_environment(tmp_path / "demo", port=8099, store_url=store_url, console=QUIET) as demo:
+        card = demo.scorecard
+        assert len(card.faults) >= 12
+        assert {s.fault.category for s in card.faults} == {"data", "process", "technical", "user"}
+        missed = [s.fault.kind for s in card.faults if not s.detected]
+        assert missed == [], f"undetected or duplicated: {missed}"
+        wrong = [(s.fault.kind, s.tickets[0].priority) for s in card.faults if not s.priority_ok]
+        assert wrong == [], f"priority differs from the ground truth: {wrong}"
+        assert card.unexpected == [], [t.title for t in card.unexpected]
+
+        with demo.factory() as session:
+            urgent = session.scalar(
+                select(func.count()).select_from(Ticket).where(Ticket.priority.in_(["P1", "P2"]))
+            )
+            sent = session.scalar(
+                select(func.count())
+                .select_from(NotificationOutbox)
+                .where(NotificationOutbox.status == "sent")
+            )
+        assert urgent and sent == urgent
+        assert len(demo.sink.received()) == urgent
+
+        checks = load_checks(demo.settings.checks.packs)
+        again = run_pipeline(demo.settings, demo.factory, checks)
+        assert again.outcomes["opened"] == 0
+        assert again.outcomes["deduplicated"] == len(card.faults)
+        with demo.factory() as session:
+            assert session.scalar(select(func.count()).select_from(Ticket)) == len(card.faults)
+            counts = set(session.scalars(select(Ticket.occurrence_count)))
+            assert counts == {2}
+            assert session.scalar(select(func.count()).select_from(Occurrence)) == 2 * len(card.faults)
+        assert len(demo.sink.received()) == urgent  # a repeat pages nobody
+
+
+def test_a_fixed_fault_resolves_its_ticket_on_the_next_run(tmp_path: Path) -> None:
+    with demo_environment(
+        tmp_path / "demo", faults=["integration_message_failed", "negative_stock"], console=QUIET
+    ) as demo:
+        (failed,) = [s for s in demo.scorecard.faults if s.fault.kind == "integration_message_failed"]
+        assert failed.detected
+        # The integration team replays the message; the finance system accepts it.
+        erp = create_engine(demo.erp.erp_url)
+        with erp.begin() as conn:
+            conn.execute(
+                text("UPDATE integration_outbox SET status = 'sent', error = NULL WHERE id = :id"),
+                {"id": int(failed.fault.entity["message_id"])},
+            )
+        erp.dispose()
+        report = run_pipeline(demo.settings, demo.factory, load_checks(demo.settings.checks.packs))
+        assert report.outcomes["resolved"] == 1
+        with demo.factory() as session:
+            statuses = {t.fingerprint: t.status for t in session.scalars(select(Ticket))}
+        assert statuses[expected_fingerprint(failed.fault)] == "resolved"
+        assert Counter(statuses.values()) == Counter({"resolved": 1, "new": 1})
+
+
+def test_a_fault_free_erp_opens_no_tickets(tmp_path: Path) -> None:
+    with demo_environment(tmp_path / "demo", faults=[], console=QUIET) as demo:
+        assert demo.erp.faults == ()
+        failing = [(r.check_id, r.status, r.error) for r in demo.report.results if r.status != "pass"]
+        assert failing == []
+        with demo.factory() as session:
+            assert score(session, ()).unexpected == []
+            assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+
+
+def test_hypercare_demo_once_from_the_command_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "hypercare", "demo", "--once", "--dir", str(tmp_path / "demo")],
+        env={**env, "COLUMNS": "200", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "faults detected" in done.stdout
+    assert "unexpected tickets      │ 0" in done.stdout
+    assert (tmp_path / "demo" / "erp" / "ground_truth.json").exists()
+
+
+def test_demo_once_reports_failure_when_a_fault_goes_undetected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the check that catches negative stock, the demo must say so and return failure."""
+    import hypercare.demo.run as demo_run
+
+    def pack_without_stock_check(packs: list[str]) -> list[object]:
+        return [c for c in load_checks(packs) if c.id != "inventory.negative_stock"]
+
+    monkeypatch.setattr(demo_run, "load_checks", pack_without_stock_check)
+    out = tmp_path / "out.txt"
+    with out.open("w") as fh:
+        ok = demo_run.run_demo(
+            tmp_path / "demo",
+            faults=["negative_stock", "duplicate_fapiao_number"],
+            once=True,
+            console=Console(file=fh, width=200),
+        )
+    assert ok is False
+    shown = out.read_text()
+    assert "negative_stock" in shown and "differ from the ground truth" in shown
