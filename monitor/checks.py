@@ -241,6 +241,8 @@ def _read_only(conn: Connection, timeout_s: float) -> None:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 9)  # SQLite hands back NUMERIC sums as binary floats: 502.5300000000002
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):

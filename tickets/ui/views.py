@@ -39,7 +39,9 @@ def cell(value: Any) -> str:
 
 def evidence_view(evidence: dict[str, Any] | None) -> EvidenceView:
     view = EvidenceView()
-    for key, value in (evidence or {}).items():
+    for key, raw in (evidence or {}).items():
+        one_row = isinstance(raw, dict) and raw and not any(isinstance(v, dict | list) for v in raw.values())
+        value = [raw] if one_row else raw  # one offending row reads best as a one-row table
         if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
             columns: list[str] = []
             for row in value:
