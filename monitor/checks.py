@@ -232,7 +232,7 @@ def _read_only(conn: Connection, timeout_s: float) -> None:
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
     elif dialect in {"mysql", "mariadb"}:
         conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
-        if conn.dialect.name == "mariadb" or "MariaDB" in str(conn.dialect.server_version_info):
+        if getattr(conn.dialect, "is_mariadb", False):
             conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout_s)}")
         else:
             conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(timeout_s * 1000)}")

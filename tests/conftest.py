@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from hypercare.store import make_engine, upgrade
 
 PG_URL = os.environ.get("HYPERCARE_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("HYPERCARE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -101,6 +102,16 @@ def _require(server: _PostgresServer) -> None:
         if IN_CI:
             pytest.fail(reason + " (CI=true: PostgreSQL tests must run)")
         pytest.skip(reason)
+
+
+def unavailable(server: str, reason: object) -> None:
+    """Skip a test whose database server is missing, or fail it under CI, where it must run."""
+    message = (
+        f"{server} is not reachable: {str(reason).strip().splitlines()[0] if str(reason).strip() else reason}"
+    )
+    if IN_CI:
+        pytest.fail(message + " (CI=true: these tests must run)")
+    pytest.skip(message)
 
 
 @pytest.fixture(params=BACKENDS)

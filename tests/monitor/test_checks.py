@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from monitor.checks import CheckDefinitionError, CheckSpec, load_checks, load_path, parse_checks, run_check
 from monitor.sources import source_engine
-from tests.conftest import IN_CI, PG_URL
+from tests.conftest import MARIADB_URL, PG_URL, unavailable
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -82,10 +83,8 @@ def pg_erp() -> Iterator[Engine]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # any connection failure means "no server" here
-        if IN_CI:
-            pytest.fail(f"PostgreSQL must be reachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    except OperationalError as exc:
+        unavailable("PostgreSQL", exc.orig)
     url = admin.url.set(database=name)
     writer = create_engine(url)
     _fill(writer)
@@ -100,9 +99,41 @@ def pg_erp() -> Iterator[Engine]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture
+def mariadb_erp() -> Iterator[Engine]:
+    admin = create_engine(MARIADB_URL)
+    name = f"hc_erp_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except OperationalError as exc:
+        unavailable("MariaDB", exc.orig)
+    url = admin.url.set(database=name)
+    writer = create_engine(url)
+    _fill(writer)
+    with writer.begin() as conn:
+        conn.execute(text("CREATE SEQUENCE counter"))
+    writer.dispose()
+    engine = source_engine(url)
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP DATABASE {name}"))
+    admin.dispose()
+
+
+ENGINES = {"sqlite": "sqlite_erp", "postgres": "pg_erp", "mariadb": "mariadb_erp"}
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
 def erp(request: pytest.FixtureRequest) -> Engine:
-    return request.getfixturevalue("sqlite_erp" if request.param == "sqlite" else "pg_erp")  # type: ignore[no-any-return]
+    return request.getfixturevalue(ENGINES[request.param])  # type: ignore[no-any-return]
 
 
 def test_failing_check_reports_each_offending_entity_with_money_at_risk(erp: Engine) -> None:
