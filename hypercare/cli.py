@@ -262,7 +262,11 @@ def demo(
     """Build the demo ERP, watch it once, show what was found, then serve the UI until Ctrl-C."""
     from hypercare.demo.run import parse_faults, run_demo
 
-    ok = run_demo(directory, port=port, seed=seed, faults=parse_faults(faults), once=once, console=console)
+    try:
+        kinds = parse_faults(faults)
+    except ValueError as exc:
+        raise HypercareError(str(exc)) from None
+    ok = run_demo(directory, port=port, seed=seed, faults=kinds, once=once, console=console)
     if not ok:
         raise typer.Exit(1)
 

@@ -117,3 +117,13 @@ def test_check_commands_on_a_broken_check_file(tmp_path: Path, args: list[str]) 
     done = run(*args, cwd=tmp_path)
     assert done.returncode == 1
     assert "mine.yaml: check Bad Id: field 'id'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["demo", "--once", "--faults", "nope"], ["demo-erp", "build", "x", "--faults", "nope"]]
+)
+def test_unknown_fault_kind_is_a_clear_error(tmp_path: Path, args: list[str]) -> None:
+    done = run(*args, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "unknown fault kind(s) ['nope']; known: unbalanced_journal_entry" in done.stderr
+    assert "Traceback" not in done.stderr
