@@ -2,52 +2,31 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from hypercare.config import Settings, load_settings, redact_url
+from hypercare.commands.checks import check_app, collect
+from hypercare.commands.common import ConfigOption, console, err_console, state
+from hypercare.commands.users import users_app
+from hypercare.config import redact_url
 from hypercare.errors import HypercareError
 from hypercare.logging import configure_logging
-from monitor.checks import CheckDefinitionError, CheckSpec, load_checks
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Hypercare: ERP post-go-live support.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 db_app = typer.Typer(no_args_is_help=True, help="Manage the Hypercare store.")
-check_app = typer.Typer(no_args_is_help=True, help="Data-consistency checks.")
-users_app = typer.Typer(no_args_is_help=True, help="Users and API tokens.")
 demo_erp_app = typer.Typer(no_args_is_help=True, help="The simulated ERP used by the demo and benchmarks.")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
-app.add_typer(check_app, name="check")
-app.add_typer(users_app, name="users")
 app.add_typer(demo_erp_app, name="demo-erp")
-
-console = Console()
-err_console = Console(stderr=True)
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Settings file (default: $HYPERCARE_CONFIG or ./hypercare.yaml)."),
-]
-
-
-class _State:
-    config: Path | None = None
-    _settings: Settings | None = None
-
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config)
-            configure_logging(self._settings.log_level, self._settings.log_format)
-        return self._settings
-
-
-state = _State()
+# One line per area's command module (hypercare/commands/):
+app.add_typer(check_app, name="check")
+app.command("collect")(collect)
+app.add_typer(users_app, name="users")
 
 
 @app.callback()
@@ -148,100 +127,6 @@ def serve(
 
 
 # --- checks and collection ------------------------------------------------------------------------------
-
-
-def _load_checks(settings: Settings, pack: str | None = None) -> list[CheckSpec]:
-    try:
-        return list(
-            load_checks([pack] if pack else settings.checks.packs, () if pack else settings.checks.paths)
-        )
-    except CheckDefinitionError as exc:
-        raise HypercareError(str(exc)) from None
-
-
-@check_app.command("list")
-def check_list(pack: Annotated[str | None, typer.Option(help="Only this shipped pack.")] = None) -> None:
-    """List the configured checks."""
-    table = Table("id", "severity", "category", "source", "title")
-    for spec in _load_checks(state.settings(), pack):
-        table.add_row(spec.id, spec.severity, spec.category, spec.source, spec.title)
-    console.print(table)
-
-
-@check_app.command("validate")
-def check_validate(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Check files or folders.")] = None,
-) -> None:
-    """Validate check definitions (the configured ones, or the files given)."""
-    try:
-        specs = load_checks([], paths) if paths else _load_checks(state.settings())
-    except CheckDefinitionError as exc:
-        raise HypercareError(str(exc)) from None
-    console.print(f"{len(specs)} check(s) valid")
-
-
-@app.command()
-def collect() -> None:
-    """Run every check and probe once, raise events, update tickets, send notifications."""
-    from hypercare.pipeline import run_pipeline
-    from hypercare.store import make_engine, require_current_schema, session_factory
-
-    settings = state.settings()
-    engine = make_engine(settings.store_url)
-    require_current_schema(engine)
-    report = run_pipeline(settings, session_factory(engine), _load_checks(settings), trigger="cli")
-    table = Table("check", "source", "status", "violations", "amount at risk", "error", title="Results")
-    for r in report.results:
-        table.add_row(
-            r.check_id, r.source, r.status, str(r.violations), str(r.amount_at_risk or ""), r.error or ""
-        )
-    console.print(table)
-    console.print(f"events: {report.events}; tickets: {dict(report.outcomes)}")
-
-
-# --- users -------------------------------------------------------------------------------------------
-
-
-@users_app.command("create")
-def users_create(
-    username: str,
-    role: Annotated[str, typer.Option(help="admin | agent | manager | viewer")] = "agent",
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
-) -> None:
-    """Create a user (the password is asked for, never given on the command line)."""
-    from hypercare.store import make_engine, require_current_schema, session_factory, session_scope
-    from tickets.auth import create_user
-
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
-    engine = make_engine(state.settings().store_url)
-    require_current_schema(engine)
-    try:
-        with session_scope(session_factory(engine)) as session:
-            create_user(session, username, password, role)
-    except ValueError as exc:
-        raise HypercareError(str(exc)) from None
-    console.print(f"user {username} ({role}) created")
-
-
-@users_app.command("token")
-def users_token(
-    username: str, name: Annotated[str, typer.Option(help="What the token is for.")] = "cli"
-) -> None:
-    """Create an API token for a user; it is shown once."""
-    from sqlalchemy import select
-
-    from hypercare.store import make_engine, require_current_schema, session_factory, session_scope
-    from tickets.auth import create_token
-    from tickets.models import User
-
-    engine = make_engine(state.settings().store_url)
-    require_current_schema(engine)
-    with session_scope(session_factory(engine)) as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise HypercareError(f"no user named {username!r}")
-        token = create_token(session, user, name)
-    console.print(token, soft_wrap=True)
 
 
 # --- demo --------------------------------------------------------------------------------------------
