@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hypercare.config import Settings
 from hypercare.store import make_engine, session_factory
-from monitor.metrics import CheckResultsCollector
+from monitor.metrics import CheckResultsCollector, settings_catalog
 from tickets.api.app import create_app
+from tickets.escalation import housekeeping
 from tickets.notify import build_notifier, dispatch_pending
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ async def deliver_forever(factory: sessionmaker[Session], settings: Settings) ->
     notifier = build_notifier(settings)
     while True:
         try:
+            await asyncio.to_thread(housekeeping, factory, settings)  # auto-close, escalation, digests
             report = await asyncio.to_thread(dispatch_pending, factory, notifier, settings)
             if report.sent or report.retried or report.dead:
                 log.info(
@@ -47,7 +49,9 @@ async def deliver_forever(factory: sessionmaker[Session], settings: Settings) ->
 def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     engine = engine or make_engine(settings.store_url)
     factory = session_factory(engine)
-    app = create_app(settings, engine=engine, extra_collectors=[CheckResultsCollector(factory)])
+    app = create_app(
+        settings, engine=engine, extra_collectors=[CheckResultsCollector(factory, settings_catalog(settings))]
+    )
     inner = app.router.lifespan_context
 
     @asynccontextmanager

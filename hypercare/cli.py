@@ -9,9 +9,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hypercare.commands.checks import check_app, collect
+from hypercare.commands.anomaly import anomaly_app
+from hypercare.commands.audit import audit_app
+from hypercare.commands.checks import check_app
+from hypercare.commands.collect import collect
 from hypercare.commands.common import ConfigOption, console, err_console, state
-from hypercare.commands.users import users_app
+from hypercare.commands.users import tokens_app, users_app
 from hypercare.config import redact_url
 from hypercare.errors import HypercareError
 from hypercare.logging import configure_logging
@@ -27,6 +30,9 @@ app.add_typer(demo_erp_app, name="demo-erp")
 app.add_typer(check_app, name="check")
 app.command("collect")(collect)
 app.add_typer(users_app, name="users")
+app.add_typer(anomaly_app, name="anomaly")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
 
 
 @app.callback()

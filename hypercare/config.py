@@ -13,11 +13,22 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -78,6 +89,149 @@ class ProbeSettings(_Strict):
     severity: Priority = "P2"
     runbook: str | None = None
     owner: str | None = None
+    tls_warn_days: float = Field(21.0, ge=0)
+    tls_fail_days: float = Field(7.0, ge=0)
+    """An https probe warns / fails when the server's certificate expires within this many days."""
+    headers: dict[str, SecretStr] = {}
+    """Request headers; values are secrets. ``{secret_env: NAME}`` reads the value from the environment
+    variable NAME at start-up (an unset variable is a configuration error). Never logged or shown."""
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _headers_from_env(cls, value: Any) -> Any:
+        return _resolve_secret_env(value)
+
+
+def _resolve_secret_env(value: Any) -> Any:
+    """Replace ``{secret_env: NAME}`` values of a mapping by the environment variable's content."""
+    if not isinstance(value, dict):
+        return value
+    resolved: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and set(item) == {"secret_env"}:
+            name = str(item["secret_env"])
+            if name not in os.environ:
+                raise ValueError(f"header '{key}': environment variable {name} is not set")
+            resolved[key] = os.environ[name]
+        elif isinstance(item, dict):
+            raise ValueError(f"header '{key}': expected a text value or {{secret_env: NAME}}")
+        else:
+            resolved[key] = item
+    return resolved
+
+
+def _select_only(sql: str | None) -> str | None:
+    if sql is not None and not re.match(r"^\s*(select|with)\b", sql, re.IGNORECASE):
+        raise ValueError("must be a single SELECT (or WITH ... SELECT) statement")
+    return sql
+
+
+_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class HostCollectorSettings(_Strict):
+    """The host Hypercare runs on (or shares with the ERP): CPU, memory, disks, network, ERP processes."""
+
+    enabled: bool = True
+    processes: tuple[str, ...] = ()
+    """Process names of the ERP to watch (RSS, CPU, open files, threads); a missing one fails host.process."""
+    mounts: tuple[str, ...] = ("/",)
+    """Mount points whose usage is measured and checked (host.disk_usage)."""
+    disk_warn_ratio: float = Field(0.85, gt=0, le=1)
+    disk_fail_ratio: float = Field(0.95, gt=0, le=1)
+    memory_warn_ratio: float = Field(0.90, gt=0, le=1)
+    memory_fail_ratio: float = Field(0.97, gt=0, le=1)
+    severity: Priority = "P2"
+
+
+class DbHealthSettings(_Strict):
+    """Database health of monitored sources (PostgreSQL, MySQL/MariaDB, SQLite); check ids ``db.*``."""
+
+    sources: tuple[str, ...] = ()
+    """Names under ``sources:`` to watch."""
+    connections_warn_ratio: float = Field(0.8, gt=0, le=1)
+    connections_fail_ratio: float = Field(0.95, gt=0, le=1)
+    long_query_s: float = Field(300.0, gt=0)
+    """A query running longer than this is long-running (db.long_queries fails when any is)."""
+    idle_in_transaction_s: float = Field(300.0, gt=0)
+    lock_wait_fail: int = Field(1, ge=1)
+    """Sessions waiting on a lock at which db.lock_waits fails."""
+    cache_hit_warn_ratio: float = Field(0.90, ge=0, le=1)
+    replication_lag_warn_s: float = Field(60.0, gt=0)
+    replication_lag_fail_s: float = Field(300.0, gt=0)
+    severity: Priority = "P2"
+
+
+class IntegrationProbeSettings(_Strict):
+    """An integration interface watched by SQL: backlog, age of the oldest unprocessed message, failures.
+
+    Each query returns one row, one column. ``oldest_sql`` returns the timestamp (naive UTC) of the oldest
+    unprocessed message, or NULL when there is none. ``failed_sql`` may use ``:since`` (now - window_s).
+    """
+
+    name: str = Field(pattern=_NAME, max_length=64)
+    source: str
+    backlog_sql: str
+    oldest_sql: str | None = None
+    failed_sql: str | None = None
+    window_s: float = Field(3600.0, gt=0)
+    backlog_warn: int | None = Field(None, ge=0)
+    backlog_fail: int | None = Field(None, ge=0)
+    oldest_age_warn_s: float | None = Field(None, gt=0)
+    oldest_age_fail_s: float | None = Field(None, gt=0)
+    failed_fail: int = Field(1, ge=1)
+    """Failed messages within the window at which integration.<name>.failed fails."""
+    severity: Priority = "P2"
+    runbook: str | None = None
+    owner: str | None = None
+
+    _sql = field_validator("backlog_sql", "oldest_sql", "failed_sql")(_select_only)
+
+
+class JobMonitorSettings(_Strict):
+    """A scheduled job watched through its run history.
+
+    ``sql`` returns its recent runs with columns ``started_at``, ``finished_at`` (NULL while running) and
+    ``status``; it may use ``:since`` (now - lookback_s). Timestamps are naive UTC.
+    """
+
+    name: str = Field(pattern=_NAME, max_length=64)
+    source: str
+    sql: str
+    expected_interval_s: float = Field(gt=0)
+    """The job runs at least this often; no start within it means it stopped (job.<name>.stale)."""
+    lookback_s: float = Field(7 * 86400.0, gt=0)
+    history: int = Field(10, ge=1, le=1000)
+    """Previous runs whose median duration is the job's normal duration."""
+    duration_warn_factor: float = Field(2.0, gt=1)
+    duration_fail_factor: float = Field(4.0, gt=1)
+    success_statuses: tuple[str, ...] = ("success", "succeeded", "ok", "done", "completed")
+    severity: Priority = "P2"
+    runbook: str | None = None
+    owner: str | None = None
+
+    _sql = field_validator("sql")(_select_only)
+
+
+class TraceQuery(_Strict):
+    """One place a business document can be: a SQL query on a source with ``:key`` (the document key)."""
+
+    name: str = Field(pattern=_NAME, max_length=64)
+    source: str
+    sql: str
+
+    _sql = field_validator("sql")(_select_only)
+
+
+class CollectorSettings(_Strict):
+    """The technical collectors (monitor/collectors/): host, database health, integrations, jobs."""
+
+    host: HostCollectorSettings = HostCollectorSettings()
+    db_health: DbHealthSettings = DbHealthSettings()
+    integrations: tuple[IntegrationProbeSettings, ...] = ()
+    jobs: tuple[JobMonitorSettings, ...] = ()
+    trace: tuple[TraceQuery, ...] = ()
+    """Where a document is across systems: ``hypercare check trace KEY`` runs each query."""
 
 
 class NotificationTarget(_Strict):
@@ -98,6 +252,10 @@ class NotificationSettings(_Strict):
     max_attempts: int = Field(8, ge=1, le=100)
     retry_base_s: float = Field(30.0, gt=0)
     """Back-off before retry n is retry_base_s * 2**(n-1), capped at one hour."""
+    page_priorities: tuple[Priority, ...] = ("P1", "P2")
+    """Priorities paged at once; the others wait for the periodic digest."""
+    digest_interval_s: float = Field(3600.0, gt=0)
+    """How often held notifications go out as one digest per target."""
 
 
 def _itil_matrix() -> dict[Level, dict[Level, Priority]]:
@@ -126,6 +284,122 @@ class TicketSettings(_Strict):
     """An event for a ticket resolved less than this many hours ago reopens it (no new ticket)."""
     group_threshold: int = Field(5, ge=1)
     """A failing check with more offending entities than this raises one grouped event, not one per entity."""
+    auto_close_days: float = Field(7.0, gt=0)
+    """Resolved tickets close by themselves after this many days (:func:`tickets.service.auto_close`)."""
+
+
+# --- SLA, escalation and routing (tickets/sla.py, tickets/escalation.py, tickets/routing.py) -----------
+
+
+class BusinessCalendar(_Strict):
+    """When the SLA clock runs: weekdays (0 = Monday), ``start`` to ``end`` local time, except holidays."""
+
+    timezone: str = "UTC"
+    days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    start: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field("18:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    holidays: tuple[date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 0 <= day <= 6 for day in value):
+            raise ValueError("needs at least one weekday, each 0 (Monday) to 6 (Sunday)")
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> BusinessCalendar:
+        if self.start >= self.end:
+            raise ValueError(f"business hours start ({self.start}) must be before their end ({self.end})")
+        return self
+
+
+class SlaTarget(_Strict):
+    response_min: float = Field(gt=0)
+    """Business minutes to the first acknowledgement."""
+    resolution_min: float = Field(gt=0)
+    """Business minutes to resolution, not counting time spent waiting."""
+
+
+def _default_sla_targets() -> dict[Priority, SlaTarget]:
+    return {
+        "P1": SlaTarget(response_min=30, resolution_min=24 * 60),
+        "P2": SlaTarget(response_min=60, resolution_min=3 * 9 * 60),
+        "P3": SlaTarget(response_min=8 * 60, resolution_min=10 * 9 * 60),
+        "P4": SlaTarget(response_min=2 * 9 * 60, resolution_min=20 * 9 * 60),
+    }
+
+
+class SlaSettings(_Strict):
+    targets: dict[Priority, SlaTarget] = Field(default_factory=_default_sla_targets)
+    calendar: BusinessCalendar = BusinessCalendar()
+    p1_24x7: bool = True
+    """P1 clocks run around the clock (hypercare), ignoring the business calendar."""
+    at_risk_ratio: float = Field(0.75, gt=0, lt=1)
+    """A clock that has used this share of its target is at risk."""
+
+    @field_validator("targets")
+    @classmethod
+    def _every_priority(cls, value: dict[str, SlaTarget]) -> dict[str, SlaTarget]:
+        missing = [p for p in PRIORITIES if p not in value]
+        if missing:
+            raise ValueError(f"needs a target for every priority; missing {', '.join(missing)}")
+        return value
+
+
+class EscalationLevel(_Strict):
+    """One step up. It fires once per ticket, in order, when its condition holds."""
+
+    unacknowledged_min: float | None = Field(None, gt=0)
+    """Fires when the ticket is still unacknowledged this many minutes after it opened (ack timeout)."""
+    at_risk: bool = False
+    """Fires when the ticket's response or resolution SLA is at risk (or breached)."""
+    notify_tags: tuple[str, ...] = ()
+    """Notify the targets carrying one of these tags (``notifications.targets[].tags``)."""
+    raise_priority: bool = False
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> EscalationLevel:
+        if self.unacknowledged_min is None and not self.at_risk:
+            raise ValueError("an escalation level needs unacknowledged_min or at_risk: true")
+        return self
+
+
+class EscalationSettings(_Strict):
+    levels: dict[Priority, tuple[EscalationLevel, ...]] = {}
+    """Levels per priority; none by default (nothing changes a ticket's priority unless configured)."""
+
+
+class RoutingMatch(_Strict):
+    labels: dict[str, str] = {}
+    category: str | None = None
+    source: str | None = None
+    check: str | None = None
+    """Glob on the check id (``gl.*``)."""
+
+
+class RoutingRule(_Strict):
+    match: RoutingMatch = RoutingMatch()
+    queue: str | None = Field(None, min_length=1, max_length=64)
+    assignee: str | None = None
+    """Username of the default assignee."""
+    continue_: bool = Field(False, alias="continue")
+    """Keep evaluating later rules after this one matched (later matches win)."""
+
+
+class RoutingSettings(_Strict):
+    rules_file: Path | None = None
+    """A YAML file holding a list of rules; they come after the inline ``rules``."""
+    rules: tuple[RoutingRule, ...] = ()
 
 
 class CheckSettings(_Strict):
@@ -134,6 +408,161 @@ class CheckSettings(_Strict):
     paths: tuple[Path, ...] = ()
     """Extra check files or directories of the user's."""
     sample_limit: int = Field(20, ge=0, le=1000)
+
+
+class SchedulerSettings(_Strict):
+    """How `hypercare collect` schedules checks, probes and collectors (monitor/scheduler.py)."""
+
+    default_interval: str = "15m"
+    """Interval of a unit whose check has no ``schedule``: ``every 15m``, ``30s``, ``1h``, ``1d``."""
+    jitter_ratio: float = Field(0.1, ge=0, le=0.5)
+    """Each next run lands at interval x (1 +/- up to this), so units do not fire in lockstep."""
+    workers: int = Field(4, ge=1, le=64)
+    """Threads running units inside one `hypercare collect` process."""
+    per_source_concurrency: int = Field(2, ge=1, le=64)
+    """Units of one source running at once in one process (do not load the ERP)."""
+    unit_timeout_s: float = Field(300.0, gt=0, le=86400)
+    """Wall-clock limit of one unit; a check also has its source's statement_timeout_s in the database."""
+    lease_s: float = Field(30.0, ge=1, le=3600)
+    """A running unit's lease is renewed every tick; a dead worker's lease is taken over this long after."""
+    backoff_base_s: float = Field(30.0, gt=0)
+    """First pause after a source is found down; doubles on each failed retry."""
+    backoff_max_s: float = Field(900.0, gt=0)
+    """Longest pause between retries of a source that is down."""
+    tick_s: float = Field(1.0, gt=0, le=60)
+    """How often the scheduler looks for due work, renews leases and checks timeouts."""
+
+    @field_validator("default_interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        from monitor.units import parse_interval  # the one definition of the syntax
+
+        parse_interval(value)
+        return value
+
+
+class FixedThreshold(_Strict):
+    """A plain band a metric series must stay inside while its detectors are still warming up."""
+
+    low: float | None = None
+    high: float | None = None
+
+
+class AnomalySettings(_Strict):
+    """anomaly/: money-aware severity rules over check results and the metric detectors' alarms."""
+
+    currency: str = Field("CNY", min_length=3, max_length=3)
+    """Company currency, the unit of ``materiality`` and of every amount at risk."""
+    materiality: Decimal = Field(Decimal("500000"), ge=0, decimal_places=2)
+    """An exception whose amount at risk reaches this is raised one priority level."""
+    many_entities: int = Field(50, ge=2)
+    """A failing check with this many offending documents/customers or more is raised one level."""
+    close_window_before_days: int = Field(3, ge=0, le=15)
+    close_window_after_days: int = Field(5, ge=0, le=15)
+    """The period-close window: period end minus/plus these business days (needs ``calendar_file``)."""
+    external_party_tags: tuple[str, ...] = ("bank", "tax", "customer", "supplier")
+    """Check tags meaning an outside party (bank, tax authority, customer, supplier) is affected: +1 level."""
+    workarounds: tuple[str, ...] = ()
+    """Check ids with a documented workaround: -1 level while the amount is below materiality."""
+    calendar_file: Path | None = None
+    """Business calendar YAML (close days, payroll, holidays, cutover); anomaly/calendar.py documents it."""
+    warmup_points: int = Field(288, ge=1)
+    """Points a metric series needs before its detectors may alarm; ``fixed_thresholds`` cover the gap."""
+    fixed_thresholds: dict[str, FixedThreshold] = {}
+    """Per metric series name: the band that alarms during warm-up."""
+    alarm_on: float = Field(0.5, gt=0, lt=1)
+    """Anomaly score at or above which an alarm starts (after ``min_duration_points``)."""
+    alarm_off: float = Field(0.3, ge=0, lt=1)
+    """Score below which an active alarm counts towards recovery (hysteresis: below ``alarm_on``)."""
+    alarm_instant: float = Field(0.9, gt=0, le=1)
+    """A score this high starts an alarm at once, without waiting ``min_duration_points``."""
+    min_duration_points: int = Field(3, ge=1)
+    clear_points: int = Field(3, ge=1)
+    """Consecutive points below ``alarm_off`` before an alarm resolves (no flapping, one incident)."""
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> AnomalySettings:
+        if not self.alarm_off < self.alarm_on <= self.alarm_instant:
+            raise ValueError("needs alarm_off < alarm_on <= alarm_instant")
+        return self
+
+
+class AlertmanagerRule(_Strict):
+    """Labels (all must be equal) -> what the ticket of a matching alert gets; unset fields fall through."""
+
+    match: dict[str, str] = {}
+    priority: Priority | None = None
+    category: Category | None = None
+    queue: str | None = Field(None, min_length=1, max_length=64)
+    resolve_on_resolved: bool | None = None
+
+
+def _alert_severities() -> dict[str, Priority]:
+    return {"critical": "P1", "page": "P1", "error": "P2", "major": "P2", "warning": "P3", "info": "P4"}
+
+
+class AlertmanagerSettings(_Strict):
+    """``POST /api/v1/alertmanager``: how an Alertmanager alert's labels become a ticket's triage."""
+
+    severity_label: str = "severity"
+    severity_priority: dict[str, Priority] = Field(default_factory=_alert_severities)
+    """Value of ``severity_label`` -> priority; other values get ``default_priority``."""
+    default_priority: Priority = "P3"
+    category_label: str = "category"
+    """A label whose value, when it is a category (data/process/technical/user), sets the category."""
+    default_category: Category = "technical"
+    source_label: str = "job"
+    """The label naming the monitored system (ticket ``source``); ``alertmanager`` when absent."""
+    rules: tuple[AlertmanagerRule, ...] = ()
+    """Ordered; the first rule matching sets each field it names (a later rule fills the ones it left)."""
+    resolve_on_resolved: bool = True
+    """A resolved alert resolves its open ticket. Off: the ticket stays open and gets a comment."""
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    max_alerts: int = Field(1000, ge=1, le=100_000)
+
+
+def _attachment_types() -> tuple[str, ...]:
+    return (
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "text/plain",
+        "text/csv",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    )
+
+
+class ReportSettings(_Strict):
+    """Employees' exception reports (``POST /api/v1/reports``) and their attachments."""
+
+    storage_dir: Path | None = None
+    """Where attachments are kept (random names). Default: <data_dir>/attachments."""
+    max_attachments: int = Field(5, ge=0, le=50)
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    allowed_types: tuple[str, ...] = Field(default_factory=_attachment_types)
+    """Content types accepted; each is also checked against the file's first bytes."""
+    high_impact_amount: Decimal = Field(Decimal("10000"), ge=0)
+    """An amount at risk from this much up makes the impact high, whoever is affected."""
+    source: str = Field("erp", min_length=1, max_length=64)
+    modules: tuple[str, ...] = ()
+    """The ERP modules a reporter chooses from; empty: any name."""
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _never_active(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        active = {
+            "text/html",
+            "image/svg+xml",
+            "application/javascript",
+            "text/javascript",
+            "application/xhtml+xml",
+        }
+        bad = sorted(set(value) & active)
+        if bad:
+            raise ValueError(f"{', '.join(bad)} can run script in a browser and cannot be allowed")
+        return value
 
 
 class Settings(BaseSettings):
@@ -162,6 +591,14 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     triage: TriageSettings = TriageSettings()
     tickets: TicketSettings = TicketSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    sla: SlaSettings = SlaSettings()
+    escalation: EscalationSettings = EscalationSettings()
+    routing: RoutingSettings = RoutingSettings()
+    collectors: CollectorSettings = CollectorSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    reports: ReportSettings = ReportSettings()
+    anomaly: AnomalySettings = AnomalySettings()
 
     @field_validator("database_url")
     @classmethod

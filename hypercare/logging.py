@@ -63,7 +63,11 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # apprise logs every failed delivery at WARNING with the service's URL; our outbox logs it scrubbed.
-    logging.getLogger("apprise").setLevel(logging.ERROR)
+    # apprise logs every failed delivery at WARNING with the service's URL. The notifier captures those
+    # records per delivery (the reason lands, redacted, in the outbox row and our own log line), so they
+    # must still be emitted, but never reach the root handlers unredacted.
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.setLevel(logging.WARNING)
+    apprise_log.propagate = False
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,17 +17,21 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from anomaly.events import Event, fingerprint
 from anomaly.rules import events_for_results
 from hypercare.config import Settings
 from hypercare.store import session_scope
 from monitor.checks import CheckSpec
-from monitor.collect import Progress, collect, store_collection
+from monitor.collect import Collection, Progress, collect, store_collection
+from monitor.leases import SourceChange
 from monitor.results import CheckResult
+from monitor.scheduler import UnitOutcome
 from tickets.models import Ticket
 from tickets.notify import AppriseNotifier, DispatchReport, Notifier, dispatch_pending
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
+SOURCE_DOWN_SEVERITY = "P2"
 
 
 @dataclass
@@ -64,15 +68,40 @@ def run_pipeline(
     progress: Progress | None = None,
     trigger: str = "manual",
 ) -> PipelineReport:
+    """Collect every check and probe once, then process the whole pass (see :func:`process_collection`)."""
     now = now or datetime.now(UTC)
     collection = collect(settings, checks, now=now, http_client=http_client, progress=progress)
+    return process_collection(settings, factory, collection, trigger=trigger, notifier=notifier)
+
+
+def process_collection(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    collection: Collection,
+    *,
+    trigger: str = "manual",
+    notifier: Notifier | None = None,
+    dispatch: bool = True,
+    quiet_errors: bool = False,
+    in_transaction: Callable[[Session], Sequence[Event]] | None = None,
+) -> PipelineReport:
+    """Store a collection's results, raise its events and update tickets in one transaction; then send
+    due notifications (unless ``dispatch`` is False: the caller dispatches).
+
+    ``quiet_errors``: error results are stored but raise no event of their own (their source is down,
+    and that outage is one event). ``in_transaction`` runs inside the same transaction (the scheduler
+    releases its lease there) and may return more events to ingest.
+    """
     with session_scope(factory) as session:
         run = store_collection(session, collection, trigger=trigger)
+        raising = [r for r in collection.results if not (quiet_errors and r.status == "error")]
         events = events_for_results(
-            collection.results,
+            raising,
             group_threshold=settings.tickets.group_threshold,
             open_fingerprints=open_fingerprints(session),
         )
+        if in_transaction is not None:
+            events = [*events, *in_transaction(session)]
         report = PipelineReport(run_id=run.id, results=collection.results, events=len(events))
         service = TicketService(session, settings)
         for event in events:
@@ -80,11 +109,63 @@ def run_pipeline(
             report.outcomes[outcome.outcome] += 1
             if outcome.outcome == "opened" and outcome.ticket is not None:
                 report.opened.append(outcome.ticket.id)
-    report.notifications = dispatch_pending(
-        factory, notifier or AppriseNotifier(settings.notifications.targets), settings
-    )
+    if dispatch:
+        report.notifications = dispatch_pending(
+            factory, notifier or AppriseNotifier(settings.notifications.targets), settings
+        )
     log.info(
         "pipeline pass done",
-        extra={"run_id": report.run_id, "events": report.events, **dict(report.outcomes)},
+        extra={"run_id": report.run_id, "events": report.events, "trigger": trigger, **dict(report.outcomes)},
     )
     return report
+
+
+def source_event(change: SourceChange) -> Event:
+    """The one technical event of a source outage (trigger when it goes down, resolve when it is back)."""
+    fp = fingerprint("source-down", change.source)
+    if change.state == "up":
+        return Event(
+            fingerprint=fp,
+            action="resolve",
+            severity=SOURCE_DOWN_SEVERITY,
+            category="technical",
+            summary=f"Source {change.source} answers again after {change.failures} failed attempt(s)",
+            source=change.source,
+            occurred_at=change.at,
+            labels={"kind": "source-down"},
+            evidence={"proof": f"connected at {change.at.isoformat()}"},
+        )
+    return Event(
+        fingerprint=fp,
+        severity=SOURCE_DOWN_SEVERITY,
+        category="technical",
+        summary=f"Source {change.source} is unreachable: {change.reason}"[:300],
+        source=change.source,
+        runbook="collector-error",
+        occurred_at=change.at,
+        labels={"kind": "source-down"},
+        evidence={
+            "error": change.reason,
+            "next_retry_at": change.retry_at.isoformat() if change.retry_at else None,
+        },
+        severity_reasons=("P2: no check can run on this source while it is down",),
+    )
+
+
+def scheduler_processor(
+    settings: Settings, factory: sessionmaker[Session]
+) -> Callable[[UnitOutcome, Callable[[Session], Sequence[SourceChange]]], None]:
+    """How `hypercare collect` hands each unit's outcome to the pipeline (monitor/ knows no tickets)."""
+
+    def process(outcome: UnitOutcome, finish: Callable[[Session], Sequence[SourceChange]]) -> None:
+        process_collection(
+            settings,
+            factory,
+            outcome.collection,
+            trigger="scheduler",
+            dispatch=False,
+            quiet_errors=outcome.source_down is not None,
+            in_transaction=lambda session: [source_event(c) for c in finish(session)],
+        )
+
+    return process

@@ -5,11 +5,14 @@ severity, the entity's key columns, money at risk). The engine runs it read-only
 transaction where the database supports one, a statement timeout, and a cap on the rows it fetches. A
 check that cannot run (bad SQL, timeout, lost connection) is an ``error`` result with the reason: never a
 pass, never a crash.
+
+No ``expect`` means ``violations == 0``; an ``expect`` sets warn/fail thresholds on the number of rows or on a
+column of each row (:class:`monitor.specs.Expectation`, judged by :func:`judged`). The definitions live in
+:mod:`monitor.specs`; ``kind: reconcile`` checks read two sources and run in :mod:`monitor.reconcile`.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -17,98 +20,50 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from sqlalchemy import Connection, Date, DateTime, Engine, Numeric, bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.results import CheckResult
+from monitor.specs import (
+    CheckDefinitionError,
+    CheckSpec,
+    CompareColumn,
+    Discrepancy,
+    Expectation,
+    QuerySide,
+    Verdict,
+    resolve_param,
+)
+
+__all__ = [
+    "ROW_CAP",
+    "CheckDefinitionError",
+    "CheckResult",
+    "CheckSpec",
+    "CompareColumn",
+    "Discrepancy",
+    "Expectation",
+    "QuerySide",
+    "Rows",
+    "blank_result",
+    "bound_parameters",
+    "fetch_rows",
+    "judged",
+    "load_checks",
+    "load_pack",
+    "load_path",
+    "parse_checks",
+    "reason",
+    "run_check",
+    "shipped_packs",
+]
 
 ROW_CAP = 10_000
 """Offending rows fetched at most per check: enough to count and fingerprint, bounded in memory."""
-
-_RELATIVE = re.compile(r"^(now|today)(?:\s*([+-])\s*(\d+)\s*([smhd]))?$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_WRITE_WORDS = re.compile(
-    r"\b(insert|update|delete|merge|drop|alter|create|truncate|grant|revoke|call|copy|vacuum|attach|pragma)\b",
-    re.IGNORECASE,
-)
-
-
-class CheckDefinitionError(ValueError):
-    """A check file holds a wrong field; the message names the file, the check and the field."""
-
-
-class CheckSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=128)
-    title: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    source: str = Field(min_length=1)
-    sql: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
-    category: Literal["data", "process", "technical", "user"]
-    severity: Literal["P1", "P2", "P3", "P4"]
-    amount_column: str | None = None
-    key_columns: tuple[str, ...] = ()
-    sample_limit: int = Field(20, ge=0, le=1000)
-    schedule: str | None = None
-    runbook: str | None = None
-    owner: str | None = None
-    tags: tuple[str, ...] = ()
-    pack: str = ""
-
-    @field_validator("sql")
-    @classmethod
-    def _read_only(cls, sql: str) -> str:
-        stripped = _strip_sql_comments(sql).strip().rstrip(";").strip()
-        if not re.match(r"^(select|with)\b", stripped, re.IGNORECASE):
-            raise ValueError("must be a single SELECT (or WITH ... SELECT) statement")
-        if ";" in stripped:
-            raise ValueError("must be one statement (found ';')")
-        word = _WRITE_WORDS.search(stripped)
-        if word:
-            raise ValueError(f"must be read-only; found '{word.group(0)}'")
-        return sql
-
-    @field_validator("params")
-    @classmethod
-    def _params_resolve(cls, params: dict[str, Any]) -> dict[str, Any]:
-        reserved = {"now", "today", "as_of"} & set(params)
-        if reserved:
-            raise ValueError(f"{sorted(reserved)} are built-in parameters and cannot be redefined")
-        probe = datetime(2000, 1, 1, tzinfo=UTC)
-        for name, value in params.items():
-            _resolve_param(name, value, probe)
-        return params
-
-
-def _strip_sql_comments(sql: str) -> str:
-    sql = re.sub(r"/\*.*?\*/", " ", sql, flags=re.DOTALL)
-    sql = re.sub(r"'(?:[^']|'')*'", "''", sql)  # string literals may say 'update' harmlessly
-    return re.sub(r"--[^\n]*", " ", sql)
-
-
-def _resolve_param(name: str, value: Any, now: datetime) -> Any:
-    if isinstance(value, str):
-        match = _RELATIVE.match(value.strip())
-        if match:
-            anchor, sign, amount, unit = match.groups()
-            base: datetime | date = now.replace(tzinfo=None) if anchor == "now" else now.date()
-            if sign:
-                delta = timedelta(**{_UNITS[unit]: int(amount)})
-                if anchor == "today" and unit != "d":
-                    raise ValueError(f"param '{name}': 'today' moves in whole days (use 'd'), got {value!r}")
-                base = base + delta if sign == "+" else base - delta
-            return base
-        if re.match(r"^\s*(now|today)\b", value):
-            raise ValueError(f"param '{name}': {value!r} is not now|today with an optional ±N s|m|h|d")
-    if isinstance(value, bool | int | float | str | date | None):
-        return value
-    raise ValueError(f"param '{name}': expected a number, text, date or now/today±N[smhd], got {value!r}")
 
 
 def bound_parameters(spec: CheckSpec, now: datetime, as_of: date | None = None) -> dict[str, Any]:
@@ -120,16 +75,16 @@ def bound_parameters(spec: CheckSpec, now: datetime, as_of: date | None = None) 
         "as_of": as_of or now.date(),
     }
     for name, value in spec.params.items():
-        values[name] = _resolve_param(name, value, now)
+        values[name] = resolve_param(name, value, now)
     return values
 
 
-def _statement(spec: CheckSpec, values: Mapping[str, Any]) -> Any:
-    stmt = text(spec.sql)
+def _statement(check_id: str, sql: str, values: Mapping[str, Any]) -> Any:
+    stmt = text(sql)
     present = set(stmt.compile().params)
     missing = present - set(values)
     if missing:
-        raise CheckDefinitionError(f"check {spec.id}: SQL uses undefined parameter(s) {sorted(missing)}")
+        raise CheckDefinitionError(f"check {check_id}: SQL uses undefined parameter(s) {sorted(missing)}")
     binds = []
     for name in present:
         value = values[name]
@@ -172,13 +127,19 @@ def parse_checks(text_: str, origin: str, pack: str = "") -> list[CheckSpec]:
         try:
             specs.append(CheckSpec(**{"pack": pack, **raw}))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"field '{'.'.join(str(p) for p in err['loc']) or '?'}': "
-                + ("unknown field" if err["type"] == "extra_forbidden" else err["msg"])
-                for err in exc.errors()
-            )
+            problems = "; ".join(_problem(err) for err in exc.errors())
             raise CheckDefinitionError(f"{origin}: check {label}: {problems}") from None
     return specs
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+    message = message.removeprefix("Value error, ")
+    if not where:  # a check-level rule: its message starts with the field it is about
+        field_, _, rest = message.partition(": ")
+        return f"field '{field_}': {rest}" if rest else message
+    return f"field '{where}': {message}"
 
 
 def shipped_packs() -> list[str]:
@@ -260,41 +221,41 @@ def _money(value: Any) -> Decimal:
 
 
 @dataclass(frozen=True)
-class _Rows:
+class Rows:
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    truncated: bool = False
+    """True when the query had more rows than the cap."""
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def _fetch(engine: Engine, spec: CheckSpec, values: Mapping[str, Any], timeout_s: float) -> _Rows:
-    stmt = _statement(spec, values)
+def fetch_rows(
+    engine: Engine,
+    check_id: str,
+    sql: str,
+    values: Mapping[str, Any],
+    timeout_s: float,
+    *,
+    cap: int = ROW_CAP,
+) -> Rows:
+    """Run one check query read-only and time-bounded; at most ``cap`` rows are fetched."""
+    stmt = _statement(check_id, sql, values)
     with engine.connect() as conn:
         try:
             _read_only(conn, timeout_s)
             result = conn.execute(stmt)
             columns = list(result.keys())
-            rows = [tuple(row) for row in result.fetchmany(ROW_CAP)]
+            rows = [tuple(row) for row in result.fetchmany(cap + 1)]
         finally:
             conn.rollback()  # nothing to keep: a check never writes
-    return _Rows(columns, rows)
+    return Rows(columns, rows[:cap], truncated=len(rows) > cap)
 
 
-def run_check(
-    spec: CheckSpec,
-    engine: Engine,
-    *,
-    now: datetime | None = None,
-    as_of: date | None = None,
-    timeout_s: float = 30.0,
-) -> CheckResult:
-    """Run one check read-only; any failure to run becomes an ``error`` result naming the reason."""
-    now = now or datetime.now(UTC)
-    started = datetime.now(UTC)
-    t0 = time.perf_counter()
-
-    def finished() -> datetime:
-        return started + timedelta(seconds=time.perf_counter() - t0)
-
-    base = CheckResult(
+def blank_result(spec: CheckSpec, started: datetime) -> CheckResult:
+    """The ``error`` result a check starts from; the runner fills in what it found."""
+    return CheckResult(
         check_id=spec.id,
         source=spec.source,
         status="error",
@@ -307,35 +268,104 @@ def run_check(
         started_at=started,
         finished_at=started,
     )
-    try:
-        fetched = _fetch(engine, spec, bound_parameters(spec, now, as_of), timeout_s)
-    except (SQLAlchemyError, CheckDefinitionError) as exc:
-        return replace(base, finished_at=finished(), error=_reason(exc))
 
-    missing = [c for c in (*spec.key_columns, spec.amount_column) if c and c not in fetched.columns]
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def judged(
+    base: CheckResult,
+    spec: CheckSpec,
+    records: list[dict[str, Any]],
+    amounts: list[Decimal] | None,
+) -> CheckResult:
+    """The outcome of a check whose query returned ``records``, judged by its expectation.
+
+    ``amounts`` is the money at risk of each record (None when the check has no amount).
+    """
+    expect = spec.expect
+    status: Verdict = "fail" if records else "pass"
+    measured: float | None = float(len(records))
+    offending = list(range(len(records)))
+    if expect is not None and expect.value_column is None:
+        status = expect.judge(len(records))
+    elif expect is not None and expect.value_column is not None:
+        column = expect.value_column
+        values = [_number(r[column]) for r in records]
+        bad = next((n for n, v in enumerate(values) if v is None), None)
+        if bad is not None:
+            return replace(
+                base, error=f"column '{column}' is not a number in row {bad + 1}: {records[bad][column]!r}"
+            )
+        numbers = [v for v in values if v is not None]
+        verdicts = [expect.judge(v) for v in numbers]
+        rank = {"pass": 0, "warn": 1, "fail": 2}
+        status = max(verdicts, key=rank.__getitem__, default="pass")
+        offending = [n for n, verdict in enumerate(verdicts) if verdict != "pass"]
+        worst = [v for v, verdict in zip(numbers, verdicts, strict=True) if verdict == status]
+        measured = (max(worst) if expect.looks_up else min(worst)) if worst else None
+    rows = [records[n] for n in offending]
+    money = [amounts[n] for n in offending] if amounts is not None else []
+    return replace(
+        base,
+        status=status,
+        violations=len(rows),
+        measured_value=measured,
+        amount_at_risk=sum(money, Decimal("0.00")) if amounts is not None and rows else None,
+        sample=[{k: _jsonable(v) for k, v in r.items()} for r in rows[: spec.sample_limit]],
+        entities=[{k: str(_jsonable(r[k])) for k in spec.key_columns} for r in rows],
+        amounts=list[Decimal | None](money),
+    )
+
+
+def run_check(
+    spec: CheckSpec,
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    as_of: date | None = None,
+    timeout_s: float = 30.0,
+) -> CheckResult:
+    """Run one check read-only; any failure to run becomes an ``error`` result naming the reason.
+
+    A reconciliation reads two sources: run it with :func:`monitor.reconcile.run_reconcile`.
+    """
+    now = now or datetime.now(UTC)
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    base = blank_result(spec, started)
+
+    def finished() -> datetime:
+        return started + timedelta(seconds=time.perf_counter() - t0)
+
+    if spec.kind != "query":
+        return replace(base, error=f"check {spec.id} is a {spec.kind} check: run it with run_reconcile")
+    try:
+        fetched = fetch_rows(engine, spec.id, spec.sql, bound_parameters(spec, now, as_of), timeout_s)
+    except (SQLAlchemyError, CheckDefinitionError) as exc:
+        return replace(base, finished_at=finished(), error=reason(exc))
+
+    value_column = spec.expect.value_column if spec.expect else None
+    wanted = (*spec.key_columns, spec.amount_column, value_column)
+    missing = [c for c in wanted if c and c not in fetched.columns]
     if missing:
         return replace(
             base,
             finished_at=finished(),
             error=f"query returned no column(s) {missing}; it returned {fetched.columns}",
         )
-    records = [dict(zip(fetched.columns, row, strict=True)) for row in fetched.rows]
-    amounts = [_money(r[spec.amount_column]) for r in records] if spec.amount_column else []
-    amount = sum(amounts, Decimal("0.00")) if spec.amount_column else None
-    return replace(
-        base,
-        status="fail" if records else "pass",
-        finished_at=finished(),
-        violations=len(records),
-        measured_value=float(len(records)),
-        amount_at_risk=amount if records else None,
-        sample=[{k: _jsonable(v) for k, v in r.items()} for r in records[: spec.sample_limit]],
-        entities=[{k: str(_jsonable(r[k])) for k in spec.key_columns} for r in records],
-        amounts=list[Decimal | None](amounts),
-    )
+    records = fetched.records()
+    amounts = [_money(r[spec.amount_column]) for r in records] if spec.amount_column else None
+    return replace(judged(base, spec, records, amounts), finished_at=finished())
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text_ = str(orig if orig is not None else exc).strip()
     return (text_.splitlines()[0] if text_ else type(exc).__name__)[:500]

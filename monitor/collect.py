@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hypercare.config import Settings
+from hypercare.config import ProbeSettings, Settings
 from monitor.checks import CheckSpec, run_check
 from monitor.models import CheckResultRow, CheckRun, MetricSampleRow, Source
 from monitor.probes import run_probe
+from monitor.reconcile import run_reconcile
 from monitor.results import CheckResult, MetricSample
 from monitor.sources import source_engine
 
@@ -78,19 +80,59 @@ def _run_checks(
     engines: dict[str, Engine] = {}
     try:
         for spec in checks:
-            source = settings.sources.get(spec.source)
-            if source is None:
-                result = _unconfigured(
-                    spec, now, f"source '{spec.source}' is not configured under 'sources:'"
-                )
-            elif spec.source not in engines and (problem := _connect(spec.source, settings, engines)):
-                result = _unconfigured(spec, now, problem)
-            else:
-                result = run_check(spec, engines[spec.source], now=now, timeout_s=source.statement_timeout_s)
+            result = run_configured_check(settings, spec, now=now, engines=engines)
             _record(out, result, [_duration_sample(result)], progress)
     finally:
         for engine in engines.values():
             engine.dispose()
+
+
+def run_configured_check(
+    settings: Settings,
+    spec: CheckSpec,
+    *,
+    now: datetime,
+    engines: dict[str, Engine],
+    timeout_s: float | None = None,
+) -> CheckResult:
+    """One check against its configured source, opening the source's engine into ``engines`` if needed.
+
+    ``timeout_s`` caps the source's ``statement_timeout_s``. Never raises for a failing system."""
+    source = settings.sources.get(spec.source)
+    if source is None:
+        return _unconfigured(spec, now, f"source '{spec.source}' is not configured under 'sources:'")
+    if spec.source not in engines and (problem := _connect(spec.source, settings, engines)):
+        return _unconfigured(spec, now, problem)
+    limit = source.statement_timeout_s if timeout_s is None else min(timeout_s, source.statement_timeout_s)
+    if spec.kind == "reconcile":  # reads two sources: open the other side's engine too
+        for name in spec.sources:
+            if name in settings.sources and name not in engines:
+                _connect(name, settings, engines)
+        return run_reconcile(spec, engines, now=now, timeout_s=limit)
+    return run_check(spec, engines[spec.source], now=now, timeout_s=limit)
+
+
+def check_collection(
+    settings: Settings, spec: CheckSpec, *, now: datetime, timeout_s: float | None = None
+) -> Collection:
+    """One check as a collection of its own (the scheduler's unit of work), logged like a pass's."""
+    engines: dict[str, Engine] = {}
+    try:
+        result = run_configured_check(settings, spec, now=now, engines=engines, timeout_s=timeout_s)
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+    out = Collection()
+    _record(out, result, [_duration_sample(result)], None)
+    return out
+
+
+def probe_collection(probe: ProbeSettings, client: httpx.Client) -> Collection:
+    """One HTTP probe as a collection of its own."""
+    out = Collection()
+    result, samples = run_probe(probe, client)
+    _record(out, result, samples, None)
+    return out
 
 
 def _connect(name: str, settings: Settings, engines: dict[str, Engine]) -> str | None:
@@ -180,8 +222,25 @@ def store_collection(session: Session, collection: Collection, *, trigger: str =
 
 
 def _touch_sources(session: Session, names: set[str], seen: datetime) -> None:
-    known = {s.name: s for s in session.scalars(select(Source).where(Source.name.in_(names)))}
-    for name in sorted(names):
-        source = known.get(name) or Source(name=name)
-        source.last_seen_at = seen
-        session.add(source)
+    """Create missing source rows and stamp ``last_seen_at``; safe when workers store at the same time."""
+    if not names:
+        return
+    ordered = sorted(names)
+    dialect = session.get_bind().dialect.name
+    if dialect in {"postgresql", "sqlite"}:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert(Source)
+            .values([{"name": n} for n in ordered])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+    else:
+        known = set(session.scalars(select(Source.name).where(Source.name.in_(ordered))))
+        session.add_all(Source(name=n) for n in ordered if n not in known)
+        session.flush()
+    session.execute(
+        update(Source)
+        .where(Source.name.in_(ordered))
+        .values(last_seen_at=seen)
+        .execution_options(synchronize_session=False)
+    )

@@ -67,3 +67,30 @@ class MetricSampleRow(Base):
     labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     value: Mapped[float] = mapped_column(Float)
+
+
+class WorkLease(Base):
+    """One schedulable unit (a check, probe or collector) or a source's health, leased by one worker.
+
+    Workers claim due rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL) and stamp
+    ``leased_by``/``lease_expires_at``; a running unit's lease is renewed every tick, so a killed worker's
+    unit is taken over once its lease expires. Rows of kind ``source`` hold the outage state of a monitored
+    source (failures and back-off); they are due only while the source is down.
+    """
+
+    __tablename__ = "work_lease"
+    __table_args__ = (Index("ix_work_lease_due", "next_due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # check | probe | collector | source
+    source: Mapped[str] = mapped_column(String(64))
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[str | None] = mapped_column(String(8))
+    run_count: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

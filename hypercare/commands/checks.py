@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from sqlalchemy import Engine
 
-from hypercare.commands.common import console, state
+from hypercare.commands.common import console, err_console, state
 from hypercare.config import Settings
 from hypercare.errors import HypercareError
 from monitor.checks import CheckDefinitionError, CheckSpec, load_checks
+from monitor.results import CheckResult
 
 check_app = typer.Typer(no_args_is_help=True, help="Data-consistency checks.")
 
@@ -46,19 +58,137 @@ def check_validate(
     console.print(f"{len(specs)} check(s) valid")
 
 
-def collect() -> None:
-    """Run every check and probe once, raise events, update tickets, send notifications."""
-    from hypercare.pipeline import run_pipeline
-    from hypercare.store import make_engine, require_current_schema, session_factory
+# --- check run / check trace ---------------------------------------------------------------------------
+
+EXIT_FAILED = 1
+"""``check run``: some check failed (found offending rows or crossed its fail threshold)."""
+EXIT_ERRORED = 4
+"""``check run``: some check could not run; its result is unknown. (2 and 3 already mean a settings or
+store problem, so "could not check" has a code of its own.) Errors win over failures."""
+
+
+def _select(specs: list[CheckSpec], source: str | None, check_id: str | None) -> list[CheckSpec]:
+    chosen = [
+        s for s in specs if (source is None or s.source == source) and (check_id is None or s.id == check_id)
+    ]
+    if not chosen:
+        wanted = ", ".join(
+            f"{k} {v!r}" for k, v in (("--source", source), ("--check", check_id)) if v is not None
+        )
+        raise HypercareError(f"no configured check matches {wanted}; see `hypercare check list`")
+    return chosen
+
+
+def _result_json(r: CheckResult) -> dict[str, Any]:
+    return {
+        "check_id": r.check_id,
+        "source": r.source,
+        "status": r.status,
+        "title": r.title,
+        "category": r.category,
+        "severity": r.severity,
+        "violations": r.violations,
+        "measured_value": r.measured_value,
+        "amount_at_risk": str(r.amount_at_risk) if r.amount_at_risk is not None else None,
+        "duration_s": round(r.duration_s, 6),
+        "error": r.error,
+        "runbook": r.runbook,
+        "sample": r.sample,
+    }
+
+
+@check_app.command("run")
+def check_run(
+    pack: Annotated[str | None, typer.Option(help="Only this shipped pack.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only checks of this source.")] = None,
+    check_id: Annotated[str | None, typer.Option("--check", help="Only the check with this id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Results as JSON on stdout.")] = False,
+) -> None:
+    """Run checks now, read-only, and show the results (nothing is stored; `hypercare collect` stores).
+
+    Exit status: 0 every check passed or warned, 1 some check failed, 4 some check could not run.
+    """
+    from monitor.collect import run_configured_check
 
     settings = state.settings()
-    engine = make_engine(settings.store_url)
-    require_current_schema(engine)
-    report = run_pipeline(settings, session_factory(engine), _load_checks(settings), trigger="cli")
-    table = Table("check", "source", "status", "violations", "amount at risk", "error", title="Results")
-    for r in report.results:
+    specs = _select(_load_checks(settings, pack), source, check_id)
+    results: list[CheckResult] = []
+    engines: dict[str, Engine] = {}
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console if as_json else console,
+        transient=True,
+    )
+    now = datetime.now(UTC)
+    try:
+        with progress:
+            task = progress.add_task("checks", total=len(specs))
+            for spec in specs:
+                progress.update(task, description=spec.id)
+                results.append(run_configured_check(settings, spec, now=now, engines=engines))
+                progress.advance(task)
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+    if as_json:
+        typer.echo(json.dumps([_result_json(r) for r in results], ensure_ascii=False, indent=2))
+    else:
+        _print_results(results)
+    statuses = {r.status for r in results}
+    if "error" in statuses:
+        raise typer.Exit(EXIT_ERRORED)
+    if "fail" in statuses:
+        raise typer.Exit(EXIT_FAILED)
+
+
+_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
+
+
+def _print_results(results: list[CheckResult]) -> None:
+    table = Table("check", "source", "severity", "status", "violations", "amount at risk", "time", "error")
+    for r in results:
         table.add_row(
-            r.check_id, r.source, r.status, str(r.violations), str(r.amount_at_risk or ""), r.error or ""
+            r.check_id,
+            r.source,
+            r.severity,
+            f"[{_STYLE[r.status]}]{r.status}[/]",
+            str(r.violations),
+            str(r.amount_at_risk or ""),
+            f"{r.duration_s:.2f}s",
+            r.error or "",
         )
     console.print(table)
-    console.print(f"events: {report.events}; tickets: {dict(report.outcomes)}")
+    counts = {status: sum(1 for r in results if r.status == status) for status in _STYLE}
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
+@check_app.command("trace")
+def check_trace(
+    key: Annotated[str, typer.Argument(help="The document's business key (e.g. an invoice number).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Rows as JSON on stdout.")] = False,
+) -> None:
+    """Where is document KEY across the systems (the `collectors.trace` queries)."""
+    from monitor.collectors import trace_document
+
+    settings = state.settings()
+    if not settings.collectors.trace:
+        raise HypercareError("no trace queries configured (collectors.trace in the settings)")
+    rows = trace_document(settings, key)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    table = Table("where", "source", "found", title=f"Trace of {key}")
+    for row in rows:
+        rest = {k: v for k, v in row.items() if k not in {"trace", "source"}}
+        shown = "; ".join(f"{k}={v}" for k, v in rest.items())
+        table.add_row(row["trace"], row["source"], f"[magenta]{shown}[/]" if "trace_error" in row else shown)
+    missing = [q.name for q in settings.collectors.trace if q.name not in {r["trace"] for r in rows}]
+    for name in missing:
+        table.add_row(
+            name, next(q.source for q in settings.collectors.trace if q.name == name), "[red]not found[/]"
+        )
+    console.print(table)

@@ -67,6 +67,12 @@ def test_server_delivers_pending_notifications_and_exposes_check_metrics(
         engine.dispose()
     (note,) = sink.received()
     assert "JE-7 is unbalanced" in str(note["title"]) + str(note["message"])
-    assert 'hypercare_check_violations{check_id="gl.unbalanced",source="erp"} 2.0' in metrics
-    assert 'hypercare_check_status{check_id="gl.unbalanced",source="erp",status="fail"} 1.0' in metrics
+    assert (
+        'hypercare_check_violations{category="unknown",check_id="gl.unbalanced",severity="unknown",source="erp"} 2.0'
+        in metrics
+    )
+    assert (
+        'hypercare_check_status{category="unknown",check_id="gl.unbalanced",severity="unknown",source="erp",status="fail"} 1.0'
+        in metrics
+    )
     assert 'hypercare_tickets_open{priority="P1"} 1.0' in metrics

@@ -10,7 +10,18 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from monitor.checks import CheckDefinitionError, CheckSpec, load_checks, load_path, parse_checks, run_check
+from hypercare.config import load_settings
+from monitor.checks import (
+    CheckDefinitionError,
+    CheckSpec,
+    QuerySide,
+    load_checks,
+    load_path,
+    parse_checks,
+    run_check,
+)
+from monitor.collect import collect
+from monitor.reconcile import run_reconcile
 from monitor.sources import source_engine
 from tests.conftest import MARIADB_URL, PG_URL, unavailable
 
@@ -298,3 +309,214 @@ def test_duplicate_ids_across_files_are_refused(tmp_path: Path) -> None:
 def test_unknown_pack_lists_the_shipped_ones() -> None:
     with pytest.raises(CheckDefinitionError, match=r"unknown check pack 'sap'; shipped packs:"):
         load_checks(["sap"])
+
+
+# --- expectations: warn/fail thresholds on a measured value ------------------------------------------
+
+LINE_TOTALS = "SELECT entry_id, SUM(debit) AS debit FROM journal_line GROUP BY entry_id ORDER BY entry_id"
+
+
+def spec_with(**fields: object) -> CheckSpec:
+    base: dict[str, object] = {
+        "id": "x.measured",
+        "title": "t",
+        "source": "erp",
+        "category": "technical",
+        "severity": "P3",
+        "sql": LINE_TOTALS,
+        "key_columns": ["entry_id"],
+    }
+    return CheckSpec.model_validate({**base, **fields})
+
+
+@pytest.mark.parametrize(
+    ("expect", "status", "measured", "entities"),
+    [
+        ({"value_column": "debit", "warn_above": 200, "fail_above": 300}, "warn", 250.0, ["2"]),
+        ({"value_column": "debit", "warn_above": 50, "fail_above": 200}, "fail", 250.0, ["1", "2"]),
+        ({"value_column": "debit", "fail_above": 1000}, "pass", 250.0, []),
+        ({"value_column": "debit", "warn_below": 1, "fail_below": -1}, "warn", 0.0, ["3"]),
+        ({"warn_above": 2, "fail_above": 5}, "warn", 3.0, ["1", "2", "3"]),
+        ({"fail_above": 3}, "pass", 3.0, ["1", "2", "3"]),
+    ],
+)
+def test_thresholds_judge_the_measured_value(
+    erp: Engine, expect: dict[str, object], status: str, measured: float | None, entities: list[str]
+) -> None:
+    result = run_check(spec_with(expect=expect), erp, now=NOW)
+    assert (result.status, result.measured_value) == (status, measured)
+    assert [e["entry_id"] for e in result.entities] == entities
+    assert result.violations == len(entities)
+
+
+def test_without_expect_any_row_fails_as_before(erp: Engine) -> None:
+    result = run_check(spec_with(), erp, now=NOW)
+    assert (result.status, result.violations, result.measured_value) == ("fail", 3, 3.0)
+
+
+def test_a_value_column_that_is_missing_or_not_a_number_is_an_error(erp: Engine) -> None:
+    missing = run_check(spec_with(expect={"value_column": "backlog", "fail_above": 1}), erp, now=NOW)
+    assert missing.status == "error" and "['backlog']" in (missing.error or "")
+    text_sql = "SELECT number AS entry_id, number AS backlog FROM journal_entry"
+    wrong = run_check(
+        spec_with(sql=text_sql, expect={"value_column": "backlog", "fail_above": 1}), erp, now=NOW
+    )
+    assert wrong.status == "error" and "'backlog' is not a number in row 1: 'JE-1'" in (wrong.error or "")
+
+
+EXPECT_BASE = "id: x.bad\ntitle: t\nsource: erp\ncategory: data\nseverity: P1\nsql: SELECT 1 AS one\n"
+RECONCILE_BASE = (
+    "id: x.bad\ntitle: t\nkind: reconcile\ncategory: data\nseverity: P1\nkey_columns: [k]\n"
+    "left: {source: erp, sql: SELECT 1 AS k}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text_", "message"),
+    [
+        (EXPECT_BASE + "expect: {value_column: v}", "field 'expect': .*set at least one of warn_above"),
+        (EXPECT_BASE + "expect: {warn_above: 10, fail_above: 5}", "warn_above must not exceed fail_above"),
+        (EXPECT_BASE + "expect: {warn_below: 1, fail_below: 5}", "warn_below must not be under fail_below"),
+        (EXPECT_BASE + "expect: {fail_over: 5}", "field 'expect.fail_over': unknown field"),
+        (EXPECT_BASE + "left: {source: erp, sql: SELECT 1}", "field 'left': only for kind: reconcile"),
+        (EXPECT_BASE.replace("sql: SELECT 1 AS one\n", ""), "field 'sql': field required"),
+        (RECONCILE_BASE, "field 'right': required for kind: reconcile"),
+        (RECONCILE_BASE + "right: {source: fin, sql: DELETE FROM t}", "field 'right.sql': .*single SELECT"),
+        (
+            RECONCILE_BASE + "right: {source: fin, sql: SELECT 1}\nsql: SELECT 1",
+            "field 'sql': a reconciliation",
+        ),
+        (RECONCILE_BASE + "right: {source: fin, sql: SELECT 1}\nreport: [gone]", "field 'report.0'"),
+        (
+            RECONCILE_BASE + "right: {source: fin, sql: SELECT 1}\ncompare: [{column: a, absolute: -1}]",
+            "field 'compare.0.absolute'",
+        ),
+        (
+            RECONCILE_BASE.replace("key_columns: [k]\n", "") + "right: {source: fin, sql: SELECT 1}",
+            "field 'key_columns': a reconciliation matches rows on key_columns",
+        ),
+    ],
+)
+def test_bad_expectations_and_reconciliations_name_the_file_check_and_field(text_: str, message: str) -> None:
+    with pytest.raises(CheckDefinitionError, match=rf"checks\.yaml: check x\.bad: .*{message}"):
+        parse_checks(text_, "checks.yaml")
+
+
+# --- reconciliation across two sources ---------------------------------------------------------------
+
+RECONCILE = """
+id: x.recon
+title: Entry totals agree with the finance copy
+kind: reconcile
+left:
+  source: erp
+  sql: |
+    SELECT e.number AS entry_number, SUM(l.debit) AS debit, COUNT(*) AS n_lines
+    FROM journal_entry e JOIN journal_line l ON l.entry_id = e.id GROUP BY e.number
+right:
+  source: finance
+  sql: SELECT ref AS entry_number, amount AS debit, n AS n_lines FROM fin_entry
+key_columns: [entry_number]
+compare: [n_lines, {column: debit, absolute: 0.01}]
+amount_column: debit
+category: data
+severity: P2
+"""
+
+
+@pytest.fixture
+def finance(tmp_path: Path) -> Engine:
+    path = tmp_path / "finance.db"
+    writer = create_engine(f"sqlite:///{path}")
+    with writer.begin() as conn:
+        conn.execute(text("CREATE TABLE fin_entry (ref VARCHAR(20), amount NUMERIC(18,2), n INTEGER)"))
+        conn.execute(
+            text("INSERT INTO fin_entry VALUES ('JE-1', 100.105, 2), ('JE-2', 260.00, 2), ('JE-4', 75.00, 1)")
+        )
+    writer.dispose()
+    return source_engine(f"sqlite:///{path}")
+
+
+def test_reconciliation_reports_missing_and_differing_rows_with_money_at_risk(
+    erp: Engine, finance: Engine
+) -> None:
+    spec = parse_checks(RECONCILE, "recon.yaml")[0]
+    assert (spec.source, spec.sources) == ("erp", ("erp", "finance"))
+    result = run_reconcile(spec, {"erp": erp, "finance": finance}, now=NOW)
+    assert result.status == "fail"
+    by_key = {row["entry_number"]: row for row in result.sample}
+    assert [e["entry_number"] for e in result.entities] == ["JE-2", "JE-3", "JE-4"]  # JE-1 within 0.01
+    assert by_key["JE-2"]["issue"] == "different"
+    assert Decimal(by_key["JE-2"]["diff_debit"]) == Decimal(-10)
+    assert "diff_n_lines" not in by_key["JE-2"]  # only the columns that differ
+    assert by_key["JE-3"]["issue"] == "missing_right" and by_key["JE-3"]["right_debit"] is None
+    assert by_key["JE-4"]["issue"] == "missing_left" and by_key["JE-4"]["left_n_lines"] is None
+    assert result.amounts == [Decimal("10.00"), Decimal("0.00"), Decimal("75.00")]
+    assert result.amount_at_risk == Decimal("85.00")
+
+
+def test_reconciliation_report_selects_issues_and_relative_tolerance_applies(
+    erp: Engine, finance: Engine
+) -> None:
+    spec = parse_checks(
+        RECONCILE.replace("absolute: 0.01", "relative: 0.05") + "report: [different]\n", "recon.yaml"
+    )[0]
+    result = run_reconcile(spec, {"erp": erp, "finance": finance}, now=NOW)
+    assert (result.status, result.violations) == ("pass", 0)  # 10 on 260 is within 5 %
+
+
+def test_reconciliation_errors_name_the_side(
+    erp: Engine, finance: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = parse_checks(RECONCILE, "recon.yaml")[0]
+    missing = run_reconcile(spec, {"erp": erp}, now=NOW)
+    assert missing.status == "error" and "right (finance): source 'finance' is not configured" in (
+        missing.error or ""
+    )
+    broken = spec.model_copy(update={"right": QuerySide(source="finance", sql="SELECT nope FROM fin_entry")})
+    failed = run_reconcile(broken, {"erp": erp, "finance": finance}, now=NOW)
+    assert (
+        failed.status == "error"
+        and (failed.error or "").startswith("right (finance): ")
+        and "nope" in (failed.error or "")
+    )
+    twice = spec.model_copy(
+        update={
+            "right": QuerySide(
+                source="finance", sql="SELECT 'JE-1' AS entry_number, 1 AS debit, 1 AS n_lines FROM fin_entry"
+            )
+        }
+    )
+    dup = run_reconcile(twice, {"erp": erp, "finance": finance}, now=NOW)
+    assert dup.status == "error" and "returned key {'entry_number': 'JE-1'} twice" in (dup.error or "")
+    monkeypatch.setattr("monitor.reconcile.RECONCILE_ROW_CAP", 2)
+    capped = run_reconcile(spec, {"erp": erp, "finance": finance}, now=NOW)
+    assert capped.status == "error" and "more than 2 rows" in (capped.error or "")
+
+
+def test_run_check_refuses_a_reconciliation_instead_of_half_running_it(erp: Engine) -> None:
+    result = run_check(parse_checks(RECONCILE, "recon.yaml")[0], erp, now=NOW)
+    assert result.status == "error" and "run_reconcile" in (result.error or "")
+
+
+@pytest.mark.usefixtures("finance")  # writes tmp_path / "finance.db"
+def test_collect_runs_a_reconciliation_on_both_configured_sources(tmp_path: Path) -> None:
+    path = tmp_path / "erp.db"
+    writer = create_engine(f"sqlite:///{path}")
+    _fill(writer)
+    writer.dispose()
+    settings = load_settings(
+        None,
+        sources={
+            "erp": {"url": f"sqlite:///{path}"},
+            "finance": {"url": f"sqlite:///{tmp_path / 'finance.db'}"},
+        },
+    )
+    spec = parse_checks(RECONCILE, "recon.yaml")[0]
+    results = collect(settings, [spec], now=NOW).results
+    assert [(r.check_id, r.source, r.status, r.violations) for r in results] == [
+        ("x.recon", "erp", "fail", 3)
+    ]
+    unconfigured = load_settings(None, sources={"erp": {"url": f"sqlite:///{path}"}})
+    (lonely,) = collect(unconfigured, [spec], now=NOW).results
+    assert lonely.status == "error" and "finance" in (lonely.error or "")

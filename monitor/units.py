@@ -1,0 +1,208 @@
+"""Units of scheduled work: what `hypercare collect` runs (checks, probes, collectors, source pings) and
+how often. The schedule syntax (``[every] N s|m|h|d``) is defined here, once; settings and packs use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import httpx
+from sqlalchemy.exc import SQLAlchemyError
+
+from hypercare.config import Settings
+from monitor import leases
+from monitor.checks import CheckSpec
+from monitor.collect import Collection, check_collection, probe_collection
+from monitor.probes import probe_check_id
+from monitor.results import CheckResult
+from monitor.sources import source_engine
+
+_INTERVAL = re.compile(r"^(?:every\s+)?(\d+)\s*([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_INTERVAL = timedelta(seconds=1)
+UnitKind = Literal["check", "probe", "collector", "source"]
+
+
+class ScheduleError(ValueError):
+    """A schedule that is not ``[every] N s|m|h|d``; the message names the unit and the value."""
+
+
+def parse_interval(text: str) -> timedelta:
+    """``every 15m``, ``15m``, ``30s``, ``1h``, ``1d`` -> a timedelta (the one syntax of schedules)."""
+    match = _INTERVAL.match(text.strip().lower())
+    if not match:
+        raise ScheduleError(
+            f"schedule {text!r} is not '[every] N' followed by s, m, h or d (e.g. 'every 15m')"
+        )
+    interval = timedelta(seconds=int(match.group(1)) * _SECONDS[match.group(2)])
+    if interval < MIN_INTERVAL:
+        raise ScheduleError(f"schedule {text!r} must be at least 1s")
+    return interval
+
+
+def next_due(started: datetime, interval: timedelta, jitter_ratio: float, rng: random.Random) -> datetime:
+    """When a unit that started at ``started`` is due again: interval x (1 +/- up to jitter_ratio)."""
+    return started + interval * (1 + rng.uniform(-jitter_ratio, jitter_ratio))
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    key: str
+    kind: UnitKind
+    source: str
+    interval: timedelta
+    timeout_s: float
+    title: str
+    run: Callable[[datetime], Collection] = field(repr=False)
+    category: str = "technical"
+    severity: str = "P3"
+    runbook: str | None = None
+
+    def error_result(self, started: datetime, reason: str) -> CheckResult:
+        return CheckResult(
+            check_id=self.key.split(":", 1)[1],
+            source=self.source,
+            status="error",
+            title=self.title,
+            category=self.category,
+            severity=self.severity,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            error=reason[:500],
+            runbook=self.runbook or "collector-error",
+        )
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    unit: WorkUnit
+    collection: Collection
+    source_down: str | None = None
+    """Why the unit's source does not answer, when it does not (its error results raise no events)."""
+
+
+def ping_source(settings: Settings, name: str) -> str | None:
+    """Why the source cannot be reached, or None when ``SELECT 1`` answers."""
+    configured = settings.sources.get(name)
+    if configured is None:
+        return f"source '{name}' is not configured"
+    try:
+        engine = source_engine(configured.url.get_secret_value())
+    except (FileNotFoundError, ValueError) as exc:
+        return str(exc)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        return (str(orig if orig is not None else exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    finally:
+        engine.dispose()
+    return None
+
+
+def _collector_api() -> Any | None:
+    """monitor.collectors when installed (other collectors are optional); None when absent."""
+    try:
+        return importlib.import_module("monitor.collectors")
+    except ModuleNotFoundError as exc:
+        if exc.name == "monitor.collectors":
+            return None
+        raise
+
+
+def build_units(
+    settings: Settings, checks: Sequence[CheckSpec], *, http_client: httpx.Client
+) -> list[WorkUnit]:
+    """Every check, probe, collector and database source as a unit; a bad ``schedule`` is a ScheduleError."""
+    conf = settings.scheduler
+    default = parse_interval(conf.default_interval)
+    units: list[WorkUnit] = []
+    for spec in checks:
+        try:
+            interval = parse_interval(spec.schedule) if spec.schedule else default
+        except ScheduleError as exc:
+            raise ScheduleError(f"check {spec.id} (pack {spec.pack or '-'}): {exc}") from None
+
+        def run_check(now: datetime, spec: CheckSpec = spec) -> Collection:
+            return check_collection(settings, spec, now=now, timeout_s=conf.unit_timeout_s)
+
+        units.append(
+            WorkUnit(
+                f"check:{spec.id}",
+                "check",
+                spec.source,
+                interval,
+                conf.unit_timeout_s,
+                spec.title,
+                run_check,
+                spec.category,
+                spec.severity,
+                spec.runbook,
+            )
+        )
+    for probe in settings.probes:
+
+        def run_probe(_now: datetime, probe: Any = probe) -> Collection:
+            return probe_collection(probe, http_client)
+
+        units.append(
+            WorkUnit(
+                f"probe:{probe_check_id(probe)}",
+                "probe",
+                probe.source,
+                default,
+                min(probe.timeout_s + 5, conf.unit_timeout_s),
+                f"HTTP probe {probe.name}",
+                run_probe,
+                "technical",
+                probe.severity,
+                probe.runbook,
+            )
+        )
+    api = _collector_api()
+    for name in api.collector_names(settings) if api is not None else ():
+
+        def run_collector(now: datetime, name: str = name, api: Any = api) -> Collection:
+            results, samples = api.run_collector(name, settings, now=now)
+            return Collection(list(results), list(samples))
+
+        units.append(
+            WorkUnit(
+                f"collector:{name}",
+                "collector",
+                _collector_source(settings, name),
+                default,
+                conf.unit_timeout_s,
+                f"Collector {name}",
+                run_collector,
+            )
+        )
+    pinged = {u.source for u in units if u.kind in {"check", "collector"} and u.source in settings.sources}
+    for source in sorted(pinged):
+
+        def no_run(_now: datetime) -> Collection:
+            return Collection()
+
+        units.append(
+            WorkUnit(leases.source_key(source), "source", source, default, 30.0, f"Source {source}", no_run)
+        )
+    return units
+
+
+def _collector_source(settings: Settings, name: str) -> str:
+    """The monitored source a collector reads (it shares that source's concurrency limit and outage)."""
+    kind, _, arg = name.partition(":")
+    if kind == "db_health":
+        return arg
+    c = settings.collectors
+    named = {f"integration:{i.name}": i.source for i in c.integrations} | {
+        f"job:{j.name}": j.source for j in c.jobs
+    }
+    return named.get(name, kind)[:64]
