@@ -5,6 +5,10 @@ check and source when the offending entities are more than ``group_threshold``. 
 becomes a technical event of its own (a blind spot is an exception too). Recovery: fingerprints that were
 open for a check and are no longer offending get a ``resolve`` event, so tickets close only when a re-run
 proves the fix.
+
+Severity: without ``settings`` an event carries the check's declared severity (the pipeline's behaviour
+until it passes ``settings.anomaly``); with them, :mod:`anomaly.severity` raises or lowers it by money at
+risk, documents affected, the close window and external parties, recording every reason.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from anomaly.events import Event, fingerprint
+from anomaly.events import Event, Priority, fingerprint
+from anomaly.severity import Exposure, SeverityContext, adjust
+from hypercare.config import AnomalySettings
 from monitor.results import CheckResult
 
 OpenFingerprints = Mapping[tuple[str, str], set[str]]
@@ -30,23 +36,50 @@ def _row_amount(result: CheckResult, index: int) -> Decimal | None:
     return result.amounts[index] if index < len(result.amounts) else None
 
 
+def _severity(
+    result: CheckResult,
+    amount: Decimal | None,
+    settings: AnomalySettings | None,
+    context: SeverityContext | None,
+) -> dict[str, Any]:
+    declared = f"{result.severity} as declared by check {result.check_id}"
+    if settings is None or result.severity not in {"P1", "P2", "P3", "P4"}:
+        return {"severity": result.severity, "severity_reasons": (declared,)}
+    exposure = Exposure(
+        check_id=result.check_id,
+        when=result.finished_at,
+        amount=amount,
+        affected=max(result.violations, len(result.entities)),
+        tags=result.tags,
+    )
+    declared_priority: Priority = result.severity  # type: ignore[assignment]  # checked just above
+    severity, reasons = adjust(declared_priority, exposure, settings, context)
+    return {"severity": severity, "severity_reasons": (declared, *reasons)}
+
+
 def _base(result: CheckResult) -> dict[str, Any]:
     return {
-        "severity": result.severity,
         "category": result.category,
         "source": result.source,
         "check_id": result.check_id,
         "runbook": result.runbook,
         "occurred_at": result.finished_at,
         "labels": {"owner": result.owner} if result.owner else {},
-        "severity_reasons": (f"{result.severity} as declared by check {result.check_id}",),
     }
 
 
 def events_for_result(
-    result: CheckResult, *, group_threshold: int, open_fingerprints: set[str] | None = None
+    result: CheckResult,
+    *,
+    group_threshold: int,
+    open_fingerprints: set[str] | None = None,
+    settings: AnomalySettings | None = None,
+    context: SeverityContext | None = None,
 ) -> list[Event]:
-    """The events one check result raises (triggers, and resolves for what is no longer offending)."""
+    """The events one check result raises (triggers, and resolves for what is no longer offending).
+
+    ``settings`` (``Settings.anomaly``) switch the severity rules on; ``context`` gives them the calendar.
+    """
     open_now = set(open_fingerprints or ())
     if result.status == "error":
         return [
@@ -82,6 +115,7 @@ def events_for_result(
                         "entities": result.entities[:200],
                     },
                     **{**base, "labels": {**base["labels"], "grouped": "true"}},
+                    **_severity(result, result.amount_at_risk, settings, context),
                 )
             )
         else:
@@ -89,6 +123,7 @@ def events_for_result(
                 fp = fingerprint(result.check_id, result.source, entity=entity)
                 raised.add(fp)
                 sample = result.sample[index] if index < len(result.sample) else {}
+                amount = _row_amount(result, index)
                 described = _describe_entity(entity)
                 summary = f"{result.title}: {described}" if described else result.title
                 events.append(
@@ -96,13 +131,14 @@ def events_for_result(
                         fingerprint=fp,
                         summary=summary[:300],
                         entity=entity,
-                        amount_at_risk=_row_amount(result, index),
+                        amount_at_risk=amount,
                         evidence={
                             "row": sample,
                             "violations": result.violations,
                             "measured_value": result.measured_value,
                         },
                         **base,
+                        **_severity(result, amount, settings, context),
                     )
                 )
     # "warn" raises nothing yet: a warning alone is not worth a person's time (anomaly/ detectors decide).
@@ -127,7 +163,12 @@ def events_for_result(
 
 
 def events_for_results(
-    results: Iterable[CheckResult], *, group_threshold: int, open_fingerprints: OpenFingerprints
+    results: Iterable[CheckResult],
+    *,
+    group_threshold: int,
+    open_fingerprints: OpenFingerprints,
+    settings: AnomalySettings | None = None,
+    context: SeverityContext | None = None,
 ) -> list[Event]:
     return [
         event
@@ -136,5 +177,7 @@ def events_for_results(
             result,
             group_threshold=group_threshold,
             open_fingerprints=open_fingerprints.get((result.check_id, result.source)),
+            settings=settings,
+            context=context,
         )
     ]
