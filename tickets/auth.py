@@ -1,8 +1,12 @@
-"""Users, passwords and API tokens.
+"""Users, roles, passwords and scoped API tokens.
 
-Passwords are hashed with scrypt (salted, memory-hard; stdlib ``hashlib.scrypt``) and checked in constant
-time. API tokens are random, shown once; only their SHA-256 and a short prefix (to recognise them in a
-list) are stored.
+Passwords are hashed with argon2id (argon2-cffi; OWASP's minimum profile: 19 MiB, t=2, p=1, ~35 ms). Hashes
+made by earlier versions with scrypt still verify and are upgraded to argon2 at the next successful login;
+so are argon2 hashes with weaker parameters than today's.
+
+API tokens are random and shown once; only their SHA-256 and a short prefix (to recognise them in a list)
+are stored. Each token carries scopes; what it may do is its scopes *and* its user's role allows, checked at
+every use, so demoting a user narrows their tokens at once.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,27 +36,44 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 TOKEN_PREFIX = "hc_"  # noqa: S105 - the public prefix of every token, not a secret
-# scrypt cost: N=2**14, r=8, p=1 is the interactive-login setting (16 MiB, ~50 ms); kept in each hash so it
-# can be raised later without invalidating stored passwords.
-_N, _R, _P, _DKLEN = 2**14, 8, 1, 64
 _MAXMEM = 64 * 1024 * 1024
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+SCOPES: dict[str, str] = {
+    "tickets:read": "list and read tickets",
+    "tickets:write": "act on tickets: acknowledge, assign, comment, change state or priority, resolve",
+    "events:write": "post events (POST /api/v1/events)",
+    "alerts:write": "post Alertmanager webhooks (POST /api/v1/alertmanager)",
+    "reports:write": "file exception reports and read one's own",
+    "reports:read": "read every report and its attachments",
+    "admin": "administer users, tokens and settings",
+}
+_WORK = ("tickets:read", "tickets:write", "events:write", "reports:read", "reports:write")
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"tickets:read", "reports:read"}),
+    "reporter": frozenset({"reports:write"}),
+    "agent": frozenset(_WORK),
+    "oncall": frozenset({*_WORK, "alerts:write"}),
+    "manager": frozenset({"tickets:read", "reports:read", "reports:write"}),
+    "admin": frozenset(SCOPES),
+}
+"""What each role may do; a token's scopes are a subset of its user's role's."""
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+def roles_with(scope: str) -> tuple[str, ...]:
+    """The roles allowed ``scope``, in the order of :data:`ROLES`."""
+    return tuple(role for role in ROLES if scope in ROLE_SCOPES[role])
+
+
+# --- passwords ---------------------------------------------------------------------------------------
 
 
 def hash_password(password: str) -> str:
-    """``scrypt$N$r$p$salt$hash`` (base64 salt and hash)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=_N, r=_R, p=_P, dklen=_DKLEN, maxmem=_MAXMEM
-    )
-    return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+    """An argon2id hash in the PHC string format (``$argon2id$v=19$m=...``)."""
+    return _hasher.hash(password)
 
 
-def verify_password(password: str, stored: str) -> bool:
-    """Constant-time check of a password against :func:`hash_password`'s output; False if malformed."""
+def _verify_scrypt(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
         if scheme != "scrypt":
@@ -67,6 +91,26 @@ def verify_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Check a password against an argon2 hash or a legacy ``scrypt$N$r$p$salt$hash``; False if malformed."""
+    if stored.startswith("$argon2"):
+        try:
+            return _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+    return _verify_scrypt(password, stored)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True for a legacy scrypt hash or an argon2 hash with other parameters than today's."""
+    if not stored.startswith("$argon2"):
+        return True
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
 
 
 # Checked against when the user does not exist, so a login takes as long for a wrong name as for a wrong
@@ -88,6 +132,14 @@ def _check_password(password: str) -> None:
         raise ValueError(f"password must have at most {MAX_PASSWORD_LENGTH} characters")
 
 
+# --- users -------------------------------------------------------------------------------------------
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+
+
 def create_user(session: Session, username: str, password: str, role: str, display_name: str = "") -> User:
     """Add a user. Raises ValueError with the reason on a bad name or role, a taken name, a short password."""
     if not USERNAME_RE.fullmatch(username):
@@ -95,8 +147,7 @@ def create_user(session: Session, username: str, password: str, role: str, displ
             f"username {username!r} is not valid: 1-64 letters, digits or . _ @ -, starting with a letter "
             "or digit"
         )
-    if role not in ROLES:
-        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    check_role(role)
     _check_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValueError(f"user {username!r} already exists")
@@ -117,6 +168,26 @@ def create_user(session: Session, username: str, password: str, role: str, displ
     return user
 
 
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ValueError(f"no user named {username!r}")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def disable_user(session: Session, username: str) -> User:
+    """Disable a user: no login, and none of their tokens work any more (the tokens stay listed)."""
+    user = get_user(session, username)
+    user.active = False
+    session.flush()
+    log.info("user disabled", extra={"username": username})
+    return user
+
+
 def set_password(session: Session, user: User, password: str) -> None:
     _check_password(password)
     user.password_hash = hash_password(password)
@@ -124,24 +195,66 @@ def set_password(session: Session, user: User, password: str) -> None:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this name and password, else None (in about the same time either way)."""
+    """The active user with this name and password, else None (in about the same time either way).
+
+    A successful login upgrades a legacy (scrypt) or weaker hash to today's argon2 parameters; the caller
+    commits."""
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
         verify_password(password, _dummy())
         return None
     if not verify_password(password, user.password_hash) or not user.active:
         return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.flush()
+        log.info("password hash upgraded to argon2", extra={"username": username})
     return user
+
+
+# --- tokens ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as: the user and what the token used may do."""
+
+    user: User
+    scopes: frozenset[str]
+    token_id: int | None = None
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, user: User, name: str) -> str:
-    """A new API token for the user. The plaintext is returned once and never stored."""
+def token_scopes(row: ApiToken) -> frozenset[str]:
+    """What the token may do now: its scopes (or its role's defaults) within its user's role."""
+    role = ROLE_SCOPES.get(row.user.role, frozenset())
+    if row.scopes is None:
+        return role
+    return frozenset(row.scopes.split()) & role
+
+
+def create_token(session: Session, user: User, name: str, scopes: Iterable[str] | None = None) -> str:
+    """A new API token for the user; the plaintext is returned once and never stored.
+
+    ``scopes`` default to everything the user's role allows; asking for more than the role allows, or an
+    unknown scope, is a ValueError naming it."""
     if not name.strip() or len(name) > 64:
         raise ValueError("a token needs a name of 1-64 characters")
+    allowed = ROLE_SCOPES.get(user.role, frozenset())
+    chosen = sorted(allowed if scopes is None else set(scopes))
+    for scope in chosen:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}: one of {', '.join(SCOPES)}")
+        if scope not in allowed:
+            raise ValueError(f"role {user.role!r} of {user.username!r} does not allow scope {scope!r}")
+    if not chosen:
+        raise ValueError("a token needs at least one scope")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
         ApiToken(
@@ -149,16 +262,22 @@ def create_token(session: Session, user: User, name: str) -> str:
             name=name.strip(),
             token_hash=_token_hash(token),
             prefix=token[:12],
+            scopes=" ".join(chosen),
             created_at=utcnow(),
         )
     )
     session.flush()
-    log.info("api token created", extra={"username": user.username, "token_name": name, "prefix": token[:12]})
+    log.info(
+        "api token created",
+        extra={"username": user.username, "token_name": name, "prefix": token[:12], "scopes": chosen},
+    )
     return token
 
 
-def user_for_token(session: Session, token: str, *, now: Callable[[], datetime] = utcnow) -> User | None:
-    """The active user owning this unrevoked token (and its last use is recorded), else None."""
+def principal_for_token(
+    session: Session, token: str, *, now: Callable[[], datetime] = utcnow
+) -> Principal | None:
+    """The active user owning this unrevoked token with its scopes (its last use is recorded), else None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
         return None
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token))).first()
@@ -166,14 +285,48 @@ def user_for_token(session: Session, token: str, *, now: Callable[[], datetime] 
         return None
     row.last_used_at = now()
     session.flush()
-    return row.user
+    return Principal(row.user, token_scopes(row), row.id)
 
 
-def revoke_token(session: Session, token_id: int) -> None:
-    """Revoke a token by id (from a listing); revoking twice is harmless."""
-    row = session.get(ApiToken, token_id)
-    if row is None:
-        raise ValueError(f"no API token with id {token_id}")
+def user_for_token(session: Session, token: str, *, now: Callable[[], datetime] = utcnow) -> User | None:
+    """The active user owning this unrevoked token (and its last use is recorded), else None."""
+    principal = principal_for_token(session, token, now=now)
+    return principal.user if principal else None
+
+
+def find_token(session: Session, ref: str) -> ApiToken:
+    """A token by id (``12``) or by the start of its prefix (``hc_AbC``), as shown by a listing."""
+    ref = ref.strip()
+    if ref.isdigit():
+        row = session.get(ApiToken, int(ref))
+        if row is None:
+            raise ValueError(f"no API token with id {ref}")
+        return row
+    if len(ref) < 6:
+        raise ValueError("give a token's id or at least 6 characters of its prefix")
+    rows = list(
+        session.scalars(select(ApiToken).where(ApiToken.prefix.startswith(ref[:12], autoescape=True)))
+    )
+    if not rows:
+        raise ValueError(f"no API token with prefix {ref!r}")
+    if len(rows) > 1:
+        ids = ", ".join(str(r.id) for r in rows)
+        raise ValueError(f"prefix {ref!r} matches several tokens ({ids}); give the id")
+    return rows[0]
+
+
+def revoke_token(session: Session, token_id: int | str) -> ApiToken:
+    """Revoke a token by id or prefix (from a listing); revoking twice is harmless."""
+    row = find_token(session, str(token_id))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()
+        log.info("api token revoked", extra={"token_id": row.id, "prefix": row.prefix})
+    return row
+
+
+def list_tokens(session: Session, username: str | None = None) -> list[ApiToken]:
+    query = select(ApiToken).order_by(ApiToken.id)
+    if username is not None:
+        query = query.where(ApiToken.user_id == get_user(session, username).id)
+    return list(session.scalars(query))

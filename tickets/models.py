@@ -3,18 +3,19 @@ and the notification outbox."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hypercare.db import Base, JSONType, Money, UTCDateTime, utcnow
 
 OPEN_STATUSES = ("new", "acknowledged", "in_progress", "waiting", "reopened")
 CLOSED_STATUSES = ("resolved", "closed")
-ROLES = ("admin", "agent", "manager", "viewer")
+ROLES = ("viewer", "reporter", "agent", "oncall", "manager", "admin")
+"""What each role may do is ``tickets.auth.ROLE_SCOPES``."""
 
 
 class EventRecord(Base):
@@ -70,6 +71,22 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # --- lifecycle and SLA (tickets/sla.py): stored so the queue filters and sorts on them -------------
+    waiting_reason: Mapped[str | None] = mapped_column(String(16))
+    """vendor | reporter | other_team while ``status`` is waiting."""
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_elapsed_s: Mapped[float] = mapped_column(Float, default=0.0)
+    """Business seconds the resolution clock had used at ``sla_clock_at``."""
+    sla_clock_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Since when the resolution clock runs; NULL while it is paused (waiting) or stopped (resolved)."""
+    sla_paused_s: Mapped[float] = mapped_column(Float, default=0.0)
+    """Wall-clock seconds spent waiting, in total."""
+    sla_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_state: Mapped[str] = mapped_column(String(16), default="ok", index=True)
+    """ok | at_risk | breached | paused | met (as of the last evaluation)."""
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     occurrences: Mapped[list[Occurrence]] = relationship(
         back_populates="ticket", lazy="raise", order_by="Occurrence.id"
     )
@@ -102,6 +119,18 @@ class TicketAudit(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    """sha256 of the row's canonical JSON and ``prev_hash`` (tickets/audit.py); set when it is flushed."""
+
+
+class AuditChainHead(Base):
+    """The one row (id 1) holding the audit chain's last hash; each writer locks it: the chain cannot fork."""
+
+    __tablename__ = "audit_chain_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int | None] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class User(Base):
@@ -127,6 +156,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scopes: Mapped[str | None] = mapped_column(String(512))
+    """Space-separated scopes; NULL (tokens made before scopes existed) means the role's default scopes."""
     user: Mapped[User] = relationship(lazy="joined")
 
 
@@ -150,3 +181,137 @@ class NotificationOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    """The apprise tags the send uses (never empty: an untagged apprise call reaches every service)."""
+    digest_id: Mapped[int | None] = mapped_column(Integer)
+    """For a held notification (status ``digested``): the digest row that carried it."""
+    silence_id: Mapped[int | None] = mapped_column(Integer)
+    """For a muted notification: the silence that muted it."""
+
+
+class TicketWatcher(Base):
+    __tablename__ = "ticket_watcher"
+    __table_args__ = (UniqueConstraint("ticket_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TicketLink(Base):
+    __tablename__ = "ticket_link"
+    __table_args__ = (UniqueConstraint("ticket_id", "other_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    other_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # relates | duplicates | caused_by
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Workaround(Base):
+    """A manual workaround or temporary process change in force while the fix is pending."""
+
+    __tablename__ = "workaround"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    what: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(64))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    review_on: Mapped[date] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class TicketRating(Base):
+    """The reporter's satisfaction with a resolution (1-5), one per ticket."""
+
+    __tablename__ = "ticket_rating"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    rated_by: Mapped[str] = mapped_column(String(64))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(64))
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Silence(Base):
+    """Mutes notifications of matching tickets between ``starts_at`` and ``ends_at`` (tickets are still
+    recorded). Matchers: labels (all must match), category, source, check (glob)."""
+
+    __tablename__ = "silence"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    matchers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- intake: Alertmanager alerts and employees' reports (migration 0004) -------------------------------
+
+
+class AlertmanagerAlert(Base):
+    """One firing episode of an Alertmanager alert: its fingerprint and start. Alertmanager re-sends a
+    group on every repeat_interval and retries on 5xx; this row makes those repeats idempotent."""
+
+    __tablename__ = "alertmanager_alert"
+    __table_args__ = (UniqueConstraint("fingerprint", "starts_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    alertname: Mapped[str] = mapped_column(String(200), default="")
+    group_key: Mapped[str] = mapped_column(Text, default="")
+    receiver: Mapped[str] = mapped_column(String(200), default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
+    notifications: Mapped[int] = mapped_column(Integer, default=1)
+    """How many webhook deliveries mentioned this episode (repeats and retries included)."""
+    first_received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Report(Base):
+    """An employee's exception report; it becomes (or joins) a ticket."""
+
+    __tablename__ = "report"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    module: Mapped[str] = mapped_column(String(64))
+    document_number: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(16))
+    urgency: Mapped[str] = mapped_column(String(8))
+    affected: Mapped[str] = mapped_column(String(8))
+    impact: Mapped[str] = mapped_column(String(8))
+    amount_at_risk: Mapped[Decimal | None] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attachments: Mapped[list[ReportAttachment]] = relationship(
+        back_populates="report", lazy="selectin", order_by="ReportAttachment.id"
+    )
+
+
+class ReportAttachment(Base):
+    """A file attached to a report, stored under the attachments directory by a random name."""
+
+    __tablename__ = "report_attachment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    report: Mapped[Report] = relationship(back_populates="attachments")
+
+
+# Chains every audit row on flush, whoever writes it (imported last: it builds on the tables above).
+from tickets import audit as _audit  # noqa: E402, F401

@@ -6,6 +6,15 @@
 an hour), or ``dead`` after ``max_attempts`` with an ERROR log. Rows are never deleted: the outbox is also
 the record of what was sent.
 
+Crash safety: a row is claimed, sent and marked ``sent`` inside ONE transaction. A process killed after
+the claim but before the send leaves nothing behind (the transaction rolls back; PostgreSQL releases the
+row lock with the dead connection) and the row is sent by the next dispatch. A process killed after the
+send but before the commit leaves the row ``pending``: it is sent again - the one possible duplicate. No
+state is ever "claimed" without a live transaction holding it, so nothing can be lost or stuck.
+
+Every send goes through apprise with the target's own tag (:func:`tickets.outbox.apprise_tag`): the URL is
+added with that tag and ``notify`` is called with it, never untagged (which would reach every service).
+
 Apprise URLs are secrets (tokens, passwords): they are never logged, and apprise's messages are passed
 through :func:`hypercare.config.redact_url` before they are stored as ``last_error``.
 """
@@ -14,18 +23,20 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import apprise
-from sqlalchemy import select
+from prometheus_client.core import CounterMetricFamily, Metric
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hypercare.config import NotificationTarget, Settings, redact_url
 from hypercare.db import utcnow
 from tickets.models import NotificationOutbox
+from tickets.outbox import apprise_tag
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +62,7 @@ class AppriseNotifier:
             url = target.url.get_secret_value()
             self._secrets.append(url)
             ap = apprise.Apprise()
-            if _add(ap, url):
+            if _add(ap, url, apprise_tag(index)):
                 self._targets.append(ap)
             else:
                 log.error(
@@ -69,7 +80,13 @@ class AppriseNotifier:
             return False, f"notifications.targets[{target_index}].url is not a URL apprise understands"
         kind = notify_type if notify_type in NOTIFY_TYPES else "info"
         with ap.notify(
-            body=body, title=title, notify_type=kind, timeout=self._timeout_s, log_level=logging.WARNING
+            body=body,
+            title=title,
+            notify_type=kind,
+            tag=apprise_tag(target_index),
+            match_always=False,
+            timeout=self._timeout_s,
+            log_level=logging.WARNING,
         ) as result:
             if result:
                 return True, None
@@ -84,12 +101,12 @@ class AppriseNotifier:
         return redact_url(text)[:MAX_ERROR_CHARS]
 
 
-def _add(ap: apprise.Apprise, url: str) -> bool:
+def _add(ap: apprise.Apprise, url: str, tag: str) -> bool:
     with warnings.catch_warnings():
         # apprise 2.2 loads its plugins on the first add(); its e-mail plugin imports the stdlib ``imghdr``,
         # deprecated since Python 3.11. Not ours to fix, and harmless until Python 3.13 (apprise shims it).
         warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
-        return bool(ap.add(url))
+        return bool(ap.add(url, tag=tag))
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,3 +215,27 @@ def dispatch_pending(
                     extra=context,
                 )
     return DispatchReport(sent=sent, retried=retried, dead=dead)
+
+
+class OutboxCollector:
+    """``hypercare_notifications_total{status}`` (rows ever written, by their status now: sent, dead,
+    muted, digested, pending, held), computed from the outbox at scrape time."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "hypercare_notifications",
+            "Notifications written to the outbox, by delivery status.",
+            labels=["status"],
+        )
+        with self._factory() as session:
+            counts = dict(
+                session.execute(
+                    select(NotificationOutbox.status, func.count()).group_by(NotificationOutbox.status)
+                ).all()
+            )
+        for status in ("pending", "held", "sent", "dead", "muted", "digested"):
+            family.add_metric([status], float(counts.get(status, 0)))
+        yield family

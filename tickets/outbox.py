@@ -2,21 +2,35 @@
 
 Rows go into ``notification_outbox`` in the caller's transaction, next to the ticket change itself, so the
 alert is durable exactly when the change is (see :mod:`tickets.notify` for delivery).
+
+Statuses a row is written with: ``pending`` (page now: the priority is in ``notifications.page_priorities``
+or it is an escalation), ``held`` (waits for the target's next digest, :func:`build_digests`), ``muted``
+(a silence matched; ``silence_id`` names it). Every row carries the apprise tag of its target, and the
+notifier sends with that tag only: an untagged apprise call would reach every configured service.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hypercare.config import NotificationTarget, Settings
+from tickets import silences
 from tickets.models import NotificationOutbox, Ticket
 from tickets.triage import priority_rank
 
 Kind = Literal["opened", "reopened", "escalated", "resolved"]
+
+
+def apprise_tag(target_index: int) -> str:
+    """The apprise tag of one configured target: the notifier adds its URL with it and sends with it."""
+    return f"hypercare-target-{target_index}"
 
 
 def ticket_tags(ticket: Ticket) -> set[str]:
@@ -65,10 +79,25 @@ def notify_type_for(ticket: Ticket, kind: Kind) -> str:
 
 
 def enqueue(
-    session: Session, settings: Settings, ticket: Ticket, kind: Kind, *, now: datetime
+    session: Session,
+    settings: Settings,
+    ticket: Ticket,
+    kind: Kind,
+    *,
+    now: datetime,
+    only_tags: Collection[str] | None = None,
 ) -> list[NotificationOutbox]:
-    """Write one pending outbox row per configured target that wants this ticket."""
+    """Write one outbox row per configured target that wants this ticket (``only_tags``: only the targets
+    carrying one of these tags, whatever their ``min_priority`` - an escalation's next level)."""
     title, body = compose(ticket, kind, settings.server.base_url())
+    silence = silences.muting(session, ticket, now)
+    paged = kind == "escalated" or ticket.priority in settings.notifications.page_priorities
+    status = "muted" if silence is not None else ("pending" if paged else "held")
+    chosen = [
+        index
+        for index, target in enumerate(settings.notifications.targets)
+        if (set(target.tags) & set(only_tags) if only_tags is not None else target_wants(target, ticket))
+    ]
     rows = [
         NotificationOutbox(
             ticket_id=ticket.id,
@@ -77,13 +106,56 @@ def enqueue(
             title=title[:300],
             body=body,
             notify_type=notify_type_for(ticket, kind),
+            status=status,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            tags=[apprise_tag(index)],
+            silence_id=silence.id if silence is not None else None,
+        )
+        for index in chosen
+    ]
+    session.add_all(rows)
+    return rows
+
+
+def build_digests(session: Session, settings: Settings, *, now: datetime) -> list[NotificationOutbox]:
+    """For each target whose oldest held row waited ``digest_interval_s``, one pending digest row listing
+    all its held rows, which become ``digested`` (same transaction: none is lost or listed twice)."""
+    query = (
+        select(NotificationOutbox)
+        .where(NotificationOutbox.status == "held")
+        .order_by(NotificationOutbox.target, NotificationOutbox.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    held: dict[int, list[NotificationOutbox]] = defaultdict(list)
+    for row in session.scalars(query):
+        held[row.target].append(row)
+    due_before = now - timedelta(seconds=settings.notifications.digest_interval_s)
+    digests: list[NotificationOutbox] = []
+    for index, rows in held.items():
+        if min(row.created_at for row in rows) > due_before:
+            continue
+        lines = [f"- {row.title}" for row in rows]
+        lines.append(f"Queue: {settings.server.base_url()}/tickets")
+        digest = NotificationOutbox(
+            ticket_id=None,
+            target=index,
+            kind="digest",
+            title=f"[Hypercare] Digest: {len(rows)} ticket notification(s)",
+            body="\n".join(lines),
+            notify_type="info",
             status="pending",
             attempts=0,
             next_attempt_at=now,
             created_at=now,
+            tags=[apprise_tag(index)],
         )
-        for index, target in enumerate(settings.notifications.targets)
-        if target_wants(target, ticket)
-    ]
-    session.add_all(rows)
-    return rows
+        session.add(digest)
+        session.flush()
+        for row in rows:
+            row.status, row.digest_id = "digested", digest.id
+        digests.append(digest)
+    session.flush()
+    return digests

@@ -1,26 +1,68 @@
-"""Read side of the ticket queue: the queue listing, one ticket with its history, open counts.
+"""Read side of the ticket queue: the queue listing with its filters, facet counts and sort orders, one
+ticket with its history, a ticket's occurrences / comments / audit trail page by page, open counts.
 
-Each function issues a fixed number of queries whatever the number of rows (no N+1); the tests count them.
+Everything is filtered, sorted and counted in SQL, and each function issues a fixed number of queries
+whatever the number of rows (no N+1); the tests count them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, get_args
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from tickets.errors import TicketNotFound
-from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Occurrence, Ticket, TicketAudit
+from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Occurrence, Ticket, TicketAudit, User
 
 StatusFilter = Literal[
     "open", "closed", "new", "acknowledged", "in_progress", "waiting", "reopened", "resolved"
 ]
 """A status, or ``open`` / ``closed`` for every status of that group."""
 STATUS_FILTERS: tuple[str, ...] = get_args(StatusFilter)
+SortKey = Literal["priority", "sla_due", "oldest", "newest", "last_seen"]
+"""``priority``: open first, P1 first, most recently seen first. ``sla_due``: the SLA deadline nearest
+first (tickets without one last). ``oldest`` / ``newest``: by opening time.
+``last_seen``: the most recent sighting first."""
+SORT_KEYS: tuple[str, ...] = get_args(SortKey)
+UNASSIGNED = "none"
+"""The assignee filter's value for tickets nobody is assigned to."""
 MAX_PAGE = 500
+MAX_TEXT = 200
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    """What the queue shows. ``None`` (or an empty string) means "any"."""
+
+    status: str | None = None
+    priority: str | None = None
+    queue: str | None = None
+    assignee: str | None = None
+    """A username, or :data:`UNASSIGNED`."""
+    category: str | None = None
+    source: str | None = None
+    text: str | None = None
+    """Words in the title, the check id or the fingerprint (case-insensitive); ``#123`` finds a ticket."""
+
+    def __post_init__(self) -> None:
+        if self.status and self.status not in STATUS_FILTERS:
+            raise ValueError(
+                f"unknown status filter {self.status!r}; expected one of {', '.join(STATUS_FILTERS)}"
+            )
+        if self.text and len(self.text) > MAX_TEXT:
+            raise ValueError(f"the search text is longer than {MAX_TEXT} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class Facets:
+    """Counts of the tickets matching every filter but the facet's own (what a click on it would show)."""
+
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    by_priority: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +71,9 @@ class TicketPage:
     total: int
     limit: int
     offset: int
+    facets: Facets = field(default_factory=Facets)
+    assignees: Mapping[int, str] = field(default_factory=dict)
+    """Ticket id -> the assignee's username, for the tickets on this page that have one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +83,32 @@ class TicketDetail:
     """The most recent occurrences, newest first (``ticket.occurrence_count`` has the total)."""
     audit: Sequence[TicketAudit]
     """The audit trail, oldest first."""
+    assignee: str | None = None
 
     @property
     def latest(self) -> Occurrence | None:
         return self.occurrences[0] if self.occurrences else None
+
+
+@dataclass(frozen=True, slots=True)
+class Slice(Generic[T]):
+    """One page of a ticket's rows (occurrences, comments, audit entries)."""
+
+    items: Sequence[T]
+    total: int
+    limit: int
+    offset: int
+
+
+def sla_due() -> ColumnElement[Any]:
+    """The ticket's next SLA deadline: the response's until acknowledged, then the resolution's."""
+    return case(
+        (
+            Ticket.acknowledged_at.is_(None),
+            func.coalesce(Ticket.sla_response_due_at, Ticket.sla_resolution_due_at),
+        ),
+        else_=Ticket.sla_resolution_due_at,
+    )
 
 
 def _status_clause(status: str) -> ColumnElement[bool]:
@@ -52,45 +119,147 @@ def _status_clause(status: str) -> ColumnElement[bool]:
     return Ticket.status == status
 
 
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _text_clause(word: str) -> ColumnElement[bool]:
+    """One search word: ``#123`` is a ticket id; anything else a substring of the title, check or
+    fingerprint."""
+    if word.startswith("#") and word[1:].isdigit():
+        return Ticket.id == int(word[1:])
+    pattern = _like(word.lower())
+    return or_(
+        func.lower(Ticket.title).like(pattern, escape="\\"),
+        func.lower(Ticket.check_id).like(pattern, escape="\\"),
+        func.lower(Ticket.fingerprint).like(pattern, escape="\\"),
+    )
+
+
+def _facet_clauses(flt: TicketFilter) -> list[ColumnElement[bool]]:
+    """Every filter but status and priority."""
+    clauses: list[ColumnElement[bool]] = []
+    if flt.queue:
+        clauses.append(Ticket.queue == flt.queue)
+    if flt.category:
+        clauses.append(Ticket.category == flt.category)
+    if flt.source:
+        clauses.append(Ticket.source == flt.source)
+    if flt.assignee == UNASSIGNED:
+        clauses.append(Ticket.assignee_id.is_(None))
+    elif flt.assignee:
+        user_id = select(User.id).where(User.username == flt.assignee).scalar_subquery()
+        clauses.append(Ticket.assignee_id == user_id)
+    if flt.text and flt.text.strip():
+        clauses.extend(_text_clause(word) for word in flt.text.split())
+    return clauses
+
+
+def _order(sort: str) -> list[Any]:
+    open_first = case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)
+    if sort == "sla_due":
+        due = sla_due()
+        return [open_first, due.is_(None), due, Ticket.priority, Ticket.id]
+    if sort == "oldest":
+        return [Ticket.created_at, Ticket.id]
+    if sort == "newest":
+        return [Ticket.created_at.desc(), Ticket.id.desc()]
+    if sort == "last_seen":
+        return [Ticket.last_seen_at.desc(), Ticket.id.desc()]
+    return [open_first, Ticket.priority, Ticket.last_seen_at.desc(), Ticket.id.desc()]
+
+
+def _status_matches(flt_status: str | None, status: str) -> bool:
+    if not flt_status:
+        return True
+    if flt_status == "open":
+        return status in OPEN_STATUSES
+    if flt_status == "closed":
+        return status in CLOSED_STATUSES
+    return status == flt_status
+
+
 def list_tickets(
     session: Session,
+    flt: TicketFilter | None = None,
     *,
     status: StatusFilter | None = None,
     priority: str | None = None,
+    sort: SortKey = "priority",
     limit: int = 50,
     offset: int = 0,
 ) -> TicketPage:
-    """Open tickets first, then by priority (P1 first), then the most recently seen. Two queries."""
-    if status is not None and status not in STATUS_FILTERS:
-        raise ValueError(f"unknown status filter {status!r}; expected one of {', '.join(STATUS_FILTERS)}")
+    """One page of the queue with facet counts. Two queries: the page, and one GROUP BY for the counts."""
+    if flt is None:
+        flt = TicketFilter(status=status, priority=priority)
+    if sort not in SORT_KEYS:
+        raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(SORT_KEYS)}")
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
     if offset < 0:
         raise ValueError("offset must not be negative")
-    clauses: list[ColumnElement[bool]] = []
-    if status is not None:
-        clauses.append(_status_clause(status))
-    if priority is not None:
-        clauses.append(Ticket.priority == priority)
-    total = session.scalar(select(func.count(Ticket.id)).where(*clauses)) or 0
-    open_first = case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)
-    items = session.scalars(
-        select(Ticket)
+    common = _facet_clauses(flt)
+    clauses = list(common)
+    if flt.status:
+        clauses.append(_status_clause(flt.status))
+    if flt.priority:
+        clauses.append(Ticket.priority == flt.priority)
+
+    rows = session.execute(
+        select(Ticket.status, Ticket.priority, func.count(Ticket.id))
+        .where(*common)
+        .group_by(Ticket.status, Ticket.priority)
+    ).all()
+    by_status: dict[str, int] = {}
+    by_priority: dict[str, int] = {}
+    total = 0
+    for row_status, row_priority, count in rows:
+        status_ok = _status_matches(flt.status, row_status)
+        priority_ok = not flt.priority or row_priority == flt.priority
+        if priority_ok:
+            by_status[row_status] = by_status.get(row_status, 0) + count
+        if status_ok:
+            by_priority[row_priority] = by_priority.get(row_priority, 0) + count
+        if status_ok and priority_ok:
+            total += count
+
+    query = (
+        select(Ticket, User.username)
+        .outerjoin(User, User.id == Ticket.assignee_id)
         .where(*clauses)
-        .order_by(open_first, Ticket.priority, Ticket.last_seen_at.desc(), Ticket.id.desc())
+        .order_by(*_order(sort))
         .limit(limit)
         .offset(offset)
-    ).all()
-    return TicketPage(items=items, total=total, limit=limit, offset=offset)
+    )
+    result = session.execute(query).all()
+    items = [ticket for ticket, _ in result]
+    assignees = {ticket.id: name for ticket, name in result if name is not None}
+    facets = Facets(by_status=by_status, by_priority=by_priority)
+    return TicketPage(items, total, limit, offset, facets, assignees)
+
+
+def distinct_values(session: Session) -> dict[str, list[str]]:
+    """The queues, categories and sources in use, for the filter menus. One query."""
+    rows = session.execute(select(Ticket.queue, Ticket.category, Ticket.source).distinct().limit(5000)).all()
+    queues = sorted({str(r[0]) for r in rows})
+    categories = sorted({str(r[1]) for r in rows})
+    sources = sorted({str(r[2]) for r in rows})
+    return {"queue": queues, "category": categories, "source": sources}
+
+
+def _ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(ticket_id)
+    return ticket
 
 
 def get_detail(
     session: Session, ticket_id: int, *, occurrence_limit: int = 100, audit_limit: int = 1000
 ) -> TicketDetail:
-    """A ticket with its latest occurrences and its audit trail. Three queries."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise TicketNotFound(ticket_id)
+    """A ticket with its latest occurrences, its audit trail and its assignee's name. Four queries."""
+    ticket = _ticket(session, ticket_id)
     occurrences = session.scalars(
         select(Occurrence)
         .where(Occurrence.ticket_id == ticket_id)
@@ -103,7 +272,37 @@ def get_detail(
         .order_by(TicketAudit.id)
         .limit(audit_limit)
     ).all()
-    return TicketDetail(ticket=ticket, occurrences=occurrences, audit=audit)
+    assignee = None
+    if ticket.assignee_id is not None:
+        assignee = session.scalar(select(User.username).where(User.id == ticket.assignee_id))
+    return TicketDetail(ticket=ticket, occurrences=occurrences, audit=audit, assignee=assignee)
+
+
+def occurrences(session: Session, ticket_id: int, *, limit: int = 50, offset: int = 0) -> Slice[Occurrence]:
+    """A ticket's occurrences, newest first. Three queries; :class:`TicketNotFound` for no such ticket."""
+    _ticket(session, ticket_id)
+    where = Occurrence.ticket_id == ticket_id
+    total = session.scalar(select(func.count(Occurrence.id)).where(where)) or 0
+    items = session.scalars(
+        select(Occurrence).where(where).order_by(Occurrence.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return Slice(items, total, limit, offset)
+
+
+def audit_trail(
+    session: Session, ticket_id: int, *, action: str | None = None, limit: int = 100, offset: int = 0
+) -> Slice[TicketAudit]:
+    """A ticket's audit entries (only one ``action`` when given, ``commented`` for the comments), oldest
+    first. Three queries; :class:`TicketNotFound` for no such ticket."""
+    _ticket(session, ticket_id)
+    where = [TicketAudit.ticket_id == ticket_id]
+    if action is not None:
+        where.append(TicketAudit.action == action)
+    total = session.scalar(select(func.count(TicketAudit.id)).where(*where)) or 0
+    items = session.scalars(
+        select(TicketAudit).where(*where).order_by(TicketAudit.id).limit(limit).offset(offset)
+    ).all()
+    return Slice(items, total, limit, offset)
 
 
 def open_counts(session: Session) -> dict[str, int]:

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from anomaly.events import Event
 from hypercare.config import Settings
 from hypercare.db import utcnow
-from tickets import outbox, queries
+from tickets import outbox, queries, routing, sla
 from tickets.errors import InvalidTransition, TicketNotFound
-from tickets.models import EventRecord, Occurrence, Ticket, TicketAudit
+from tickets.models import EventRecord, Occurrence, Ticket, TicketAudit, User
+from tickets.runbooks import RunbookError
 from tickets.triage import more_urgent, triage
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,17 @@ Outcome = Literal["opened", "deduplicated", "reopened", "resolved", "acknowledge
 SYSTEM_ACTOR = "system"
 ACKNOWLEDGEABLE = ("new", "reopened")
 """Statuses an acknowledgement moves to ``acknowledged``; from the other open statuses it is a no-op."""
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("acknowledged", "resolved"),
+    "acknowledged": ("in_progress", "waiting", "resolved"),
+    "in_progress": ("waiting", "resolved"),
+    "waiting": ("in_progress", "resolved"),
+    "resolved": ("closed", "reopened"),
+    "reopened": ("acknowledged", "in_progress", "resolved"),
+    "closed": (),
+}
+"""The lifecycle: which status may follow which (anything else is :class:`InvalidTransition`, HTTP 409)."""
+WAITING_REASONS = ("vendor", "reporter", "other_team")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,14 +176,58 @@ class TicketService:
             created_at=now,
             updated_at=now,
         )
+        matched = self._route(ticket)
+        sla.start(ticket, self.settings, now)
         self.session.add(ticket)
         self.session.flush()  # raises IntegrityError here when another writer holds open_fingerprint
         self.session.add(self._occurrence(ticket, event, record))
-        fields = ("status", "priority", "impact", "urgency", "category", "source", "check_id")
-        self._audit(ticket, SYSTEM_ACTOR, "opened", now, after=_snapshot(ticket, *fields), event_id=record.id)
-        outbox.enqueue(self.session, self.settings, ticket, "opened", now=now)
+        fields = ("status", "priority", "impact", "urgency", "category", "source", "check_id", "queue")
+        after = _snapshot(ticket, *fields, "assignee_id", "runbook_id", "sla_response_due_at")
+        self._audit(
+            ticket, SYSTEM_ACTOR, "opened", now, after=after, event_id=record.id, routing_rules=matched
+        )
+        self._notify(ticket, "opened", now)
         self.session.flush()
         return ticket
+
+    def _route(self, ticket: Ticket) -> list[int]:
+        """Queue and assignee from the routing rules; the runbook by ``applies_to`` if the event had none."""
+        found = routing.route(
+            routing.load_rules(self.settings),
+            labels=ticket.labels,
+            category=ticket.category,
+            source=ticket.source,
+            check_id=ticket.check_id,
+        )
+        if found.queue:
+            ticket.queue = found.queue
+        if found.assignee:
+            user = self.session.scalars(select(User).where(User.username == found.assignee)).first()
+            if user is None:
+                log.warning(
+                    "routing names unknown assignee %s", found.assignee, extra={"queue": ticket.queue}
+                )
+            else:
+                ticket.assignee_id = user.id
+        if ticket.runbook_id is None:
+            try:
+                ticket.runbook_id = routing.runbook_for(
+                    self.settings, check_id=ticket.check_id, category=ticket.category
+                )
+            except RunbookError as exc:
+                log.warning(
+                    "runbooks unreadable; no runbook linked: %s", exc, extra={"check_id": ticket.check_id}
+                )
+        return list(found.rules)
+
+    def _notify(
+        self, ticket: Ticket, kind: outbox.Kind, now: datetime, only_tags: tuple[str, ...] | None = None
+    ) -> None:
+        rows = outbox.enqueue(self.session, self.settings, ticket, kind, now=now, only_tags=only_tags)
+        muted = {row.silence_id for row in rows if row.silence_id is not None}
+        for silence_id in sorted(muted):
+            reason = f"muted by silence {silence_id}"
+            self._audit(ticket, SYSTEM_ACTOR, "muted", now, silence_id=silence_id, kind=kind, reason=reason)
 
     def _reopen(self, ticket: Ticket, event: Event, record: EventRecord, now: datetime) -> None:
         fields = ("status", "priority", "impact", "urgency", "reopen_count", "resolved_at")
@@ -182,7 +238,10 @@ class TicketService:
         ticket.resolved_at = None
         tri = triage(event, self.settings.triage)
         if more_urgent(tri.priority, ticket.priority):
+            old = ticket.priority
             ticket.priority, ticket.impact, ticket.urgency = tri.priority, tri.impact, tri.urgency
+            sla.reprioritise(ticket, self.settings, now, old)
+        sla.resume(ticket, self.settings, now)
         self.session.flush()  # raises IntegrityError here when another writer holds open_fingerprint
         self._add_occurrence(ticket, event, record, now)
         self._audit(
@@ -194,7 +253,7 @@ class TicketService:
             after=_snapshot(ticket, *fields),
             event_id=record.id,
         )
-        outbox.enqueue(self.session, self.settings, ticket, "reopened", now=now)
+        self._notify(ticket, "reopened", now)
         self.session.flush()
 
     def _resolve_event(self, event: Event, record: EventRecord, now: datetime) -> IngestResult:
@@ -263,6 +322,20 @@ class TicketService:
         """The ticket with its latest occurrences and audit trail; raises :class:`TicketNotFound`."""
         return queries.get_detail(self.session, ticket_id)
 
+    def locked(self, ticket_id: int) -> Ticket:
+        """The ticket, row-locked for this transaction; raises :class:`TicketNotFound`."""
+        return self._locked(ticket_id)
+
+    def audit(self, ticket: Ticket, actor: str, action: str, now: datetime, **detail: Any) -> TicketAudit:
+        """Append to the ticket's audit trail (hash-chained on flush, tickets/audit.py)."""
+        return self._audit(ticket, actor, action, now, **detail)
+
+    def notify(
+        self, ticket: Ticket, kind: outbox.Kind, now: datetime, only_tags: tuple[str, ...] | None = None
+    ) -> None:
+        """Write the ticket's notifications to the outbox (muted ones audited with their silence)."""
+        self._notify(ticket, kind, now, only_tags)
+
     # ------------------------------------------------------------------------------------- helpers
 
     def _open_ticket(self, fingerprint: str) -> Ticket | None:
@@ -321,6 +394,7 @@ class TicketService:
             ticket.acknowledged_at = now
         ticket.updated_at = now
         after = _snapshot(ticket, "status")
+        sla.evaluate(ticket, self.settings, now)
         self._audit(ticket, actor, "acknowledged", now, before=before, after=after, **detail)
         log.info(
             "ticket acknowledged",
@@ -332,8 +406,10 @@ class TicketService:
         ticket.status = "resolved"
         ticket.resolved_at = now
         ticket.open_fingerprint = None
+        ticket.waiting_reason = None
         ticket.updated_at = now
-        after = _snapshot(ticket, "status", "resolved_at")
+        sla.stop(ticket, self.settings, now)
+        after = _snapshot(ticket, "status", "resolved_at", "sla_state")
         self._audit(ticket, actor, "resolved", now, before=before, after=after, reason=reason, **detail)
         log.info(
             "ticket resolved",

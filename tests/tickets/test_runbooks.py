@@ -354,7 +354,8 @@ def test_the_ticket_page_says_when_the_runbook_is_unknown(client: TestClient, ti
 def test_a_ticket_without_a_runbook_shows_no_runbook_section(
     client: TestClient, ticket_app: TicketApp
 ) -> None:
-    ticket_id = open_ticket(ticket_app, runbook=None)
+    # no runbook named and none whose applies_to matches the check or category (tickets/routing.py)
+    ticket_id = open_ticket(ticket_app, runbook=None, check_id="custom.no_runbook", category="user")
     login(client, "viewer")
     html = client.get(f"/tickets/{ticket_id}").text
     assert 'id="runbook"' not in html and "<dt>Runbook</dt><dd>-</dd>" in html

@@ -51,7 +51,7 @@ def test_requests_without_a_valid_token_are_refused(client: TestClient, ticket_a
         response = client.get("/api/v1/tickets", headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer")
-    assert "missing bearer token" in client.post(EVENTS, json=event_json()).json()["detail"]
+    assert "missing bearer token" in client.post(EVENTS, json=event_json()).json()["error"]["message"]
 
 
 def test_the_token_records_its_last_use(client: TestClient, ticket_app: TicketApp) -> None:
@@ -68,7 +68,9 @@ def test_roles_that_only_look_cannot_change_anything(
     ticket_id = post_event(client, ticket_app).json()["ticket_id"]
     refused = post_event(client, ticket_app, role=role)
     assert refused.status_code == 403
-    assert refused.json()["detail"] == f"role '{role}' may not do this (needs admin or agent)"
+    assert refused.json()["error"]["message"].startswith(
+        "this needs scope 'events:write' (roles: agent, oncall"
+    )
     headers = ticket_app.auth(role)
     assert client.post(f"/api/v1/tickets/{ticket_id}/acknowledge", headers=headers).status_code == 403
     resolve = client.post(f"/api/v1/tickets/{ticket_id}/resolve", json={"reason": "x"}, headers=headers)
@@ -82,7 +84,7 @@ def test_bad_input_is_a_clear_422(client: TestClient, ticket_app: TicketApp) -> 
     del missing["severity"]
     response = client.post(EVENTS, json=missing, headers=agent)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "severity"]
+    assert response.json()["error"]["details"][0]["loc"] == ["body", "severity"]
     assert client.post(EVENTS, json=event_json() | {"severity": "P9"}, headers=agent).status_code == 422
     assert client.post(EVENTS, json=event_json() | {"surprise": 1}, headers=agent).status_code == 422
     negative = event_json() | {"amount_at_risk": "-5"}
@@ -131,7 +133,11 @@ def test_a_ticket_is_read_acknowledged_and_resolved(client: TestClient, ticket_a
     assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
     again = client.post(f"/api/v1/tickets/{ticket_id}/resolve", json={"reason": "again"}, headers=agent)
     assert again.status_code == 409
-    assert again.json()["detail"] == f"ticket {ticket_id} is resolved: cannot resolve it"
+    assert again.json()["error"] == {
+        "code": "conflict",
+        "message": f"ticket {ticket_id} is resolved: cannot resolve it",
+        "details": None,
+    }
 
     audit = client.get(f"/api/v1/tickets/{ticket_id}", headers=agent).json()["audit"]
     assert [(a["actor"], a["action"]) for a in audit] == [
@@ -151,7 +157,9 @@ def test_unknown_tickets_are_a_clear_404(client: TestClient, ticket_app: TicketA
         client.post("/api/v1/tickets/424242/resolve", json={"reason": "x"}, headers=agent),
     ):
         assert response.status_code == 404
-        assert response.json() == {"detail": "ticket 424242 not found"}
+        assert response.json() == {
+            "error": {"code": "not_found", "message": "ticket 424242 not found", "details": None}
+        }
 
 
 def test_health_and_readiness(client: TestClient) -> None:

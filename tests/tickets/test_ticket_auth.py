@@ -1,4 +1,4 @@
-"""Users, scrypt passwords and API tokens, on SQLite and PostgreSQL."""
+"""Users, argon2 passwords and API tokens, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,15 +21,16 @@ from tickets.auth import (
 from tickets.models import ApiToken
 
 
-def test_passwords_are_salted_scrypt_hashes() -> None:
+def test_passwords_are_salted_argon2id_hashes() -> None:
     first, second = hash_password("correct horse"), hash_password("correct horse")
     assert first != second, "a fresh salt each time"
-    assert first.startswith("scrypt$16384$8$1$")
+    assert first.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert "correct horse" not in first
     assert verify_password("correct horse", first)
     assert not verify_password("correct hors", first)
     assert not verify_password("correct horse", "md5$abc")
     assert not verify_password("correct horse", "scrypt$x$y$z$!!$!!")
+    assert not verify_password("correct horse", "$argon2id$v=19$garbage")
 
 
 def test_a_created_user_logs_in_with_the_right_password_only(session: Session) -> None:
@@ -50,7 +51,12 @@ def test_a_created_user_logs_in_with_the_right_password_only(session: Session) -
 @pytest.mark.parametrize(
     ("username", "password", "role", "message"),
     [
-        ("bob", "long-enough", "superuser", "role 'superuser' is not one of admin, agent, manager, viewer"),
+        (
+            "bob",
+            "long-enough",
+            "superuser",
+            "role 'superuser' is not one of viewer, reporter, agent, oncall, manager, admin",
+        ),
         ("bob", "short", "agent", "at least 8 characters"),
         ("", "long-enough", "agent", "username '' is not valid"),
         ("bob smith", "long-enough", "agent", "is not valid"),

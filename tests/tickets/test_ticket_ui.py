@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 from httpx import Response
+from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 from ticket_factories import PASSWORD, TicketApp, make_event, make_settings
 
 from hypercare.store import session_scope
 from tickets.api import create_app
+from tickets.auth import create_user
+from tickets.lifecycle import Lifecycle
 from tickets.service import TicketService
 
 
@@ -175,3 +178,279 @@ def test_the_session_cookie_is_secure_http_only_and_same_site_behind_https(
     with TestClient(create_app(settings), base_url="https://hypercare.example") as secure:
         cookie = secure.get("/login").headers["set-cookie"].lower()
     assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+# --- the queue: filters, counts, sorting, pagination, bounded queries ---------------------------------
+
+
+def seed_queue(ticket_app: TicketApp) -> dict[str, int]:
+    """Five tickets over priorities, categories, sources and queues; one assigned to the agent."""
+    ids = {
+        "bank": open_ticket(
+            ticket_app, fingerprint="bank", severity="P1", summary="Bank file rejected", source="bank"
+        ),
+        "stuck": open_ticket(
+            ticket_app,
+            fingerprint="stuck",
+            severity="P3",
+            category="technical",
+            summary="Stuck integration message",
+        ),
+        "dup": open_ticket(
+            ticket_app,
+            fingerprint="dup",
+            severity="P2",
+            category="process",
+            summary="Duplicate vendor invoice",
+        ),
+        "gl": open_ticket(
+            ticket_app,
+            fingerprint="gl",
+            severity="P2",
+            summary="Journal JE-77 unbalanced",
+            check_id="gl.x_100%_check",
+        ),
+        "old": open_ticket(ticket_app, fingerprint="old", severity="P4", summary="Old report slow"),
+    }
+    with session_scope(ticket_app.factory) as session:
+        service = TicketService(session, ticket_app.settings)
+        Lifecycle(service).assign(ids["dup"], "admin", "agent")
+        service.resolve(ids["old"], "admin", "fixed")
+    return ids
+
+
+def queue_ids(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'<tr class="ticket [a-z]+" data-id="(\d+)">', html)]
+
+
+def test_the_queue_filters_in_every_dimension(client: TestClient, ticket_app: TicketApp) -> None:
+    ids = seed_queue(ticket_app)
+    login(client, "agent")
+    assert set(queue_ids(client.get("/tickets").text)) == {ids["bank"], ids["stuck"], ids["dup"], ids["gl"]}
+    assert queue_ids(client.get("/tickets?status=all").text)[-1] == ids["old"], "closed tickets last"
+    assert queue_ids(client.get("/tickets?category=technical").text) == [ids["stuck"]]
+    assert queue_ids(client.get("/tickets?source=bank").text) == [ids["bank"]]
+    assert queue_ids(client.get("/tickets?assignee=me").text) == [ids["dup"]]
+    assert queue_ids(client.get("/tickets?assignee=agent").text) == [ids["dup"]]
+    assert ids["dup"] not in queue_ids(client.get("/tickets?assignee=none").text)
+    assert queue_ids(client.get("/tickets?queue=hypercare&priority=P1").text) == [ids["bank"]]
+    assert queue_ids(client.get("/tickets?queue=elsewhere").text) == []
+    assert queue_ids(client.get("/tickets?q=vendor+INVOICE").text) == [ids["dup"]]
+    assert queue_ids(client.get(f"/tickets?q=%23{ids['gl']}").text) == [ids["gl"]]
+    assert queue_ids(client.get("/tickets?q=100%25").text) == [ids["gl"]], "% is a literal, not a wildcard"
+    assert queue_ids(client.get("/tickets?q=x_1").text) == [ids["gl"]]
+    assert queue_ids(client.get("/tickets?q=e_e").text) == [], "_ is a literal (else: 'rejected')"
+    assert queue_ids(client.get("/tickets?status=resolved").text) == [ids["old"]]
+    assert queue_ids(client.get("/tickets?status=all&q=report").text) == [ids["old"]]
+    html = client.get("/tickets?assignee=me").text
+    assert "<td>agent</td>" in html, "the assignee column"
+    assert client.get("/tickets?sort=bogus").status_code == 422
+    assert client.get("/tickets?category=bogus").status_code == 422
+
+
+def test_the_queue_counts_per_status_and_priority_under_the_other_filters(
+    client: TestClient, ticket_app: TicketApp
+) -> None:
+    seed_queue(ticket_app)
+    login(client, "viewer")
+    html = client.get("/tickets").text
+    assert 'data-status="open">open <b>4</b>' in html
+    assert 'data-status="resolved">resolved <b>1</b>' in html
+    assert 'data-status="all">all <b>5</b>' in html
+    assert re.search(r'data-priority="P2">.*?<b>2</b>', html)
+    assert re.search(r'data-priority="P4">.*?<b>0</b>', html), "P4 is resolved: not among the open"
+    filtered = client.get("/tickets?category=data").text
+    assert 'data-status="open">open <b>2</b>' in filtered
+    assert 'id="queue-total">2 tickets' in filtered
+
+
+def test_the_queue_sorts(client: TestClient, ticket_app: TicketApp) -> None:
+    ids = seed_queue(ticket_app)
+    login(client, "viewer")
+    by_priority = queue_ids(client.get("/tickets").text)
+    assert by_priority[0] == ids["bank"] and by_priority[-1] == ids["stuck"]
+    oldest = queue_ids(client.get("/tickets?sort=oldest").text)
+    assert oldest == sorted(oldest)
+    assert queue_ids(client.get("/tickets?sort=newest").text) == sorted(oldest, reverse=True)
+    by_sla = queue_ids(client.get("/tickets?sort=sla_due").text)
+    assert by_sla[0] == ids["bank"], "the P1 has the nearest SLA deadline"
+    assert set(by_sla) == set(by_priority)
+
+
+def test_the_queue_pages_and_keeps_its_filters(client: TestClient, ticket_app: TicketApp) -> None:
+    from tickets.ui.routes import PAGE_SIZE
+
+    for n in range(PAGE_SIZE + 5):
+        open_ticket(ticket_app, fingerprint=f"fp-{n}", severity="P3", summary=f"Stuck message {n}")
+    login(client, "viewer")
+    first = client.get("/tickets?priority=P3&sort=oldest").text
+    assert len(queue_ids(first)) == PAGE_SIZE
+    assert f"1–{PAGE_SIZE} of {PAGE_SIZE + 5}" in first
+    next_link = re.search(r'<a href="([^"]+)" rel="next">', first)
+    assert next_link is not None
+    url = next_link.group(1).replace("&amp;", "&")
+    assert "priority=P3" in url and "sort=oldest" in url and f"offset={PAGE_SIZE}" in url
+    second = client.get(url).text
+    assert len(queue_ids(second)) == 5
+    assert not set(queue_ids(first)) & set(queue_ids(second))
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+
+
+def count_queries(engine: Engine) -> list[str]:
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_the_queue_and_ticket_pages_run_a_fixed_number_of_queries(
+    client: TestClient, ticket_app: TicketApp
+) -> None:
+    ids = seed_queue(ticket_app)
+    login(client, "agent")
+    statements = count_queries(ticket_app.engine)
+
+    def queries_for(path: str) -> int:
+        statements.clear()
+        assert client.get(path).status_code == 200
+        return len(statements)
+
+    few = queries_for("/tickets?status=all")
+    ticket_few = queries_for(f"/tickets/{ids['dup']}")
+    for n in range(30):
+        open_ticket(ticket_app, fingerprint=f"more-{n}", summary=f"More {n}")
+        open_ticket(ticket_app, fingerprint="dup")  # occurrences pile up on one ticket
+    with session_scope(ticket_app.factory) as session:
+        lifecycle = Lifecycle(TicketService(session, ticket_app.settings))
+        for n in range(5):
+            lifecycle.assign(ids["bank"] + 0, "admin", "agent" if n % 2 else "admin")
+    assert queries_for("/tickets?status=all") == few
+    assert queries_for("/tickets?status=open&q=more&sort=sla_due&assignee=none") == few
+    assert queries_for(f"/tickets/{ids['dup']}") == ticket_few
+    assert few <= 4, "user, counts, page (+ the session's own BEGIN)"
+
+
+# --- the ticket page's actions -------------------------------------------------------------------------
+
+
+def test_an_agent_assigns_changes_status_and_priority_with_reasons_and_links(
+    client: TestClient, ticket_app: TicketApp
+) -> None:
+    ids = seed_queue(ticket_app)
+    ticket_id = ids["gl"]
+    login(client, "agent")
+    page = client.get(f"/tickets/{ticket_id}").text
+    token = csrf_of(page)
+    assert ">Change status</button>" in page and ">Change priority</button>" in page
+
+    html = client.post(f"/tickets/{ticket_id}/assign", data={"csrf": token, "assignee": "me"}).text
+    assert "Assigned to agent." in html and '<dd id="assignee-name">agent</dd>' in html
+    html = client.post(f"/tickets/{ticket_id}/assign", data={"csrf": token, "assignee": "ghost"}).text
+    assert "Not assigned: no active user named &#39;ghost&#39;." in html
+
+    no_reason = client.post(f"/tickets/{ticket_id}/priority", data={"csrf": token, "priority": "P1"}).text
+    assert "Priority not changed: say why." in no_reason
+    html = client.post(
+        f"/tickets/{ticket_id}/priority", data={"csrf": token, "priority": "P1", "reason": "month-end close"}
+    ).text
+    assert "Priority set to P1." in html and '<span class="badge p1">P1</span> #' in html
+
+    client.post(f"/tickets/{ticket_id}/acknowledge", data={"csrf": token})
+    refused = client.post(
+        f"/tickets/{ticket_id}/status", data={"csrf": token, "to": "waiting", "reason": "x"}
+    ).text
+    assert "Not moved to waiting: waiting needs a waiting_reason" in refused
+    html = client.post(
+        f"/tickets/{ticket_id}/status",
+        data={
+            "csrf": token,
+            "to": "waiting",
+            "waiting_reason": "vendor",
+            "reason": "vendor patch due Friday",
+        },
+    ).text
+    assert f"Ticket #{ticket_id} moved to waiting." in html
+    assert '<span class="status waiting" id="ticket-status">waiting</span>' in html
+    assert 'id="sla-clock">paused</span>' in html
+    bad = client.post(
+        f"/tickets/{ticket_id}/status", data={"csrf": token, "to": "closed", "reason": "x"}
+    ).text
+    assert "Not moved to closed: ticket" in bad
+
+    html = client.post(
+        f"/tickets/{ticket_id}/link", data={"csrf": token, "other": f"#{ids['bank']}", "kind": "caused_by"}
+    ).text
+    assert f"Linked to #{ids['bank']} (caused by)." in html
+    assert f'<a href="/tickets/{ids["bank"]}">#{ids["bank"]}</a>' in html
+    assert (
+        "Not linked" in client.post(f"/tickets/{ticket_id}/link", data={"csrf": token, "other": "abc"}).text
+    )
+    assert (
+        "Not linked: ticket 999999 not found."
+        in client.post(f"/tickets/{ticket_id}/link", data={"csrf": token, "other": "999999"}).text
+    )
+
+    audit = re.findall(r'<tr class="audit-entry">.*?</tr>', html, re.S)
+    actions = [re.findall(r"<td>(.*?)</td>", row, re.S)[1] for row in audit]
+    assert actions == ["opened", "assigned", "priority_changed", "acknowledged", "status_changed", "linked"]
+    assert "reason: month-end close" in audit[2] and "reason: vendor patch due Friday" in audit[4]
+
+
+def test_viewers_cannot_use_the_new_actions(client: TestClient, ticket_app: TicketApp) -> None:
+    ticket_id = open_ticket(ticket_app)
+    login(client, "viewer")
+    token = csrf_of(client.get(f"/tickets/{ticket_id}").text)
+    for action, form in (
+        ("assign", {"assignee": "viewer"}),
+        ("priority", {"priority": "P1", "reason": "x"}),
+        ("status", {"to": "resolved", "reason": "x"}),
+        ("link", {"other": "1"}),
+    ):
+        response = client.post(f"/tickets/{ticket_id}/{action}", data={"csrf": token, **form})
+        assert response.status_code == 403, action
+        assert "may look but not change tickets" in response.text
+
+
+# --- the report form ---------------------------------------------------------------------------------------
+
+
+def test_an_employee_files_a_report_with_an_attachment(client: TestClient, ticket_app: TicketApp) -> None:
+    with session_scope(ticket_app.factory) as session:
+        create_user(session, "clerk", PASSWORD, "reporter")
+    login(client, "clerk")
+    assert client.get("/tickets", follow_redirects=False).headers["location"] == "/report"
+    form = client.get("/report").text
+    assert 'enctype="multipart/form-data"' in form
+    values = {
+        "csrf": csrf_of(form),
+        "title": "Invoice INV/2026/0042 cannot be posted",
+        "module": "AP",
+        "category": "process",
+        "urgency": "high",
+        "affected": "team",
+        "document_number": "INV/2026/0042",
+        "amount_at_risk": "1,250.00",
+        "description": "Posting says the period is closed.",
+    }
+    missing = client.post("/report", data={**values, "module": " "})
+    assert missing.status_code == 422 and "Say where it happened" in missing.text
+    assert 'value="Invoice INV/2026/0042 cannot be posted"' in missing.text, "the form keeps what was typed"
+    bad_amount = client.post("/report", data={**values, "amount_at_risk": "12.345"})
+    assert bad_amount.status_code == 422 and "at most 2 decimals" in bad_amount.text
+    files = {"attachments": ("error.txt", b"period 2026-11 is closed", "text/plain")}
+    done = client.post("/report", data=values, files=files)
+    assert done.status_code == 200 and str(done.url).endswith("/report")
+    assert re.search(r"Report #\d+ filed as ticket #\d+\. Thank you\.", done.text)
+    login(client, "agent")
+    html = client.get("/tickets?q=INV/2026/0042").text
+    assert len(queue_ids(html)) == 1
+
+
+def test_who_may_file_reports(client: TestClient, ticket_app: TicketApp) -> None:
+    login(client, "viewer")
+    assert client.get("/report").status_code == 403
+    login(client, "agent")
+    assert client.get("/report").status_code == 200

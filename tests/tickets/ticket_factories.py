@@ -19,7 +19,7 @@ from hypercare.store import session_scope
 from tickets.auth import create_token, create_user
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-ROLES = ("admin", "agent", "manager", "viewer")
+ROLES = ("admin", "agent", "manager", "viewer", "reporter", "oncall")
 PASSWORD = "correct-horse-42"
 
 

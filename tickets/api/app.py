@@ -22,9 +22,14 @@ import hypercare
 from hypercare.config import Settings
 from hypercare.errors import ConfigError, StoreError
 from hypercare.store import make_engine, require_current_schema, session_factory
-from tickets.api import events, health, tickets
+from tickets.api import alertmanager as alertmanager_api
+from tickets.api import events, health, lifecycle, tickets
+from tickets.api import reports as reports_api
+from tickets.api.guards import install_guards
 from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
+from tickets.api.problems import install_error_handlers
 from tickets.api.state import AppState
+from tickets.notify import OutboxCollector
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +89,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     factory = session_factory(engine)
     registry.register(TicketsOpenCollector(factory))
+    registry.register(OutboxCollector(factory))  # hypercare_notifications_total{status}
     for collector in extra_collectors:
         registry.register(collector)
     state = AppState(settings=settings, engine=engine, session_factory=factory, registry=registry)
@@ -115,10 +121,15 @@ def create_app(
         https_only=settings.server.base_url().startswith("https://"),
     )
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    install_error_handlers(app)  # one error body for the API: {"error": {code, message, details}}
+    install_guards(app, settings)  # 413 over the body limit; 503 while the store is unreachable
     app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(alertmanager_api.router)
+    app.include_router(reports_api.router)
     app.include_router(tickets.router)
+    app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
     app.include_router(ui_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,4 +1,9 @@
-"""Dependencies shared by the routers, declared once as ``Annotated`` aliases."""
+"""Dependencies shared by the routers, declared once as ``Annotated`` aliases.
+
+Every API route names the scope it needs (:func:`require_scope`); a request passes when its bearer token
+has the scope and the token's user's role allows it (``tickets.auth.ROLE_SCOPES``). The scope a route
+needs is kept on its dependency (``required_scope``) so a test can walk every route and try each role.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from hypercare.config import Settings
 from tickets.api.state import app_state
-from tickets.auth import user_for_token
-from tickets.models import User
+from tickets.auth import Principal, principal_for_token, roles_with
+from tickets.models import ROLES, User
 from tickets.service import TicketService
 
-ACTING_ROLES = ("admin", "agent")
+ACTING_ROLES = roles_with("tickets:write")
+"""Roles that may change tickets (the UI shows them the actions)."""
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -31,7 +37,7 @@ def get_settings(request: Request) -> Settings:
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
-_bearer = HTTPBearer(auto_error=False, description="An API token (`hypercare users token`).")
+_bearer = HTTPBearer(auto_error=False, description="An API token (`hypercare tokens create`).")
 
 
 def _unauthorized(detail: str, error: str | None = None) -> HTTPException:
@@ -39,34 +45,60 @@ def _unauthorized(detail: str, error: str | None = None) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": challenge})
 
 
-def current_user(
+def current_principal(
     session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
+) -> Principal:
     if credentials is None:
         raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    user = user_for_token(session, credentials.credentials)
-    if user is None:
+    principal = principal_for_token(session, credentials.credentials)
+    if principal is None:
         raise _unauthorized("invalid, revoked or expired token", "invalid_token")
     session.commit()  # keeps the token's last_used_at
-    return user
+    return principal
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+"""Any valid token, whatever its scopes; routes check ownership or scopes themselves."""
 
 
-def require_roles(*roles: str) -> Callable[[User], User]:
-    def check(user: CurrentUser) -> User:
-        if user.role not in roles:
+def require_scope(*scopes: str) -> Callable[[Principal], Principal]:
+    """A dependency refusing (403) a token with none of ``scopes``, naming the roles that have them."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not any(principal.allows(scope) for scope in scopes):
+            needed = " or ".join(f"'{scope}'" for scope in scopes)
+            roles = ", ".join(role for role in ROLES if any(role in roles_with(s) for s in scopes))
             raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"role '{user.role}' may not do this (needs {' or '.join(roles)})"
+                status.HTTP_403_FORBIDDEN,
+                f"this needs scope {needed} (roles: {roles}); the token of '{principal.user.username}' "
+                f"(role '{principal.user.role}') does not have it",
             )
-        return user
+        return principal
 
+    check.required_scopes = scopes  # type: ignore[attr-defined]  # read by the role matrix test
     return check
 
 
-ActingUser = Annotated[User, Depends(require_roles(*ACTING_ROLES))]
-"""A user who may change tickets: an admin or an agent."""
+def _user_with(scope: str) -> Callable[[Principal], User]:
+    checker = require_scope(scope)
+
+    # A default, not Annotated: annotations are strings here and could not see the local ``checker``.
+    def user(principal: Principal = Depends(checker)) -> User:  # noqa: B008
+        return principal.user
+
+    return user
+
+
+CurrentUser = Annotated[User, Depends(_user_with("tickets:read"))]
+"""A user who may read the ticket queue."""
+ActingUser = Annotated[User, Depends(_user_with("tickets:write"))]
+"""A user who may change tickets."""
+EventWriter = Annotated[User, Depends(_user_with("events:write"))]
+AlertWriter = Annotated[User, Depends(_user_with("alerts:write"))]
+ReportWriter = Annotated[Principal, Depends(require_scope("reports:write"))]
+ReportViewer = Annotated[Principal, Depends(require_scope("reports:read", "reports:write"))]
+"""Reads reports: everyone's with ``reports:read``, else only one's own."""
+AdminUser = Annotated[User, Depends(_user_with("admin"))]
 
 
 def get_service(session: SessionDep, settings: SettingsDep) -> TicketService:

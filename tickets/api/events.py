@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from anomaly.events import Event
-from tickets.api.deps import ActingUser, ServiceDep, SessionDep
+from tickets.api.deps import EventWriter, ServiceDep, SessionDep
 from tickets.api.schemas import EventAccepted, Problem
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
     },
 )
 def post_event(
-    event: Event, user: ActingUser, service: ServiceDep, session: SessionDep, response: Response
+    event: Event, user: EventWriter, service: ServiceDep, session: SessionDep, response: Response
 ) -> EventAccepted:
     """Ingest one event: 201 when it opened a ticket, 200 for any other outcome."""
     result = service.ingest(event)

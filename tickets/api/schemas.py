@@ -44,6 +44,16 @@ class TicketPublic(BaseModel):
     updated_at: datetime
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    assignee_id: int | None
+    assigned_to: str | None = Field(None, description="The assignee's username; null when unassigned.")
+    sla_response_due_at: datetime | None = Field(None, description="When the first response is due.")
+    sla_resolution_due_at: datetime | None = Field(None, description="When the resolution is due.")
+    sla_state: str | None = Field(None, description="The SLA clock: ok, at risk, breached, paused, met.")
+
+
+class Facets(BaseModel):
+    by_status: dict[str, int] = Field(description="Tickets per status, under every other filter.")
+    by_priority: dict[str, int] = Field(description="Tickets per priority, under every other filter.")
 
 
 class TicketList(BaseModel):
@@ -51,6 +61,7 @@ class TicketList(BaseModel):
     total: int
     limit: int
     offset: int
+    facets: Facets
 
 
 class OccurrencePublic(BaseModel):
@@ -71,6 +82,20 @@ class AuditEntryPublic(BaseModel):
     actor: str
     action: str
     detail: dict[str, Any]
+
+
+class OccurrenceList(BaseModel):
+    items: list[OccurrencePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntryPublic]
+    total: int
+    limit: int
+    offset: int
 
 
 class TicketDetailPublic(TicketPublic):
@@ -94,5 +119,13 @@ class CommentRequest(BaseModel):
     text: CommentText
 
 
+class ErrorInfo(BaseModel):
+    code: str = Field(description="A stable, machine-readable code: not_found, conflict, validation_error...")
+    message: str = Field(description="What went wrong, for a person.")
+    details: Any = Field(None, description="More about it: for a 422 the list of {loc, msg, type}.")
+
+
 class Problem(BaseModel):
-    detail: str
+    """The body of every 4xx and 5xx answer of the API."""
+
+    error: ErrorInfo

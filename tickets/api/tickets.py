@@ -1,16 +1,23 @@
-"""The ticket queue over HTTP: list, read, acknowledge, resolve, comment."""
+"""The ticket queue over HTTP: the filtered list, one ticket, its occurrences, comments and audit trail,
+and the actions acknowledge, resolve and comment. (State, assignment and priority changes are in
+``tickets.api.lifecycle``.) Every error is a :class:`~tickets.api.schemas.Problem`."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
+from sqlalchemy import select
 
 from hypercare.config import Priority
+from tickets import queries
 from tickets.api.deps import ActingUser, CurrentUser, ServiceDep, SessionDep
 from tickets.api.schemas import (
     AuditEntryPublic,
+    AuditList,
     CommentRequest,
+    Facets,
+    OccurrenceList,
     OccurrencePublic,
     Problem,
     ResolveRequest,
@@ -19,18 +26,25 @@ from tickets.api.schemas import (
     TicketPublic,
 )
 from tickets.errors import InvalidTransition, TicketNotFound
-from tickets.queries import MAX_PAGE, StatusFilter, TicketDetail
+from tickets.models import Ticket, User
+from tickets.queries import MAX_PAGE, MAX_TEXT, SortKey, StatusFilter, TicketDetail, TicketFilter
 
 router = APIRouter(
     prefix="/api/v1/tickets",
     tags=["tickets"],
-    responses={401: {"model": Problem}, 404: {"model": Problem}},
+    responses={401: {"model": Problem, "description": "Missing, invalid or revoked bearer token."}},
 )
-TicketId = Annotated[int, Path(ge=1, description="The ticket's id.")]
+TicketId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The ticket's id.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
+Name = Annotated[str | None, Query(min_length=1, max_length=64)]
+_READ: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such ticket."}}
 _CHANGES: dict[int | str, dict[str, Any]] = {
-    403: {"model": Problem},
+    **_READ,
+    403: {"model": Problem, "description": "The user's role may not change tickets."},
     409: {"model": Problem, "description": "Not in a status allowing it."},
 }
+_BODY: dict[int | str, dict[str, Any]] = {400: {"model": Problem, "description": "Malformed JSON."}}
 
 
 def _not_found(exc: TicketNotFound) -> HTTPException:
@@ -41,8 +55,19 @@ def _conflict(exc: InvalidTransition) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, str(exc))
 
 
+def public(ticket: Ticket, assignee: str | None = None) -> TicketPublic:
+    return TicketPublic.model_validate(ticket).model_copy(update={"assigned_to": assignee})
+
+
+def _changed(session: SessionDep, ticket: Ticket) -> TicketPublic:
+    name = None
+    if ticket.assignee_id is not None:
+        name = session.scalar(select(User.username).where(User.id == ticket.assignee_id))
+    return public(ticket, name)
+
+
 def _detail(detail: TicketDetail) -> TicketDetailPublic:
-    base = TicketPublic.model_validate(detail.ticket).model_dump()
+    base = public(detail.ticket, detail.assignee).model_dump()
     return TicketDetailPublic(
         **base,
         occurrences=[OccurrencePublic.model_validate(o) for o in detail.occurrences],
@@ -50,33 +75,97 @@ def _detail(detail: TicketDetail) -> TicketDetailPublic:
     )
 
 
-@router.get("", response_model=TicketList)
+@router.get("", response_model=TicketList, responses={422: {"model": Problem}})
 def list_tickets(
     *,
     user: CurrentUser,
-    service: ServiceDep,
+    session: SessionDep,
     status_: Annotated[StatusFilter | None, Query(alias="status")] = None,
     priority: Priority | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    queue: Name = None,
+    assignee: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="A username, or `none` for unassigned.")
+    ] = None,
+    category: Name = None,
+    source: Name = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=MAX_TEXT, description="Words in the title, check or fingerprint; `#12` is an id."),
+    ] = None,
+    sort: SortKey = "priority",
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> TicketList:
-    """Tickets, open first, then by priority and last sighting. ``status=open|closed`` selects a group."""
-    page = service.list_tickets(status=status_, priority=priority, limit=limit, offset=offset)
+    """Tickets matching every filter given, one page, with counts per status and per priority.
+
+    ``status=open|closed`` selects a group. ``sort=priority`` (default) lists open tickets first, then P1
+    first, then the most recently seen; ``sla_due`` the nearest SLA deadline first."""
+    flt = TicketFilter(
+        status=status_,
+        priority=priority,
+        queue=queue,
+        assignee=assignee,
+        category=category,
+        source=source,
+        text=q,
+    )
+    page = queries.list_tickets(session, flt, sort=sort, limit=limit, offset=offset)
     return TicketList(
-        items=[TicketPublic.model_validate(t) for t in page.items],
+        items=[public(t, page.assignees.get(t.id)) for t in page.items],
         total=page.total,
         limit=page.limit,
         offset=page.offset,
+        facets=Facets(by_status=dict(page.facets.by_status), by_priority=dict(page.facets.by_priority)),
     )
 
 
-@router.get("/{ticket_id}", response_model=TicketDetailPublic)
-def get_ticket(ticket_id: TicketId, user: CurrentUser, service: ServiceDep) -> TicketDetailPublic:
+@router.get("/{ticket_id}", response_model=TicketDetailPublic, responses=_READ)
+def get_ticket(ticket_id: TicketId, user: CurrentUser, session: SessionDep) -> TicketDetailPublic:
     """One ticket with its latest occurrences and its audit trail."""
     try:
-        return _detail(service.get(ticket_id))
+        return _detail(queries.get_detail(session, ticket_id))
     except TicketNotFound as exc:
         raise _not_found(exc) from None
+
+
+@router.get("/{ticket_id}/occurrences", response_model=OccurrenceList, responses=_READ)
+def list_occurrences(
+    ticket_id: TicketId, user: CurrentUser, session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> OccurrenceList:
+    """The ticket's occurrences (each sighting of its exception), newest first."""
+    try:
+        page = queries.occurrences(session, ticket_id, limit=limit, offset=offset)
+    except TicketNotFound as exc:
+        raise _not_found(exc) from None
+    items = [OccurrencePublic.model_validate(o) for o in page.items]
+    return OccurrenceList(items=items, total=page.total, limit=page.limit, offset=page.offset)
+
+
+def _audit_list(
+    session: SessionDep, ticket_id: int, action: str | None, limit: int, offset: int
+) -> AuditList:
+    try:
+        page = queries.audit_trail(session, ticket_id, action=action, limit=limit, offset=offset)
+    except TicketNotFound as exc:
+        raise _not_found(exc) from None
+    items = [AuditEntryPublic.model_validate(a) for a in page.items]
+    return AuditList(items=items, total=page.total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{ticket_id}/audit", response_model=AuditList, responses=_READ)
+def list_audit(
+    ticket_id: TicketId, user: CurrentUser, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> AuditList:
+    """The ticket's audit trail, oldest first: who changed what, when, from what to what, and why."""
+    return _audit_list(session, ticket_id, None, limit, offset)
+
+
+@router.get("/{ticket_id}/comments", response_model=AuditList, responses=_READ)
+def list_comments(
+    ticket_id: TicketId, user: CurrentUser, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> AuditList:
+    """The ticket's comments, oldest first (audit entries whose action is ``commented``)."""
+    return _audit_list(session, ticket_id, "commented", limit, offset)
 
 
 @router.post("/{ticket_id}/acknowledge", response_model=TicketPublic, responses=_CHANGES)
@@ -91,10 +180,10 @@ def acknowledge(
     except InvalidTransition as exc:
         raise _conflict(exc) from None
     session.commit()
-    return TicketPublic.model_validate(ticket)
+    return _changed(session, ticket)
 
 
-@router.post("/{ticket_id}/resolve", response_model=TicketPublic, responses=_CHANGES)
+@router.post("/{ticket_id}/resolve", response_model=TicketPublic, responses={**_CHANGES, **_BODY})
 def resolve(
     ticket_id: TicketId, body: ResolveRequest, user: ActingUser, service: ServiceDep, session: SessionDep
 ) -> TicketPublic:
@@ -106,14 +195,14 @@ def resolve(
     except InvalidTransition as exc:
         raise _conflict(exc) from None
     session.commit()
-    return TicketPublic.model_validate(ticket)
+    return _changed(session, ticket)
 
 
 @router.post(
     "/{ticket_id}/comments",
     response_model=AuditEntryPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=_CHANGES,
+    responses={**_CHANGES, **_BODY},
 )
 def comment(
     ticket_id: TicketId, body: CommentRequest, user: ActingUser, service: ServiceDep, session: SessionDep

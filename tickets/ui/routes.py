@@ -5,28 +5,44 @@ Every change is a POST carrying the session's CSRF token, answered with a redire
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 
+from anomaly.events import Category
 from hypercare.config import PRIORITIES, Priority
+from hypercare.db import utcnow
+from tickets import queries
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep
 from tickets.auth import authenticate
-from tickets.errors import InvalidTransition, TicketNotFound
-from tickets.queries import STATUS_FILTERS
-from tickets.ui.views import audit_summary, evidence_view, runbook_panel
+from tickets.errors import TicketNotFound
+from tickets.lifecycle import Lifecycle
+from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, TicketFilter
+from tickets.service import TRANSITIONS, WAITING_REASONS
+from tickets.ui import actions, report
+from tickets.ui.actions import LINK_KINDS
+from tickets.ui.report import may
+from tickets.ui.views import (
+    SORTS,
+    audit_summary,
+    evidence_view,
+    queue_url,
+    runbook_panel,
+    sla_clock,
+    status_counts,
+)
 from tickets.ui.web import (
     UiUser,
     can_act,
     check_csrf,
-    flash,
     render,
-    require_acting,
     safe_next,
 )
 
 router = APIRouter(include_in_schema=False)
+router.include_router(actions.router)
+router.include_router(report.router)
 
 UiStatus = Literal[
     "all", "open", "closed", "new", "acknowledged", "in_progress", "waiting", "reopened", "resolved"
@@ -64,6 +80,7 @@ def login(
     if user is None:
         context = {"next": safe_next(next), "error": "Wrong username or password.", "username": username}
         return render(request, "login.html", context, status_code=status.HTTP_401_UNAUTHORIZED)
+    session.commit()  # keeps a rehashed password (argon2 parameters upgraded on login)
     request.session.clear()  # a fresh session (and CSRF token) for the logged-in user
     request.session["uid"] = user.id
     return _see_other(safe_next(next))
@@ -81,27 +98,54 @@ def ticket_queue(
     *,
     request: Request,
     user: UiUser,
-    service: ServiceDep,
+    session: SessionDep,
     status_: Annotated[UiStatus, Query(alias="status")] = "open",
     priority: Priority | Literal[""] = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    queue: Annotated[str, Query(max_length=64)] = "",
+    assignee: Annotated[str, Query(max_length=64)] = "",
+    category: Category | Literal[""] = "",
+    source: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[str, Query(max_length=MAX_TEXT)] = "",
+    sort: SortKey = "priority",
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
-    page = service.list_tickets(
+    if not may(user, "tickets:read"):  # a reporter files reports and sees no queue
+        return _see_other("/report")
+    params = {
+        "status": status_,
+        "priority": priority,
+        "queue": queue.strip(),
+        "assignee": assignee.strip(),
+        "category": category,
+        "source": source.strip(),
+        "q": q.strip(),
+        "sort": sort,
+    }
+    flt = TicketFilter(
         status=None if status_ == "all" else status_,
         priority=priority or None,
-        limit=PAGE_SIZE,
-        offset=offset,
+        queue=params["queue"] or None,
+        assignee=user.username if params["assignee"] == "me" else params["assignee"] or None,
+        category=category or None,
+        source=params["source"] or None,
+        text=params["q"] or None,
     )
+    page = queries.list_tickets(session, flt, sort=sort, limit=PAGE_SIZE, offset=offset)
+    now = utcnow()
     return render(
         request,
         "tickets.html",
         {
             "user": user,
             "page": page,
-            "status": status_,
-            "priority": priority,
+            "rows": [(t, page.assignees.get(t.id), sla_clock(t, now)) for t in page.items],
+            "params": params,
+            "url": lambda **change: queue_url(params, **change),
             "statuses": ("all", *STATUS_FILTERS),
             "priorities": PRIORITIES,
+            "categories": get_args(Category),
+            "sorts": SORTS,
+            "status_counts": status_counts(page.facets.by_status),
             "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
             "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
         },
@@ -112,91 +156,33 @@ def ticket_queue(
 def ticket_page(
     request: Request, ticket_id: int, user: UiUser, service: ServiceDep, settings: SettingsDep
 ) -> Response:
+    if not may(user, "tickets:read"):
+        return _see_other("/report")
     try:
         detail = service.get(ticket_id)
     except TicketNotFound as exc:
         context = {"user": user, "message": str(exc)}
         return render(request, "not_found.html", context, status_code=status.HTTP_404_NOT_FOUND)
+    ticket = detail.ticket
+    lifecycle = Lifecycle(service)
     latest = detail.latest
     return render(
         request,
         "ticket.html",
         {
             "user": user,
-            "t": detail.ticket,
+            "t": ticket,
             "detail": detail,
             "evidence": evidence_view(latest.evidence if latest else None),
             "audit": [(entry, audit_summary(entry.action, entry.detail)) for entry in detail.audit],
             "can_act": can_act(user),
-            "runbook": runbook_panel(detail.ticket.runbook_id, settings.runbooks_dir),
+            "runbook": runbook_panel(ticket.runbook_id, settings.runbooks_dir),
+            "clock": sla_clock(ticket, utcnow()),
+            "transitions": [to for to in TRANSITIONS.get(ticket.status, ()) if to != "acknowledged"],
+            "waiting_reasons": WAITING_REASONS,
+            "priorities": PRIORITIES,
+            "link_kinds": LINK_KINDS,
+            "links": lifecycle.links(ticket_id),
+            "watchers": lifecycle.watchers(ticket_id),
         },
     )
-
-
-def _change(request: Request, ticket_id: int, message: str) -> Response:
-    flash(request, message)
-    return _see_other(f"/tickets/{ticket_id}")
-
-
-@router.post("/tickets/{ticket_id}/acknowledge")
-def acknowledge(
-    *, request: Request, ticket_id: int, user: UiUser, service: ServiceDep, session: SessionDep, csrf: Csrf
-) -> Response:
-    check_csrf(request, csrf)
-    require_acting(user)
-    try:
-        service.acknowledge(ticket_id, user.username)
-    except TicketNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except InvalidTransition as exc:
-        return _change(request, ticket_id, f"Not acknowledged: {exc}.")
-    session.commit()
-    return _change(request, ticket_id, f"Ticket #{ticket_id} acknowledged.")
-
-
-@router.post("/tickets/{ticket_id}/resolve")
-def resolve(
-    *,
-    request: Request,
-    ticket_id: int,
-    user: UiUser,
-    service: ServiceDep,
-    session: SessionDep,
-    csrf: Csrf,
-    reason: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:
-    check_csrf(request, csrf)
-    require_acting(user)
-    if not reason.strip():
-        return _change(request, ticket_id, "Not resolved: say why the ticket is resolved.")
-    try:
-        service.resolve(ticket_id, user.username, reason)
-    except TicketNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except InvalidTransition as exc:
-        return _change(request, ticket_id, f"Not resolved: {exc}.")
-    session.commit()
-    return _change(request, ticket_id, f"Ticket #{ticket_id} resolved.")
-
-
-@router.post("/tickets/{ticket_id}/comment")
-def comment(
-    *,
-    request: Request,
-    ticket_id: int,
-    user: UiUser,
-    service: ServiceDep,
-    session: SessionDep,
-    csrf: Csrf,
-    text: Annotated[str, Form(max_length=10000)] = "",
-) -> Response:
-    check_csrf(request, csrf)
-    require_acting(user)
-    if not text.strip():
-        return _change(request, ticket_id, "Nothing to add: the comment was empty.")
-    try:
-        service.comment(ticket_id, user.username, text)
-    except TicketNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    session.commit()
-    return _change(request, ticket_id, "Comment added.")

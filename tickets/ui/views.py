@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 
+from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Ticket
 from tickets.runbooks import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
 
 
@@ -60,6 +64,10 @@ def audit_summary(action: str, detail: dict[str, Any]) -> str:
     for name in sorted(set(before) | set(after)):
         if before.get(name) != after.get(name):
             parts.append(f"{name}: {cell(before.get(name)) or '-'} → {cell(after.get(name)) or '-'}")
+    if action == "assigned":
+        parts = [f"assignee: {detail.get('assignee') or 'nobody'}"]
+    if action == "linked" and detail.get("other_id"):
+        parts.append(f"#{detail['other_id']} ({str(detail.get('kind', 'relates')).replace('_', ' ')})")
     if action == "opened" and after:
         parts = [f"{name}: {cell(value)}" for name, value in after.items() if value is not None]
     for extra in ("reason", "text"):
@@ -94,3 +102,67 @@ def runbook_panel(runbook_id: str | None, extra_dir: Path | None = None) -> Runb
         return RunbookPanel(runbook_id)
     sections = [(name, html, name in OPEN_SECTIONS) for name, html in render_sections(runbook)]
     return RunbookPanel(runbook_id, runbook, sections)
+
+
+@dataclass(frozen=True, slots=True)
+class SlaClock:
+    """A ticket's SLA clock as a queue row shows it: a short text and a CSS class."""
+
+    text: str
+    css: str
+    due_at: datetime | None = None
+
+
+def _span(seconds: float) -> str:
+    minutes = int(abs(seconds) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    return f"{mins}m"
+
+
+def sla_clock(ticket: Ticket, now: datetime) -> SlaClock:
+    """From the stored SLA columns (no calendar arithmetic per row): due in / overdue by / paused / met."""
+    if not ticket.is_open:
+        return SlaClock("met" if ticket.sla_state != "breached" else "breached", f"sla-{ticket.sla_state}")
+    if ticket.sla_state == "paused":
+        return SlaClock("paused", "sla-paused")
+    responding = ticket.acknowledged_at is None and ticket.sla_response_due_at is not None
+    due = ticket.sla_response_due_at if responding else ticket.sla_resolution_due_at
+    if due is None:
+        return SlaClock("-", "sla-none")
+    what = "response" if responding else "fix"
+    left = (due - now).total_seconds()
+    if left < 0:
+        return SlaClock(f"{what} overdue {_span(left)}", "sla-breached", due)
+    css = "sla-at_risk" if ticket.sla_state == "at_risk" else "sla-ok"
+    return SlaClock(f"{what} due in {_span(left)}", css, due)
+
+
+SORTS: tuple[tuple[str, str], ...] = (
+    ("priority", "priority"),
+    ("sla_due", "SLA due"),
+    ("oldest", "oldest first"),
+    ("newest", "newest first"),
+    ("last_seen", "last seen"),
+)
+"""The queue's sort orders (``tickets.queries.SortKey``) with their labels."""
+
+
+def queue_url(params: dict[str, str], **change: Any) -> str:
+    """The queue's URL with the current filters, some changed; empty filters are left out."""
+    merged = {**params, **{key: str(value) for key, value in change.items()}}
+    kept = {key: value for key, value in merged.items() if value not in ("", "0") or key == "status"}
+    return "/tickets?" + urlencode(kept)
+
+
+def status_counts(by_status: Mapping[str, int]) -> dict[str, int]:
+    """Counts for the status menu: each status, the open and closed groups, and all."""
+    counts = dict(by_status)
+    counts["open"] = sum(by_status.get(name, 0) for name in OPEN_STATUSES)
+    counts["closed"] = sum(by_status.get(name, 0) for name in CLOSED_STATUSES)
+    counts["all"] = sum(by_status.values())
+    return counts

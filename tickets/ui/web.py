@@ -12,6 +12,7 @@ import secrets
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -114,3 +115,9 @@ def render(
     flashes = request.session.pop("flash", [])
     full = {"csrf": csrf_token(request), "flashes": flashes, "user": None, **context}
     return templates().TemplateResponse(request, name, full, status_code=status_code)
+
+
+def render_error(request: Request, status_code: int, message: str) -> Response:
+    """An error as a page of the UI (a browser gets this instead of the API's JSON body)."""
+    context = {"title": HTTPStatus(status_code).phrase, "message": message, "status_code": status_code}
+    return render(request, "error.html", context, status_code=status_code)

@@ -1,0 +1,214 @@
+"""Queue page and list API under load: 100,000 tickets in PostgreSQL, wrk with 50 connections on loopback.
+
+Builds ``hc_bench_queue`` (migrated, then ``--tickets`` tickets: 10% open, the rest resolved or closed,
+spread over priorities, categories, sources, queues and assignees, with SLA deadlines), serves Hypercare
+with uvicorn ``--workers`` on 127.0.0.1, logs in for a session cookie and makes an API token, then runs
+wrk against each scenario for ``--duration`` seconds and prints requests/s and latency percentiles.
+
+    apt-get install -y wrk
+    .venv/bin/python bench/queue_load.py --tickets 100000 --connections 50 --duration 15 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alert_storm import fresh_database, serve  # the shared loopback server helpers
+
+SCENARIOS = (
+    ("queue page, open, by priority", "/tickets", "cookie"),
+    ("queue page, by SLA due", "/tickets?status=open&sort=sla_due", "cookie"),
+    (
+        "queue page, P2 data in queue finance",
+        "/tickets?status=all&priority=P2&category=data&queue=finance",
+        "cookie",
+    ),
+    ("queue page, text search", "/tickets?status=all&q=invoice+4711", "cookie"),
+    ("ticket page", "/tickets/{ticket_id}", "cookie"),
+    ("API list, open, 50", "/api/v1/tickets?status=open&limit=50", "bearer"),
+    ("API list, assignee + SLA sort", "/api/v1/tickets?status=open&assignee=agent1&sort=sla_due", "bearer"),
+)
+PASSWORD = "bench-password-42"  # noqa: S105  (a throwaway benchmark user on a throwaway database)
+
+
+def populate(url: str, count: int) -> int:
+    """``count`` tickets through SQLAlchemy Core (model defaults apply); returns an open ticket's id."""
+    from sqlalchemy import insert, text
+
+    from hypercare.store import make_engine, session_factory, session_scope, upgrade
+    from tickets.auth import create_user
+    from tickets.models import Ticket
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(session_factory(engine)) as session:
+        users = [create_user(session, f"agent{n}", PASSWORD, "agent").id for n in range(5)]
+    rng = random.Random(7)
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    words = ("invoice", "payment", "journal", "stock", "bank", "vendor", "posting", "period", "tax", "4711")
+    rows: list[dict[str, Any]] = []
+    for n in range(count):
+        is_open = n % 10 == 0
+        created = now - timedelta(minutes=rng.randint(1, 60 * 24 * 90))
+        priority = rng.choice(("P1", "P2", "P2", "P3", "P3", "P3", "P4"))
+        status = (
+            rng.choice(("new", "acknowledged", "in_progress", "waiting"))
+            if is_open
+            else rng.choice(("resolved", "closed"))
+        )
+        acknowledged = None if status == "new" else created + timedelta(minutes=20)
+        rows.append(
+            {
+                "fingerprint": f"fp-{n}",
+                "open_fingerprint": f"fp-{n}" if is_open else None,
+                "title": f"{rng.choice(words).title()} {rng.choice(words)} check failed for doc {n}",
+                "description": "",
+                "status": status,
+                "priority": priority,
+                "impact": "medium",
+                "urgency": "medium",
+                "category": rng.choice(("data", "process", "technical", "user")),
+                "source": rng.choice(("erp", "bank", "wms", "crm", "legacy", "alertmanager")),
+                "check_id": f"check.{n % 300}",
+                "queue": rng.choice(("hypercare", "finance", "logistics", "it-ops", "sales")),
+                "assignee_id": rng.choice([None, None, *users]),
+                "amount_at_risk": Decimal(rng.randint(0, 10**7)) / 100,
+                "entity": {"doc": n},
+                "labels": {"module": "gl"},
+                "first_seen_at": created,
+                "last_seen_at": created + timedelta(minutes=rng.randint(0, 600)),
+                "created_at": created,
+                "updated_at": created,
+                "acknowledged_at": acknowledged,
+                "resolved_at": None if is_open else created + timedelta(hours=5),
+                "sla_response_due_at": created + timedelta(hours=4),
+                "sla_resolution_due_at": created + timedelta(days=rng.randint(1, 10)),
+                "sla_state": rng.choice(("ok", "ok", "at_risk", "breached")) if is_open else "met",
+            }
+        )
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(Ticket), rows[start : start + 5000])
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE ticket"))
+        some_open = conn.scalar(text("SELECT min(id) FROM ticket WHERE status = 'new'"))
+    engine.dispose()
+    return int(some_open or 1)
+
+
+def credentials(url: str) -> tuple[str, str]:
+    """A session cookie (logged in as agent0) and a bearer token."""
+    with httpx.Client(base_url=url) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert csrf is not None
+        form = {"username": "agent0", "password": PASSWORD, "csrf": csrf.group(1), "next": "/tickets"}
+        client.post("/login", data=form)
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    return cookie, ""
+
+
+def wrk(url: str, header: str, connections: int, duration: int) -> dict[str, Any]:
+    cmd = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-H",
+        header,
+        url,
+    ]
+    out = subprocess.run(  # noqa: S603  (wrk with our own arguments)
+        cmd, capture_output=True, text=True, timeout=duration + 30, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency: dict[str, float] = {}
+    for label, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        latency[label] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": round(rps),
+        "p50_ms": round(latency.get("50", 0), 1),
+        "p90_ms": round(latency.get("90", 0), 1),
+        "p99_ms": round(latency.get("99", 0), 1),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", help="run only the scenarios whose name contains this")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    if args.tickets > 1_000_000 or args.duration > 120:
+        raise SystemExit("bounded: at most 1,000,000 tickets and 120 s per scenario")
+    url = fresh_database("hc_bench_queue")
+    ticket_id = populate(url, args.tickets)
+    results: dict[str, Any] = {
+        "tickets": args.tickets,
+        "connections": args.connections,
+        "workers": args.workers,
+    }
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {
+            "HYPERCARE_DATABASE_URL": url,
+            "HYPERCARE_DATA_DIR": data_dir,
+            "HYPERCARE_SECRET_KEY": secrets.token_urlsafe(40),
+        }
+        proc, base = serve("hypercare_app", args.workers, env)
+        try:
+            cookie, _ = credentials(base)
+            token = make_token(url)
+            for name, path, auth in SCENARIOS:
+                if args.only and args.only not in name:
+                    continue
+                header = f"Cookie: {cookie}" if auth == "cookie" else f"Authorization: Bearer {token}"
+                target = base + path.format(ticket_id=ticket_id)
+                check = httpx.get(target, headers=dict([header.split(": ", 1)]), timeout=30)
+                if check.status_code != 200:
+                    raise SystemExit(f"{name}: {check.status_code} {check.text[:300]}")
+                results[name] = wrk(target, header, args.connections, args.duration)
+                print(name, results[name], file=sys.stderr)
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    print(json.dumps(results, indent=2))
+
+
+def make_token(url: str) -> str:
+    from hypercare.store import make_engine, session_factory, session_scope
+    from tickets.auth import create_token, get_user
+
+    engine = make_engine(url)
+    with session_scope(session_factory(engine)) as session:
+        token = create_token(session, get_user(session, "agent0"), "bench")
+    engine.dispose()
+    return token
+
+
+if __name__ == "__main__":
+    main()

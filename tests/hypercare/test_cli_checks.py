@@ -1,0 +1,126 @@
+"""`hypercare check run` and `hypercare check trace` as a user meets them: a real process on the demo ERP."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hypercare.demo.builder import DemoErp, build_demo_erp
+
+HYPERCARE = [sys.executable, "-m", "hypercare"]
+TRACE = [
+    {
+        "name": "erp-outbox",
+        "source": "erp",
+        "sql": "SELECT id AS message_id, status FROM integration_outbox WHERE doc_ref = :key",
+    },
+    {
+        "name": "finance-inbox",
+        "source": "finance",
+        "sql": "SELECT source_message_id AS message_id, amount FROM finance_inbox WHERE doc_ref = :key",
+    },
+]
+
+
+def run(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
+    env.update({"COLUMNS": "250", "NO_COLOR": "1"})
+    return subprocess.run(
+        [*HYPERCARE, "--config", str(config), *args],
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def write_config(folder: Path, demo: DemoErp, **extra: object) -> Path:
+    settings = {
+        "data_dir": str(folder / "data"),
+        "sources": {"erp": {"url": demo.erp_url}, "finance": {"url": demo.finance_url}},
+        "collectors": {"trace": TRACE},
+        **extra,
+    }
+    path = folder / "hypercare.yaml"
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("faulty")
+    return write_config(folder, build_demo_erp(folder / "erp", scale=0.02))
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clean")
+    return write_config(folder, build_demo_erp(folder / "erp", scale=0.02, faults=[]))
+
+
+def test_faulty_erp_fails_with_exit_1_and_json_results(faulty: Path) -> None:
+    done = run("check", "run", "--pack", "demo_erp", "--json", config=faulty)
+    assert done.returncode == 1, done.stderr
+    results = json.loads(done.stdout)  # stdout is only JSON: the progress bar went to stderr
+    by_id = {r["check_id"]: r for r in results}
+    assert by_id["gl.unbalanced_entries"]["status"] == "fail"
+    assert by_id["gl.unbalanced_entries"]["violations"] >= 1
+    assert by_id["integration.stuck_messages"]["status"] == "fail"
+    assert {r["status"] for r in results} <= {"pass", "warn", "fail"}
+    assert all(r["source"] == "erp" and r["duration_s"] >= 0 for r in results)
+
+
+def test_clean_erp_passes_with_exit_0_and_a_table(clean: Path) -> None:
+    done = run("check", "run", "--pack", "demo_erp", config=clean)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "gl.unbalanced_entries" in done.stdout and "0 fail, 0 error" in done.stdout
+
+
+def test_one_check_by_id_and_source(faulty: Path) -> None:
+    done = run(
+        "check", "run", "--pack", "demo_erp", "--source", "erp", "--check", "gl.unbalanced_entries", "--json",
+        config=faulty,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert [r["check_id"] for r in json.loads(done.stdout)] == ["gl.unbalanced_entries"]
+
+
+def test_unreachable_source_is_an_error_with_exit_4(tmp_path: Path, faulty: Path) -> None:
+    config = yaml.safe_load(faulty.read_text(encoding="utf-8"))
+    config["sources"]["erp"]["url"] = f"sqlite:///{tmp_path / 'gone.db'}"
+    path = tmp_path / "gone.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    done = run("check", "run", "--pack", "demo_erp", "--check", "gl.unbalanced_entries", config=path)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "error" in done.stdout and "does not exist" in done.stdout
+
+
+def test_no_matching_check_is_a_clear_error(faulty: Path) -> None:
+    done = run("check", "run", "--pack", "demo_erp", "--check", "no.such.check", config=faulty)
+    assert done.returncode == 1
+    assert "no configured check matches --check 'no.such.check'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_trace_shows_a_document_in_both_systems(faulty: Path) -> None:
+    erp = sqlite3.connect(faulty.parent / "erp" / "erp.db")
+    (sent,) = erp.execute(
+        "SELECT doc_ref FROM integration_outbox WHERE status = 'sent' ORDER BY id"
+    ).fetchone()
+    erp.close()
+    done = run("check", "trace", sent, "--json", config=faulty)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["trace"] for r in rows] == ["erp-outbox", "finance-inbox"]
+    assert rows[0]["message_id"] == rows[1]["message_id"]
+    table = run("check", "trace", "NO/SUCH/DOC", config=faulty)
+    assert table.returncode == 0 and table.stdout.count("not found") == 2

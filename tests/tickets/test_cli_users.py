@@ -1,0 +1,111 @@
+"""`hypercare users ...` and `hypercare tokens ...` as an administrator or a script meets them: a real
+process on a migrated SQLite store, its exit status and output, and the store it leaves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hypercare.store import make_engine, session_factory
+from tickets.auth import ROLE_SCOPES, authenticate, principal_for_token
+from tickets.models import User
+
+HYPERCARE = [sys.executable, "-m", "hypercare"]
+
+
+class Cli:
+    def __init__(self, tmp_path: Path) -> None:
+        self.cwd = tmp_path
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
+        self.env.update({"COLUMNS": "200", "NO_COLOR": "1", "HYPERCARE_DATA_DIR": str(tmp_path / "data")})
+        self.url = f"sqlite:///{tmp_path / 'data' / 'hypercare.db'}"
+
+    def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*HYPERCARE, *args],
+            cwd=self.cwd,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    runner = Cli(tmp_path)
+    assert runner("db", "upgrade").returncode == 0
+    return runner
+
+
+def test_users_are_added_listed_and_disabled(cli: Cli) -> None:
+    assert cli("users", "add", "alice", "--role", "oncall", "--password", "alice-pass-1").returncode == 0
+    made = cli("users", "add", "bob", "--role", "reporter", "--password-stdin", stdin="bob-pass-12\n")
+    assert made.returncode == 0 and "user bob (reporter) created" in made.stdout
+    prompted = cli("users", "add", "carol", "--role", "viewer", stdin="carol-pass-1\ncarol-pass-1\n")
+    assert prompted.returncode == 0, prompted.stderr
+
+    bad_role = cli("users", "add", "dave", "--role", "root", "--password", "whatever-123")
+    assert bad_role.returncode == 1 and "role 'root' is not one of viewer, reporter" in bad_role.stderr
+    short = cli("users", "add", "dave", "--password", "short")
+    assert short.returncode == 1 and "at least 8 characters" in short.stderr
+    assert "short" not in short.stdout
+
+    listing = cli("users", "list")
+    rows = {line.split("│")[1].strip(): line for line in listing.stdout.splitlines() if line.count("│") > 3}
+    assert set(rows) == {"alice", "bob", "carol"}
+    assert "oncall" in rows["alice"] and "reporter" in rows["bob"]
+
+    assert cli("users", "disable", "bob").returncode == 0
+    assert cli("users", "disable", "nobody").returncode == 1
+    engine = make_engine(cli.url)
+    with session_factory(engine)() as session:
+        assert session.scalars(select(User.active).where(User.username == "bob")).one() is False
+        assert authenticate(session, "bob", "bob-pass-12") is None
+        assert authenticate(session, "carol", "carol-pass-1") is not None
+        assert all("pass" not in u.password_hash for u in session.scalars(select(User)))
+    engine.dispose()
+
+
+def test_a_token_is_printed_once_on_its_last_line_scoped_listed_and_revoked(cli: Cli) -> None:
+    cli("users", "add", "am", "--role", "oncall", "--password", "am-pass-123")
+    made = cli("tokens", "create", "--user", "am", "--name", "alertmanager", "--scope", "alerts:write")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.rstrip("\n").splitlines()[-1]
+    assert token.startswith("hc_") and " " not in token and len(token) > 40
+    full = cli("tokens", "create", "--user", "am", "--name", "laptop").stdout.splitlines()[-1]
+
+    engine = make_engine(cli.url)
+    factory = session_factory(engine)
+    with factory() as session:
+        narrow = principal_for_token(session, token)
+        assert narrow is not None and narrow.scopes == {"alerts:write"}
+        wide = principal_for_token(session, full)
+        assert wide is not None and wide.scopes == ROLE_SCOPES["oncall"]
+        session.commit()
+
+    listing = cli("tokens", "list")
+    assert listing.returncode == 0
+    assert token not in listing.stdout and token[:12] in listing.stdout
+    assert "alertmanager" in listing.stdout and "alerts:write" in listing.stdout
+
+    refused = cli("tokens", "create", "--user", "am", "--name", "x", "--scope", "admin")
+    assert refused.returncode == 1 and "does not allow scope 'admin'" in refused.stderr
+    nobody = cli("tokens", "create", "--user", "ghost", "--name", "x")
+    assert nobody.returncode == 1 and "no user named 'ghost'" in nobody.stderr
+
+    revoked = cli("tokens", "revoke", token[:10])
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    assert cli("tokens", "revoke", "4242").returncode == 1
+    with factory() as session:
+        assert principal_for_token(session, token) is None
+        assert principal_for_token(session, full) is not None
+    assert "revoked" in cli("tokens", "list", "--user", "am").stdout
+    engine.dispose()

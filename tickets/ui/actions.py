@@ -1,0 +1,233 @@
+"""The ticket page's actions: acknowledge, resolve, comment, change status or priority (with a reason),
+assign, link to another ticket. Each is a POST carrying the session's CSRF token, answered with a redirect
+back to the ticket (POST-redirect-GET) and a flash message saying what happened or why it did not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import RedirectResponse, Response
+
+from tickets.api.deps import ServiceDep, SessionDep
+from tickets.errors import TicketError, TicketNotFound
+from tickets.lifecycle import Lifecycle, LinkKind
+from tickets.models import User
+from tickets.ui.web import UiUser, check_csrf, flash, require_acting
+
+router = APIRouter(include_in_schema=False)
+Csrf = Annotated[str, Form(alias="csrf")]
+Reason = Annotated[str, Form(max_length=2000)]
+LINK_KINDS = ("relates", "duplicates", "caused_by")
+
+
+def back(request: Request, ticket_id: int, message: str) -> Response:
+    flash(request, message)
+    return RedirectResponse(f"/tickets/{ticket_id}", status.HTTP_303_SEE_OTHER)
+
+
+def _act(
+    request: Request,
+    session: SessionDep,
+    user: User,
+    ticket_id: int,
+    *,
+    what: str,
+    change: Callable[[], Any],
+    done: str,
+) -> Response:
+    """Run one change for ``user``: commit and say ``done``, or say why it was refused."""
+    require_acting(user)
+    try:
+        change()
+    except TicketNotFound as exc:
+        if exc.ticket_id == ticket_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        session.rollback()
+        return back(request, ticket_id, f"Not {what}: {exc}.")
+    except (TicketError, ValueError) as exc:
+        session.rollback()
+        return back(request, ticket_id, f"Not {what}: {exc}.")
+    session.commit()
+    return back(request, ticket_id, done)
+
+
+@router.post("/tickets/{ticket_id}/acknowledge")
+def acknowledge(
+    *, request: Request, ticket_id: int, user: UiUser, service: ServiceDep, session: SessionDep, csrf: Csrf
+) -> Response:
+    check_csrf(request, csrf)
+    return _act(
+        request,
+        session,
+        user,
+        ticket_id,
+        what="acknowledged",
+        change=lambda: service.acknowledge(ticket_id, user.username),
+        done=f"Ticket #{ticket_id} acknowledged.",
+    )
+
+
+@router.post("/tickets/{ticket_id}/resolve")
+def resolve(
+    *,
+    request: Request,
+    ticket_id: int,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    reason: Reason = "",
+) -> Response:
+    check_csrf(request, csrf)
+    require_acting(user)
+    if not reason.strip():
+        return back(request, ticket_id, "Not resolved: say why the ticket is resolved.")
+    return _act(
+        request,
+        session,
+        user,
+        ticket_id,
+        what="resolved",
+        change=lambda: service.resolve(ticket_id, user.username, reason),
+        done=f"Ticket #{ticket_id} resolved.",
+    )
+
+
+@router.post("/tickets/{ticket_id}/comment")
+def comment(
+    *,
+    request: Request,
+    ticket_id: int,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    text: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    require_acting(user)
+    if not text.strip():
+        return back(request, ticket_id, "Nothing to add: the comment was empty.")
+    return _act(
+        request,
+        session,
+        user,
+        ticket_id,
+        what="commented",
+        change=lambda: service.comment(ticket_id, user.username, text),
+        done="Comment added.",
+    )
+
+
+@router.post("/tickets/{ticket_id}/status")
+def change_status(
+    *,
+    request: Request,
+    ticket_id: int,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    to: Annotated[str, Form(max_length=16)],
+    reason: Reason = "",
+    waiting_reason: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    require_acting(user)
+    label = to.replace("_", " ")
+    if not reason.strip():
+        return back(request, ticket_id, f"Not moved to {label}: say why.")
+    return _act(
+        request,
+        session,
+        user,
+        ticket_id,
+        what=f"moved to {label}",
+        change=lambda: Lifecycle(service).change_status(
+            ticket_id, user.username, to, reason=reason, waiting_reason=waiting_reason or None
+        ),
+        done=f"Ticket #{ticket_id} moved to {label}.",
+    )
+
+
+@router.post("/tickets/{ticket_id}/priority")
+def change_priority(
+    *,
+    request: Request,
+    ticket_id: int,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    priority: Annotated[str, Form(max_length=2)],
+    reason: Reason = "",
+) -> Response:
+    check_csrf(request, csrf)
+    require_acting(user)
+    if not reason.strip():
+        return back(request, ticket_id, "Priority not changed: say why.")
+    return _act(
+        request,
+        session,
+        user,
+        ticket_id,
+        what="changed",
+        change=lambda: Lifecycle(service).change_priority(ticket_id, user.username, priority, reason),
+        done=f"Priority set to {priority}.",
+    )
+
+
+@router.post("/tickets/{ticket_id}/assign")
+def assign(
+    *,
+    request: Request,
+    ticket_id: int,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    assignee: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    name = assignee.strip()
+    name = user.username if name == "me" else name
+    done = f"Assigned to {name}." if name else "Unassigned."
+    return _act(
+        request,
+        session,
+        user,
+        ticket_id,
+        what="assigned",
+        change=lambda: Lifecycle(service).assign(ticket_id, user.username, name or None),
+        done=done,
+    )
+
+
+@router.post("/tickets/{ticket_id}/link")
+def link(
+    *,
+    request: Request,
+    ticket_id: int,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    other: Annotated[str, Form(max_length=12)] = "",
+    kind: Annotated[str, Form(max_length=16)] = "relates",
+) -> Response:
+    check_csrf(request, csrf)
+    require_acting(user)
+    other_id = other.strip().lstrip("#")
+    if not other_id.isdigit() or kind not in LINK_KINDS:
+        return back(request, ticket_id, "Not linked: give the other ticket's number and the kind of link.")
+    return _act(
+        request,
+        session,
+        user,
+        ticket_id,
+        what="linked",
+        change=lambda: Lifecycle(service).link(ticket_id, user.username, int(other_id), cast(LinkKind, kind)),
+        done=f"Linked to #{other_id} ({kind.replace('_', ' ')}).",
+    )

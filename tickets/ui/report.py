@@ -1,0 +1,168 @@
+"""The employees' exception report form: what happened, where (module, document), how urgent, which
+category, who is affected, attachments (bounded by the reports settings). It files through
+``tickets.reports.create_report``, like ``POST /api/v1/reports``, so a report opens a ticket or joins the
+ticket of the same problem."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, cast, get_args
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
+from fastapi.responses import RedirectResponse, Response
+
+from anomaly.events import Category, Level
+from tickets.api.deps import ServiceDep, SessionDep
+from tickets.auth import ROLE_SCOPES
+from tickets.models import User
+from tickets.reports import (
+    Affected,
+    AttachmentRefused,
+    AttachmentStore,
+    ReportInput,
+    StoredFile,
+    create_report,
+    storage_dir,
+)
+from tickets.ui.web import UiUser, check_csrf, flash, render
+
+router = APIRouter(include_in_schema=False)
+AFFECTED_LABELS = {"me": "only me", "team": "my team", "many": "many people or customers"}
+
+
+def may(user: User, scope: str) -> bool:
+    return scope in ROLE_SCOPES.get(user.role, frozenset())
+
+
+def _require_reporter(user: User) -> None:
+    if not may(user, "reports:write"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role '{user.role}' may not file reports")
+
+
+def _form(request: Request, user: User, values: dict[str, Any], error: str | None, code: int) -> Response:
+    context = {
+        "user": user,
+        "values": values,
+        "error": error,
+        "categories": get_args(Category),
+        "urgencies": get_args(Level),
+        "affected": AFFECTED_LABELS,
+        "modules": (),
+    }
+    return render(request, "report.html", context, status_code=code)
+
+
+@router.get("/report")
+def report_form(request: Request, user: UiUser) -> Response:
+    _require_reporter(user)
+    values = {"category": "process", "urgency": "medium", "affected": "me"}
+    return _form(request, user, values, None, status.HTTP_200_OK)
+
+
+@router.post("/report")
+def file_report(
+    *,
+    request: Request,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Annotated[str, Form()],
+    title: Annotated[str, Form(max_length=200)] = "",
+    module: Annotated[str, Form(max_length=64)] = "",
+    category: Annotated[str, Form(max_length=16)] = "",
+    urgency: Annotated[str, Form(max_length=8)] = "",
+    affected: Annotated[str, Form(max_length=8)] = "me",
+    description: Annotated[str, Form(max_length=10000)] = "",
+    document_number: Annotated[str, Form(max_length=64)] = "",
+    amount_at_risk: Annotated[str, Form(max_length=24)] = "",
+    attachments: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    check_csrf(request, csrf)
+    _require_reporter(user)
+    values = {
+        "title": title.strip(),
+        "module": module.strip(),
+        "category": category,
+        "urgency": urgency,
+        "affected": affected,
+        "description": description.strip(),
+        "document_number": document_number.strip(),
+        "amount_at_risk": amount_at_risk.strip(),
+    }
+    problem = _check(values)
+    amount = None
+    if problem is None:
+        try:
+            amount = _amount(values["amount_at_risk"])
+        except ValueError as exc:
+            problem = str(exc)
+    if problem is not None:
+        return _form(request, user, values, problem, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    settings = service.settings
+    uploads = [u for u in attachments or [] if u.filename]
+    store = AttachmentStore(storage_dir(settings))
+    stored: list[StoredFile] = []
+    try:
+        if len(uploads) > settings.reports.max_attachments:
+            raise AttachmentRefused(f"at most {settings.reports.max_attachments} attachments", 422)
+        for upload in uploads:
+            stored.append(store.save(upload.file, upload.filename, upload.content_type, settings))
+        data = ReportInput(
+            title=values["title"],
+            description=values["description"],
+            module=values["module"],
+            category=cast(Category, category),  # each checked by _check
+            urgency=cast(Level, urgency),
+            affected=cast(Affected, affected),
+            document_number=values["document_number"] or None,
+            amount_at_risk=amount,
+        )
+        result = create_report(service, user, data, stored)
+        session.commit()
+    except (AttachmentRefused, ValueError) as exc:
+        store.delete(stored)
+        session.rollback()
+        return _form(request, user, values, f"Not filed: {exc}.", status.HTTP_422_UNPROCESSABLE_CONTENT)
+    except BaseException:
+        store.delete(stored)
+        raise
+    ticket = result.ingest.ticket
+    joined = " (it joins a ticket already open for it)" if result.ingest.outcome == "deduplicated" else ""
+    where = f" as ticket #{ticket.id}" if ticket is not None else ""
+    flash(request, f"Report #{result.report.id} filed{where}{joined}. Thank you.")
+    if ticket is not None and may(user, "tickets:read"):
+        return RedirectResponse(f"/tickets/{ticket.id}", status.HTTP_303_SEE_OTHER)
+    return RedirectResponse("/report", status.HTTP_303_SEE_OTHER)
+
+
+def _check(values: dict[str, str]) -> str | None:
+    if not values["title"]:
+        return "Say in one line what happened."
+    if not values["module"]:
+        return "Say where it happened: the ERP module."
+    if values["category"] not in get_args(Category):
+        return "Choose a category."
+    if values["urgency"] not in get_args(Level):
+        return "Choose how urgent it is."
+    if values["affected"] not in get_args(Affected):
+        return "Choose who is affected."
+    return None
+
+
+def _amount(text: str) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        amount = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        raise ValueError("The amount at risk must be a number, like 1250.00.") from None
+    exponent = amount.as_tuple().exponent
+    if (
+        not amount.is_finite()
+        or amount < 0
+        or amount >= 10**18
+        or not isinstance(exponent, int)
+        or exponent < -2
+    ):
+        raise ValueError("The amount at risk must be a positive amount with at most 2 decimals.")
+    return amount
