@@ -143,6 +143,18 @@ class CheckSpec(BaseModel):
     def _read_only(cls, sql: str) -> str:
         return _check_read_only(sql) if sql else sql
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            from monitor.units import ScheduleError, parse_interval  # the one definition of the syntax
+
+            try:
+                parse_interval(value)
+            except ScheduleError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("compare", mode="before")
     @classmethod
     def _compare_names(cls, value: Any) -> Any:

@@ -125,12 +125,16 @@ def finish_schema(conn: Connection, metadata: MetaData) -> None:
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
                     f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"
                 )
-    analyze(conn)
+    analyze(conn, metadata)
 
 
-def analyze(conn: Connection) -> None:
+def analyze(conn: Connection, metadata: MetaData) -> None:
+    """Planner statistics for this metadata's tables only. A bare database-wide ANALYZE would wait for
+    the locks of another loader's open transaction on the same PostgreSQL database (ERP and finance
+    system in one database), which this thread itself holds: a hang."""
     if conn.dialect.name in {"sqlite", "postgresql"}:
-        conn.exec_driver_sql("ANALYZE")
+        names = ", ".join(conn.dialect.identifier_preparer.quote(t.name) for t in metadata.sorted_tables)
+        conn.exec_driver_sql(f"ANALYZE {names}" if conn.dialect.name == "postgresql" else "ANALYZE")
 
 
 class BulkLoader:

@@ -340,3 +340,13 @@ def test_builds_on_postgresql_and_the_pack_finds_the_same_faults(pg_database: st
     assert next_id[0] == erp.counts["app_user"] + 1
     clean = build_demo_erp(tmp_path, scale=0.2, faults=[], as_of=AS_OF, erp_url=pg_database)
     assert failing(clean) == {}
+
+
+@pytest.mark.postgres
+def test_erp_and_finance_in_one_postgresql_database_build_without_waiting_on_each_other(
+    pg_database: str, tmp_path: Path
+) -> None:
+    # Each loader holds its own open transaction; a database-wide ANALYZE in one waited for the other's locks.
+    erp = build_demo_erp(tmp_path, scale=0.05, as_of=AS_OF, erp_url=pg_database, finance_url=pg_database)
+    assert erp.finance_url == erp.erp_url == pg_database
+    assert failing(erp) == expected(erp)

@@ -266,6 +266,7 @@ def test_postgres_statement_timeout_turns_a_slow_check_into_an_error(pg_erp: Eng
         ("params: {cutoff: now-4x}", "field 'params'"),
         ("params: {cutoff: today-3h}", "whole days"),
         ("params: {now: 1}", "built-in"),
+        ("schedule: every fortnight", "field 'schedule'.*followed by s, m, h or d"),
     ],
 )
 def test_bad_definitions_name_the_file_check_and_field(snippet: str, message: str) -> None:
