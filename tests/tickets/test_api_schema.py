@@ -87,9 +87,7 @@ def test_the_ticket_api_passes_every_schemathesis_check(ticket_app: TicketApp) -
     assert run_schemathesis(ticket_app, QUEUE_ROUTES, None) == 8
 
 
-KNOWN_5XX = {
-    r"v1/reports/\{": "GET by id: an id beyond 64 bits is a 500 on SQLite (OverflowError); bound the path",
-}
+KNOWN_5XX: dict[str, str] = {}
 """Operations where this test found a 5xx, left out until their owners fix them (then delete the line)."""
 
 
@@ -98,7 +96,7 @@ def test_the_rest_of_the_api_never_answers_5xx_nor_off_schema(ticket_app: Ticket
     """Events, Alertmanager, reports, lifecycle changes... with the core checks: their models refuse some data the schema
     allows (an Event's amount beyond 20 digits; multipart attachments), which schemathesis' stricter
     positive-data check reports; that is for their owners' schemas, not a crash or a wrong answer."""
-    pattern = f"^/api/(?!{QUEUE_ROUTES[6:]}|{'|'.join(KNOWN_5XX)})"
+    pattern = f"^/api/(?!{'|'.join([QUEUE_ROUTES[6:], *KNOWN_5XX])})"
     assert run_schemathesis(ticket_app, pattern, CORE_CHECKS) >= 1
 
 

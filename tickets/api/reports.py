@@ -30,7 +30,7 @@ from tickets.reports import (
 from tickets.service import Outcome, TicketService
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-ReportId = Annotated[int, Path(ge=1, description="The report's id.")]
+ReportId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id.")]
 
 
 class AttachmentPublic(BaseModel):
@@ -172,7 +172,7 @@ def read_report(
 )
 def download_attachment(
     report_id: ReportId,
-    attachment_id: Annotated[int, Path(ge=1)],
+    attachment_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     principal: ReportViewer,
     service: ServiceDep,
 ) -> FileResponse:
