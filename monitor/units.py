@@ -26,7 +26,7 @@ from monitor.sources import source_engine
 _INTERVAL = re.compile(r"^(?:every\s+)?(\d+)\s*([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_INTERVAL = timedelta(seconds=1)
-UnitKind = Literal["check", "probe", "collector", "source"]
+UnitKind = Literal["check", "probe", "collector", "source", "dualrun"]
 
 
 class ScheduleError(ValueError):
@@ -184,6 +184,9 @@ def build_units(
                 run_collector,
             )
         )
+    from monitor.dualrun.schedule import dualrun_units  # dual-run comparisons (settings.dualrun)
+
+    units.extend(dualrun_units(settings))
     pinged = {u.source for u in units if u.kind in {"check", "collector"} and u.source in settings.sources}
     for source in sorted(pinged):
 

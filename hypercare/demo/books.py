@@ -19,6 +19,10 @@ from typing import Any
 from hypercare.demo.loader import BulkLoader
 from hypercare.demo.masterdata import VAT_RATE_PCT, Calendar, Master, Partner, Product, make_master
 
+LEGACY_CONTROL_ACCOUNTS = {"out": "1131", "in": "2121"}
+"""The legacy system's receivable/payable control accounts (the pre-2007 PRC chart's 应收账款 1131 and
+应付账款 2121); the new ERP posts to 1122 and 2202. The dual run maps one to the other."""
+
 Line = tuple[int, int | None, int, int]  # account id, partner id, debit cents, credit cents
 
 
@@ -271,6 +275,7 @@ class Books:
                 lv.money(total),
                 lv.money(at_cutover),
                 *extra,
+                LEGACY_CONTROL_ACCOUNTS[kind],
             )
         )
         if at_cutover > 0:

@@ -18,6 +18,8 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Connection, Engine
 
+from hypercare.demo.cutover import expected_tickets
+from hypercare.demo.cutover import plant as cutover_plant
 from hypercare.demo.erp_schema import ERP, FINANCE, LEGACY
 from hypercare.demo.faults import FaultKind, InjectedFault, inject, resolve_kinds
 from hypercare.demo.generate import Simulation
@@ -38,6 +40,8 @@ class DemoErp:
     as_of: datetime  # aware UTC
     faults: tuple[InjectedFault, ...]
     counts: dict[str, int]
+    dual_run: tuple[InjectedFault, ...] = ()
+    """The dual-run tickets the demo's comparison must open (hypercare/demo/cutover.py)."""
 
 
 def default_as_of() -> datetime:
@@ -77,8 +81,13 @@ def build_demo_erp(
     finance_url: str | None = None,
     legacy_url: str | None = None,
     progress: bool = False,
+    cutover: bool | None = None,
 ) -> DemoErp:
-    """Build the demo ERP; ``faults=None`` injects every kind, ``[]`` none. See the module docstring."""
+    """Build the demo ERP; ``faults=None`` injects every kind, ``[]`` none. See the module docstring.
+
+    ``cutover``: plant the dual run's timing and mapping differences in the legacy copy; by default
+    with every fault (``faults=None``) and not with a chosen list.
+    """
     kinds = resolve_kinds(faults)
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
@@ -101,6 +110,7 @@ def build_demo_erp(
             )
             bar = stack.enter_context(_progress(progress))
             injected, counts = _build(erp, finance, legacy, cal, seed=seed, scale=scale, kinds=kinds, bar=bar)
+            planted = cutover_plant(legacy, seed) if (faults is None if cutover is None else cutover) else []
     finally:
         for engine in engines.values():
             engine.dispose()
@@ -110,10 +120,20 @@ def build_demo_erp(
         "scale": scale,
         "as_of": as_of.isoformat(),
         "faults": [asdict(f) for f in injected],
+        "dual_run": [asdict(f) for f in expected_tickets(injected, planted)],
+        "planted_cutover_differences": [asdict(p) for p in planted],
     }
     truth.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return DemoErp(
-        directory, urls["erp"], urls["finance"], urls["legacy"], truth, as_of, tuple(injected), counts
+        directory,
+        urls["erp"],
+        urls["finance"],
+        urls["legacy"],
+        truth,
+        as_of,
+        tuple(injected),
+        counts,
+        tuple(expected_tickets(injected, planted)),
     )
 
 

@@ -369,6 +369,7 @@ doc_header = Table(
     Column("open_amt", Money(), nullable=False),
     Column("fapiao_no", String(20)),
     Column("vendor_inv_no", String(32)),
+    Column("ctrl_acct", String(16)),  # the legacy (pre-2007 chart) receivable/payable control account
 )
 
 gl_period_balance = Table(

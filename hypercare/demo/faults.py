@@ -75,7 +75,7 @@ FAULTS: tuple[FaultKind, ...] = tuple(
         (
             "posting_in_closed_period",
             "user",
-            "P2",
+            "P1",  # declared P2, raised by materiality: the accrual is >= 500,000 CNY (anomaly.materiality)
             "gl.postings_in_closed_periods",
             ledger.posting_in_closed_period,
         ),

@@ -111,7 +111,7 @@ def duplicate_fapiao_number(ctx: FaultContext) -> Injected:
 def posting_in_closed_period(ctx: FaultContext) -> Injected:
     day = ctx.cal.go_live.replace(day=1) - timedelta(days=1)
     posted = ctx.business_day_before(ctx.rng.randint(1, 6))
-    amount = yuan(ctx, 3000, 30000)
+    amount = yuan(ctx, 5000, 30000)  # always >= the demo's materiality (500,000 CNY): raised to P1
     lines = [("admin_expense", amount, Decimal(0)), ("other_payable", Decimal(0), amount)]
     number = ctx.post("MISC", day, lines, ref="预提费用 accrual", at=ctx.at(posted, 6), user="wang.fang")
     return {"entry_number": number}, (
@@ -123,7 +123,7 @@ def posting_in_closed_period(ctx: FaultContext) -> Injected:
 def future_dated_posting(ctx: FaultContext) -> Injected:
     meant = ctx.business_day_before(ctx.rng.randint(1, 5))
     day = meant.replace(year=meant.year + 1, day=min(meant.day, 28))
-    amount = yuan(ctx, 500, 8000)
+    amount = yuan(ctx, 500, 4999)  # always below materiality (500,000 CNY): stays P3
     lines = [("selling_expense", amount, Decimal(0)), ("bank", Decimal(0), amount)]
     number = ctx.post("MISC", day, lines, ref="展会费用 trade fair", at=ctx.at(meant, 2), user="wang.fang")
     return {"entry_number": number}, (

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -28,15 +29,46 @@ from hypercare.config import Settings, load_settings
 from hypercare.demo.builder import DemoErp, build_demo_erp
 from hypercare.demo.erp_api import create_erp_api
 from hypercare.demo.faults import FAULT_KINDS, InjectedFault
+from hypercare.demo.masterdata import GO_LIVE_DAYS_BEFORE_AS_OF
 from hypercare.demo.sink import NotificationSink
-from hypercare.pipeline import PipelineReport, run_pipeline
+from hypercare.pipeline import DualRunReport, PipelineReport, process_dualrun, run_pipeline
 from hypercare.serving import BackgroundServer
 from hypercare.store import make_engine, session_factory, session_scope, upgrade
 from monitor.checks import load_checks
+from monitor.dualrun.model import ComparisonResult
+from monitor.dualrun.schedule import load_comparison, run_comparison
 from tickets.auth import create_user
 from tickets.models import Ticket
 
 DEMO_USER = "demo"
+DUALRUN_CONFIG = Path(__file__).resolve().parent / "dualrun.yaml"
+"""The demo's dual-run comparison: the legacy copy against the new ERP."""
+DEMO_EXIT_CRITERIA: list[dict[str, object]] = [
+    {
+        "name": "trial-balance-3-days",
+        "description": "Trial balance equal for 3 consecutive daily runs",
+        "kind": "consecutive_matches",
+        "entity": "trial_balance",
+        "runs": 3,
+    },
+    {
+        "name": "open-ar-within-tolerance",
+        "description": "Open AR (migrated sales invoices) within tolerance",
+        "kind": "within_tolerance",
+        "entity": "ar_documents",
+    },
+    {
+        "name": "open-ap-within-tolerance",
+        "description": "Open AP (migrated supplier bills) within tolerance",
+        "kind": "within_tolerance",
+        "entity": "ap_documents",
+    },
+    {
+        "name": "no-unexplained-differences",
+        "description": "Zero unexplained differences above materiality",
+        "kind": "unexplained",
+    },
+]
 PROBE_LATENCY_FAIL_S = 1.0
 
 
@@ -107,6 +139,7 @@ def demo_settings(
         "sources": {
             "erp": {"url": erp.erp_url, "description": "Demo ERP (Shanghai trading company)"},
             "finance": {"url": erp.finance_url, "description": "Finance system receiving ERP documents"},
+            "legacy": {"url": erp.legacy_url, "description": "Legacy ERP as of cutover (the dual run)"},
         },
         "probes": [
             {
@@ -128,6 +161,12 @@ def demo_settings(
         ],
         "checks": {"packs": ["demo_erp"]},
         "notifications": {"targets": [{"url": sink_url, "min_priority": "P2"}]},
+        "dualrun": {"comparisons": [str(DUALRUN_CONFIG)], "exit_criteria": DEMO_EXIT_CRITERIA},
+        # the demo user is an agent; let it into the managers' dashboards too (`hypercare dashboard`)
+        "dashboard": {
+            "login_roles": ["viewer", "manager", "admin", "agent"],
+            "go_live_date": (erp.as_of.date() - timedelta(days=GO_LIVE_DAYS_BEFORE_AS_OF)).isoformat(),
+        },
     }
     path = directory / "hypercare.yaml"
     path.write_text(
@@ -148,6 +187,8 @@ class DemoOutcome:
     scorecard: Scorecard
     password: str
     sink: NotificationSink
+    comparison: ComparisonResult | None = None
+    dualrun: DualRunReport | None = None
 
 
 def watch_once(settings: Settings, factory: sessionmaker[Session], console: Console) -> PipelineReport:
@@ -163,6 +204,33 @@ def watch_once(settings: Settings, factory: sessionmaker[Session], console: Cons
     ) as bar:
         task = bar.add_task("Watching the ERP", total=len(checks) + len(settings.probes))
         return run_pipeline(settings, factory, checks, progress=lambda _id: bar.advance(task), trigger="demo")
+
+
+def watch_dualrun(
+    settings: Settings, factory: sessionmaker[Session], console: Console, *, trigger: str = "demo"
+) -> tuple[ComparisonResult, DualRunReport]:
+    """Compare the legacy copy with the new ERP once (with a progress bar); differences become tickets."""
+    config = load_comparison(DUALRUN_CONFIG)
+    enabled = [e.name for e in config.entities if e.enabled]
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("Dual run: legacy vs new ERP", total=len(enabled))
+        seen: set[str] = set()
+
+        def progress(entity: str, _step: str) -> None:
+            if entity not in seen:
+                seen.add(entity)
+                bar.update(task, completed=len(seen) - 1, description=f"Dual run: {entity}")
+
+        comparison = run_comparison(settings, config, None, progress=progress)
+        bar.update(task, completed=len(enabled))
+    return comparison, process_dualrun(settings, factory, comparison, trigger=trigger)
 
 
 @contextmanager
@@ -202,9 +270,10 @@ def demo_environment(
             with session_scope(factory) as session:
                 create_user(session, DEMO_USER, password, "agent", display_name="Demo support agent")
             report = watch_once(settings, factory, console)
+            comparison, dual = watch_dualrun(settings, factory, console)
             with factory() as session:
-                card = score(session, erp.faults)
-            yield DemoOutcome(erp, settings, factory, report, card, password, sink)
+                card = score(session, [*erp.faults, *erp.dual_run])
+            yield DemoOutcome(erp, settings, factory, report, card, password, sink, comparison, dual)
         finally:
             engine.dispose()
 
@@ -234,6 +303,8 @@ def print_summary(outcome: DemoOutcome, console: Console) -> None:
             mark,
         )
     console.print(table)
+    if outcome.comparison is not None:
+        print_dualrun(outcome, console)
     by_priority = Counter(t.priority for s in card.faults for t in s.tickets) + Counter(
         t.priority for t in card.unexpected
     )
@@ -249,6 +320,48 @@ def print_summary(outcome: DemoOutcome, console: Console) -> None:
     console.print(summary)
     for ticket in card.unexpected:
         console.print(f"[yellow]unexpected ticket #{ticket.id} {ticket.priority}: {ticket.title}[/]")
+
+
+def print_dualrun(outcome: DemoOutcome, console: Console) -> None:
+    """The dual run's differences per entity, the ticket each opened, and the cutover go/no-go."""
+    from monitor.dualrun.events import difference_fingerprint
+    from monitor.dualrun.readiness import evaluate
+
+    comparison = outcome.comparison
+    if comparison is None:
+        return
+    with outcome.factory() as session:
+        found = session.scalars(select(Ticket).where(Ticket.check_id.like("dualrun.%")))
+        tickets = {t.fingerprint: t for t in found}
+        readiness = evaluate(session, outcome.settings)
+    table = Table(title=f"Dual run {comparison.comparison}: legacy vs new ERP")
+    for col in ("entity", "matched", "changed", "missing in new", "extra in new", "classified", "money"):
+        table.add_column(col, justify="left" if col in {"entity", "classified"} else "right")
+    table.add_column("ticket")
+    for e in comparison.entities:
+        fp = difference_fingerprint(comparison.comparison, e.entity, e.period, comparison.new_source)
+        ticket = tickets.get(fp)
+        classes = ", ".join(f"{c} {n}" for c, n in sorted(e.by_classification.items())) or "-"
+        table.add_row(
+            e.entity,
+            f"{e.matched:,}",
+            str(e.changed),
+            str(e.missing_in_new),
+            str(e.extra_in_new),
+            classes if e.error is None else f"[red]error: {e.error}[/]",
+            f"{e.money_affected:,.2f}",
+            f"#{ticket.id} {ticket.priority}" if ticket else "-",
+        )
+    console.print(table)
+    colour = "green" if readiness.status == "go" else "red"
+    passed = sum(1 for c in readiness.criteria if c.passed)
+    console.print(
+        f"Cutover readiness: [{colour}]{readiness.status.upper()}[/] "
+        f"({passed} of {len(readiness.criteria)} exit criteria met)"
+    )
+    for c in readiness.criteria:
+        mark = "[green]met[/]" if c.passed else "[red]not met[/]"
+        console.print(f"  {mark}  {c.description}: {c.detail}")
 
 
 def run_demo(
@@ -281,6 +394,10 @@ def _serve(outcome: DemoOutcome, console: Console) -> None:
     base = settings.server.base_url()
     console.print(f"\nTicket UI:   {base}/tickets   (login: {DEMO_USER} / {outcome.password})")
     console.print(f"API:         {base}/docs      metrics: {base}/metrics")
+    console.print(
+        f"Dashboards:  hypercare --config {settings.data_dir / 'hypercare.yaml'} dashboard   "
+        f"-> http://{settings.dashboard.host}:{settings.dashboard.port}/  (same login)"
+    )
     console.print(
         f"Notifications received by the local on-call sink: {settings.data_dir / 'notifications.jsonl'}"
     )

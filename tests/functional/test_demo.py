@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from sqlalchemy import create_engine, func, select, text
 
-from hypercare.demo.run import demo_environment, expected_fingerprint, score
+from hypercare.demo.run import demo_environment, expected_fingerprint, score, watch_dualrun
 from hypercare.pipeline import run_pipeline
 from monitor.checks import load_checks
 from tickets.models import NotificationOutbox, Occurrence, Ticket
@@ -47,10 +47,29 @@ def test_every_injected_fault_becomes_exactly_one_ticket_and_a_rerun_only_adds_o
         assert urgent and sent == urgent
         assert len(demo.sink.received()) == urgent
 
+        # the dual run saw the cutover differences planted in the legacy copy, each classified
+        assert demo.comparison is not None
+        found = {e.entity: e for e in demo.comparison.entities}
+        assert found["ap_documents"].by_classification == {"timing": 1}
+        assert found["ar_documents"].by_classification == {"defect": 1, "mapping": 1}
+        assert found["customers"].missing_in_new == 1 and found["suppliers"].differences == 0
+        assert found["trial_balance"].differences > 0 and all(e.error is None for e in found.values())
+        dual = {s.fault.kind: s.tickets[0] for s in card.faults if s.fault.check_id.startswith("dualrun.")}
+        assert set(dual) == {
+            f"dual run: {n}" for n in ("ap_documents", "ar_documents", "customers", "trial_balance")
+        }
+        with demo.factory() as session:
+            ar = dual["dual run: ar_documents"]
+            evidence = session.scalars(select(Occurrence.evidence).where(Occurrence.ticket_id == ar.id)).one()
+            mapped = [r for r in evidence["differences"] if r["classification"] == "mapping"]
+            assert [(r["column"], r["legacy"], r["new"]) for r in mapped] == [("ctrl_acct", "1133", "1122")]
+            assert ar.runbook_id == "dualrun-difference"
+
         checks = load_checks(demo.settings.checks.packs)
         again = run_pipeline(demo.settings, demo.factory, checks)
-        assert again.outcomes["opened"] == 0
-        assert again.outcomes["deduplicated"] == len(card.faults)
+        _, dual_again = watch_dualrun(demo.settings, demo.factory, QUIET)  # the daily comparison, again
+        assert again.outcomes["opened"] == 0 and dual_again.outcomes["opened"] == 0
+        assert again.outcomes["deduplicated"] + dual_again.outcomes["deduplicated"] == len(card.faults)
         with demo.factory() as session:
             assert session.scalar(select(func.count()).select_from(Ticket)) == len(card.faults)
             counts = set(session.scalars(select(Ticket.occurrence_count)))
@@ -83,7 +102,8 @@ def test_a_fixed_fault_resolves_its_ticket_on_the_next_run(tmp_path: Path) -> No
 
 def test_a_fault_free_erp_opens_no_tickets(tmp_path: Path) -> None:
     with demo_environment(tmp_path / "demo", faults=[], console=QUIET) as demo:
-        assert demo.erp.faults == ()
+        assert demo.erp.faults == () and demo.erp.dual_run == ()
+        assert demo.comparison is not None and demo.comparison.ok  # legacy and new agree
         failing = [(r.check_id, r.status, r.error) for r in demo.report.results if r.status != "pass"]
         assert failing == []
         with demo.factory() as session:
