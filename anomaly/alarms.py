@@ -64,9 +64,9 @@ class AlarmProcessor:
     def _event(self, action: str, at: datetime, score: Score) -> Event:
         explanation = score.explain(self.series)
         if action == "trigger":
-            summary = f"Anomaly on {self.series} ({self.source}): {explanation}"
+            summary = f"Anomaly on {self.source}: {explanation}"
         else:
-            summary = f"{self.series} ({self.source}) back to normal: {explanation}"
+            summary = f"Back to normal on {self.source}: {explanation}"
         return Event(
             fingerprint=self.fingerprint,
             action="resolve" if action == "resolve" else "trigger",

@@ -45,6 +45,8 @@ class Score:
     def explain(self, series: str = "value") -> str:
         if self.detector == "fixed":
             return f"{series}: {self.value:g} {self.note} (warm-up)"
+        if self.detector == "multivariate":  # a group of related series (anomaly/groups.py)
+            return f"{series}: {self.note}"
         if self.detector == "none":
             return f"{series}: {self.value:g} within normal ({self.note or 'no detector above 0'})"
         around = ""

@@ -1,0 +1,170 @@
+"""Metric series in the pipeline: streaming detectors whose state lives in the store (hypercare/anomaly_state.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from anomaly.calendar import calendar_from_mapping
+from anomaly.ensemble import UnivariateEnsemble
+from anomaly.events import fingerprint
+from anomaly.severity import SeverityContext
+from hypercare.anomaly_state import MetricWatch, SeriesState, series_name, severity_context
+from hypercare.config import AnomalySettings, FixedThreshold
+from hypercare.errors import ConfigError
+from monitor.results import CheckResult, MetricSample
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
+LATENCY = "hypercare_probe_duration_seconds"
+LABELS = {"probe": "erp-trial-balance", "source": "erp"}
+SERIES = "probe_duration_seconds{probe=erp-trial-balance}"
+
+
+def latencies(n: int, seed: int = 7, start: int = 0) -> list[MetricSample]:
+    rng = random.Random(seed)  # noqa: S311 - seeded test data
+    values = [0.05 + rng.gauss(0, 0.003) for _ in range(start + n)][start:]
+    return [
+        MetricSample(LATENCY, v, dict(LABELS), T0 + timedelta(minutes=start + i))
+        for i, v in enumerate(values)
+    ]
+
+
+def slow(at: int, n: int, value: float = 0.4) -> list[MetricSample]:
+    return [MetricSample(LATENCY, value, dict(LABELS), T0 + timedelta(minutes=at + i)) for i in range(n)]
+
+
+def probe_result(status: str, at: datetime) -> CheckResult:
+    return CheckResult(
+        check_id="probe.erp-trial-balance",
+        source="erp",
+        status=status,  # type: ignore[arg-type]
+        title="ERP transaction erp-trial-balance",
+        category="technical",
+        severity="P2",
+        started_at=at,
+        finished_at=at,
+        runbook="erp-slow-transaction",
+    )
+
+
+def settings(**kw: object) -> AnomalySettings:
+    return AnomalySettings.model_validate({"warmup_points": 40, **kw})
+
+
+def feed(
+    session: Session, watch: MetricWatch, samples: list[MetricSample], size: int = 10
+) -> list[tuple[int, str]]:
+    """Feed in passes of ``size`` points (as collection passes would); (point index, action) per event."""
+    fired: list[tuple[int, str]] = []
+    for start in range(0, len(samples), size):
+        for event in watch.observe(session, samples[start : start + size]):
+            fired.append((start, event.action))
+    return fired
+
+
+def test_an_incident_on_a_series_is_one_trigger_and_one_resolve_with_an_explanation(session: Session) -> None:
+    watch = MetricWatch(settings())
+    normal, incident, after = latencies(60), slow(60, 6), latencies(30, start=66)
+    assert watch.observe(session, normal) == []
+    trigger = watch.observe(session, incident)
+    resolve = watch.observe(session, after)
+    assert [e.action for e in trigger] == ["trigger"] and [e.action for e in resolve] == ["resolve"]
+    (t,), (r,) = trigger, resolve
+    assert t.fingerprint == r.fingerprint == fingerprint("metric", SERIES, "erp")
+    assert (t.category, t.source, t.producer, t.check_id) == ("technical", "erp", "anomaly", None)
+    assert t.summary.startswith(f"Anomaly on erp: {SERIES}: ")
+    assert r.summary.startswith(f"Back to normal on erp: {SERIES}: ")
+    assert "robust sigmas above normal" in t.evidence["explanation"]
+    assert t.evidence["expected"] == pytest.approx(0.05, abs=0.01) and t.evidence["value"] == 0.4
+    assert t.evidence["labels"] == LABELS and t.evidence["warming_up"] is False
+    assert t.severity == "P3"
+    assert t.severity_reasons == ("P3 as configured for metric alarms (anomaly.alarm_severity)",)
+    # back to normal after clear_points=3 points below alarm_off, within a few points of the recovery
+    assert T0 + timedelta(minutes=66 + 2) <= r.occurred_at <= T0 + timedelta(minutes=66 + 6)
+    (row,) = session.scalars(select(SeriesState))
+    assert (row.series, row.points, row.alarm_active) == (SERIES, 96, False)
+
+
+def test_state_in_the_store_continues_exactly_where_a_single_detector_would_be(session: Session) -> None:
+    samples = latencies(200)
+    watch = MetricWatch(settings())
+    for start in range(0, 200, 7):  # a new MetricWatch each pass: nothing survives but the store
+        MetricWatch(settings()).observe(session, samples[start : start + 7])
+    (row,) = session.scalars(select(SeriesState))
+    alone = UnivariateEnsemble(warmup_points=40, slot_minutes=60)
+    alone.score_many((s.ts.timestamp(), s.value) for s in samples if s.ts is not None)
+    assert json.loads(json.dumps(row.detector)) == json.loads(json.dumps(alone.to_state()))
+    assert row.last_ts == samples[-1].ts
+    # a replayed pass is not learnt twice
+    assert watch.observe(session, samples[-7:]) == []
+    session.expire_all()
+    assert row.points == 200
+
+
+def test_no_page_during_warm_up_except_outside_the_fixed_band(session: Session) -> None:
+    quiet = MetricWatch(settings(warmup_points=500))
+    assert feed(session, quiet, [*latencies(30), *slow(30, 5, value=5.0), *latencies(10, start=35)]) == []
+    session.execute(delete(SeriesState))
+    banded = MetricWatch(settings(warmup_points=500, fixed_thresholds={LATENCY: FixedThreshold(high=1.0)}))
+    events = [
+        e
+        for chunk in (latencies(30), slow(30, 5, value=5.0), latencies(10, start=35))
+        for e in banded.observe(session, chunk)
+    ]
+    assert [e.action for e in events] == ["trigger", "resolve"]
+    assert events[0].evidence["warming_up"] is True
+    assert "above the fixed threshold 1 (warm-up)" in events[0].evidence["explanation"]
+
+
+def test_an_alarm_the_probe_check_already_reports_raises_no_second_event(session: Session) -> None:
+    watch = MetricWatch(settings())
+    assert watch.observe(session, latencies(60)) == []
+    at = T0 + timedelta(minutes=60)
+    assert watch.observe(session, slow(60, 6), [probe_result("fail", at)]) == []
+    (row,) = session.scalars(select(SeriesState))
+    assert row.alarm_active and row.alarm["covered"] is True
+    assert watch.observe(session, latencies(30, start=66), [probe_result("pass", at)]) == []
+    session.expire_all()
+    assert not row.alarm_active and row.alarm["covered"] is False
+
+
+def test_unwatched_metrics_and_non_finite_values_are_ignored(session: Session) -> None:
+    watch = MetricWatch(settings(metrics=("hypercare_integration_backlog_messages",)))
+    assert watch.observe(session, latencies(50)) == []
+    nan = MetricSample("hypercare_integration_backlog_messages", float("nan"), {"source": "erp"}, T0)
+    assert watch.observe(session, [nan]) == []
+    assert list(session.scalars(select(SeriesState))) == []
+
+
+def test_metric_alarms_follow_the_close_window_with_a_reason(session: Session) -> None:
+    calendar = calendar_from_mapping({"utc_offset_minutes": 480, "close_days": ["2026-11-23"]})
+    watch = MetricWatch(settings(), SeverityContext(calendar))
+    watch.observe(session, latencies(60))
+    (event,) = watch.observe(session, slow(60, 6))
+    assert event.severity == "P2"
+    assert event.severity_reasons[1] == (
+        "raised to P2: 2026-11-23 is inside the period-close window (-3/+5 business days)"
+    )
+
+
+def test_series_names_leave_the_source_to_the_event() -> None:
+    assert series_name(LATENCY, LABELS) == SERIES
+    assert series_name("hypercare_host_load1", {}) == "host_load1"
+
+
+def test_the_calendar_file_is_checked_and_shipped_calendars_are_found_by_name(tmp_path: Path) -> None:
+    assert severity_context(AnomalySettings()).calendar is None
+    shipped = severity_context(AnomalySettings(calendar_file=Path("cn-2026.yaml"))).calendar
+    assert shipped is not None and shipped.day_kind(datetime(2026, 10, 1).date()) == "holiday"
+    bad = tmp_path / "cal.yaml"
+    bad.write_text("weekend: [7]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^anomaly.calendar_file: .*cal.yaml: 'weekend' must be a list"):
+        severity_context(AnomalySettings(calendar_file=bad))
+    with pytest.raises(ConfigError, match=r"cannot read the calendar"):
+        severity_context(AnomalySettings(calendar_file=tmp_path / "missing.yaml"))
