@@ -9,4 +9,5 @@ echo "== ruff check";        ruff check .
 echo "== ruff format";       ruff format --check .
 echo "== mypy";              mypy
 echo "== migrations match the models"; hypercare db check
+echo "== runbooks lint";    hypercare runbooks lint
 echo "== pytest";            python -m pytest "$@"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -27,7 +27,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markupsafe import Markup
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hypercare.errors import HypercareError
 
@@ -51,6 +51,7 @@ SHIPPED_PACKAGE = "runbooks"
 _SKIPPED_FILES = {"readme.md"}
 _FENCE = "---"
 _CANONICAL = {name.casefold(): name for name in SECTIONS}
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RunbookError(HypercareError, ValueError):
@@ -63,24 +64,289 @@ class RunbookError(HypercareError, ValueError):
         super().__init__(f"{self.path}:{line}: {message}" if line is not None else f"{self.path}: {message}")
 
 
-class _FrontMatter(BaseModel):
+CATEGORIES: frozenset[str] = frozenset({"data", "process", "technical", "user"})
+PARAM_ROOTS: tuple[str, ...] = ("entity", "evidence", "labels", "ticket")
+"""Where a diagnostic's parameter comes from: the event's entity keys, its evidence (dotted path), its
+labels, or the ticket (``ticket.source``, ``ticket.check_id``, ``ticket.fingerprint``)."""
+TICKET_FIELDS: frozenset[str] = frozenset({"source", "check_id", "fingerprint", "category", "title"})
+_PARAM_NAME = r"^[a-z_][a-z0-9_]*$"
+_REF = re.compile(r"^(entity|evidence|labels|ticket)(\.[A-Za-z0-9_-]+)+$")
+
+
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
+
+def _patterns(value: Any) -> Any:
+    """A glob or a list of globs -> a tuple of globs."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and value and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ValueError("expected a pattern or a list of patterns")
+
+
+class Matcher(_Strict):
+    """One ``applies_to`` entry. All the conditions it names must hold (an empty one matches nothing).
+
+    Written as text: a check id or alert name (patterns allowed: ``probe.*``), a category (``data``), or a
+    label matcher ``key=pattern``. Written as a mapping: ``check``, ``category``, ``labels`` and ``evidence``
+    (dotted paths into the event's evidence, e.g. ``row.problem``) together.
+    """
+
+    check: str | None = None
+    category: str | None = None
+    labels: dict[str, tuple[str, ...]] = {}
+    evidence: dict[str, tuple[str, ...]] = {}
+    text: str = ""
+
+    @field_validator("labels", "evidence", mode="before")
+    @classmethod
+    def _globs(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of key: pattern")
+        return {str(key): _patterns(item) for key, item in value.items()}
+
+    @property
+    def score(self) -> int:
+        """How specific the matcher is: conditions on evidence or labels > an exact check > a pattern >
+        a category alone."""
+        base = 0
+        if self.check is not None:
+            base = 3 if not any(ch in self.check for ch in "*?[") else 2
+        elif self.labels:
+            base = 2
+        elif self.category is not None:
+            base = 1
+        return base + 2 * (len(self.labels) + len(self.evidence))
+
+    def matches(self, subject: Subject) -> bool:
+        if not (self.check or self.category or self.labels or self.evidence):
+            return False
+        if self.check is not None and not any(
+            name and fnmatch.fnmatchcase(name, self.check) for name in subject.names
+        ):
+            return False
+        if self.category is not None and self.category != subject.category:
+            return False
+        for key, globs in self.labels.items():
+            value = subject.labels.get(key)
+            if value is None or not any(fnmatch.fnmatchcase(str(value), g) for g in globs):
+                return False
+        for path, globs in self.evidence.items():
+            value = lookup(subject.evidence, path)
+            if value is None or not any(fnmatch.fnmatchcase(str(value), g) for g in globs):
+                return False
+        return True
+
+
+def parse_matcher(item: Any) -> Matcher:
+    """An ``applies_to`` entry (text or mapping) as a :class:`Matcher`; ValueError when malformed."""
+    if isinstance(item, str):
+        text_ = item.strip()
+        if not text_:
+            raise ValueError("an applies_to entry is empty")
+        if "=" in text_:
+            key, _, pattern = text_.partition("=")
+            return Matcher(labels={key.strip(): pattern.strip()}, text=text_)  # type: ignore[dict-item]
+        if text_ in CATEGORIES:
+            return Matcher(category=text_, text=text_)
+        return Matcher(check=text_, text=text_)
+    if isinstance(item, dict):
+        try:
+            matcher = Matcher(**{str(k): v for k, v in item.items()})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
+        shown = ", ".join(f"{k}: {v}" for k, v in item.items())
+        return matcher.model_copy(update={"text": "{" + shown + "}"})
+    raise ValueError("expected text (check id, alert name, category, key=pattern) or a mapping")
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a ticket is, as runbooks match it."""
+
+    check_id: str | None
+    category: str
+    labels: Mapping[str, str]
+    evidence: Mapping[str, Any]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Check id, and the alert name for an Alertmanager alert; a collector-error / source-down
+        exception also goes by its ``kind`` label."""
+        names = [self.check_id or ""]
+        for key in ("alertname", "kind"):
+            if self.labels.get(key):
+                names.append(str(self.labels[key]))
+        return tuple(n for n in names if n)
+
+
+def lookup(data: Mapping[str, Any], path: str) -> Any:
+    """``data["a"]["b"]`` for ``"a.b"``; None when any step is missing (a list index is a number)."""
+    value: Any = data
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+class Param(_Strict):
+    """A diagnostic's parameter: where its value comes from in the ticket's event, and its type."""
+
+    from_: str = Field(alias="from", pattern=_REF.pattern)
+    type: Literal["text", "int", "decimal", "date"] = "text"
+
+
+class Diagnostic(_Strict):
+    """A read-only query (``sql``) on a source, or a GET/HEAD request (``http``) to the ticket's probe's
+    server, run once when a ticket opens; its parameters come from the ticket's event."""
+
+    name: str = Field(pattern=_PARAM_NAME, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+    sql: str | None = None
+    http: str | None = None
+    """``GET /path/{param}`` or ``HEAD /path``: relative to the ticket's probe's (or ``probe``'s) URL."""
+    probe: str | None = None
+    source: str | None = None
+    """The source the SQL runs on; default the ticket's source."""
+    params: dict[str, Param] = {}
+    checks: tuple[str, ...] = ()
+    """Run only for tickets of these check ids (patterns allowed); empty: for every ticket."""
+    engines: tuple[Literal["postgresql", "mysql", "mariadb", "sqlite"], ...] = ()
+    """Run only on sources of these database engines (catalog views differ); empty: on any."""
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of name: entity.key (or {from: ..., type: int})")
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not re.match(_PARAM_NAME, str(key)):
+                raise ValueError(f"parameter name '{key}' must be lower_snake_case")
+            out[str(key)] = Param.model_validate({"from": item} if isinstance(item, str) else item)
+        return out
+
+    @field_validator("checks", "engines", mode="before")
+    @classmethod
+    def _checks(cls, value: Any) -> Any:
+        return _patterns(value)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Diagnostic:
+        if (self.sql is None) == (self.http is None):
+            raise ValueError("needs exactly one of 'sql' or 'http'")
+        if self.http is not None and not re.match(r"^(GET|HEAD) [/{]\S*$", self.http):
+            raise ValueError("http must read 'GET /path' or 'HEAD /path' (read-only requests only)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "sql" if self.sql is not None else "http"
+
+    def runs_for(self, check_id: str | None) -> bool:
+        return not self.checks or any(
+            check_id is not None and fnmatch.fnmatchcase(check_id, g) for g in self.checks
+        )
+
+
+class Verification(_Strict):
+    check: str = "ticket"
+    """The check to re-run: ``ticket`` (the ticket's own check) or a check id."""
+    resolve_on_pass: bool = True
+    """A pass resolves the ticket (when ``runbooks.verify_resolves`` is on too)."""
+
+
+class Escalation(_Strict):
+    levels: tuple[str, ...] = Field(min_length=1)
+    vendor_contact: str | None = None
+    """Who to call at the vendor (a placeholder until the contract names one)."""
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _levels(cls, value: Any) -> Any:
+        return _list_of_text(value)
+
+
+def _list_of_text(value: Any) -> Any:
+    if not isinstance(value, list):
+        raise ValueError("expected a YAML list, e.g. [a, b]")
+    if not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValueError("every item must be non-empty text")
+    return tuple(item.strip() for item in value)
+
+
+class _FrontMatter(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=128)
     title: str = Field(min_length=1, max_length=200)
-    applies_to: tuple[str, ...] = Field(min_length=1)
+    applies_to: tuple[Matcher, ...] = Field(min_length=1)
     severity: Literal["P1", "P2", "P3", "P4"]
     owner: str = Field(min_length=1, max_length=64)
-    escalation: tuple[str, ...] = Field(min_length=1)
+    escalation: Escalation
+    diagnostics: tuple[Diagnostic, ...] = ()
+    verification: Verification = Verification()
 
-    @field_validator("applies_to", "escalation", mode="before")
+    @field_validator("applies_to", mode="before")
     @classmethod
-    def _list_of_text(cls, value: Any) -> Any:
+    def _matchers(cls, value: Any) -> Any:
         if not isinstance(value, list):
             raise ValueError("expected a YAML list, e.g. [a, b]")
-        if not all(isinstance(item, str) and item.strip() for item in value):
-            raise ValueError("every item must be non-empty text")
-        return tuple(item.strip() for item in value)
+        out = []
+        for index, item in enumerate(value):
+            try:
+                out.append(parse_matcher(item))
+            except ValueError as exc:
+                raise ValueError(f"entry {index + 1}: {exc}") from None
+        return tuple(out)
+
+    @field_validator("escalation", mode="before")
+    @classmethod
+    def _escalation(cls, value: Any) -> Any:
+        if isinstance(value, list):  # the short form: the levels only
+            return Escalation(levels=value)  # type: ignore[arg-type]
+        if isinstance(value, dict):
+            return Escalation(**value)
+        raise ValueError("expected a list of levels or {levels: [...], vendor_contact: ...}")
+
+    @field_validator("diagnostics", mode="before")
+    @classmethod
+    def _diagnostics(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("expected a YAML list of {name, title, sql | http, params}")
+        out = []
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise ValueError(f"entry {index + 1}: expected a mapping")
+            try:
+                out.append(Diagnostic(**{str(k): v for k, v in item.items()}))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                where = f" '{where}'" if where else ""
+                label = item.get("name") or "?"
+                message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+                raise ValueError(
+                    f"entry {index + 1} ({label}){where}: {message.removeprefix('Value error, ')}"
+                ) from None
+        names = [d.name for d in out]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"diagnostic name(s) {dupes} used twice")
+        return tuple(out)
+
+    @field_validator("verification", mode="before")
+    @classmethod
+    def _verification(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("expected {check: ticket | <check id>, resolve_on_pass: true}")
+        return Verification(**value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +354,7 @@ class Runbook:
     id: str
     title: str
     applies_to: tuple[str, ...]
-    """Check ids, alert names or categories this runbook is for; shell-style patterns (``probe.*``)."""
+    """Check ids, alert names, categories or label matchers this runbook is for, as written."""
     severity: str
     owner: str
     escalation: tuple[str, ...]
@@ -97,10 +363,26 @@ class Runbook:
     sections: dict[str, str] = field(hash=False, compare=False)
     """Section title -> its Markdown (without the heading), in :data:`SECTIONS` order."""
     path: Path
+    matchers: tuple[Matcher, ...] = field(default=(), hash=False, compare=False)
+    vendor_contact: str | None = None
+    diagnostics: tuple[Diagnostic, ...] = field(default=(), hash=False, compare=False)
+    verification: Verification = field(default_factory=Verification, hash=False, compare=False)
+    front_matter: str = field(default="", hash=False, compare=False, repr=False)
+    """The front matter's text (the lint maps fields back to lines with it)."""
 
     def applies(self, name: str) -> bool:
-        """True when ``name`` (a check id, alert name or category) matches one of ``applies_to``."""
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.applies_to)
+        """True when ``name`` (a check id, alert name or category) matches one of ``applies_to``,
+        conditions on labels and evidence aside."""
+        for m in self.matchers:
+            if m.check is not None and fnmatch.fnmatchcase(name, m.check):
+                return True
+            if m.category is not None and m.check is None and name == m.category:
+                return True
+        return False
+
+    def match_score(self, subject: Subject) -> int:
+        """The most specific of its matchers that matches ``subject``; 0 when none does."""
+        return max((m.score for m in self.matchers if m.matches(subject)), default=0)
 
 
 # --- parsing ---------------------------------------------------------------------------------------------
@@ -115,6 +397,22 @@ def _split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
         if lines[index].strip() in {_FENCE, "..."}:
             return "\n".join(lines[1:index]), "\n".join(lines[index + 1 :]), index + 2
     raise RunbookError(path, f"front matter is not closed: add a '{_FENCE}' line after it", 1)
+
+
+def item_lines(front: str) -> dict[tuple[str, int], int]:
+    """(front-matter key, list index) -> the file line of that list item (front matter starts on line 2)."""
+    try:
+        node = yaml.compose(front, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    found: dict[tuple[str, int], int] = {}
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and isinstance(value, yaml.SequenceNode):
+            for index, item in enumerate(value.value):
+                found[(str(key.value), index)] = item.start_mark.line + 2
+    return found
 
 
 def _key_lines(front: str) -> dict[str, int]:
@@ -132,7 +430,7 @@ def _key_lines(front: str) -> dict[str, int]:
 
 def _front_matter(front: str, path: Path) -> _FrontMatter:
     try:
-        data = yaml.safe_load(front)
+        data = yaml.load(front, Loader=_LOADER)  # noqa: S506 - a SafeLoader (libyaml's when present)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -154,7 +452,11 @@ def _front_matter(front: str, path: Path) -> _FrontMatter:
             message = f"missing field '{name}'"
         else:
             message = f"field '{name}': {err['msg'].removeprefix('Value error, ')}"
-        raise RunbookError(path, message, lines.get(name, 2 if err["type"] == "missing" else None)) from None
+        line = lines.get(name, 2 if err["type"] == "missing" else None)
+        entry = re.search(r"entry (\d+)", message)
+        if entry is not None:
+            line = item_lines(front).get((name, int(entry.group(1)) - 1), line)
+        raise RunbookError(path, message, line) from None
 
 
 @lru_cache(maxsize=1)
@@ -233,13 +535,18 @@ def parse_runbook(text: str, path: Path, *, expected_id: str | None = None) -> R
     return Runbook(
         id=meta.id,
         title=meta.title,
-        applies_to=meta.applies_to,
+        applies_to=tuple(m.text for m in meta.applies_to),
         severity=meta.severity,
         owner=meta.owner,
-        escalation=meta.escalation,
+        escalation=meta.escalation.levels,
         body_markdown=body.strip() + "\n",
         sections=sections,
         path=path,
+        matchers=meta.applies_to,
+        vendor_contact=meta.escalation.vendor_contact,
+        diagnostics=meta.diagnostics,
+        verification=meta.verification,
+        front_matter=front,
     )
 
 
@@ -303,6 +610,26 @@ def load_runbooks(extra_dir: Path | None = None) -> dict[str, Runbook]:
 def find_runbooks(name: str, runbooks: dict[str, Runbook]) -> list[Runbook]:
     """The runbooks whose ``applies_to`` matches ``name`` (a check id, alert name or category), by id."""
     return [runbooks[key] for key in sorted(runbooks) if runbooks[key].applies(name)]
+
+
+def best_runbook(subject: Subject, runbooks: Mapping[str, Runbook], linked: str | None = None) -> str | None:
+    """The runbook a ticket should carry: the one already linked (named by its check) while it applies to
+    the ticket and none is more specific; otherwise the most specific match (ties by id)."""
+    scored = sorted(
+        ((rb.match_score(subject), key) for key, rb in runbooks.items()), key=lambda p: (-p[0], p[1])
+    )
+    best = next(((score, key) for score, key in scored if score > 0), None)
+    current = runbooks.get(linked) if linked else None
+    if current is not None:
+        mine = current.match_score(subject)
+        if mine > 0 and (best is None or mine >= best[0] or not _conditional(runbooks[best[1]], subject)):
+            return current.id
+    return best[1] if best else linked
+
+
+def _conditional(runbook: Runbook, subject: Subject) -> bool:
+    """Whether the runbook matches ``subject`` through a condition on labels or evidence."""
+    return any(m.matches(subject) and (m.labels or m.evidence) for m in runbook.matchers)
 
 
 # --- rendering -------------------------------------------------------------------------------------------

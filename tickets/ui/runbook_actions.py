@@ -1,0 +1,77 @@
+"""The ticket page's runbook actions: tick a checklist step, and `Verify` (re-run the linked check).
+
+Both are POSTs carrying the session's CSRF token, for agents and up (``tickets:write``), answered with a
+redirect back to the ticket and a flash message saying what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
+
+from hypercare.errors import HypercareError
+from tickets.api.deps import ServiceDep, SessionDep, SettingsDep
+from tickets.api.state import app_state
+from tickets.errors import TicketError, TicketNotFound
+from tickets.runbook_steps import UnknownStep, toggle_step
+from tickets.ui.actions import back
+from tickets.ui.web import UiUser, check_csrf, require_acting
+from tickets.verification import CannotVerify, verify_ticket
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+Csrf = Annotated[str, Form(alias="csrf")]
+
+
+@router.post("/tickets/{ticket_id}/runbook/step")
+def tick_step(
+    *,
+    request: Request,
+    ticket_id: int,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    step: Annotated[str, Form(max_length=64, pattern=r"^[a-z0-9-]+$")],
+) -> Response:
+    check_csrf(request, csrf)
+    require_acting(user)
+    try:
+        found, done = toggle_step(service, ticket_id, step, user.username)
+    except TicketNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except UnknownStep as exc:
+        session.rollback()
+        return back(request, ticket_id, f"Step not recorded: {exc}.")
+    session.commit()
+    verb = "done" if done else "not done"
+    return back(request, ticket_id, f"Step marked {verb}: {found.text}")
+
+
+@router.post("/tickets/{ticket_id}/verify")
+def verify(
+    *, request: Request, ticket_id: int, user: UiUser, settings: SettingsDep, session: SessionDep, csrf: Csrf
+) -> Response:
+    check_csrf(request, csrf)
+    require_acting(user)
+    session.close()  # the check runs outside any store transaction; verify_ticket opens its own
+    factory = app_state(request).session_factory
+    try:
+        verdict = verify_ticket(settings, factory, ticket_id, user.username)
+    except TicketNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except CannotVerify as exc:
+        return back(request, ticket_id, f"Not verified: {exc}.")
+    except (TicketError, HypercareError, SQLAlchemyError, httpx.HTTPError) as exc:
+        log.warning("verify failed", extra={"ticket_id": ticket_id, "error": str(exc)})
+        return back(request, ticket_id, f"Not verified: {exc}.")
+    measured = "" if verdict.measured_value is None else f", measured {verdict.measured_value:g}"
+    proof = f"{verdict.check_id} {verdict.status} (check result #{verdict.result_id}{measured})"
+    if verdict.resolved:
+        return back(request, ticket_id, f"Verified: {proof}; ticket #{ticket_id} resolved.")
+    return back(request, ticket_id, f"Verification: {proof}.")
