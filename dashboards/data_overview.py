@@ -1,0 +1,195 @@
+"""The overview's composite figures: the hypercare exit criteria (catalog section 4.4) with their current
+values, the burn-down projection, and the pack of each check.
+
+Every criterion is computed from the same query functions the detail pages show, so a number on the overview
+is the number on its page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
+
+from dashboards.data import Filters, FlowDay, flow, open_counts, ticket_scope
+from dashboards.data_cutover import DualRunStatus
+from dashboards.data_monitor import check_summaries, interfaces, latest_pass_ratio, worst_age
+from dashboards.data_service import active_workarounds, combined, reopen_rate, sla_compliance
+from hypercare.config import Settings
+from hypercare.errors import HypercareError
+from monitor.checks import load_checks
+from tickets.models import OPEN_STATUSES, Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    name: str
+    ok: bool | None
+    """None: no data to judge by."""
+    value: str
+    target: str
+
+
+def pack_map(settings: Settings) -> dict[str, str]:
+    """Check id -> pack of every check the settings load (empty if the packs cannot be read)."""
+    try:
+        return {
+            spec.id: spec.pack or "(custom)"
+            for spec in load_checks(settings.checks.packs, settings.checks.paths)
+        }
+    except (HypercareError, OSError, ValueError):
+        return {}
+
+
+def net_flow_streak(days: Sequence[FlowDay]) -> int:
+    """Consecutive days, ending with the last one, with inflow <= outflow (K3 stabilisation)."""
+    streak = 0
+    for day in reversed(days):
+        if day.net > 0:
+            break
+        streak += 1
+    return streak
+
+
+def _open_data_p1_p2(conn: Connection, f: Filters) -> int:
+    return int(
+        conn.scalar(
+            select(func.count(Ticket.id)).where(
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.category == "data",
+                Ticket.priority.in_(("P1", "P2")),
+                *ticket_scope(f),
+            )
+        )
+        or 0
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def exit_criteria(
+    conn: Connection,
+    settings: Settings,
+    f: Filters,
+    now: datetime,
+    *,
+    pack_of: dict[str, str],
+    dualrun: DualRunStatus,
+) -> list[Criterion]:
+    """The measurable exit criteria, each green (True), red (False) or unknown (None) with its value."""
+    ex = settings.dashboard.exit
+    today = now.date()
+    out: list[Criterion] = []
+    counts = open_counts(conn, f)
+    out.append(
+        Criterion(
+            "No open P1, few open P2",
+            counts["P1"] == 0 and counts["P2"] <= ex.max_open_p2,
+            f"P1 {counts['P1']}, P2 {counts['P2']}",
+            f"P1 0, P2 <= {ex.max_open_p2}",
+        )
+    )
+    streak = net_flow_streak(flow(conn, f.last(ex.net_flow_days, today)))
+    out.append(
+        Criterion(
+            "Backlog not growing",
+            streak >= ex.net_flow_days,
+            f"{streak} day(s) with inflow <= outflow",
+            f">= {ex.net_flow_days} consecutive days",
+        )
+    )
+    sla = combined(sla_compliance(conn, f.last(ex.sla_window_days, today), now), ("P1", "P2"))
+    values = [v for v in (sla.response_ratio, sla.resolution_ratio) if v is not None]
+    out.append(
+        Criterion(
+            f"SLA met for P1-P2 ({ex.sla_window_days} d)",
+            None if not values else min(values) >= ex.sla_min_ratio,
+            f"response {_pct(sla.response_ratio)}, resolution {_pct(sla.resolution_ratio)}",
+            f">= {_pct(ex.sla_min_ratio)}",
+        )
+    )
+    reopen = reopen_rate(conn, f.last(ex.sla_window_days, today))
+    out.append(
+        Criterion(
+            f"Reopen rate ({ex.sla_window_days} d)",
+            None if reopen.value is None else reopen.value <= ex.max_reopen_ratio,
+            f"{_pct(reopen.value)} ({reopen.numerator}/{reopen.denominator})",
+            f"<= {_pct(ex.max_reopen_ratio)}",
+        )
+    )
+    checks = check_summaries(conn, f.last(7, today), pack_of)
+    pass_ratio = latest_pass_ratio(checks)
+    data_breaks = _open_data_p1_p2(conn, f)
+    out.append(
+        Criterion(
+            "Data consistency",
+            None if pass_ratio is None else pass_ratio >= ex.min_check_pass_ratio and data_breaks == 0,
+            f"{_pct(pass_ratio)} of checks passing; {data_breaks} open P1/P2 data ticket(s)",
+            f">= {_pct(ex.min_check_pass_ratio)}, no open P1/P2 data break",
+        )
+    )
+    age = worst_age(interfaces(conn, f.last(1, today)))
+    out.append(
+        Criterion(
+            "Interfaces flowing",
+            None if age is None else age <= ex.max_interface_age_s,
+            "no integration data" if age is None else f"oldest message {age / 60:.0f} min",
+            f"<= {ex.max_interface_age_s / 60:.0f} min",
+        )
+    )
+    workarounds = len(active_workarounds(Session(bind=conn), f, now))
+    out.append(
+        Criterion(
+            "Manual workarounds retired",
+            workarounds <= ex.max_active_workarounds,
+            f"{workarounds} active",
+            f"<= {ex.max_active_workarounds}",
+        )
+    )
+    out.append(
+        Criterion(
+            "Dual run",
+            dualrun.go,
+            dualrun.summary,
+            "the cutover gate (dualrun.exit_criteria) is GO",
+        )
+    )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BurnDown:
+    backlog: int
+    daily_burn: float
+    """Mean of outflow - inflow over the last ``window`` days (positive: the backlog shrinks)."""
+    projected_exit: date | None
+    """The day the backlog reaches zero at that pace; None when it does not shrink."""
+    points: list[tuple[date, int, str]]
+    """(day, backlog, ``actual`` or ``projected``)."""
+
+
+def burn_down(days: Sequence[FlowDay], *, window: int = 7, horizon: int = 120) -> BurnDown:
+    """The backlog so far and its projection at the recent pace."""
+    points = [(d.day, d.backlog, "actual") for d in days]
+    if not days:
+        return BurnDown(0, 0.0, None, points)
+    recent = days[-window:]
+    burn = sum(-d.net for d in recent) / len(recent)
+    last = days[-1]
+    if last.backlog == 0:
+        return BurnDown(0, burn, last.day, points)
+    if burn <= 0:
+        return BurnDown(last.backlog, burn, None, points)
+    days_left = -(-last.backlog // burn)  # ceil
+    exit_day = last.day + timedelta(days=int(days_left))
+    step = max(1, int(days_left) // 30)
+    for i in range(step, min(int(days_left), horizon) + 1, step):
+        points.append((last.day + timedelta(days=i), max(0, round(last.backlog - burn * i)), "projected"))
+    if int(days_left) <= horizon:
+        points.append((exit_day, 0, "projected"))
+    return BurnDown(last.backlog, round(burn, 2), exit_day, points)

@@ -1,0 +1,103 @@
+"""Data consistency: pass rate per pack and check over time, money at risk still open, the worst checks."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import altair as alt
+import streamlit as st
+
+from dashboards import ui
+from dashboards.data_monitor import (
+    check_pass_rates,
+    check_summaries,
+    latest_pass_ratio,
+    open_money_at_risk,
+    per_pack,
+)
+from dashboards.data_overview import pack_map
+
+ctx = ui.context()
+f = ui.page_filters(ctx)
+pack_of = pack_map(ctx.settings)
+st.title("Data consistency")
+
+pack_key = tuple(sorted(pack_of.items()))
+pending_rates = ui.start(ctx, "pass_rates", lambda c: check_pass_rates(c, f, pack_of), f, pack_key)
+pending_summaries = ui.start(ctx, "check_summaries", lambda c: check_summaries(c, f, pack_of), f, pack_key)
+pending_money = ui.start(ctx, "money_at_risk", lambda c: open_money_at_risk(c, f), f)
+rates, summaries, money = pending_rates.get(), pending_summaries.get(), pending_money.get()
+executed = sum(r.executed for r in rates)
+passed = sum(r.passed for r in rates)
+total_money = sum((m.amount for m in money), Decimal("0.00"))
+currency = ctx.settings.anomaly.currency
+
+cols = st.columns(4)
+cols[0].metric(
+    "Pass rate (range)",
+    ui.percent(passed / executed if executed else None),
+    help=f"{passed} of {executed} runs",
+)
+cols[1].metric(
+    "Checks passing now", ui.percent(latest_pass_ratio(summaries)), help=f"{len(summaries)} checks"
+)
+cols[2].metric("Failing now", sum(1 for s in summaries if s.last_status in ("fail", "error")))
+cols[3].metric(f"Money at risk, open ({currency})", f"{total_money:,.2f}")
+
+st.subheader("Pass rate per pack")
+packs = per_pack(rates)
+if packs:
+    ui.chart(
+        alt.Chart(ui.data(packs))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("day:T", title=None),
+            y=alt.Y("pass_ratio:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            color="pack:N",
+            tooltip=["day:T", "pack:N", "executed:Q", "passed:Q", alt.Tooltip("pass_ratio:Q", format=".1%")],
+        )
+    )
+ui.table(
+    packs, "pass rate per pack", key="consistency_packs", empty="No data-consistency check ran in this range."
+)
+
+st.subheader("Pass rate per check")
+check_rows = [
+    {
+        "day": r.day,
+        "pack": r.pack,
+        "check_id": r.check_id,
+        "executed": r.executed,
+        "passed": r.passed,
+        "pass_ratio": r.pass_ratio,
+    }
+    for r in rates
+]
+if check_rows:
+    ui.chart(
+        alt.Chart(ui.data(check_rows))
+        .mark_rect()
+        .encode(
+            x=alt.X("day:O", title=None),
+            y=alt.Y("check_id:N", title=None),
+            color=alt.Color("pass_ratio:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1])),
+            tooltip=[
+                "day:T",
+                "check_id:N",
+                "executed:Q",
+                "passed:Q",
+                alt.Tooltip("pass_ratio:Q", format=".1%"),
+            ],
+        )
+    )
+ui.download("pass rate per check", check_rows, "pass_rate_checks.csv", key="csv_consistency_checks")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Worst checks")
+    ui.table(summaries[:20], "worst checks", key="consistency_worst", empty="No check ran in this range.")
+with right:
+    st.subheader("Money at risk still open")
+    ui.table(
+        money, "money at risk", key="consistency_money", empty="No open ticket carries an amount at risk."
+    )

@@ -1,0 +1,262 @@
+"""What every dashboard page shares: the settings and the read-only store, the access gate, the sidebar
+filters, cached loading of query results, CSV downloads and chart helpers.
+
+Pages stay thin: they call :func:`load` with a query function of :mod:`dashboards.data` (and its siblings)
+and lay out what comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from typing import Any, Generic, NoReturn, TypeVar, cast
+
+import altair as alt
+import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type hints (no pandas-stubs here)
+import streamlit as st
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+from dashboards.data import FilterOptions, Filters, filter_options
+from dashboards.present import records, to_csv
+from dashboards.sql import read_only_engine
+from hypercare.config import Settings, load_settings, redact_url
+from hypercare.errors import HypercareError
+from hypercare.store import require_current_schema
+from tickets.auth import authenticate
+from tickets.models import User
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+DEFAULT_DAYS = 14
+USER_KEY = "hypercare_user"
+KEPT_KEY = "hypercare_filters"
+WHO_KEY = "hypercare_who"
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    url: str
+    engine: Engine
+    now: datetime
+    """The page's "now", to the minute (so cached results are shared within a minute)."""
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str, timeout_s: float) -> Engine:
+    engine = read_only_engine(url, statement_timeout_s=timeout_s)
+    require_current_schema(engine)
+    return engine
+
+
+def context() -> Context:
+    """The settings (``HYPERCARE_CONFIG`` / ``HYPERCARE_*``, as the CLI reads them) and the read-only store;
+    a problem stops the page with one clear line."""
+    try:
+        settings = load_settings()
+        url = settings.store_url
+        engine = _engine(url, settings.dashboard.statement_timeout_s)
+    except HypercareError as exc:
+        st.error(str(exc))
+        st.stop()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return Context(settings, url, engine, now)
+
+
+# --- access --------------------------------------------------------------------------------------------
+
+
+def _login(ctx: Context, username: str, password: str) -> str | None:
+    """The role of the user if the login is good and the role may see the dashboard, else None."""
+    roles = ctx.settings.dashboard.login_roles
+    with Session(ctx.engine) as session:
+        try:
+            user = authenticate(session, username, password)
+        except DBAPIError:
+            # The password was right, but upgrading its hash needs a write the read-only store refuses;
+            # the next login to the ticket UI upgrades it.
+            session.rollback()
+            user = session.scalars(select(User).where(User.username == username, User.active)).first()
+        role = user.role if user is not None else None
+    return role if role in roles else None
+
+
+def require_access(ctx: Context) -> str:
+    """Who is looking: a logged-in Hypercare user with a dashboard role (``dashboard.login_roles``). Anyone
+    else gets the login form and nothing more."""
+    who = st.session_state.get(USER_KEY)
+    if isinstance(who, str):
+        return who
+    st.title("Hypercare dashboards")
+    roles = ", ".join(ctx.settings.dashboard.login_roles)
+    with st.form("login"):
+        st.caption(f"Sign in with your Hypercare account ({roles}).")
+        username = st.text_input("Username", key="login_username")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        role = _login(ctx, username.strip(), password)
+        if role is not None:
+            st.session_state[USER_KEY] = f"{username.strip()} ({role})"
+            log.info("dashboard login", extra={"username": username.strip(), "role": role})
+            st.rerun()
+        log.warning("dashboard login refused", extra={"username": username.strip()})
+        st.error("Wrong username or password, or the account may not see the dashboards.")
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop() ends the run
+
+
+# --- filters -------------------------------------------------------------------------------------------
+
+
+def page_filters(ctx: Context) -> Filters:
+    """The date range and the source and queue filters, in the sidebar of every page. Each page renders
+    them (widgets of the navigation script do not survive page switches in every Streamlit runner); the
+    choice is kept in the session, so it follows the user from page to page."""
+    kept = st.session_state.get(KEPT_KEY)
+    default = (ctx.today - timedelta(days=DEFAULT_DAYS - 1), ctx.today)
+    if isinstance(kept, Filters):
+        default = (kept.start, kept.end)
+    with st.sidebar:
+        chosen = st.date_input("Date range (UTC)", value=default, key="range", max_value=ctx.today)
+    if isinstance(chosen, tuple | list) and len(chosen) == 2:
+        start, end = chosen[0], chosen[1]
+    elif isinstance(chosen, tuple | list) and len(chosen) == 1:
+        start = end = chosen[0]
+    elif isinstance(chosen, date):
+        start = end = chosen
+    else:
+        start, end = default
+    span = Filters(start, end)
+    options: FilterOptions = load(ctx, "filter_options", lambda c: filter_options(c, span), span)
+    with st.sidebar:
+        sources = st.multiselect(
+            "Sources",
+            options.sources,
+            default=[s for s in (kept.sources if isinstance(kept, Filters) else ()) if s in options.sources],
+            key="sources",
+        )
+        queues = st.multiselect(
+            "Queues",
+            options.queues,
+            default=[q for q in (kept.queues if isinstance(kept, Filters) else ()) if q in options.queues],
+            key="queues",
+        )
+        st.caption(f"Signed in: {st.session_state.get(WHO_KEY, '?')}")
+    flt = Filters(start, end, tuple(sorted(sources)), tuple(sorted(queues)))
+    st.session_state[KEPT_KEY] = flt
+    return flt
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+
+@cache
+def _cached_loader(ttl_s: float) -> Callable[..., Any]:
+    @st.cache_data(ttl=ttl_s, show_spinner=False, max_entries=512)
+    def run(
+        name: str, url: str, key: tuple[Hashable, ...], _engine: Engine, _fn: Callable[[Any], Any]
+    ) -> Any:
+        with _engine.connect() as conn:
+            return _fn(conn)
+
+    return run
+
+
+def load(ctx: Context, name: str, fn: Callable[[Connection], T], *key: Hashable) -> T:
+    """``fn(connection)``, cached for ``dashboard.cache_ttl_s`` under (name, store, key); the key must
+    hold every input of ``fn`` (filters, now...)."""
+    try:
+        result = _cached_loader(ctx.settings.dashboard.cache_ttl_s)(name, ctx.url, key, ctx.engine, fn)
+    except SQLAlchemyError as exc:
+        _failed(ctx, name, exc)
+    return cast(T, result)
+
+
+def _failed(ctx: Context, name: str, exc: SQLAlchemyError) -> NoReturn:
+    log.warning("dashboard query failed", extra={"query": name, "error": type(exc).__name__})
+    st.error(f"The store {redact_url(ctx.url)} could not answer ({type(exc).__name__}); retry shortly.")
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop() ends the run
+
+
+@cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The threads the pages' queries run on (shared by every session: at most ``threads`` queries of the
+    dashboard at a time, each on its own connection of the read-only engine)."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dashboard-query")
+
+
+class Pending(Generic[T]):
+    """A query started by :func:`start`; :meth:`get` waits for its result."""
+
+    def __init__(self, ctx: Context, name: str, future: Future[Any]) -> None:
+        self._ctx, self._name, self._future = ctx, name, future
+
+    def get(self) -> T:
+        try:
+            return cast(T, self._future.result())
+        except SQLAlchemyError as exc:
+            _failed(self._ctx, self._name, exc)
+
+
+def start(ctx: Context, name: str, fn: Callable[[Connection], T], *key: Hashable) -> Pending[T]:
+    """:func:`load`, started now on the dashboard's query threads (``dashboard.query_threads``): a page starts
+    its independent queries first and then lays out the results as they are needed, so the page waits for
+    the slowest query, not for their sum. Cached exactly like :func:`load` (same name and key)."""
+    loader = _cached_loader(ctx.settings.dashboard.cache_ttl_s)
+    script_ctx = get_script_run_ctx()
+
+    def run() -> Any:
+        if script_ctx is not None:  # the cache belongs to the session's script run
+            add_script_run_ctx(threading.current_thread(), script_ctx)
+        return loader(name, ctx.url, key, ctx.engine, fn)
+
+    return Pending(ctx, name, _pool(ctx.settings.dashboard.query_threads).submit(run))
+
+
+# --- presenting ----------------------------------------------------------------------------------------
+
+
+def download(label: str, items: Iterable[Any], file_name: str, key: str) -> None:
+    st.download_button(
+        f"Download {label} (CSV)", to_csv(list(items)), file_name=file_name, mime="text/csv", key=key
+    )
+
+
+def table(items: Sequence[Any], name: str, *, key: str, empty: str = "Nothing in this range.") -> None:
+    """A table of rows and the CSV download of exactly those rows."""
+    if not items:
+        st.info(empty)
+    else:
+        st.dataframe(records(items), hide_index=True, width="stretch")
+    download(name, items, f"{key}.csv", key=f"csv_{key}")
+
+
+Chart = alt.Chart | alt.LayerChart | alt.FacetChart
+
+
+def chart(spec: Chart) -> None:
+    st.altair_chart(spec, width="stretch")
+
+
+def data(items: Iterable[Any]) -> Any:
+    """Chart data as a DataFrame: Streamlit ships it as Arrow, where inline values would be validated
+    against the Vega-Lite schema one by one (seconds for a few thousand points)."""
+    return pd.DataFrame.from_records(records(items))
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"

@@ -1,0 +1,199 @@
+"""Every dashboard page through Streamlit's AppTest on a store of known data (SQLite and PostgreSQL): the
+numbers shown are the known figures, and the ticket figures are the ones the tickets API returns."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from conftest import APP, metrics
+from known_store import PASSWORD, Known
+from prometheus_client import CollectorRegistry
+from starlette.testclient import TestClient
+
+from hypercare.config import load_settings
+from tickets.api import create_app
+
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
+"""Page layout checks run on SQLite only: the figures behind them are checked on both engines in
+test_data.py, and the overview, the API parity and the cutover page run on both here."""
+
+
+def _page(at: Any, name: str) -> Any:
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_overview_shows_go_live_day_open_p1_p2_sla_flow_and_exit_criteria(
+    app_test: Any, known: Known
+) -> None:
+    at = app_test.run()
+    assert not at.exception, at.exception
+    shown = metrics(at)
+    assert shown["Go-live day"] == "10"
+    assert (shown["Open P1"], shown["Open P2"]) == ("1", "2")
+    assert shown["Response SLA (7 d)"] == "60.0%"
+    assert shown["Resolution SLA (7 d)"] == "66.7%"
+    assert shown["Inflow / outflow"] == "6 / 2"
+    text = " ".join(m.value for m in at.markdown)
+    assert ":red[●] RED **No open P1, few open P2** — P1 1, P2 2" in text
+    assert "Reopen rate (14 d)** — 50.0% (1/2)" in text
+    assert "1 active" in text and "no dual-run comparison has run yet" in text
+    assert "Backlog **5**" in text
+    urgent = at.dataframe[0].value
+    assert list(urgent["title"]) == ["Ticket 1", "Ticket 3", "Ticket 2"]
+
+
+@SQLITE_ONLY
+def test_tickets_page_numbers(app_test: Any, known: Known) -> None:
+    at = _page(app_test.run(), "tickets")
+    shown = metrics(at)
+    assert (shown["Inflow"], shown["Outflow"], shown["Backlog now"]) == ("6", "2", "5")
+    assert shown["Reopen rate"] == "50.0%"
+    assert shown["Satisfaction"] == "3.00 / 5"
+    frames = {tuple(df.value.columns): df.value for df in at.dataframe}
+    sla = next(v for k, v in frames.items() if "response_due" in k).set_index("priority")
+    assert sla.loc["P2", "response"] == "50.0%" and sla.loc["P3", "resolution"] == "100.0%"
+    times = next(v for k, v in frames.items() if "mtta_mean_h" in k).set_index("priority")
+    assert times.loc["P2", "mtta_mean_h"] == 1.25 and times.loc["P3", "mttr_mean_h"] == 14.0
+    modules = next(v for k, v in frames.items() if "module" in k)
+    assert list(zip(modules["module"], modules["tickets"], strict=True)) == [("ar", 2), ("ap", 1)]
+    workarounds = next(v for k, v in frames.items() if "what" in k)
+    assert list(workarounds["what"]) == ["Post the drift by hand"]
+
+
+@SQLITE_ONLY
+def test_filters_change_what_the_page_shows(app_test: Any, known: Known) -> None:
+    at = app_test.run()
+    assert "service" in at.multiselect(key="queues").options
+    at.multiselect(key="queues").select("service").run()
+    shown = metrics(at)
+    assert (shown["Open P1"], shown["Open P2"], shown["Inflow / outflow"]) == ("0", "0", "1 / 0")
+    at.multiselect(key="queues").unselect("service").run()
+    at.multiselect(key="sources").select("finance").run()
+    shown = metrics(at)
+    assert (shown["Open P1"], shown["Open P2"], shown["Inflow / outflow"]) == ("0", "1", "2 / 0")
+
+
+@SQLITE_ONLY
+def test_data_consistency_page_numbers(app_test: Any, known: Known) -> None:
+    at = _page(app_test.run(), "consistency")
+    shown = metrics(at)
+    assert shown["Pass rate (range)"] == "40.0%"
+    assert shown["Checks passing now"] == "50.0%"
+    assert shown["Failing now"] == "1"
+    assert shown["Money at risk, open (CNY)"] == "1,250.50"
+
+
+@SQLITE_ONLY
+def test_performance_page_numbers(app_test: Any, known: Known) -> None:
+    at = _page(app_test.run(), "performance")
+    shown = metrics(at)
+    assert shown["Probe runs"] == "2"
+    assert shown["Mean latency"] == "300 ms"
+    assert shown["Error rate"] == "25.0%"
+    assert shown["Anomalies"] == "1"
+
+
+@SQLITE_ONLY
+def test_integrations_page_numbers(app_test: Any, known: Known) -> None:
+    at = _page(app_test.run(), "integrations")
+    shown = metrics(at)
+    assert (shown["Interfaces"], shown["Messages waiting"]) == ("1", "12")
+    assert shown["Oldest message"] == "90 min"
+    assert shown["Failed messages"] == "2"
+    table = at.dataframe[0].value
+    assert bool(table.loc[0, "over_limit"]) is True
+
+
+@SQLITE_ONLY
+def test_cutover_page_says_no_dual_run_yet(app_test: Any, known: Known) -> None:
+    at = _page(app_test.run(), "cutover")
+    assert any("no dual-run comparison has run yet" in i.value for i in at.info)
+
+
+def test_ticket_numbers_equal_the_api(app_test: Any, known: Known, store_url: str) -> None:
+    """Open tickets per priority, the workaround register and the money at risk of open tickets: the
+    dashboard and ``/api/v1`` agree on the same store."""
+    at = app_test.run()
+    shown = metrics(at)
+    settings = load_settings()
+    with TestClient(create_app(settings, registry=CollectorRegistry())) as client:
+        auth = {"Authorization": f"Bearer {known.tokens['viewer']}"}
+        listing = client.get("/api/v1/tickets", params={"status": "open", "limit": 500}, headers=auth).json()
+        register = client.get("/api/v1/workarounds", headers=auth).json()
+    by_priority = listing["facets"]["by_priority"]
+    assert (shown["Open P1"], shown["Open P2"]) == (str(by_priority["P1"]), str(by_priority["P2"]))
+    at = _page(at, "consistency")
+    money = sum(
+        Decimal(str(t["amount_at_risk"])) for t in listing["items"] if t["amount_at_risk"] is not None
+    )
+    assert metrics(at)["Money at risk, open (CNY)"] == f"{money:,.2f}"
+    at = _page(at, "tickets")
+    workarounds = next(df.value for df in at.dataframe if "what" in df.value.columns)
+    assert sorted(workarounds["id"]) == sorted(w["id"] for w in register)
+
+
+@SQLITE_ONLY
+def test_login_lets_in_managers_and_viewers_only(known: Known) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert [t.value for t in at.title] == ["Hypercare dashboards"] and not at.metric
+    for user, password, admitted in (
+        ("agent", PASSWORD, False),
+        ("manager", "wrong-password", False),
+        ("nobody", PASSWORD, False),
+        ("viewer", PASSWORD, True),
+    ):
+        at.text_input(key="login_username").input(user)
+        at.text_input(key="login_password").input(password)
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        assert bool(at.metric) is admitted, user
+        assert bool(at.error) is not admitted, user
+
+
+def test_cutover_page_shows_the_dual_run_gate(app_test: Any, known: Known, store_url: str) -> None:
+    from datetime import timedelta
+
+    from hypercare.store import make_engine, session_factory, session_scope
+    from monitor.dualrun.store import DualRunEntityResult, DualRunRun
+
+    engine = make_engine(store_url)
+    with session_scope(session_factory(engine)) as session:
+        run = DualRunRun(
+            comparison="gl-cutover",
+            started_at=known.now - timedelta(hours=3),
+            status="differ",
+            trigger="test",
+        )
+        run.entities = [
+            DualRunEntityResult(entity="journal", matched=100, match_rate=1.0, status="match"),
+            DualRunEntityResult(
+                entity="invoice",
+                matched=90,
+                changed=10,
+                match_rate=0.9,
+                status="differ",
+                unexplained=10,
+                unexplained_money=Decimal("500.00"),
+            ),
+        ]
+        session.add(run)
+    engine.dispose()
+    at = _page(app_test.run(), "cutover")
+    shown = metrics(at)
+    assert (shown["Go / no-go"], shown["Entities compared"], shown["Entities matching"]) == (
+        "NO-GO",
+        "2",
+        "1",
+    )
+    latest = next(
+        df.value
+        for df in at.dataframe
+        if "match_rate" in df.value.columns and "unexplained" in df.value.columns
+    )
+    assert dict(zip(latest["entity"], latest["match_rate"], strict=True)) == {"invoice": 0.9, "journal": 1.0}
