@@ -10,6 +10,12 @@ holds one row per webhook.
 
     .venv/bin/python bench/alert_storm.py --alerts 20000 --batch 10 --concurrency 16 --workers 2
 
+Both servers get the same configuration, printed with the results: uvicorn ``--workers`` with uvloop and
+httptools when installed, a pool of ``--pool`` connections per worker. The load generator is this
+process (httpx, asyncio); ``--client-cpu N`` pins it to one CPU, and its share of the machine's CPU is
+reported, as are the servers' and PostgreSQL's CPU milliseconds per alert (a figure the other jobs on a
+shared machine do not distort as much as throughput).
+
 Loopback only, bounded in count (``--alerts``) and time (``--timeout``).
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import secrets
@@ -31,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+from sqlalchemy.pool import NullPool
 
 PG = os.environ.get("HYPERCARE_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432")
 HERE = Path(__file__).resolve().parent
@@ -41,10 +50,17 @@ ROOT = HERE.parent
 
 
 def hypercare_app() -> Any:
+    """The Hypercare app as ``hypercare serve`` builds it, with the benchmark's connection pool: one
+    connection per request a worker may be serving (``BENCH_POOL_SIZE``), so no request waits for one or
+    opens and closes an overflow connection (SQLAlchemy's default is 5 + 10 overflow)."""
     from hypercare.config import Settings
+    from hypercare.store import make_engine
     from tickets.api import create_app
 
-    return create_app(Settings())
+    settings = Settings()
+    pool = int(os.environ.get("BENCH_POOL_SIZE", "5"))
+    engine = make_engine(settings.store_url, pool_size=pool, max_overflow=pool // 2)
+    return create_app(settings, engine=engine)
 
 
 def bare_app() -> Any:
@@ -52,7 +68,10 @@ def bare_app() -> Any:
     from fastapi import FastAPI
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(os.environ["BENCH_RAW_URL"], pool_size=10, max_overflow=10)
+    pool = int(os.environ.get("BENCH_POOL_SIZE", "5"))
+    engine = create_engine(
+        os.environ["BENCH_RAW_URL"], pool_size=pool, max_overflow=pool // 2, pool_pre_ping=True
+    )
     app = FastAPI()
 
     @app.post("/raw")
@@ -110,6 +129,66 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_options() -> list[str]:
+    """uvicorn's fastest event loop and HTTP parser when they are installed (what ``auto`` picks too)."""
+    options = []
+    if importlib.util.find_spec("uvloop") is not None:
+        options += ["--loop", "uvloop"]
+    if importlib.util.find_spec("httptools") is not None:
+        options += ["--http", "httptools"]
+    return options
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children (0 for any that is gone)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for one in [proc, *proc.children(recursive=True)]:
+                times = one.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving one database (the benchmark's own: other clients of
+    a shared server do not count). Backends are sampled at the start and at the end; one that came and
+    went in between (an overflow connection) is missed, so the figure is a floor."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(url, poolclass=NullPool)
+        self.start = self._sample()
+
+    def _sample(self) -> dict[int, float]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            pids = conn.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        sample: dict[int, float] = {}
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            sample[pid] = times.user + times.system
+        return sample
+
+    def seconds(self) -> float:
+        end = self._sample()
+        self.engine.dispose()
+        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in end.items())
+
+
 def serve(factory: str, workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     cmd = [
@@ -129,6 +208,7 @@ def serve(factory: str, workers: int, env: dict[str, str]) -> tuple[subprocess.P
         "--log-level",
         "warning",
         "--no-access-log",
+        *server_options(),
     ]
     environment = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=environment)  # noqa: S603  (our interpreter, our arguments)
@@ -195,9 +275,10 @@ async def storm(
 ) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     errors = 0
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    for payload in payloads:
-        queue.put_nowait(payload)
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for payload in payloads:  # serialised up front: the clock measures the servers, not json.dumps
+        queue.put_nowait(json.dumps(payload).encode())
+    headers = {**headers, "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
 
@@ -206,7 +287,7 @@ async def storm(
             while not queue.empty():
                 payload = queue.get_nowait()
                 started = time.perf_counter()
-                response = await client.post(path, json=payload)
+                response = await client.post(path, content=payload)
                 latencies.append(time.perf_counter() - started)
                 if response.status_code != 200:
                     errors += 1
@@ -216,6 +297,11 @@ async def storm(
         started = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), timeout)
         return time.perf_counter() - started, latencies, errors
+
+
+def _own_cpu() -> float:
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -244,6 +330,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch,
         "concurrency": args.concurrency,
         "workers": args.workers,
+        "config": {
+            "cpus": os.cpu_count(),
+            "uvicorn": f"--workers {args.workers} {' '.join(server_options()) or '(asyncio, h11)'}",
+            "pool_per_worker": f"{args.pool} + {args.pool // 2} overflow, pre-ping on",
+            "client": f"httpx asyncio, {args.concurrency} connections, one process"
+            + (f" pinned to CPU {args.client_cpu}" if args.client_cpu is not None else " (unpinned)"),
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
@@ -251,10 +345,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "HYPERCARE_DATA_DIR": data_dir,
             "HYPERCARE_SECRET_KEY": secrets.token_urlsafe(40),
             "BENCH_RAW_URL": raw_url,
+            "BENCH_POOL_SIZE": str(args.pool),
         }
-        for name, factory, path, headers in (
-            ("hypercare", "hypercare_app", "/api/v1/alertmanager", {"Authorization": f"Bearer {token}"}),
-            ("bare", "bare_app", "/raw", {}),
+        for name, factory, path, headers, db_url in (
+            (
+                "hypercare",
+                "hypercare_app",
+                "/api/v1/alertmanager",
+                {"Authorization": f"Bearer {token}"},
+                hc_url,
+            ),
+            ("bare", "bare_app", "/raw", {}, raw_url),
         ):
             proc, url = serve(factory, args.workers, env)
             try:
@@ -268,6 +369,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         timeout=args.timeout,
                     )
                 )
+                if args.client_cpu is not None:
+                    os.sched_setaffinity(0, {args.client_cpu})
+                server0, pg, client0 = cpu_seconds([proc.pid]), BackendCpu(db_url), _own_cpu()
                 wall, latencies, errors = asyncio.run(
                     storm(
                         url,
@@ -278,7 +382,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         timeout=args.timeout,
                     )
                 )
+                server_cpu = cpu_seconds([proc.pid]) - server0
+                pg_cpu, client_cpu = pg.seconds(), _own_cpu() - client0
             finally:
+                os.sched_setaffinity(0, range(os.cpu_count() or 1))
                 proc.terminate()
                 proc.wait(20)
             results[name] = {
@@ -288,6 +395,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "p50_ms": round(pct(latencies, 50), 1),
                 "p99_ms": round(pct(latencies, 99), 1),
                 "errors": errors,
+                # CPU per alert, whatever else ran on the machine: what 2 cores could sustain
+                "server_cpu_ms_per_alert": round(1000 * server_cpu / sent, 3),
+                "postgres_cpu_ms_per_alert": round(1000 * pg_cpu / sent, 3),
+                "client_cpu_share": f"{100 * client_cpu / wall / (os.cpu_count() or 1):.0f}% of the machine",
+                "load_average_after": [round(x, 2) for x in os.getloadavg()],
             }
     hc = create_engine(hc_url)
     with hc.connect() as conn:
@@ -311,6 +423,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         occurrences=occurrences,
         occurrence_count_sum=counted,
         lost=sent + len(warm) * args.batch - int(occurrences or 0),
+        counts_agree=occurrences == counted,
     )
     results["bare"].update(rows=raw_rows, lost=webhooks + len(warm) - int(raw_rows or 0))
     results["ratio_hypercare_to_bare"] = round(
@@ -327,6 +440,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--pool", type=int, default=10, help="connections per worker (pool_size)")
+    parser.add_argument("--client-cpu", type=int, help="pin the load generator to this CPU")
     args = parser.parse_args()
     if args.alerts > 200_000:
         raise SystemExit("--alerts is bounded to 200,000")

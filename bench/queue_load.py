@@ -7,19 +7,28 @@ wrk against each scenario for ``--duration`` seconds and prints requests/s and l
 
     apt-get install -y wrk
     .venv/bin/python bench/queue_load.py --tickets 100000 --connections 50 --duration 15 --workers 2
+
+The configuration is printed with the results: uvicorn ``--workers`` with uvloop and httptools when
+installed, ``--pool`` connections per worker (as many as the requests a worker may be serving at once),
+wrk with one thread (``--wrk-cpu N`` pins it). Each scenario also reports the server's and PostgreSQL's
+CPU milliseconds per request and wrk's share of the machine: on 2 shared cores, throughput and latency
+move with whatever else runs, CPU per request much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
+import resource
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,9 +37,17 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_storm import fresh_database, serve  # the shared loopback server helpers
+from alert_storm import (  # the shared loopback server helpers
+    PG,
+    BackendCpu,
+    cpu_seconds,
+    fresh_database,
+    serve,
+    server_options,
+)
 
 SCENARIOS = (
+    ("floor: /healthz through the same middleware, no store", "/healthz", "none"),
     ("queue page, open, by priority", "/tickets", "cookie"),
     ("queue page, by SLA due", "/tickets?status=open&sort=sla_due", "cookie"),
     (
@@ -122,10 +139,13 @@ def credentials(url: str) -> tuple[str, str]:
     return cookie, ""
 
 
-def wrk(url: str, header: str, connections: int, duration: int) -> dict[str, Any]:
+def wrk(url: str, header: str, connections: int, duration: int, cpu: int | None) -> dict[str, Any]:
+    """wrk with one thread (an event loop in C: a small share of a core at these rates), pinned to
+    ``cpu`` when given."""
     cmd = [
+        *(["taskset", "-c", str(cpu)] if cpu is not None else []),
         "wrk",
-        "-t2",
+        "-t1",
         f"-c{connections}",
         f"-d{duration}s",
         "--timeout",
@@ -154,30 +174,65 @@ def wrk(url: str, header: str, connections: int, duration: int) -> dict[str, Any
     }
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", help="run only the scenarios whose name contains this")
-    args = parser.parse_args()
+    parser.add_argument("--pool", type=int, default=20, help="connections per worker (pool_size)")
+    parser.add_argument("--wrk-cpu", type=int, help="pin wrk to this CPU")
+    parser.add_argument(
+        "--reuse-db", action="store_true", help="reuse hc_bench_queue when it holds --tickets tickets"
+    )
+    parser.add_argument(
+        "--writes-per-s",
+        type=float,
+        default=0.0,
+        help="meanwhile change one open ticket this often (each change invalidates every cached response)",
+    )
+    parser.add_argument(
+        "--uncached",
+        action="store_true",
+        help="serve with the response caches off (HYPERCARE_RESPONSE_CACHE=0)",
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     if args.tickets > 1_000_000 or args.duration > 120:
         raise SystemExit("bounded: at most 1,000,000 tickets and 120 s per scenario")
-    url = fresh_database("hc_bench_queue")
-    ticket_id = populate(url, args.tickets)
+    ticket_id = reused(args.tickets) if args.reuse_db else None
+    if ticket_id is None:
+        url = fresh_database("hc_bench_queue")
+        ticket_id = populate(url, args.tickets)
+    url = f"{PG}/hc_bench_queue"
     results: dict[str, Any] = {
         "tickets": args.tickets,
         "connections": args.connections,
         "workers": args.workers,
+        "response_cache": "off" if args.uncached else "on",
+        "ticket_changes_per_s": args.writes_per_s,
+        "config": {
+            "cpus": os.cpu_count(),
+            "uvicorn": f"--workers {args.workers} {' '.join(server_options()) or '(asyncio, h11)'}",
+            "pool_per_worker": f"{args.pool} + {args.pool // 2} overflow, pre-ping on",
+            "wrk": f"-t1 -c{args.connections}"
+            + (f", pinned to CPU {args.wrk_cpu}" if args.wrk_cpu is not None else " (unpinned)"),
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
             "HYPERCARE_DATABASE_URL": url,
             "HYPERCARE_DATA_DIR": data_dir,
             "HYPERCARE_SECRET_KEY": secrets.token_urlsafe(40),
+            "BENCH_POOL_SIZE": str(args.pool),
+            "HYPERCARE_RESPONSE_CACHE": "0" if args.uncached else "1",
         }
         proc, base = serve("hypercare_app", args.workers, env)
         try:
@@ -186,17 +241,96 @@ def main() -> None:
             for name, path, auth in SCENARIOS:
                 if args.only and args.only not in name:
                     continue
-                header = f"Cookie: {cookie}" if auth == "cookie" else f"Authorization: Bearer {token}"
+                header = {
+                    "cookie": f"Cookie: {cookie}",
+                    "bearer": f"Authorization: Bearer {token}",
+                    "none": "Accept: */*",
+                }[auth]
                 target = base + path.format(ticket_id=ticket_id)
                 check = httpx.get(target, headers=dict([header.split(": ", 1)]), timeout=30)
                 if check.status_code != 200:
                     raise SystemExit(f"{name}: {check.status_code} {check.text[:300]}")
-                results[name] = wrk(target, header, args.connections, args.duration)
-                print(name, results[name], file=sys.stderr)
+                server0, pg = cpu_seconds([proc.pid]), BackendCpu(url)
+                wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                with Writer(url, args.writes_per_s) as writer:
+                    results[name] = figures = wrk(
+                        target, header, args.connections, args.duration, args.wrk_cpu
+                    )
+                wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if args.writes_per_s:
+                    figures["ticket_changes"] = writer.changes
+                done = max(1, figures["rps"] * args.duration)
+                figures["server_cpu_ms_per_req"] = round(1000 * (cpu_seconds([proc.pid]) - server0) / done, 2)
+                figures["postgres_cpu_ms_per_req"] = round(1000 * pg.seconds() / done, 2)
+                wrk_cpu = wrk1.ru_utime + wrk1.ru_stime - wrk0.ru_utime - wrk0.ru_stime
+                figures["wrk_cpu_share"] = f"{100 * wrk_cpu / args.duration / (os.cpu_count() or 1):.1f}%"
+                figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
+                print(name, figures, file=sys.stderr)
         finally:
             proc.terminate()
             proc.wait(20)
     print(json.dumps(results, indent=2))
+
+
+class Writer:
+    """A thread changing one open ticket (its last sighting) ``rate`` times a second through a Hypercare
+    engine, so each change moves the tickets version and invalidates the cached responses."""
+
+    def __init__(self, url: str, rate: float) -> None:
+        self.url, self.rate, self.changes = url, rate, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Writer:
+        if self.rate > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        from sqlalchemy import func, select, update
+
+        from hypercare.store import make_engine
+        from tickets.models import OPEN_STATUSES, Ticket
+
+        engine = make_engine(self.url)
+        with engine.connect() as conn:
+            ids = list(conn.scalars(select(Ticket.id).where(Ticket.status.in_(OPEN_STATUSES)).limit(1000)))
+        rng = random.Random(11)
+        while not self._stop.wait(1 / self.rate):
+            with engine.begin() as conn:
+                conn.execute(
+                    update(Ticket).where(Ticket.id == rng.choice(ids)).values(last_seen_at=func.now())
+                )
+            self.changes += 1
+        engine.dispose()
+
+
+def reused(count: int) -> int | None:
+    """An open ticket's id of the existing ``hc_bench_queue`` if it holds ``count`` tickets, else None."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(f"{PG}/hc_bench_queue")
+    try:
+        with engine.connect() as conn:
+            if conn.scalar(text("SELECT count(*) FROM ticket")) != count:
+                return None
+            ticket_id = int(conn.scalar(text("SELECT min(id) FROM ticket WHERE status = 'new'")) or 1)
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    from hypercare.store import make_engine, upgrade
+
+    store = make_engine(f"{PG}/hc_bench_queue")
+    upgrade(store)  # migrations added since it was built
+    store.dispose()
+    return ticket_id
 
 
 def make_token(url: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hypercare.config import Settings
 from hypercare.store import make_engine, session_factory
+from monitor.dualrun.readiness import ReadinessCollector
 from monitor.metrics import CheckResultsCollector, settings_catalog
 from tickets.api.app import create_app
 from tickets.escalation import housekeeping
@@ -50,7 +51,12 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     engine = engine or make_engine(settings.store_url)
     factory = session_factory(engine)
     app = create_app(
-        settings, engine=engine, extra_collectors=[CheckResultsCollector(factory, settings_catalog(settings))]
+        settings,
+        engine=engine,
+        extra_collectors=[
+            CheckResultsCollector(factory, settings_catalog(settings)),
+            ReadinessCollector(factory, settings),  # hypercare_dualrun_*
+        ],
     )
     inner = app.router.lifespan_context
 
@@ -67,3 +73,21 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def serving_engine(settings: Settings) -> Engine:
+    """The store engine of ``hypercare serve``: a pool sized by ``server.pool_size`` / ``max_overflow``."""
+    return make_engine(
+        settings.store_url, pool_size=settings.server.pool_size, max_overflow=settings.server.max_overflow
+    )
+
+
+def worker_app() -> FastAPI:
+    """One ``hypercare serve`` worker process (a uvicorn factory, with ``server.workers`` > 1): the settings
+    from ``$HYPERCARE_CONFIG`` and the environment, as the parent read them."""
+    from hypercare.config import load_settings
+    from hypercare.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return build_app(settings, serving_engine(settings))

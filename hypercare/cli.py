@@ -14,6 +14,9 @@ from hypercare.commands.audit import audit_app
 from hypercare.commands.checks import check_app
 from hypercare.commands.collect import collect
 from hypercare.commands.common import ConfigOption, console, err_console, state
+from hypercare.commands.dashboard import dashboard
+from hypercare.commands.dualrun import dualrun_app
+from hypercare.commands.runbooks import runbooks_app
 from hypercare.commands.users import tokens_app, users_app
 from hypercare.config import redact_url
 from hypercare.errors import HypercareError
@@ -33,6 +36,9 @@ app.add_typer(users_app, name="users")
 app.add_typer(anomaly_app, name="anomaly")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+app.add_typer(dualrun_app, name="dualrun")
+app.command("dashboard")(dashboard)
+app.add_typer(runbooks_app, name="runbooks")
 
 
 @app.callback()
@@ -118,18 +124,39 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
 ) -> None:
     """Serve the API and the ticket UI."""
+    import os
+
     import uvicorn
 
-    from hypercare.app import build_app
-    from hypercare.store import make_engine, require_current_schema
+    from hypercare.app import build_app, serving_engine
+    from hypercare.config import config_path
+    from hypercare.errors import ConfigError
+    from hypercare.store import require_current_schema
 
     settings = state.settings()
-    engine = make_engine(settings.store_url)
+    engine = serving_engine(settings)
     require_current_schema(engine)
     bind_host = host or settings.server.host
     bind_port = port or settings.server.port
+    workers = settings.server.workers
+    if workers > 1 and engine.dialect.name == "sqlite":
+        raise ConfigError("server.workers > 1 needs a PostgreSQL store (SQLite: set server.workers to 1)")
     console.print(f"Hypercare on http://{bind_host}:{bind_port}/  (API docs: /docs, metrics: /metrics)")
-    uvicorn.run(build_app(settings, engine), host=bind_host, port=bind_port, log_config=None)
+    if workers == 1:
+        uvicorn.run(build_app(settings, engine), host=bind_host, port=bind_port, log_config=None)
+        return
+    engine.dispose()
+    chosen = config_path(state.config)
+    if chosen is not None:  # the workers read the same file
+        os.environ["HYPERCARE_CONFIG"] = str(chosen.resolve())
+    uvicorn.run(
+        "hypercare.app:worker_app",
+        factory=True,
+        workers=workers,
+        host=bind_host,
+        port=bind_port,
+        log_config=None,
+    )
 
 
 # --- checks and collection ------------------------------------------------------------------------------

@@ -60,6 +60,14 @@ class ServerSettings(_Strict):
     port: int = Field(8080, ge=1, le=65535)
     public_url: str | None = None
     """Base URL used in notifications (links to tickets). Defaults to http://host:port."""
+    workers: int = Field(1, ge=1, le=32)
+    """``hypercare serve`` processes. More than one needs a PostgreSQL store (the outbox claims rows with
+    SKIP LOCKED there) and makes /metrics per process; 2 on 2 cores roughly doubles the queue's throughput."""
+    pool_size: int = Field(20, ge=1, le=200)
+    """Store connections kept open per process: as many as the requests a process serves at once (40
+    threads), less what waits on the CPU anyway; fewer makes requests open and close overflow connections."""
+    max_overflow: int = Field(10, ge=0, le=200)
+    """Extra connections a process may open beyond ``pool_size`` at a peak (closed again after use)."""
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
@@ -448,6 +456,50 @@ class FixedThreshold(_Strict):
     high: float | None = None
 
 
+class MultivariateGroup(_Strict):
+    """Related metric series scored together by the multivariate model (anomaly/groups.py)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    metrics: tuple[str, ...] = Field(min_length=1)
+    """Metric names (from ``anomaly.metrics``) whose series of one source form the group."""
+    sources: tuple[str, ...] = ()
+    """Sources it applies to (one group per source); empty: every source."""
+
+
+class MultivariateSettings(_Strict):
+    """The multivariate model over related series of one source (``anomaly.multivariate``)."""
+
+    enabled: bool = True
+    groups: tuple[MultivariateGroup, ...] = ()
+    """Empty: one group per source holding all its watched series. A series joins the first group
+    that lists its metric and source; a group needs two series or more to be scored."""
+    model: Literal["covariance", "iforest"] = "covariance"
+    """``covariance``: robust Mahalanobis distance (MinCovDet); ``iforest``: IsolationForest."""
+    align_seconds: int = Field(60, ge=1, le=86400)
+    """Width of a slot of the alignment grid: the members' points in one slot form one vector."""
+    stale_seconds: int = Field(900, ge=0)
+    """A member without a point in a slot carries its last value if not older than this."""
+    min_train: int = Field(288, ge=32)
+    """Aligned vectors (counted once every member is past ``warmup_points``) before any score."""
+    train_size: int = Field(1440, ge=32, le=20000)
+    """Bounded training window: the last this many vectors (also what the store keeps)."""
+    refit_every: int = Field(288, ge=1)
+    window: int = Field(5, ge=1, le=60)
+    """Vectors in the trailing mean added to each vector's features (sustained small deviations)."""
+    threshold: float = Field(1.25, gt=0)
+    """Score 0.5 at this multiple of the training rows' 99.5th-percentile distance above their median."""
+    n_estimators: int = Field(100, ge=10, le=1000)
+    """Trees of the ``iforest`` model."""
+    max_series: int = Field(16, ge=2, le=64)
+    """A group's members beyond this many (in series-name order) are left to their univariate alarms."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> MultivariateSettings:
+        if self.train_size < self.min_train:
+            raise ValueError("needs min_train <= train_size")
+        return self
+
+
 class AnomalySettings(_Strict):
     """anomaly/: money-aware severity rules over check results and the metric detectors' alarms."""
 
@@ -479,11 +531,30 @@ class AnomalySettings(_Strict):
     min_duration_points: int = Field(3, ge=1)
     clear_points: int = Field(3, ge=1)
     """Consecutive points below ``alarm_off`` before an alarm resolves (no flapping, one incident)."""
+    metrics: tuple[str, ...] = (
+        "hypercare_probe_duration_seconds",
+        "hypercare_integration_backlog_messages",
+        "hypercare_integration_oldest_message_age_seconds",
+        "hypercare_integration_failed_messages",
+        "hypercare_db_connections",
+        "hypercare_db_replication_lag_seconds",
+        "hypercare_job_last_duration_seconds",
+    )
+    """Metric names whose series (one per label set) the collection pipeline streams through the
+    detectors; ``[]`` switches metric anomaly detection off."""
+    alarm_severity: Priority = "P3"
+    """Declared severity of a metric alarm, before the severity rules (close window) adjust it."""
+    slot_minutes: int = Field(60, ge=1, le=1440)
+    """Width of a time-of-day slot of the seasonal baseline (must divide a day)."""
+    multivariate: MultivariateSettings = MultivariateSettings()
+    """Related series of one source scored together (see :class:`MultivariateSettings`)."""
 
     @model_validator(mode="after")
     def _hysteresis(self) -> AnomalySettings:
         if not self.alarm_off < self.alarm_on <= self.alarm_instant:
             raise ValueError("needs alarm_off < alarm_on <= alarm_instant")
+        if 1440 % self.slot_minutes:
+            raise ValueError("slot_minutes must divide a day (1440 minutes): 5, 10, 15, 30, 60...")
         return self
 
 
@@ -565,6 +636,143 @@ class ReportSettings(_Strict):
         return value
 
 
+class ExitCriteriaSettings(_Strict):
+    """Thresholds of the hypercare exit criteria the dashboard shows green or red (catalog section 4.4)."""
+
+    max_open_p2: int = Field(3, ge=0)
+    """Open P2 tickets allowed at exit (and 0 open P1)."""
+    net_flow_days: int = Field(10, ge=1, le=90)
+    """Consecutive days with inflow <= outflow needed."""
+    sla_window_days: int = Field(14, ge=1, le=90)
+    sla_min_ratio: float = Field(0.90, ge=0, le=1)
+    """Response and resolution SLA compliance of P1-P2 over ``sla_window_days``."""
+    max_reopen_ratio: float = Field(0.05, ge=0, le=1)
+    min_check_pass_ratio: float = Field(0.98, ge=0, le=1)
+    """Latest result of every data-consistency check: share passing."""
+    max_interface_age_s: float = Field(3600.0, gt=0)
+    """No integration's oldest unprocessed message may be older than this."""
+    max_active_workarounds: int = Field(0, ge=0)
+
+
+class DashboardSettings(_Strict):
+    """``hypercare dashboard``: the managers' Streamlit dashboards (dashboards/)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8501, ge=1, le=65535)
+    go_live_date: date | None = None
+    """Day 1 of hypercare; the overview shows "go-live day N" from it."""
+    login_roles: tuple[str, ...] = ("viewer", "manager", "admin")
+    """Hypercare roles that may log in to the dashboard. Every visitor logs in (Streamlit's client address
+    is not trustworthy enough to let anyone in without one); bind ``host`` to loopback or a private
+    interface."""
+    cache_ttl_s: float = Field(60.0, ge=0, le=3600)
+    """How long a page's query results are reused before the store is asked again."""
+    statement_timeout_s: float = Field(30.0, gt=0, le=600)
+    query_threads: int = Field(4, ge=1, le=16)
+    """Queries of one page run at the same time, each on its own read-only connection (1: one by one)."""
+    exit: ExitCriteriaSettings = ExitCriteriaSettings()
+
+    @field_validator("login_roles")
+    @classmethod
+    def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = {"viewer", "manager", "admin", "agent", "oncall"}
+        bad = [role for role in value if role not in allowed]
+        if bad:
+            raise ValueError(f"unknown or unsuitable role(s) {', '.join(bad)}; choose from {sorted(allowed)}")
+        return value
+
+
+class DualRunCriterion(_Strict):
+    """One exit criterion of the cutover gate (monitor/dualrun/readiness.py evaluates it).
+
+    Kinds: ``consecutive_matches`` — the entity matched (nothing beyond tolerance) in each of the last
+    ``runs`` daily runs (the latest run of each day counts); ``within_tolerance`` — the entity's latest run
+    differs by at most ``max_money`` and ``max_differences``; ``match_rate`` — every entity named (all when
+    ``entity`` is empty) reaches ``min_match_rate`` in its latest run; ``unexplained`` — at most
+    ``max_count`` unexplained differences (not timing or mapping) in the latest runs, counting only
+    entities whose unexplained money exceeds the materiality when ``above_materiality`` is set.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
+    description: str = ""
+    kind: Literal["consecutive_matches", "within_tolerance", "match_rate", "unexplained"]
+    comparison: str | None = None
+    """The comparison it concerns; empty: every configured comparison."""
+    entity: str | None = None
+    """The entity it concerns; needed by consecutive_matches and within_tolerance."""
+    runs: int = Field(3, ge=1, le=366)
+    max_money: Decimal = Field(Decimal(0), ge=0)
+    max_differences: int | None = Field(None, ge=0)
+    min_match_rate: float = Field(1.0, ge=0, le=1)
+    max_count: int = Field(0, ge=0)
+    above_materiality: bool = True
+    materiality: Decimal | None = Field(None, ge=0)
+    """Overrides the comparison's materiality for this criterion."""
+
+    @model_validator(mode="after")
+    def _entity_needed(self) -> DualRunCriterion:
+        if self.kind in {"consecutive_matches", "within_tolerance"} and not self.entity:
+            raise ValueError(f"entity: a {self.kind} criterion names the entity it watches")
+        return self
+
+
+def _default_criteria() -> tuple[DualRunCriterion, ...]:
+    return (
+        DualRunCriterion(
+            name="no-unexplained-differences",
+            description="Zero unexplained differences above materiality",
+            kind="unexplained",
+        ),
+    )
+
+
+class DualRunSettings(_Strict):
+    """Dual-run comparisons during cutover: which run on the schedule, and the gate they must pass."""
+
+    comparisons: tuple[Path, ...] = ()
+    """Comparison files (YAML, monitor/dualrun/model.py documents them) run by `hypercare collect`."""
+    schedule: str = "every 1d"
+    scope: Literal["all", "today", "yesterday"] = "all"
+    """What a scheduled run compares: everything, or the period (day or month) holding today/yesterday."""
+    timeout_s: float = Field(3600.0, gt=0, le=86400)
+    """How long one scheduled comparison may take."""
+    severity: Priority = "P3"
+    """Declared severity of a difference event before the money rules (anomaly/severity.py) adjust it."""
+    explained: tuple[Literal["timing", "mapping", "data", "defect"], ...] = ("timing", "mapping")
+    """Classifications that explain a difference; the others are unexplained variance."""
+    exit_criteria: tuple[DualRunCriterion, ...] = Field(default_factory=_default_criteria)
+
+    @field_validator("schedule")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        from monitor.units import parse_interval  # the one definition of the syntax
+
+        parse_interval(value)
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> DualRunSettings:
+        names = [c.name for c in self.exit_criteria]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"exit_criteria: name(s) {', '.join(dupes)} appear twice")
+        return self
+
+
+class RunbookSettings(_Strict):
+    """Runbooks on tickets (tickets/diagnostics.py, tickets/verification.py)."""
+
+    diagnostics: bool = True
+    """Run the linked runbook's read-only diagnostics once when a ticket opens."""
+    diagnostic_timeout_s: float = Field(10.0, gt=0, le=300)
+    """Statement timeout of one diagnostic query (capped by the source's statement_timeout_s), and the
+    timeout of one diagnostic HTTP request."""
+    diagnostic_row_cap: int = Field(50, ge=1, le=1000)
+    """Rows kept per diagnostic."""
+    verify_resolves: bool = True
+    """A passing `Verify` resolves the ticket (when its runbook's verification says resolve_on_pass)."""
+
+
 class Settings(BaseSettings):
     """Everything Hypercare is told. Built by :func:`load_settings`, then passed in, never read globally."""
 
@@ -582,6 +790,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "console"
     runbooks_dir: Path | None = None
     """Your own runbooks (*.md); one with the id of a shipped runbook replaces it."""
+    runbooks: RunbookSettings = RunbookSettings()
     secret_key: SecretStr | None = None
     """Signs UI session cookies. Generated and kept in <data_dir>/secret_key when not set."""
     server: ServerSettings = ServerSettings()
@@ -599,6 +808,8 @@ class Settings(BaseSettings):
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     reports: ReportSettings = ReportSettings()
     anomaly: AnomalySettings = AnomalySettings()
+    dualrun: DualRunSettings = DualRunSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -72,7 +72,11 @@ def utcnow() -> datetime:
 
 def all_metadata() -> MetaData:
     """The metadata with every part's tables registered (import side effect is the point)."""
+    import hypercare.anomaly_state  # noqa: F401  (registers its tables)
+    import monitor.dualrun.store
     import monitor.models  # noqa: F401  (registers its tables)
-    import tickets.models  # noqa: F401  (registers its tables)
+    import tickets.cache
+    import tickets.models
+    import tickets.runbook_models  # noqa: F401  (registers its tables)
 
     return Base.metadata

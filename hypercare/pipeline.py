@@ -19,13 +19,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.events import Event, fingerprint
 from anomaly.rules import events_for_results
+from hypercare.anomaly_state import MetricWatch, severity_context
 from hypercare.config import Settings
 from hypercare.store import session_scope
 from monitor.checks import CheckSpec
 from monitor.collect import Collection, Progress, collect, store_collection
+from monitor.dualrun.events import events_for_comparison
+from monitor.dualrun.model import ComparisonResult
+from monitor.dualrun.schedule import DualRunCollection, record_dualrun_failure
+from monitor.dualrun.store import store_result as store_dualrun
 from monitor.leases import SourceChange
 from monitor.results import CheckResult
 from monitor.scheduler import UnitOutcome
+from tickets.diagnostics import attach_runbooks
 from tickets.models import Ticket
 from tickets.notify import AppriseNotifier, DispatchReport, Notifier, dispatch_pending
 from tickets.service import TicketService
@@ -95,29 +101,63 @@ def process_collection(
     with session_scope(factory) as session:
         run = store_collection(session, collection, trigger=trigger)
         raising = [r for r in collection.results if not (quiet_errors and r.status == "error")]
+        context = severity_context(settings.anomaly)
         events = events_for_results(
             raising,
             group_threshold=settings.tickets.group_threshold,
             open_fingerprints=open_fingerprints(session),
+            settings=settings.anomaly,
+            context=context,
         )
+        watch = MetricWatch(settings.anomaly, context)
+        events = [*events, *watch.observe(session, collection.samples, collection.results)]
         if in_transaction is not None:
             events = [*events, *in_transaction(session)]
         report = PipelineReport(run_id=run.id, results=collection.results, events=len(events))
-        service = TicketService(session, settings)
-        for event in events:
-            outcome = service.ingest(event)
-            report.outcomes[outcome.outcome] += 1
-            if outcome.outcome == "opened" and outcome.ticket is not None:
-                report.opened.append(outcome.ticket.id)
-    if dispatch:
-        report.notifications = dispatch_pending(
-            factory, notifier or AppriseNotifier(settings.notifications.targets), settings
-        )
+        runbook_tickets = _ingest(TicketService(session, settings), events, report)
+    _after_commit(settings, factory, report, runbook_tickets, dispatch=dispatch, notifier=notifier)
     log.info(
         "pipeline pass done",
         extra={"run_id": report.run_id, "events": report.events, "trigger": trigger, **dict(report.outcomes)},
     )
     return report
+
+
+def _ingest(
+    service: TicketService, events: Sequence[Event], report: PipelineReport | DualRunReport
+) -> list[int]:
+    """Ingest events into tickets, counting outcomes on the report; returns the tickets opened or reopened
+    (their runbook diagnostics run after the commit)."""
+    runbook_tickets: list[int] = []
+    for event in events:
+        outcome = service.ingest(event)
+        report.outcomes[outcome.outcome] += 1
+        if outcome.ticket is None:
+            continue
+        if outcome.outcome == "opened":
+            report.opened.append(outcome.ticket.id)
+        if outcome.outcome in {"opened", "reopened"}:
+            runbook_tickets.append(outcome.ticket.id)
+    return runbook_tickets
+
+
+def _after_commit(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    report: PipelineReport | DualRunReport,
+    runbook_tickets: list[int],
+    *,
+    dispatch: bool,
+    notifier: Notifier | None,
+) -> None:
+    """Pages first (from the durable outbox), then runbook diagnostics: no ticket row is locked while
+    either talks to the outside world."""
+    if dispatch:
+        report.notifications = dispatch_pending(
+            factory, notifier or AppriseNotifier(settings.notifications.targets), settings
+        )
+    if runbook_tickets:
+        attach_runbooks(settings, factory, runbook_tickets)
 
 
 def source_event(change: SourceChange) -> Event:
@@ -152,12 +192,87 @@ def source_event(change: SourceChange) -> Event:
     )
 
 
+@dataclass
+class DualRunReport:
+    """What one dual-run comparison did to the store and the queue."""
+
+    run_id: int
+    events: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    opened: list[int] = field(default_factory=list)
+    notifications: DispatchReport | None = None
+
+
+def _dualrun_events(
+    session: Session, settings: Settings, result: ComparisonResult, trigger: str
+) -> tuple[int, list[Event]]:
+    """Store a comparison run and derive its events (triggers for differences, resolves for matches)."""
+    run = store_dualrun(session, result, trigger=trigger, explained=settings.dualrun.explained)
+    events = events_for_comparison(
+        result,
+        settings,
+        open_fingerprints=open_fingerprints(session),
+        context=severity_context(settings.anomaly),
+    )
+    return run.id, events
+
+
+def process_dualrun(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    result: ComparisonResult,
+    *,
+    trigger: str = "manual",
+    notifier: Notifier | None = None,
+    dispatch: bool = True,
+    extra: Callable[[Session], Sequence[Event]] | None = None,
+) -> DualRunReport:
+    """Store a dual-run comparison and turn its differences into tickets, in one transaction; then send
+    due notifications (unless ``dispatch`` is False). ``extra`` runs in the same transaction and may
+    return more events (the scheduler's lease release and source changes)."""
+    with session_scope(factory) as session:
+        run_id, events = _dualrun_events(session, settings, result, trigger)
+        if extra is not None:
+            events = [*extra(session), *events]
+        report = DualRunReport(run_id=run_id, events=len(events))
+        runbook_tickets = _ingest(TicketService(session, settings), events, report)
+    _after_commit(settings, factory, report, runbook_tickets, dispatch=dispatch, notifier=notifier)
+    log.info(
+        "dual-run comparison processed",
+        extra={"run_id": run_id, "comparison": result.comparison, "events": len(events), "trigger": trigger},
+    )
+    return report
+
+
 def scheduler_processor(
     settings: Settings, factory: sessionmaker[Session]
 ) -> Callable[[UnitOutcome, Callable[[Session], Sequence[SourceChange]]], None]:
     """How `hypercare collect` hands each unit's outcome to the pipeline (monitor/ knows no tickets)."""
+    severity_context(settings.anomaly)  # a bad calendar file is a one-line error at start-up
 
     def process(outcome: UnitOutcome, finish: Callable[[Session], Sequence[SourceChange]]) -> None:
+        collection = outcome.collection
+        if isinstance(collection, DualRunCollection) and collection.comparison is not None:
+            process_dualrun(
+                settings,
+                factory,
+                collection.comparison,
+                trigger="scheduler",
+                dispatch=False,
+                extra=lambda session: [source_event(c) for c in finish(session)],
+            )
+            return
+        if isinstance(collection, DualRunCollection) and collection.failure is not None:
+            failure = collection.failure
+
+            def failed(session: Session) -> list[Event]:
+                record_dualrun_failure(session, failure)  # its error result raises the event
+                return [source_event(c) for c in finish(session)]
+
+            process_collection(
+                settings, factory, collection, trigger="scheduler", dispatch=False, in_transaction=failed
+            )
+            return
         process_collection(
             settings,
             factory,

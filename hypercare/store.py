@@ -39,9 +39,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    from tickets.cache import track_changes  # here: tickets builds on this module
+
+    track_changes(engine)  # every ticket change bumps the store's tickets version (tickets/cache.py)
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

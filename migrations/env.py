@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
-from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy import Connection, Index, create_engine, pool
 
 from hypercare.db import all_metadata
 
@@ -11,10 +13,20 @@ config = context.config
 target_metadata = all_metadata()
 
 
+def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Leave out of ``alembic check`` the indexes a model marks ``info={"skip_compare": True}``: indexes on
+    expressions (the database reads them back in its own words) or made only on one dialect."""
+    if type_ != "index":
+        return True
+    model = compare_to if reflected else obj
+    return not (isinstance(model, Index) and model.info.get("skip_compare"))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=_include_object,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -61,7 +61,16 @@ class MetricSampleRow(Base):
     """History of a metric. Labels are a bounded set (check id, source, probe) by convention."""
 
     __tablename__ = "metric_sample"
-    __table_args__ = (Index("ix_metric_sample_name_time", "name", "ts"),)
+    __table_args__ = (
+        # covering on PostgreSQL (migration 0009): a metric's series over a range is an index-only scan
+        Index(
+            "ix_metric_sample_name_time",
+            "name",
+            "ts",
+            postgresql_include=["value", "labels"],
+            info={"skip_compare": True},  # INCLUDE is PostgreSQL-only; SQLite has the plain (name, ts)
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)

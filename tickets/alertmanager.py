@@ -14,19 +14,25 @@ its ticket only where ``resolve_on_resolved`` says so (else the ticket gets a co
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from anomaly.events import Category, Event, Priority, fingerprint
 from hypercare.config import AlertmanagerSettings
-from tickets.models import AlertmanagerAlert, Ticket
+from hypercare.db import Money, UTCDateTime
+from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -35,6 +41,9 @@ PRODUCER = "alertmanager"
 ACTOR = "alertmanager"
 CATEGORIES: tuple[Category, ...] = ("data", "process", "technical", "user")
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
+BULK_DIALECTS = ("postgresql", "sqlite")
+"""Stores where a webhook's firing alerts are applied set-wise (``INSERT ... ON CONFLICT DO NOTHING
+RETURNING``); elsewhere alert by alert, with the same outcomes."""
 AlertOutcome = Literal[
     "opened", "deduplicated", "reopened", "resolved", "acknowledged", "ignored", "repeat", "recorded"
 ]
@@ -208,14 +217,17 @@ def ingest_webhook(
     failed delivery retried by Alertmanager is applied once)."""
     if len(message.alerts) > settings.max_alerts:
         raise ValueError(f"{len(message.alerts)} alerts in one message; at most {settings.max_alerts}")
-    results = [_ingest_alert(service, alert, message, settings) for alert in message.alerts]
+    if service.session.get_bind().dialect.name in BULK_DIALECTS:
+        results = _ingest_bulk(service, message, settings)
+    else:
+        results = [_ingest_alert(service, alert, message, settings) for alert in message.alerts]
     log.info(
         "alertmanager webhook",
         extra={
             "receiver": message.receiver,
             "alerts": len(message.alerts),
             "truncated_alerts": message.truncated_alerts,
-            "outcomes": sorted({r.outcome for r in results}),
+            "outcomes": dict(Counter(r.outcome for r in results)),
         },
     )
     return results
@@ -308,3 +320,397 @@ def _ingest_alert(
     row.ticket_id = row.ticket_id or ticket.id
     service.session.flush()
     return AlertResult(fp, alert.status, "recorded", row.ticket_id)
+
+
+# --- set-wise intake (PostgreSQL, SQLite) -------------------------------------------------------------
+#
+# The same outcomes as :func:`_ingest_alert`, in a fixed number of statements per run of firing alerts
+# instead of a dozen per alert: the episodes in one INSERT ... ON CONFLICT DO NOTHING RETURNING (what it
+# does not return is a repeat, counted by one UPDATE), the open tickets of all the run's fingerprints in
+# one SELECT ... FOR UPDATE (in id order, so two webhooks never deadlock), then for the sightings of an
+# open ticket one INSERT of the events, one of the occurrences and one UPDATE per ticket. A fingerprint
+# with no open ticket goes through TicketService.ingest (open or reopen: triage, routing, SLA, audit,
+# outbox), like any other event. Resolved alerts keep the alert-by-alert path, in payload order.
+
+
+@dataclass(frozen=True, slots=True)
+class _Firing:
+    index: int
+    alert: AlertmanagerAlertIn
+    fp: str
+    tri: AlertTriage
+    event: Event
+
+    @property
+    def episode(self) -> tuple[str, datetime]:
+        return self.fp, self.alert.starts_at.astimezone(UTC)
+
+
+def _ingest_bulk(
+    service: TicketService, message: AlertmanagerWebhook, settings: AlertmanagerSettings
+) -> list[AlertResult]:
+    results: list[AlertResult | None] = [None] * len(message.alerts)
+    run: list[_Firing] = []
+    now = service.now()
+    for index, alert in enumerate(message.alerts):
+        if alert.status == "firing":
+            fp = alert_fingerprint(alert)
+            tri = map_labels(alert.labels, settings)
+            run.append(_Firing(index, alert, fp, tri, to_event(alert, message, tri, settings, now=now)))
+            continue
+        if run:
+            _ingest_firing(service, message, run, results)
+            run = []
+        results[index] = _ingest_alert(service, alert, message, settings)
+    if run:
+        _ingest_firing(service, message, run, results)
+    return [r for r in results if r is not None]
+
+
+def _insert_episodes(
+    service: TicketService, message: AlertmanagerWebhook, items: list[_Firing], open_ids: dict[str, int]
+) -> dict[tuple[str, datetime], int]:
+    """Insert the episodes not yet known; returns the new ones' ids by (fingerprint, start)."""
+    session = service.session
+    now = service.now()
+    values = [
+        {
+            "fingerprint": item.fp,
+            "starts_at": item.alert.starts_at,
+            "ends_at": item.alert.ends_at,
+            "status": "firing",
+            "alertname": item.alert.labels.get("alertname", "")[:200],
+            "group_key": message.group_key,
+            "receiver": message.receiver[:200],
+            "ticket_id": open_ids.get(item.event.fingerprint),
+            "notifications": 1,
+            "first_received_at": now,
+            "last_received_at": now,
+        }
+        for item in items
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        return _insert_episodes_pg(session, values)
+    table = AlertmanagerAlert.metadata.tables["alertmanager_alert"]
+    stmt = (
+        sqlite.insert(table)
+        .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
+        .returning(table.c.id, table.c.fingerprint, table.c.starts_at)
+    )
+    # executemany: one cached statement, sent as batched multi-row INSERTs ("insertmanyvalues")
+    rows = session.execute(stmt, values)
+    return {(fp, starts_at.astimezone(UTC)): int(row_id) for row_id, fp, starts_at in rows}
+
+
+# On PostgreSQL each statement takes all its rows as one JSON document (``jsonb_to_recordset``): one short
+# SQL text whatever the number of alerts (prepared once by the driver), and one json.dumps instead of the
+# driver escaping every element of a dozen arrays.
+_EPISODES_PG = text(
+    """
+    INSERT INTO alertmanager_alert (fingerprint, starts_at, ends_at, status, alertname, group_key, receiver,
+                                    ticket_id, notifications, first_received_at, last_received_at)
+    SELECT fp, starts_at, ends_at, 'firing', alertname, :group_key, :receiver, ticket_id, 1, :now, :now
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS a(fp varchar, starts_at timestamptz, ends_at timestamptz, alertname varchar, ticket_id integer)
+    ON CONFLICT (fingerprint, starts_at) DO NOTHING
+    RETURNING id, fingerprint, starts_at
+    """
+)
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _insert_episodes_pg(session: Session, values: list[dict[str, Any]]) -> dict[tuple[str, datetime], int]:
+    first = values[0]
+    rows = [
+        {
+            "fp": v["fingerprint"],
+            "starts_at": v["starts_at"],
+            "ends_at": v["ends_at"],
+            "alertname": v["alertname"],
+            "ticket_id": v["ticket_id"],
+        }
+        for v in values
+    ]
+    result = session.execute(
+        _EPISODES_PG,
+        {
+            "group_key": first["group_key"],
+            "receiver": first["receiver"],
+            "now": first["first_received_at"],
+            "rows": _json_rows(rows),
+        },
+    )
+    return {(fp, starts_at.astimezone(UTC)): int(row_id) for row_id, fp, starts_at in result}
+
+
+def _count_repeats(service: TicketService, repeats: list[_Firing]) -> dict[tuple[str, datetime], int | None]:
+    """One more notification on each repeated episode (in SQL: no lost update); their tickets."""
+    table = AlertmanagerAlert.metadata.tables["alertmanager_alert"]
+    counts = Counter(item.episode for item in repeats)
+    tickets: dict[tuple[str, datetime], int | None] = {}
+    for times in sorted(set(counts.values())):
+        keys = [key for key, n in counts.items() if n == times]
+        rows = service.session.execute(
+            update(table)
+            .where(tuple_(table.c.fingerprint, table.c.starts_at).in_(keys))
+            .values(notifications=table.c.notifications + times, last_received_at=service.now())
+            .returning(table.c.fingerprint, table.c.starts_at, table.c.ticket_id)
+        )
+        tickets.update({(fp, starts.astimezone(UTC)): ticket_id for fp, starts, ticket_id in rows})
+    return tickets
+
+
+def _ingest_firing(
+    service: TicketService,
+    message: AlertmanagerWebhook,
+    run: list[_Firing],
+    results: list[AlertResult | None],
+) -> None:
+    session = service.session
+    session.flush()
+    fingerprints = sorted({item.event.fingerprint for item in run})
+    open_ids: dict[str, int] = {
+        str(open_fp): int(ticket_id)
+        for ticket_id, open_fp in session.execute(
+            select(Ticket.id, Ticket.open_fingerprint)
+            .where(Ticket.open_fingerprint.in_(fingerprints))
+            .order_by(Ticket.id)
+            .with_for_update()
+        )
+    }
+    firsts: dict[tuple[str, datetime], _Firing] = {}
+    for item in run:
+        firsts.setdefault(item.episode, item)
+    inserted = _insert_episodes(service, message, list(firsts.values()), open_ids)
+    fresh = [item for item in run if firsts[item.episode] is item and item.episode in inserted]
+    repeats = [item for item in run if not (firsts[item.episode] is item and item.episode in inserted)]
+    if repeats:
+        repeat_tickets = _count_repeats(service, repeats)
+        for item in repeats:
+            results[item.index] = AlertResult(item.fp, "firing", "repeat", repeat_tickets.get(item.episode))
+
+    linked_at_insert = dict(open_ids)
+    sightings: list[tuple[_Firing, int]] = []
+    for item in fresh:
+        open_id = open_ids.get(item.event.fingerprint)
+        if open_id is not None:
+            sightings.append((item, open_id))
+            results[item.index] = AlertResult(item.fp, "firing", "deduplicated", open_id)
+            continue
+        result = service.ingest(item.event)  # first sighting: opens (or reopens) a ticket
+        ticket = result.ticket
+        if ticket is not None:
+            if result.outcome == "opened" and item.tri.queue:
+                ticket.queue = item.tri.queue  # the Alertmanager mapping names the team of its alerts
+            open_ids[item.event.fingerprint] = ticket.id
+        results[item.index] = AlertResult(
+            item.fp, "firing", result.outcome, ticket.id if ticket is not None else None
+        )
+    # episodes whose ticket was opened (or reopened) by this run: link them now
+    links = [
+        {"episode_id": inserted[item.episode], "ticket": open_ids[item.event.fingerprint]}
+        for item in fresh
+        if item.event.fingerprint not in linked_at_insert and item.event.fingerprint in open_ids
+    ]
+    if links:
+        episodes = AlertmanagerAlert.metadata.tables["alertmanager_alert"]
+        session.execute(
+            update(episodes)
+            .where(episodes.c.id == bindparam("episode_id"))
+            .values(ticket_id=bindparam("ticket")),
+            links,
+        )
+    if sightings:
+        _add_sightings(service, sightings)
+    session.flush()
+
+
+_SIGHTINGS_PG = text(
+    """
+    WITH ev AS (
+        INSERT INTO event (fingerprint, action, severity, category, summary, source, check_id, producer,
+                           labels, entity, evidence, amount_at_risk, occurred_at, received_at, ticket_id)
+        SELECT fingerprint, 'trigger', severity, category, summary, source, check_id, :producer,
+               labels, entity, evidence, amount, occurred_at, :now, ticket_id
+        FROM jsonb_to_recordset(CAST(:events AS jsonb))
+             AS e(fingerprint varchar, severity varchar, category varchar, summary text, source varchar,
+                  check_id varchar, labels jsonb, entity jsonb, evidence jsonb, amount numeric,
+                  occurred_at timestamptz, ticket_id integer, n integer)
+        ORDER BY n
+        RETURNING id, ticket_id, occurred_at, summary, evidence
+    ),
+    occ AS (
+        INSERT INTO occurrence (ticket_id, event_id, seen_at, summary, evidence)
+        SELECT ticket_id, id, occurred_at, summary, evidence FROM ev ORDER BY id
+    )
+    UPDATE ticket AS t
+    SET occurrence_count = t.occurrence_count + u.n,
+        last_seen_at = greatest(t.last_seen_at, u.last_seen),
+        amount_at_risk = coalesce(u.amount, t.amount_at_risk),
+        updated_at = :now
+    FROM jsonb_to_recordset(CAST(:tickets AS jsonb))
+         AS u(id integer, n integer, last_seen timestamptz, amount numeric)
+    WHERE t.id = u.id
+    """
+)
+"""A run's sightings in one statement: the events, their occurrences, each ticket's counters once."""
+
+
+def _add_sightings_pg(service: TicketService, sightings: list[tuple[_Firing, int]]) -> None:
+    session = service.session
+    now = service.now()
+    events = [item.event for item, _ in sightings]
+    per_ticket = _per_ticket(events, sightings)
+    ids = sorted(per_ticket)
+    session.execute(
+        _SIGHTINGS_PG,
+        {
+            "producer": PRODUCER,
+            "now": now,
+            "events": _json_rows(
+                [
+                    {
+                        "n": n,
+                        "fingerprint": e.fingerprint,
+                        "severity": e.severity,
+                        "category": e.category,
+                        "summary": e.summary,
+                        "source": e.source,
+                        "check_id": e.check_id,
+                        "labels": e.labels,
+                        "entity": e.entity,
+                        "evidence": e.evidence,
+                        "amount": e.amount_at_risk,
+                        "occurred_at": e.occurred_at,
+                        "ticket_id": ticket_id,
+                    }
+                    for n, (e, (_, ticket_id)) in enumerate(zip(events, sightings, strict=True))
+                ]
+            ),
+            "tickets": _json_rows(
+                [
+                    {
+                        "id": i,
+                        "n": per_ticket[i][0],
+                        "last_seen": per_ticket[i][1],
+                        "amount": per_ticket[i][2],
+                    }
+                    for i in ids
+                ]
+            ),
+        },
+    )
+    _expire_counters(session, ids)
+
+
+def _per_ticket(
+    events: list[Event], sightings: list[tuple[_Firing, int]]
+) -> dict[int, tuple[int, datetime, Decimal | None]]:
+    """Per ticket: how many sightings, the latest seen, the latest amount at risk measured (if any)."""
+    per_ticket: dict[int, tuple[int, datetime, Decimal | None]] = {}
+    for event, (_, ticket_id) in zip(events, sightings, strict=True):
+        n, seen, amount = per_ticket.get(ticket_id, (0, event.occurred_at, None))
+        per_ticket[ticket_id] = (
+            n + 1,
+            max(seen, event.occurred_at),
+            event.amount_at_risk if event.amount_at_risk is not None else amount,
+        )
+    return per_ticket
+
+
+def _expire_counters(session: Session, ticket_ids: list[int]) -> None:
+    """Loaded tickets read their new counters from the store when next used."""
+    for ticket_id in ticket_ids:
+        loaded = session.identity_map.get(session.identity_key(Ticket, (ticket_id,)))
+        if loaded is not None:
+            session.expire(loaded, ["occurrence_count", "last_seen_at", "amount_at_risk", "updated_at"])
+
+
+def _add_sightings(service: TicketService, sightings: list[tuple[_Firing, int]]) -> None:
+    """Events and occurrences of open tickets, set-wise; each ticket's counters once. PostgreSQL has its
+    own statements; this is SQLite's (the only other store in :data:`BULK_DIALECTS`)."""
+    session = service.session
+    if session.get_bind().dialect.name == "postgresql":
+        _add_sightings_pg(service, sightings)
+        return
+    now = service.now()
+    events = [item.event for item, _ in sightings]
+    events_table, occurrences_table = (
+        EventRecord.metadata.tables["event"],
+        Occurrence.metadata.tables["occurrence"],
+    )
+    # SQLite has one writer at a time (this transaction holds the write lock): the rows take the next ids
+    # in the order given, so they are read back by id instead of one INSERT ... RETURNING per row.
+    before = session.scalar(select(func.max(events_table.c.id))) or 0
+    session.execute(
+        insert(events_table),
+        [
+            {
+                "fingerprint": event.fingerprint,
+                "action": event.action,
+                "severity": event.severity,
+                "category": event.category,
+                "summary": event.summary,
+                "source": event.source,
+                "check_id": event.check_id,
+                "producer": event.producer,
+                "labels": dict(event.labels),
+                "entity": dict(event.entity),
+                "evidence": dict(event.evidence),
+                "amount_at_risk": event.amount_at_risk,
+                "occurred_at": event.occurred_at,
+                "received_at": now,
+                "ticket_id": ticket_id,
+            }
+            for event, (_, ticket_id) in zip(events, sightings, strict=True)
+        ],
+    )
+    event_ids = session.scalars(
+        select(events_table.c.id).where(events_table.c.id > before).order_by(events_table.c.id)
+    ).all()
+    if len(event_ids) != len(events):  # pragma: no cover - only if another writer got in between
+        raise RuntimeError("events inserted concurrently; retry the webhook")
+    session.execute(
+        insert(occurrences_table),
+        [
+            {
+                "ticket_id": ticket_id,
+                "event_id": event_id,
+                "seen_at": event.occurred_at,
+                "summary": event.summary,
+                "evidence": dict(event.evidence),
+            }
+            for event_id, event, (_, ticket_id) in zip(event_ids, events, sightings, strict=True)
+        ],
+    )
+    per_ticket = _per_ticket(events, sightings)
+    table = Ticket.metadata.tables["ticket"]
+    session.execute(  # what _add_occurrence does, once per ticket
+        update(table)
+        .where(table.c.id == bindparam("ticket"))
+        .values(
+            occurrence_count=table.c.occurrence_count + bindparam("n"),
+            last_seen_at=case(
+                (table.c.last_seen_at < bindparam("seen", type_=UTCDateTime()), bindparam("seen")),
+                else_=table.c.last_seen_at,
+            ),
+            amount_at_risk=func.coalesce(bindparam("amount", type_=Money()), table.c.amount_at_risk),
+            updated_at=bindparam("now", type_=UTCDateTime()),
+        ),
+        [
+            {"ticket": ticket_id, "n": n, "seen": seen, "amount": amount, "now": now}
+            for ticket_id, (n, seen, amount) in sorted(per_ticket.items())
+        ],
+    )
+    _expire_counters(session, sorted(per_ticket))

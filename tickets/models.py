@@ -7,7 +7,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    case,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hypercare.db import Base, JSONType, Money, UTCDateTime, utcnow
@@ -42,7 +55,15 @@ class EventRecord(Base):
 
 class Ticket(Base):
     __tablename__ = "ticket"
-    __table_args__ = (Index("ix_ticket_status_priority", "status", "priority"),)
+    # More indexes (partial, on expressions) follow the class; all come from migration 0006.
+    __table_args__ = (
+        Index("ix_ticket_status_priority_last_seen", "status", "priority", "last_seen_at"),
+        Index("ix_ticket_queue_category_priority", "queue", "category", "priority"),  # a team's own view
+        # the dashboards' date ranges: inflow, MTTA, outflow/MTTR and the backlog at a date (migration 0009)
+        Index("ix_ticket_created_at", "created_at"),
+        Index("ix_ticket_acknowledged_at", "acknowledged_at"),
+        Index("ix_ticket_resolved_created", "resolved_at", "created_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(128), index=True)
     open_fingerprint: Mapped[str | None] = mapped_column(String(128), unique=True)
@@ -87,6 +108,8 @@ class Ticket(Base):
     sla_state: Mapped[str] = mapped_column(String(16), default="ok", index=True)
     """ok | at_risk | breached | paused | met (as of the last evaluation)."""
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    audit_hash: Mapped[str | None] = mapped_column(String(64))
+    """The hash of the ticket's last audit row: the head of its audit chain (tickets/audit.py)."""
     occurrences: Mapped[list[Occurrence]] = relationship(
         back_populates="ticket", lazy="raise", order_by="Occurrence.id"
     )
@@ -96,12 +119,56 @@ class Ticket(Base):
         return self.status in OPEN_STATUSES
 
 
+def sla_due_expr() -> ColumnElement[Any]:
+    """The ticket's next SLA deadline: the response's until acknowledged, then the resolution's."""
+    return case(
+        (
+            Ticket.acknowledged_at.is_(None),
+            func.coalesce(Ticket.sla_response_due_at, Ticket.sla_resolution_due_at),
+        ),
+        else_=Ticket.sla_resolution_due_at,
+    )
+
+
+_OPEN_ONLY = Ticket.status.in_(OPEN_STATUSES)
+# The queue's default views are the open tickets (a tenth of the table or less): partial indexes in the
+# order the queue sorts them, so a page is an index range scan, not a sort of every open ticket.
+Index(
+    "ix_ticket_open_by_priority",
+    Ticket.priority,
+    Ticket.last_seen_at.desc(),
+    Ticket.id.desc(),
+    postgresql_where=_OPEN_ONLY,
+    sqlite_where=_OPEN_ONLY,
+)
+Index(
+    "ix_ticket_open_by_sla_due",
+    sla_due_expr(),
+    Ticket.priority,
+    Ticket.id,
+    postgresql_where=_OPEN_ONLY,
+    sqlite_where=_OPEN_ONLY,
+    info={"skip_compare": True},  # an expression: PostgreSQL reads it back in its own words
+)
+# The queue's substring search (``lower(col) LIKE '%word%'``) on PostgreSQL: pg_trgm GIN indexes, made by
+# migration 0006 when the extension can be created (without them the search scans the table). Declared
+# here so ``alembic check`` knows them; only the migration creates them.
+for _column in (Ticket.title, Ticket.check_id, Ticket.fingerprint):
+    Index(
+        f"ix_ticket_{_column.key}_trgm",
+        func.lower(_column),
+        postgresql_using="gin",
+        info={"skip_compare": True},
+    ).ddl_if(callable_=lambda *_args, **_kwargs: False)
+
+
 class Occurrence(Base):
     """One sighting of a ticket's exception: a repeat adds one of these, not a ticket."""
 
     __tablename__ = "occurrence"
+    __table_args__ = (Index("ix_occurrence_ticket_id_id", "ticket_id", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     summary: Mapped[str] = mapped_column(Text, default="")
@@ -113,8 +180,10 @@ class TicketAudit(Base):
     """Append-only: the migration installs triggers that refuse UPDATE and DELETE on this table."""
 
     __tablename__ = "ticket_audit"
+    __table_args__ = (Index("ix_ticket_audit_ticket_id_id", "ticket_id", "id"),)
+    """A ticket's trail (and hash chain) in order, newest last."""
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
@@ -125,7 +194,8 @@ class TicketAudit(Base):
 
 
 class AuditChainHead(Base):
-    """The one row (id 1) holding the audit chain's last hash; each writer locks it: the chain cannot fork."""
+    """Row 1 ends the global audit chain of the rows written before migration 0006 (``last_id`` is the last
+    of them); later rows are chained per ticket, each ticket holding its head (``ticket.audit_hash``)."""
 
     __tablename__ = "audit_chain_head"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,15 +7,25 @@ whatever the number of rows (no N+1); the tests count them.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, get_args
 
 from sqlalchemy import ColumnElement, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from tickets.errors import TicketNotFound
-from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Occurrence, Ticket, TicketAudit, User
+from tickets.models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    Occurrence,
+    Ticket,
+    TicketAudit,
+    User,
+    sla_due_expr,
+)
 
 StatusFilter = Literal[
     "open", "closed", "new", "acknowledged", "in_progress", "waiting", "reopened", "resolved"
@@ -31,7 +41,14 @@ UNASSIGNED = "none"
 """The assignee filter's value for tickets nobody is assigned to."""
 MAX_PAGE = 500
 MAX_TEXT = 200
+FACET_CACHE_SIZE = 256
+"""Facet counts kept per process, each filed under the store's tickets version (``tickets.cache``): a
+count is reused only while no ticket changed, so paging or re-sorting a large queue does not count the
+table again, and a change is counted at once."""
+_facet_cache: OrderedDict[tuple[Any, ...], list[tuple[str, str, int]]] = OrderedDict()
+_facet_lock = threading.Lock()
 T = TypeVar("T")
+LEAN_DEFERRED = (Ticket.description, Ticket.entity, Ticket.labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +118,9 @@ class Slice(Generic[T]):
 
 
 def sla_due() -> ColumnElement[Any]:
-    """The ticket's next SLA deadline: the response's until acknowledged, then the resolution's."""
-    return case(
-        (
-            Ticket.acknowledged_at.is_(None),
-            func.coalesce(Ticket.sla_response_due_at, Ticket.sla_resolution_due_at),
-        ),
-        else_=Ticket.sla_resolution_due_at,
-    )
+    """The ticket's next SLA deadline: the response's until acknowledged, then the resolution's (the
+    expression migration 0006 indexes for the open tickets)."""
+    return sla_due_expr()
 
 
 def _status_clause(status: str) -> ColumnElement[bool]:
@@ -156,18 +168,22 @@ def _facet_clauses(flt: TicketFilter) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def _order(sort: str) -> list[Any]:
-    open_first = case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)
+def _order(sort: str, status: str | None, dialect: str) -> list[Any]:
+    """The ORDER BY of a sort. "Open first" is left out when the status filter already decides it, so
+    the order is the one the partial indexes on the open tickets hold (migration 0006)."""
+    open_first = [] if status else [case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)]
     if sort == "sla_due":
         due = sla_due()
-        return [open_first, due.is_(None), due, Ticket.priority, Ticket.id]
+        # "NULLS LAST" is an ascending index's own order on PostgreSQL (and valid on SQLite)
+        nulls_last = [due.asc().nulls_last()] if dialect in ("postgresql", "sqlite") else [due.is_(None), due]
+        return [*open_first, *nulls_last, Ticket.priority, Ticket.id]
     if sort == "oldest":
         return [Ticket.created_at, Ticket.id]
     if sort == "newest":
         return [Ticket.created_at.desc(), Ticket.id.desc()]
     if sort == "last_seen":
         return [Ticket.last_seen_at.desc(), Ticket.id.desc()]
-    return [open_first, Ticket.priority, Ticket.last_seen_at.desc(), Ticket.id.desc()]
+    return [*open_first, Ticket.priority, Ticket.last_seen_at.desc(), Ticket.id.desc()]
 
 
 def _status_matches(flt_status: str | None, status: str) -> bool:
@@ -189,8 +205,16 @@ def list_tickets(
     sort: SortKey = "priority",
     limit: int = 50,
     offset: int = 0,
+    lean: bool = False,
+    version: int | None = None,
 ) -> TicketPage:
-    """One page of the queue with facet counts. Two queries: the page, and one GROUP BY for the counts."""
+    """One page of the queue with facet counts. Two queries: the page, and one GROUP BY for the counts.
+
+    ``version``: the store's tickets version read before this call (``tickets.cache.store_version``); the
+    counts of the same filters at the same version are then reused instead of counted again.
+
+    ``lean``: the tickets come without their description, entity and labels (the queue page shows none of
+    them; reading one raises instead of costing a query per row)."""
     if flt is None:
         flt = TicketFilter(status=status, priority=priority)
     if sort not in SORT_KEYS:
@@ -206,11 +230,7 @@ def list_tickets(
     if flt.priority:
         clauses.append(Ticket.priority == flt.priority)
 
-    rows = session.execute(
-        select(Ticket.status, Ticket.priority, func.count(Ticket.id))
-        .where(*common)
-        .group_by(Ticket.status, Ticket.priority)
-    ).all()
+    rows = _facet_rows(session, flt, common, version)
     by_status: dict[str, int] = {}
     by_priority: dict[str, int] = {}
     total = 0
@@ -228,15 +248,53 @@ def list_tickets(
         select(Ticket, User.username)
         .outerjoin(User, User.id == Ticket.assignee_id)
         .where(*clauses)
-        .order_by(*_order(sort))
+        .order_by(*_order(sort, flt.status, session.get_bind().dialect.name))
         .limit(limit)
         .offset(offset)
     )
+    if lean:
+        query = query.options(*(defer(column, raiseload=True) for column in LEAN_DEFERRED))
     result = session.execute(query).all()
     items = [ticket for ticket, _ in result]
     assignees = {ticket.id: name for ticket, name in result if name is not None}
     facets = Facets(by_status=by_status, by_priority=by_priority)
     return TicketPage(items, total, limit, offset, facets, assignees)
+
+
+def _facet_rows(
+    session: Session, flt: TicketFilter, common: list[ColumnElement[bool]], version: int | None
+) -> list[tuple[str, str, int]]:
+    """Tickets per (status, priority) under every filter but those two: one GROUP BY, or its result at
+    the same tickets ``version`` (never an older one)."""
+    key = (
+        str(session.get_bind().engine.url),
+        version,
+        flt.queue,
+        flt.category,
+        flt.source,
+        flt.assignee,
+        " ".join(flt.text.split()) if flt.text else None,
+    )
+    if version is not None:
+        with _facet_lock:
+            cached = _facet_cache.get(key)
+        if cached is not None:
+            return cached
+    rows = [
+        (str(row_status), str(row_priority), int(count))
+        for row_status, row_priority, count in session.execute(
+            select(Ticket.status, Ticket.priority, func.count(Ticket.id))
+            .where(*common)
+            .group_by(Ticket.status, Ticket.priority)
+        )
+    ]
+    if version is not None:
+        with _facet_lock:
+            _facet_cache[key] = rows
+            _facet_cache.move_to_end(key)
+            while len(_facet_cache) > FACET_CACHE_SIZE:
+                _facet_cache.popitem(last=False)
+    return rows
 
 
 def distinct_values(session: Session) -> dict[str, list[str]]:

@@ -260,7 +260,7 @@ def create_report(
             "ticket_id": report.ticket_id,
             "outcome": result.outcome,
             "reporter": reporter.username,
-            "module": data.module,
+            "erp_module": data.module,  # not "module": a LogRecord attribute
             "attachments": len(files),
         },
     )

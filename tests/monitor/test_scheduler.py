@@ -27,7 +27,7 @@ from hypercare.errors import ConfigError
 from hypercare.pipeline import scheduler_processor
 from hypercare.store import make_engine, session_factory, session_scope
 from monitor import leases
-from monitor.checks import CheckSpec, parse_checks
+from monitor.checks import CheckDefinitionError, CheckSpec, parse_checks
 from monitor.models import CheckResultRow, WorkLease
 from monitor.scheduler import RunSummary, ScheduleError, Scheduler, build_units, next_due, parse_interval
 from tickets.models import Ticket
@@ -142,10 +142,9 @@ def test_bad_default_interval_in_settings_names_the_key(tmp_path: Path) -> None:
         load_settings(tmp_path / "h.yaml")
 
 
-def test_bad_check_schedule_names_the_check(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, checks={"packs": []})
-    with httpx.Client() as client, pytest.raises(ScheduleError, match=r"check neg .*'twice a day'"):
-        build_units(settings, checks_yaml(check("neg", schedule="twice a day")), http_client=client)
+def test_bad_check_schedule_names_the_check_when_the_checks_load() -> None:
+    with pytest.raises(CheckDefinitionError, match=r"check neg: field 'schedule'.*'twice a day'"):
+        checks_yaml(check("neg", schedule="twice a day"))
 
 
 def test_jitter_is_seeded_and_bounded() -> None:

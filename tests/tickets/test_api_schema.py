@@ -78,13 +78,16 @@ def run_schemathesis(ticket_app: TicketApp, path_regex: str, checks: list[Any] |
     return len(operations)
 
 
-QUEUE_ROUTES = r"^/api/v1/tickets(/\{ticket_id\}(/(occurrences|comments|audit|acknowledge|resolve))?)?$"
-"""The queue's read routes and basic actions (tickets/api/tickets.py)."""
+QUEUE_ROUTES = (
+    r"^/api/v1/tickets(/\{ticket_id\}(/(occurrences|comments|audit|acknowledge|resolve|diagnostics))?)?$"
+)
+"""The queue's read routes and basic actions (tickets/api/tickets.py), and the ticket's runbook diagnostics
+(tickets/api/diagnostics.py)."""
 
 
 @pytest.mark.slow
 def test_the_ticket_api_passes_every_schemathesis_check(ticket_app: TicketApp) -> None:
-    assert run_schemathesis(ticket_app, QUEUE_ROUTES, None) == 8
+    assert run_schemathesis(ticket_app, QUEUE_ROUTES, None) == 9
 
 
 KNOWN_5XX: dict[str, str] = {}

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from hypercare.cli import app as cli_app
 from hypercare.store import session_factory, session_scope
 from tickets.audit import GENESIS, row_hash, verify
-from tickets.models import AuditChainHead, TicketAudit
+from tickets.models import Ticket, TicketAudit
 from tickets.service import TicketService
 
 
@@ -32,23 +32,30 @@ def cli_logging() -> Iterator[None]:
     apprise.setLevel(saved[2])
 
 
-def test_each_row_chains_to_the_previous_one(session: Session) -> None:
+def test_each_ticket_has_its_own_chain(session: Session) -> None:
     service = TicketService(session, make_settings())
-    ticket = service.ingest(make_event()).ticket
-    assert ticket is not None
-    service.comment(ticket.id, "alice", "looking")
-    service.resolve(ticket.id, "alice", "fixed")
+    first = service.ingest(make_event()).ticket
+    second = service.ingest(make_event(fingerprint="fp-other", summary="Other")).ticket
+    assert first is not None and second is not None
+    service.comment(first.id, "alice", "looking")
+    service.comment(second.id, "bob", "me too")
+    service.resolve(first.id, "alice", "fixed")
     session.flush()
-    rows = list(session.scalars(select(TicketAudit).order_by(TicketAudit.id)))
-    assert len(rows) == 3
-    prev = rows[0].prev_hash
-    for row in rows:
-        assert row.prev_hash == prev and row.hash == row_hash(row, prev)
-        prev = row.hash
-    head = session.get(AuditChainHead, 1)
-    assert head is not None and head.last_hash == rows[-1].hash
+    for ticket, length in ((first, 3), (second, 2)):
+        rows = list(
+            session.scalars(
+                select(TicketAudit).where(TicketAudit.ticket_id == ticket.id).order_by(TicketAudit.id)
+            )
+        )
+        assert len(rows) == length
+        prev = GENESIS
+        for row in rows:
+            assert row.prev_hash == prev and row.hash == row_hash(row, prev)
+            prev = row.hash
+        assert session.scalar(select(Ticket.audit_hash).where(Ticket.id == ticket.id)) == rows[-1].hash
     session.expire_all()
-    assert verify(session).ok
+    report = verify(session)
+    assert report.ok and (report.checked, report.chains) == (5, 2)
 
 
 def _tamper(engine: Engine, sql: str) -> None:
@@ -140,3 +147,119 @@ def test_concurrent_writers_do_not_fork_the_chain(store_engine: Engine) -> None:
     assert report.ok and report.checked == 41
     assert len({row.prev_hash for row in rows}) == 41, "no two rows share a predecessor: no fork"
     assert rows[0].prev_hash == GENESIS
+
+
+def _seed_two(engine: Engine) -> tuple[list[int], list[int]]:
+    """Two tickets with three audit rows each, interleaved in id order."""
+    factory = session_factory(engine)
+    with session_scope(factory) as session:
+        service = TicketService(session, make_settings())
+        one = service.ingest(make_event()).ticket
+        two = service.ingest(make_event(fingerprint="fp-two", summary="Two")).ticket
+        assert one is not None and two is not None
+        for n in range(2):
+            service.comment(one.id, "alice", f"one {n}")
+            service.comment(two.id, "bob", f"two {n}")
+        ids = one.id, two.id
+    with factory() as session:
+        rows = list(session.scalars(select(TicketAudit).order_by(TicketAudit.id)))
+    return [r.id for r in rows if r.ticket_id == ids[0]], [r.id for r in rows if r.ticket_id == ids[1]]
+
+
+def test_reordered_rows_are_detected(store_engine: Engine) -> None:
+    one, _ = _seed_two(store_engine)
+    a, b = one[1], one[2]
+    _tamper(store_engine, f"UPDATE ticket_audit SET id = -1 WHERE id = {a}")
+    with store_engine.begin() as conn:
+        conn.execute(text(f"UPDATE ticket_audit SET id = {a} WHERE id = {b}"))
+        conn.execute(text(f"UPDATE ticket_audit SET id = {b} WHERE id = -1"))
+    with session_factory(store_engine)() as session:
+        report = verify(session)
+    assert (report.ok, report.broken_id) == (False, a)
+    assert "prev_hash does not match" in (report.reason or "")
+
+
+def test_a_row_moved_to_another_ticket_is_detected(store_engine: Engine) -> None:
+    one, two = _seed_two(store_engine)
+    ticket_two = _ticket_of(store_engine, two[0])
+    _tamper(store_engine, f"UPDATE ticket_audit SET ticket_id = {ticket_two} WHERE id = {one[-1]}")
+    with session_factory(store_engine)() as session:
+        report = verify(session)
+    assert not report.ok and report.broken_id is not None
+    assert report.broken_chains == 2, "one chain lost its tail, the other gained a foreign row"
+
+
+def test_a_deleted_chain_is_detected_and_others_still_verify(store_engine: Engine) -> None:
+    one, two = _seed_two(store_engine)
+    ticket_two = _ticket_of(store_engine, two[0])
+    _tamper(store_engine, f"DELETE FROM ticket_audit WHERE ticket_id = {ticket_two}")
+    with session_factory(store_engine)() as session:
+        report = verify(session)
+    assert not report.ok and report.broken_id is None
+    assert f"ticket {ticket_two}" in (report.reason or "") and "missing" in (report.reason or "")
+    assert (report.checked, report.chains, report.broken_chains) == (len(one), 1, 1)
+
+
+def _ticket_of(engine: Engine, audit_id: int) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(text(f"SELECT ticket_id FROM ticket_audit WHERE id = {audit_id}")))
+
+
+def test_rows_of_the_old_global_chain_still_verify(store_engine: Engine) -> None:
+    """Rows written before migration 0006 form one global chain ending at audit_chain_head."""
+    factory = session_factory(store_engine)
+    with session_scope(factory) as session:
+        service = TicketService(session, make_settings())
+        tickets = [service.ingest(make_event(fingerprint=f"fp-{n}")).ticket for n in range(2)]
+        ids = [t.id for t in tickets if t is not None]
+    _tamper(store_engine, "DELETE FROM ticket_audit")
+    prev = GENESIS
+    with session_scope(factory) as session:
+        session.execute(text("UPDATE ticket SET audit_hash = NULL"))
+        for n in range(4):  # what the old writer did: one chain across tickets
+            row = TicketAudit(ticket_id=ids[n % 2], actor="system", action="commented", detail={"n": n})
+            row.at = make_event().occurred_at
+            row.prev_hash, row.hash = prev, "x"  # set so the per-ticket hook leaves the row alone
+            row.hash = prev = row_hash(row, prev)
+            session.add(row)
+        session.flush()
+        last_id = int(session.scalar(select(TicketAudit.id).order_by(TicketAudit.id.desc()).limit(1)) or 0)
+        session.execute(
+            text("UPDATE audit_chain_head SET last_id = :id, last_hash = :h WHERE id = 1"),
+            {"id": last_id, "h": prev},
+        )
+    with session_scope(factory) as session:  # new rows are chained per ticket, after the old ones
+        TicketService(session, make_settings()).comment(ids[0], "alice", "after the upgrade")
+    with factory() as session:
+        report = verify(session)
+        assert report.ok and (report.checked, report.chains) == (5, 1)
+    with store_engine.begin() as conn:
+        conn.execute(text(f"UPDATE ticket_audit SET actor = 'mallory' WHERE id = {last_id - 2}"))
+    with factory() as session:
+        report = verify(session)
+    assert (report.ok, report.broken_id) == (False, last_id - 2)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_writers_of_different_tickets_do_not_wait_for_each_other(store_engine: Engine) -> None:
+    """The chain lock is the ticket's own: a transaction holding one ticket does not block another's
+    (PostgreSQL; SQLite serialises every writer by design)."""
+    factory = session_factory(store_engine)
+    with session_scope(factory) as session:
+        service = TicketService(session, make_settings())
+        one = service.ingest(make_event()).ticket
+        two = service.ingest(make_event(fingerprint="fp-two")).ticket
+        assert one is not None and two is not None
+        ids = one.id, two.id
+    holder = factory()
+    try:
+        TicketService(holder, make_settings()).comment(ids[0], "alice", "holding ticket one")
+        holder.flush()  # ticket one and its chain head stay locked until holder ends
+        with session_scope(factory) as session:
+            session.execute(text("SET LOCAL lock_timeout = '3s'"))
+            TicketService(session, make_settings()).comment(ids[1], "bob", "not waiting")
+        holder.commit()
+    finally:
+        holder.close()
+    with factory() as session:
+        assert verify(session).ok

@@ -120,7 +120,8 @@ def test_a_ticket_is_read_acknowledged_and_resolved(client: TestClient, ticket_a
     detail = client.get(f"/api/v1/tickets/{ticket_id}", headers=agent).json()
     assert detail["occurrence_count"] == 2
     assert [o["evidence"]["violations"] for o in detail["occurrences"]] == [2, 1], "newest first"
-    assert [a["action"] for a in detail["audit"]] == ["opened"]
+    # an event posted through the API gets its runbook and diagnostics, like the pipeline's (once)
+    assert [a["action"] for a in detail["audit"]] == ["opened", "runbook_linked", "diagnosed"]
 
     acked = client.post(f"/api/v1/tickets/{ticket_id}/acknowledge", headers=agent)
     assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
@@ -142,6 +143,8 @@ def test_a_ticket_is_read_acknowledged_and_resolved(client: TestClient, ticket_a
     audit = client.get(f"/api/v1/tickets/{ticket_id}", headers=agent).json()["audit"]
     assert [(a["actor"], a["action"]) for a in audit] == [
         ("system", "opened"),
+        ("system", "runbook_linked"),
+        ("system", "diagnosed"),
         ("agent", "acknowledged"),
         ("agent", "commented"),
         ("agent", "resolved"),

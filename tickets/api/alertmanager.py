@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from tickets.alertmanager import AlertmanagerWebhook, AlertOutcome, ingest_webhook
 from tickets.api.deps import AlertWriter, ServiceDep, SessionDep, SettingsDep
+from tickets.api.diagnostics import DiagnoserDep
 from tickets.api.schemas import Problem
 
 router = APIRouter(prefix="/api/v1", tags=["alertmanager"])
@@ -39,21 +40,26 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/alertmanager", response_model=WebhookAccepted, responses=_RESPONSES)
 def post_alertmanager(
+    *,
     message: AlertmanagerWebhook,
     user: AlertWriter,
     service: ServiceDep,
     session: SessionDep,
     settings: SettingsDep,
+    diagnoser: DiagnoserDep,
 ) -> WebhookAccepted:
     """Alertmanager `webhook_config` receiver (payload version 4): each alert by its own status.
 
     Idempotent: a repeat of an alert episode (same fingerprint and `startsAt`) changes nothing, so
-    `repeat_interval` re-sends and retries never open a second ticket."""
+    `repeat_interval` re-sends and retries never open a second ticket. Tickets an alert opened or reopened
+    get their runbook and its diagnostics in a background task: the answer does not wait for them."""
     try:
         results = ingest_webhook(service, message, settings.alertmanager)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     session.commit()
+    diagnoser.add_all((r.outcome, r.ticket_id) for r in results)
+    diagnoser.schedule()
     return WebhookAccepted(
         receiver=message.receiver,
         alerts=[

@@ -23,6 +23,8 @@ from hypercare.config import Settings
 from hypercare.errors import ConfigError, StoreError
 from hypercare.store import make_engine, require_current_schema, session_factory
 from tickets.api import alertmanager as alertmanager_api
+from tickets.api import diagnostics as diagnostics_api
+from tickets.api import dualrun as dualrun_api
 from tickets.api import events, health, lifecycle, tickets
 from tickets.api import reports as reports_api
 from tickets.api.guards import install_guards
@@ -129,7 +131,9 @@ def create_app(
     app.include_router(alertmanager_api.router)
     app.include_router(reports_api.router)
     app.include_router(tickets.router)
+    app.include_router(diagnostics_api.router)  # GET /api/v1/tickets/{ticket_id}/diagnostics
     app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
+    app.include_router(dualrun_api.router)  # cutover readiness, read-only
     app.include_router(ui_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from hypercare.config import Settings
 from tickets.api.state import app_state
 from tickets.auth import Principal, principal_for_token, roles_with
+from tickets.cache import wrote
 from tickets.models import ROLES, User
 from tickets.service import TicketService
 
@@ -53,7 +54,8 @@ def current_principal(
     principal = principal_for_token(session, credentials.credentials)
     if principal is None:
         raise _unauthorized("invalid, revoked or expired token", "invalid_token")
-    session.commit()  # keeps the token's last_used_at
+    if wrote(session):  # the token's last use, recorded once a minute: keep it (else no round trip)
+        session.commit()
     return principal
 
 

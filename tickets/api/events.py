@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from anomaly.events import Event
 from tickets.api.deps import EventWriter, ServiceDep, SessionDep
+from tickets.api.diagnostics import DiagnoserDep
 from tickets.api.schemas import EventAccepted, Problem
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -23,11 +24,21 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
     },
 )
 def post_event(
-    event: Event, user: EventWriter, service: ServiceDep, session: SessionDep, response: Response
+    *,
+    event: Event,
+    user: EventWriter,
+    service: ServiceDep,
+    session: SessionDep,
+    response: Response,
+    diagnoser: DiagnoserDep,
 ) -> EventAccepted:
-    """Ingest one event: 201 when it opened a ticket, 200 for any other outcome."""
+    """Ingest one event: 201 when it opened a ticket, 200 for any other outcome. A ticket it opened or
+    reopened gets its runbook linked and the runbook's diagnostics run after the answer
+    (`GET /api/v1/tickets/{ticket_id}/diagnostics`)."""
     result = service.ingest(event)
     session.commit()
+    diagnoser.add(result.outcome, result.ticket.id if result.ticket else None)
+    diagnoser.schedule()
     if result.outcome == "opened":
         response.status_code = status.HTTP_201_CREATED
     return EventAccepted(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from anomaly.events import Category, Level
 from tickets.api.deps import ReportViewer, ReportWriter, ServiceDep, SessionDep
+from tickets.api.diagnostics import DiagnoserDep
 from tickets.api.schemas import Problem
 from tickets.auth import Principal
 from tickets.models import Report
@@ -88,6 +89,7 @@ def file_report(
     principal: ReportWriter,
     service: ServiceDep,
     session: SessionDep,
+    diagnoser: DiagnoserDep,
     title: Annotated[str, Form(min_length=1, max_length=200, description="What happened, in one line.")],
     module: Annotated[str, Form(min_length=1, max_length=64, description="Where: the ERP module.")],
     category: Annotated[Category, Form()],
@@ -129,6 +131,9 @@ def file_report(
     except BaseException:
         store.delete(stored)
         raise
+    ticket = result.ingest.ticket
+    diagnoser.add(result.ingest.outcome, ticket.id if ticket is not None else None)
+    diagnoser.schedule()  # the ticket's runbook and diagnostics, after the answer
     public = ReportPublic.model_validate(result.report).model_dump()
     return ReportFiled(**public, outcome=result.ingest.outcome)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import select
 
 from hypercare.config import Priority
@@ -25,6 +25,7 @@ from tickets.api.schemas import (
     TicketList,
     TicketPublic,
 )
+from tickets.cache import cache_for, store_version
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.models import Ticket, User
 from tickets.queries import MAX_PAGE, MAX_TEXT, SortKey, StatusFilter, TicketDetail, TicketFilter
@@ -95,7 +96,7 @@ def list_tickets(
     sort: SortKey = "priority",
     limit: Limit = 50,
     offset: Offset = 0,
-) -> TicketList:
+) -> Response:
     """Tickets matching every filter given, one page, with counts per status and per priority.
 
     ``status=open|closed`` selects a group. ``sort=priority`` (default) lists open tickets first, then P1
@@ -107,16 +108,32 @@ def list_tickets(
         assignee=assignee,
         category=category,
         source=source,
-        text=q,
+        text=" ".join(q.split()) if q else q,
     )
-    page = queries.list_tickets(session, flt, sort=sort, limit=limit, offset=offset)
-    return TicketList(
-        items=[public(t, page.assignees.get(t.id)) for t in page.items],
-        total=page.total,
-        limit=page.limit,
-        offset=page.offset,
-        facets=Facets(by_status=dict(page.facets.by_status), by_priority=dict(page.facets.by_priority)),
-    )
+    # The same answer for the same query at the same tickets version (tickets/cache.py): read the version
+    # first, then serve the JSON filed under it or build it from the data read after it.
+    version = store_version(session)
+    cache = cache_for(session, "api-list")
+    key = (user.role, flt, sort, limit, offset)
+
+    def build() -> bytes:
+        page = queries.list_tickets(session, flt, sort=sort, limit=limit, offset=offset, version=version)
+        return (
+            TicketList(
+                items=[public(t, page.assignees.get(t.id)) for t in page.items],
+                total=page.total,
+                limit=page.limit,
+                offset=page.offset,
+                facets=Facets(
+                    by_status=dict(page.facets.by_status), by_priority=dict(page.facets.by_priority)
+                ),
+            )
+            .model_dump_json()
+            .encode()
+        )
+
+    body = cache.get_or_build(key, version, build)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{ticket_id}", response_model=TicketDetailPublic, responses=_READ)

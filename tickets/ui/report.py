@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from anomaly.events import Category, Level
 from tickets.api.deps import ServiceDep, SessionDep
+from tickets.api.diagnostics import DiagnoserDep
 from tickets.auth import ROLE_SCOPES
 from tickets.models import User
 from tickets.reports import (
@@ -66,6 +67,7 @@ def file_report(
     user: UiUser,
     service: ServiceDep,
     session: SessionDep,
+    diagnoser: DiagnoserDep,
     csrf: Annotated[str, Form()],
     title: Annotated[str, Form(max_length=200)] = "",
     module: Annotated[str, Form(max_length=64)] = "",
@@ -127,6 +129,8 @@ def file_report(
         store.delete(stored)
         raise
     ticket = result.ingest.ticket
+    diagnoser.add(result.ingest.outcome, ticket.id if ticket is not None else None)
+    diagnoser.schedule()  # the ticket's runbook and diagnostics, after the redirect is sent
     joined = " (it joins a ticket already open for it)" if result.ingest.outcome == "deduplicated" else ""
     where = f" as ticket #{ticket.id}" if ticket is not None else ""
     flash(request, f"Report #{result.report.id} filed{where}{joined}. Thank you.")

@@ -5,10 +5,12 @@ Every change is a POST carrying the session's CSRF token, answered with a redire
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Form, Query, Request, status
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from anomaly.events import Category
 from hypercare.config import PRIORITIES, Priority
@@ -16,16 +18,22 @@ from hypercare.db import utcnow
 from tickets import queries
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep
 from tickets.auth import authenticate
+from tickets.cache import cache_for, store_version
+from tickets.diagnostics import diagnostics_of
 from tickets.errors import TicketNotFound
 from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, TicketFilter
+from tickets.runbook_steps import done_steps
 from tickets.service import TRANSITIONS, WAITING_REASONS
-from tickets.ui import actions, report
+from tickets.ui import actions, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS
 from tickets.ui.report import may
 from tickets.ui.views import (
     SORTS,
+    ClockFacts,
+    LiveClocks,
     audit_summary,
+    diagnostics_view,
     evidence_view,
     queue_url,
     runbook_panel,
@@ -36,18 +44,25 @@ from tickets.ui.web import (
     UiUser,
     can_act,
     check_csrf,
+    csrf_token,
     render,
     safe_next,
+    templates,
 )
 
 router = APIRouter(include_in_schema=False)
 router.include_router(actions.router)
 router.include_router(report.router)
+router.include_router(runbook_actions.router)
 
 UiStatus = Literal[
     "all", "open", "closed", "new", "acknowledged", "in_progress", "waiting", "reopened", "resolved"
 ]
 PAGE_SIZE = 100
+_SLOT = f"hcslot{secrets.token_hex(8)}x"
+"""Marks the places of a rendered queue page filled per request (unguessable: no ticket text holds it)."""
+QueuePage = tuple[tuple[str, ...], LiveClocks]
+"""A rendered queue page split at its slots (odd items name them), and its rows' SLA clocks."""
 Csrf = Annotated[str, Form(alias="csrf")]
 
 
@@ -130,15 +145,27 @@ def ticket_queue(
         source=params["source"] or None,
         text=params["q"] or None,
     )
-    page = queries.list_tickets(session, flt, sort=sort, limit=PAGE_SIZE, offset=offset)
-    now = utcnow()
-    return render(
-        request,
-        "tickets.html",
-        {
+    # The page at this tickets version, rendered once (tickets/cache.py): only the CSRF token and the SLA
+    # clocks (which move with time) are filled in per request. A page with flash messages is not cached.
+    flashes = request.session.pop("flash", [])
+    version = store_version(session)
+    cache = cache_for(session, "queue-page")
+    key = (user.id, user.username, user.role, user.display_name, tuple(params.items()), offset)
+
+    def build() -> QueuePage:
+        page = queries.list_tickets(
+            session, flt, sort=sort, limit=PAGE_SIZE, offset=offset, lean=True, version=version
+        )
+        context = {
+            "request": request,
+            "csrf": Markup(f"{_SLOT}csrf{_SLOT}"),  # noqa: S704  (our own marker)
+            "flashes": flashes,
             "user": user,
             "page": page,
-            "rows": [(t, page.assignees.get(t.id), sla_clock(t, now)) for t in page.items],
+            "rows": [
+                (t, page.assignees.get(t.id), Markup(f"{_SLOT}{n}{_SLOT}"))  # noqa: S704
+                for n, t in enumerate(page.items)
+            ],
             "params": params,
             "url": lambda **change: queue_url(params, **change),
             "statuses": ("all", *STATUS_FILTERS),
@@ -148,7 +175,18 @@ def ticket_queue(
             "status_counts": status_counts(page.facets.by_status),
             "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
             "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
-        },
+        }
+        html = templates().get_template("tickets.html").render(context)
+        return tuple(html.split(_SLOT)), LiveClocks([ClockFacts.of(t) for t in page.items])
+
+    cached = build() if flashes else cache.get_or_build(key, version, build)
+    parts, live = cached
+    csrf, clocks = csrf_token(request), live.cells(utcnow())
+    return HTMLResponse(
+        "".join(
+            part if n % 2 == 0 else csrf if part == "csrf" else clocks[int(part)]
+            for n, part in enumerate(parts)
+        )
     )
 
 
@@ -176,7 +214,14 @@ def ticket_page(
             "evidence": evidence_view(latest.evidence if latest else None),
             "audit": [(entry, audit_summary(entry.action, entry.detail)) for entry in detail.audit],
             "can_act": can_act(user),
-            "runbook": runbook_panel(ticket.runbook_id, settings.runbooks_dir),
+            "runbook": runbook_panel(
+                ticket.runbook_id,
+                settings.runbooks_dir,
+                done=done_steps(service.session, ticket_id, ticket.runbook_id or "")
+                if can_act(user)
+                else None,
+            ),
+            "diagnostics": diagnostics_view(diagnostics_of(service.session, ticket_id)),
             "clock": sla_clock(ticket, utcnow()),
             "transitions": [to for to in TRANSITIONS.get(ticket.status, ()) if to != "acknowledged"],
             "waiting_reasons": WAITING_REASONS,

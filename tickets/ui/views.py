@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Ticket
+from tickets.runbook_models import TicketDiagnostic
+from tickets.runbook_steps import render_checklist_section, steps
 from tickets.runbooks import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
 
 
@@ -73,9 +75,34 @@ def audit_summary(action: str, detail: dict[str, Any]) -> str:
     for extra in ("reason", "text"):
         if detail.get(extra):
             parts.append(f"{extra}: {detail[extra]}" if extra == "reason" else str(detail[extra]))
+    parts = _runbook_summary(action, detail) or parts
     if detail.get("event_id"):
         parts.append(f"event #{detail['event_id']}")
     return "; ".join(parts)
+
+
+def _runbook_summary(action: str, detail: dict[str, Any]) -> list[str] | None:
+    """The audit line of a runbook action (step ticked, verification, diagnostics); None for others."""
+    parts: list[str] = []
+    if action in {"step_done", "step_undone"}:
+        parts = [f"{detail.get('section', '')}: {detail.get('text', '')}"]
+    if action == "verified":
+        measured = detail.get("measured_value")
+        parts = [
+            f"{detail.get('check_id')} {detail.get('status')}",
+            f"check result #{detail.get('result_id')}",
+            f"at {detail.get('checked_at')}",
+        ]
+        if measured is not None:
+            parts.append(f"measured {cell(measured)}, violations {detail.get('violations')}")
+        if detail.get("error"):
+            parts.append(f"error: {detail['error']}")
+    if action == "diagnosed":
+        failed = detail.get("failed") or []
+        parts = [f"runbook {detail.get('runbook_id')}: {len(detail.get('ran') or [])} diagnostic(s) ran"]
+        if failed:
+            parts.append(f"failed: {', '.join(failed)}")
+    return parts or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +115,23 @@ class RunbookPanel:
     """(title, HTML, shown expanded) per section."""
     error: str | None = None
     """Why the runbooks could not be loaded (a broken file in the user's directory)."""
+    steps_total: int = 0
+    steps_done: int = 0
+    interactive: bool = False
+    """Checklist steps are buttons the viewer may tick (agents and up)."""
 
 
-def runbook_panel(runbook_id: str | None, extra_dir: Path | None = None) -> RunbookPanel | None:
-    """None when the ticket links no runbook; otherwise the runbook, or why it cannot be shown."""
+STEP_FORM = "runbook-steps"
+"""The id of the ticket page's form the checklist buttons submit."""
+
+
+def runbook_panel(
+    runbook_id: str | None, extra_dir: Path | None = None, *, done: Collection[str] | None = None
+) -> RunbookPanel | None:
+    """None when the ticket links no runbook; otherwise the runbook, or why it cannot be shown.
+
+    ``done``: the steps ticked so far, for a viewer who may tick them (checklist items become buttons);
+    None renders the checklist read-only."""
     if not runbook_id:
         return None
     try:
@@ -100,8 +140,57 @@ def runbook_panel(runbook_id: str | None, extra_dir: Path | None = None) -> Runb
         return RunbookPanel(runbook_id, error=str(exc))
     if runbook is None:
         return RunbookPanel(runbook_id)
-    sections = [(name, html, name in OPEN_SECTIONS) for name, html in render_sections(runbook)]
-    return RunbookPanel(runbook_id, runbook, sections)
+    keys = {step.key for step in steps(runbook)}
+    if done is None:
+        sections = [(name, html, name in OPEN_SECTIONS) for name, html in render_sections(runbook)]
+        return RunbookPanel(runbook_id, runbook, sections, steps_total=len(keys))
+    sections = [
+        (name, render_checklist_section(name, markdown, done, STEP_FORM), name in OPEN_SECTIONS)
+        for name, markdown in runbook.sections.items()
+    ]
+    return RunbookPanel(
+        runbook_id,
+        runbook,
+        sections,
+        steps_total=len(keys),
+        steps_done=len(keys & set(done)),
+        interactive=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticView:
+    name: str
+    title: str
+    kind: str
+    source: str
+    status: str
+    error: str | None
+    table: Table | None
+    truncated: bool
+    ran_at: datetime
+    params: str
+
+
+def diagnostics_view(rows: list[TicketDiagnostic]) -> list[DiagnosticView]:
+    """Each diagnostic result as a table, or its error (shown, never hidden)."""
+    return [
+        DiagnosticView(
+            name=row.name,
+            title=row.title,
+            kind=row.kind,
+            source=row.source,
+            status=row.status,
+            error=row.error,
+            table=Table(row.name, list(row.columns), [[cell(v) for v in r] for r in row.rows])
+            if row.status == "ok"
+            else None,
+            truncated=row.truncated,
+            ran_at=row.ran_at,
+            params=", ".join(f"{k}={cell(v)}" for k, v in (row.params or {}).items()),
+        )
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +213,50 @@ def _span(seconds: float) -> str:
     return f"{mins}m"
 
 
-def sla_clock(ticket: Ticket, now: datetime) -> SlaClock:
+class SlaFacts(Protocol):
+    """What :func:`sla_clock` reads of a ticket (a :class:`Ticket`, or the :class:`ClockFacts` cached)."""
+
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def sla_state(self) -> str | None: ...
+    @property
+    def acknowledged_at(self) -> datetime | None: ...
+    @property
+    def sla_response_due_at(self) -> datetime | None: ...
+    @property
+    def sla_resolution_due_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClockFacts:
+    """A ticket's SLA columns, without the ticket: a cached queue page recomputes its clocks from these on
+    every request (the clock moves with time, not only with changes)."""
+
+    is_open: bool
+    sla_state: str | None
+    acknowledged_at: datetime | None
+    sla_response_due_at: datetime | None
+    sla_resolution_due_at: datetime | None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> ClockFacts:
+        return cls(
+            ticket.is_open,
+            ticket.sla_state,
+            ticket.acknowledged_at,
+            ticket.sla_response_due_at,
+            ticket.sla_resolution_due_at,
+        )
+
+
+def clock_html(clock: SlaClock) -> str:
+    """A queue row's SLA cell content (the ``clock`` span)."""
+    title = f' title="due {clock.due_at.strftime("%Y-%m-%d %H:%M UTC")}"' if clock.due_at else ""
+    return f'<span class="clock {escape(clock.css)}"{title}>{escape(clock.text)}</span>'
+
+
+def sla_clock(ticket: SlaFacts, now: datetime) -> SlaClock:
     """From the stored SLA columns (no calendar arithmetic per row): due in / overdue by / paused / met."""
     if not ticket.is_open:
         return SlaClock("met" if ticket.sla_state != "breached" else "breached", f"sla-{ticket.sla_state}")
@@ -140,6 +272,41 @@ def sla_clock(ticket: Ticket, now: datetime) -> SlaClock:
         return SlaClock(f"{what} overdue {_span(left)}", "sla-breached", due)
     css = "sla-at_risk" if ticket.sla_state == "at_risk" else "sla-ok"
     return SlaClock(f"{what} due in {_span(left)}", css, due)
+
+
+FOREVER = datetime.max.replace(tzinfo=UTC)
+
+
+def clock_until(ticket: SlaFacts, now: datetime) -> datetime:
+    """Until when :func:`sla_clock` of ``ticket`` reads as it does at ``now`` (the next whole minute of
+    its countdown, or of its overdue time; forever for a stopped clock)."""
+    if not ticket.is_open or ticket.sla_state == "paused":
+        return FOREVER
+    responding = ticket.acknowledged_at is None and ticket.sla_response_due_at is not None
+    due = ticket.sla_response_due_at if responding else ticket.sla_resolution_due_at
+    if due is None:
+        return FOREVER
+    left = (due - now).total_seconds()
+    wait = left % 60 if left >= 0 else 60 - (-left % 60)
+    return now + timedelta(seconds=wait)
+
+
+class LiveClocks:
+    """The SLA cells of a cached queue page: recomputed when one of them would read differently, else
+    reused (the same text :func:`sla_clock` gives at that moment)."""
+
+    def __init__(self, facts: Sequence[SlaFacts]) -> None:
+        self.facts = facts
+        self._cells: tuple[list[str], datetime, datetime] | None = None
+
+    def cells(self, now: datetime) -> list[str]:
+        current = self._cells  # one read: another thread may replace it meanwhile
+        if current is not None and current[1] <= now < current[2]:
+            return current[0]
+        cells = [clock_html(sla_clock(facts, now)) for facts in self.facts]
+        until = min((clock_until(facts, now) for facts in self.facts), default=FOREVER)
+        self._cells = (cells, now, until)
+        return cells
 
 
 SORTS: tuple[tuple[str, str], ...] = (
