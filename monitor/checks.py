@@ -185,7 +185,7 @@ def load_checks(packs: Iterable[str], paths: Iterable[Path] = ()) -> list[CheckS
 # --- execution -----------------------------------------------------------------------------------------
 
 
-def _read_only(conn: Connection, timeout_s: float) -> None:
+def make_read_only(conn: Connection, timeout_s: float) -> None:
     """Make this connection's transaction read-only and time-bounded, by the means the engine has."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
@@ -244,7 +244,7 @@ def fetch_rows(
     stmt = _statement(check_id, sql, values)
     with engine.connect() as conn:
         try:
-            _read_only(conn, timeout_s)
+            make_read_only(conn, timeout_s)
             result = conn.execute(stmt)
             columns = list(result.keys())
             rows = [tuple(row) for row in result.fetchmany(cap + 1)]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitor.checks import make_read_only
 from monitor.results import CheckResult, CheckStatus, MetricSample
 
 log = logging.getLogger(__name__)
@@ -30,18 +31,7 @@ def read_only(engine: Engine, timeout_s: float) -> Iterator[Connection]:
     """A connection whose transaction is read-only and time-bounded; rolled back on exit, never committed."""
     with engine.connect() as conn:
         try:
-            dialect = conn.dialect.name
-            if dialect == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
-            elif dialect in {"mysql", "mariadb"}:
-                conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
-                if getattr(conn.dialect, "is_mariadb", False):
-                    conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout_s)}")
-                else:
-                    conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(timeout_s * 1000)}")
-            elif dialect == "sqlite":
-                conn.exec_driver_sql("PRAGMA query_only = ON")
+            make_read_only(conn, timeout_s)
             yield conn
         finally:
             conn.rollback()

@@ -1,7 +1,7 @@
 """Where an entity's rows come from on one side, and how to read them: read-only, time-bounded, in UTC.
 
 Connections reuse the monitor's machinery (:func:`monitor.sources.source_engine` opens SQLite read-only;
-:func:`monitor.checks._read_only` makes the transaction read-only with a statement timeout). On top of it
+:func:`monitor.checks.make_read_only` makes the transaction read-only with a statement timeout). On top of it
 every dual-run session reads time in UTC (PostgreSQL ``TIME ZONE 'UTC'``, MariaDB ``time_zone='+00:00'``)
 so ``timestamp with time zone`` / ``TIMESTAMP`` columns render the same everywhere, and PostgreSQL renders
 dates in ISO (``DateStyle``) so a ``date::text`` is the canonical ``YYYY-MM-DD``.
@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Date, Engine, bindparam, create_engine, event, text
 from sqlalchemy.engine import URL
 
-from monitor.checks import _read_only
+from monitor.checks import make_read_only
 from monitor.dualrun.model import ColumnSpec, EntityConfig, PeriodSpec, SideConfig
 from monitor.dualrun.normalise import (
     Dialect,
@@ -92,7 +92,7 @@ class Source:
     def connect(self, *, checksum: bool = False) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             try:
-                _read_only(conn, self.timeout_s)
+                make_read_only(conn, self.timeout_s)
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
                     conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO, YMD'")

@@ -62,7 +62,8 @@ def test_configured_processes_are_measured_and_a_missing_one_fails() -> None:
     counts = {s.labels["process"]: s.value for s in by_name(samples, "hypercare_process_instances")}
     assert counts[me] >= 1 and counts["no-such-erp-daemon"] == 0
     (rss,) = by_name(samples, "hypercare_process_resident_memory_bytes")
-    assert rss.labels == {"process": me} and rss.value >= psutil.Process().memory_info().rss
+    # this process is among those summed; its RSS moves a little between the two readings
+    assert rss.labels == {"process": me} and rss.value >= 0.9 * psutil.Process().memory_info().rss
     (threads,) = by_name(samples, "hypercare_process_threads")
     assert threads.value >= 1
     (proc,) = [r for r in results if r.check_id == "host.process"]
