@@ -340,8 +340,8 @@ class ResidualModel:
         cached = self.fits.get(key) if self.fits is not None else None
         self.fit = cached or _fit_model(train, self.model, self.n_estimators, self.seed)
         if self.fits is not None and cached is None:
-            if len(self.fits) >= 64:  # bounded: the oldest fit goes first
-                del self.fits[next(iter(self.fits))]
+            if len(self.fits) >= 64:  # bounded: the oldest fit goes first (pop: worker threads share it)
+                self.fits.pop(next(iter(self.fits)), None)
             self.fits[key] = self.fit
 
     def _score(self, features: list[list[float]]) -> list[MultivariateScore]:

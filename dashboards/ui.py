@@ -30,7 +30,7 @@ from dashboards.sql import read_only_engine
 from hypercare.config import Settings, load_settings, redact_url
 from hypercare.errors import HypercareError
 from hypercare.store import require_current_schema
-from tickets.auth import authenticate
+from tickets.auth import authenticate, verify_password
 from tickets.models import User
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,11 @@ def _login(ctx: Context, username: str, password: str) -> str | None:
         except DBAPIError:
             # The password was right, but upgrading its hash needs a write the read-only store refuses;
             # the next login to the ticket UI upgrades it.
+            # The error may also come from the lookup itself: check the password again, never skip it.
             session.rollback()
             user = session.scalars(select(User).where(User.username == username, User.active)).first()
+            if user is not None and not verify_password(password, user.password_hash):
+                user = None
         role = user.role if user is not None else None
     return role if role in roles else None
 

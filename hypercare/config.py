@@ -29,7 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -903,3 +903,5 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = [_describe(err, chosen) for err in exc.errors()]
         raise ConfigError("; ".join(lines)) from None
+    except SettingsError as exc:  # e.g. HYPERCARE_SERVER='{bad': a nested setting's variable is not JSON
+        raise ConfigError(f"environment: {exc} (a nested setting's variable must be JSON)") from None

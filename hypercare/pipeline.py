@@ -31,7 +31,7 @@ from monitor.dualrun.store import store_result as store_dualrun
 from monitor.leases import SourceChange
 from monitor.results import CheckResult
 from monitor.scheduler import UnitOutcome
-from tickets.diagnostics import attach_runbooks
+from tickets.diagnostics import attach_runbooks_quietly
 from tickets.models import Ticket
 from tickets.notify import AppriseNotifier, DispatchReport, Notifier, dispatch_pending
 from tickets.service import TicketService
@@ -156,8 +156,8 @@ def _after_commit(
         report.notifications = dispatch_pending(
             factory, notifier or AppriseNotifier(settings.notifications.targets), settings
         )
-    if runbook_tickets:
-        attach_runbooks(settings, factory, runbook_tickets)
+    if runbook_tickets:  # after the commit: a store failure here is logged, the pass is not redone
+        attach_runbooks_quietly(settings, factory, runbook_tickets)
 
 
 def source_event(change: SourceChange) -> Event:

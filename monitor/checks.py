@@ -125,7 +125,7 @@ def parse_checks(text_: str, origin: str, pack: str = "") -> list[CheckSpec]:
     for index, raw in enumerate(_load_documents(text_, origin)):
         label = raw.get("id") or f"#{index + 1}"
         try:
-            specs.append(CheckSpec(**{"pack": pack, **raw}))
+            specs.append(CheckSpec.model_validate({"pack": pack, **raw}))
         except ValidationError as exc:
             problems = "; ".join(_problem(err) for err in exc.errors())
             raise CheckDefinitionError(f"{origin}: check {label}: {problems}") from None
@@ -164,6 +164,8 @@ def load_path(path: Path) -> list[CheckSpec]:
             content = file.read_text(encoding="utf-8")
         except OSError as exc:
             raise CheckDefinitionError(f"{file}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise CheckDefinitionError(f"{file}: not UTF-8 text") from None
         specs.extend(parse_checks(content, str(file), pack=file.stem))
     return specs
 

@@ -150,7 +150,7 @@ class Scheduler:
                 # Sleep a tick, or less: a unit that ends wakes the loop to lease the next one at once.
                 self._wake.wait(self.conf.tick_s)
                 self._wake.clear()
-            self._drain(stop)
+            self._drain()
         finally:
             with session_scope(self.factory) as session:
                 released = leases.release_all(session, self.worker_id)
@@ -258,7 +258,7 @@ class Scheduler:
         # The lease stays held (and renewed) until the thread really ends: no second run meanwhile.
         self.processor(UnitOutcome(unit, Collection([result], [])), lambda _session: [])
 
-    def _drain(self, stop: threading.Event) -> None:
+    def _drain(self) -> None:
         """Let running units finish within their deadlines (or until :attr:`hurry` is set); run() then
         releases whatever this worker still holds."""
         while self._flights and not self.hurry.is_set():

@@ -18,6 +18,7 @@ from dashboards.data_monitor import (
 from dashboards.data_overview import pack_map
 
 ctx = ui.context()
+ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
 pack_of = pack_map(ctx.settings)
 st.title("Data consistency")

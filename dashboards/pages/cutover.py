@@ -9,6 +9,7 @@ from dashboards import ui
 from dashboards.data_cutover import load_dualrun
 
 ctx = ui.context()
+ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
 st.title("Cutover readiness")
 status = ui.load(ctx, "dualrun", lambda c: load_dualrun(c, ctx.settings, f, ctx.now), f, ctx.now)

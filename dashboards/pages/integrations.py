@@ -16,6 +16,7 @@ from dashboards.data_monitor import (
 )
 
 ctx = ui.context()
+ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
 limit_s = ctx.settings.dashboard.exit.max_interface_age_s
 st.title("Integrations")

@@ -12,6 +12,7 @@ from dashboards.data_overview import burn_down, exit_criteria, pack_map
 from dashboards.data_service import combined, sla_compliance
 
 ctx = ui.context()
+ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
 ex = ctx.settings.dashboard.exit
 go_live = ctx.settings.dashboard.go_live_date

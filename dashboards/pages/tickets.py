@@ -21,6 +21,7 @@ from dashboards.data_service import (
 )
 
 ctx = ui.context()
+ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
 st.title("Tickets and SLAs")
 st.caption(f"{f.start.isoformat()} to {f.end.isoformat()} (UTC)")

@@ -46,7 +46,7 @@ def parse_comparison(text: str, origin: str) -> ComparisonConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a comparison (a mapping with name, legacy, new, entities)")
     try:
-        return ComparisonConfig(**data)
+        return ComparisonConfig.model_validate(data)
     except ValidationError as exc:
         given = data.get("entities")
         raw_entities: list[Any] = given if isinstance(given, list) else []
@@ -69,6 +69,8 @@ def load_comparison(path: Path) -> ComparisonConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the comparison file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the comparison file is not UTF-8 text") from None
     return parse_comparison(text, str(path))
 
 

@@ -15,7 +15,7 @@ itself) is lowered one level. Pure functions, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -312,13 +312,3 @@ def events_for_comparison(
         elif diff_fp in open_now:
             events.append(_resolve(result, entity, diff_fp, "matches"))
     return events
-
-
-def expected_fingerprints(result: ComparisonResult) -> Sequence[str]:
-    """The fingerprints of the entities that differ in ``result`` (what tickets it should open)."""
-    source = _source(result)
-    return [
-        difference_fingerprint(result.comparison, e.entity, e.period, source)
-        for e in result.entities
-        if e.error is None and e.differences
-    ]

@@ -258,12 +258,7 @@ def _entities(points: Sequence[EntityPoint]) -> list[EntityReadiness]:
                 unexplained=last.unexplained,
                 unexplained_money=last.unexplained_money,
                 last_run_at=last.started_at,
-                history=tuple(
-                    RatePoint(
-                        p.run_id, p.started_at, p.as_of, p.period, p.match_rate, p.differences, p.status
-                    )
-                    for p in series
-                ),
+                history=tuple(_rate_point(p) for p in series),
             )
         )
     return out

@@ -156,6 +156,19 @@ def test_login_lets_in_managers_and_viewers_only(known: Known) -> None:
         assert bool(at.error) is not admitted, user
 
 
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    "page", ["overview", "tickets", "consistency", "performance", "integrations", "cutover"]
+)
+def test_a_page_opened_by_url_asks_for_the_login(known: Known, page: str) -> None:
+    """Streamlit also serves ``pages/*.py`` by URL without running app.py: each page has the gate too."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP.parent / "pages" / f"{page}.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Hypercare dashboards"] and not at.metric and not at.dataframe
+
+
 def test_cutover_page_shows_the_dual_run_gate(app_test: Any, known: Known, store_url: str) -> None:
     from datetime import timedelta
 

@@ -29,6 +29,14 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.server.port == 9090
 
 
+def test_a_nested_variable_that_is_not_json_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYPERCARE_SERVER", "{bad")
+    with pytest.raises(ConfigError, match=r"environment: .*\"server\""):
+        load_settings(write(tmp_path, "{}\n"))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

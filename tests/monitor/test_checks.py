@@ -521,3 +521,10 @@ def test_collect_runs_a_reconciliation_on_both_configured_sources(tmp_path: Path
     unconfigured = load_settings(None, sources={"erp": {"url": f"sqlite:///{path}"}})
     (lonely,) = collect(unconfigured, [spec], now=NOW).results
     assert lonely.status == "error" and "finance" in (lonely.error or "")
+
+
+def test_a_check_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("title: caf\xe9".encode("latin-1"))
+    with pytest.raises(CheckDefinitionError, match=r"latin1\.yaml: not UTF-8 text"):
+        load_path(bad)

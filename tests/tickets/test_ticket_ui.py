@@ -160,6 +160,20 @@ def test_an_unknown_ticket_is_a_404_page(client: TestClient) -> None:
     assert "ticket 424242 not found" in response.text
 
 
+def test_a_ticket_number_out_of_range_is_refused_not_a_store_error(
+    client: TestClient, ticket_app: TicketApp
+) -> None:
+    ticket_id = open_ticket(ticket_app)
+    login(client, "agent")
+    token = csrf_of(client.get(f"/tickets/{ticket_id}").text)
+    huge = "99999999999999999999"
+    assert client.get(f"/tickets/{huge}").status_code == 422
+    assert client.post(f"/tickets/{huge}/comment", data={"csrf": token, "text": "x"}).status_code == 422
+    for other in (str(2**31), "\u00b2"):  # past the id column; a digit int() cannot read
+        response = client.post(f"/tickets/{ticket_id}/link", data={"csrf": token, "other": other})
+        assert "Not linked: give the other ticket&#39;s number" in response.text
+
+
 def test_logging_out_ends_the_session(client: TestClient) -> None:
     login(client, "viewer")
     token = csrf_of(client.get("/tickets").text)

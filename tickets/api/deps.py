@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,9 @@ def get_settings(request: Request) -> Settings:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+TicketId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The ticket's id.")]
+"""A ticket id in a path: anything else (0, negative, past the column's range) is a 422, never a store
+error."""
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token (`hypercare tokens create`).")

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from tickets.api.deps import CurrentUser, SessionDep
+from tickets.api.deps import CurrentUser, SessionDep, TicketId
 from tickets.api.schemas import Problem
 from tickets.api.state import app_state
 from tickets.diagnostics import attach_runbooks_quietly, diagnostics_of
@@ -35,7 +35,6 @@ router = APIRouter(
     tags=["tickets"],
     responses={401: {"model": Problem, "description": "Missing, invalid or revoked bearer token."}},
 )
-TicketId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The ticket's id.")]
 DiagnosticStatus = Literal["ok", "failed", "skipped"]
 _STATUS: dict[str, DiagnosticStatus] = {"ok": "ok", "error": "failed", "skipped": "skipped"}
 

@@ -38,10 +38,6 @@ def body_limits(settings: Settings) -> Callable[[str], int]:
     return limit
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Refuse request bodies over the path's limit with 413: at once when ``Content-Length`` says so,
     else (chunked) as soon as the bytes received pass it, before the application sees any of them."""

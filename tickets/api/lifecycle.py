@@ -13,7 +13,14 @@ from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import select
 
 from tickets import silences, sla, workarounds
-from tickets.api.deps import ActingUser, CurrentUser, PrincipalDep, ServiceDep, SessionDep
+from tickets.api.deps import (
+    ActingUser,
+    CurrentUser,
+    PrincipalDep,
+    ServiceDep,
+    SessionDep,
+    TicketId,
+)
 from tickets.api.lifecycle_schemas import (
     Assignment,
     ClockPublic,
@@ -39,7 +46,6 @@ from tickets.lifecycle import Lifecycle, UnknownUser
 from tickets.models import NotificationOutbox, Silence, Ticket, User
 
 router = APIRouter(prefix="/api/v1", tags=["lifecycle"])
-TicketId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The ticket's id.")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": Problem, "description": "The user's role may not do this."},
     404: {"model": Problem, "description": "No such ticket (or user, workaround, silence)."},

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import select
 
 from hypercare.config import Priority
 from tickets import queries
-from tickets.api.deps import ActingUser, CurrentUser, ServiceDep, SessionDep
+from tickets.api.deps import ActingUser, CurrentUser, ServiceDep, SessionDep, TicketId
 from tickets.api.schemas import (
     AuditEntryPublic,
     AuditList,
@@ -35,7 +35,6 @@ router = APIRouter(
     tags=["tickets"],
     responses={401: {"model": Problem, "description": "Missing, invalid or revoked bearer token."}},
 )
-TicketId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The ticket's id.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 Name = Annotated[str | None, Query(min_length=1, max_length=64)]

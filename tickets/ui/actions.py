@@ -10,7 +10,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from tickets.api.deps import ServiceDep, SessionDep
+from tickets.api.deps import ServiceDep, SessionDep, TicketId
 from tickets.errors import TicketError, TicketNotFound
 from tickets.lifecycle import Lifecycle, LinkKind
 from tickets.models import User
@@ -20,6 +20,7 @@ router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form(alias="csrf")]
 Reason = Annotated[str, Form(max_length=2000)]
 LINK_KINDS = ("relates", "duplicates", "caused_by")
+MAX_ID = 2**31 - 1
 
 
 def back(request: Request, ticket_id: int, message: str) -> Response:
@@ -32,13 +33,19 @@ def _act(
     session: SessionDep,
     user: User,
     ticket_id: int,
+    csrf: str,
     *,
     what: str,
     change: Callable[[], Any],
     done: str,
+    refuse: str | None = None,
 ) -> Response:
-    """Run one change for ``user``: commit and say ``done``, or say why it was refused."""
+    """Run one change for ``user``: commit and say ``done``, or say why it was refused (``refuse``: the
+    form is incomplete, so nothing is tried)."""
+    check_csrf(request, csrf)
     require_acting(user)
+    if refuse:
+        return back(request, ticket_id, refuse)
     try:
         change()
     except TicketNotFound as exc:
@@ -55,14 +62,20 @@ def _act(
 
 @router.post("/tickets/{ticket_id}/acknowledge")
 def acknowledge(
-    *, request: Request, ticket_id: int, user: UiUser, service: ServiceDep, session: SessionDep, csrf: Csrf
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
 ) -> Response:
-    check_csrf(request, csrf)
     return _act(
         request,
         session,
         user,
         ticket_id,
+        csrf,
         what="acknowledged",
         change=lambda: service.acknowledge(ticket_id, user.username),
         done=f"Ticket #{ticket_id} acknowledged.",
@@ -73,22 +86,20 @@ def acknowledge(
 def resolve(
     *,
     request: Request,
-    ticket_id: int,
+    ticket_id: TicketId,
     user: UiUser,
     service: ServiceDep,
     session: SessionDep,
     csrf: Csrf,
     reason: Reason = "",
 ) -> Response:
-    check_csrf(request, csrf)
-    require_acting(user)
-    if not reason.strip():
-        return back(request, ticket_id, "Not resolved: say why the ticket is resolved.")
     return _act(
         request,
         session,
         user,
         ticket_id,
+        csrf,
+        refuse=None if reason.strip() else "Not resolved: say why the ticket is resolved.",
         what="resolved",
         change=lambda: service.resolve(ticket_id, user.username, reason),
         done=f"Ticket #{ticket_id} resolved.",
@@ -99,22 +110,20 @@ def resolve(
 def comment(
     *,
     request: Request,
-    ticket_id: int,
+    ticket_id: TicketId,
     user: UiUser,
     service: ServiceDep,
     session: SessionDep,
     csrf: Csrf,
     text: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
-    check_csrf(request, csrf)
-    require_acting(user)
-    if not text.strip():
-        return back(request, ticket_id, "Nothing to add: the comment was empty.")
     return _act(
         request,
         session,
         user,
         ticket_id,
+        csrf,
+        refuse=None if text.strip() else "Nothing to add: the comment was empty.",
         what="commented",
         change=lambda: service.comment(ticket_id, user.username, text),
         done="Comment added.",
@@ -125,7 +134,7 @@ def comment(
 def change_status(
     *,
     request: Request,
-    ticket_id: int,
+    ticket_id: TicketId,
     user: UiUser,
     service: ServiceDep,
     session: SessionDep,
@@ -134,16 +143,14 @@ def change_status(
     reason: Reason = "",
     waiting_reason: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    check_csrf(request, csrf)
-    require_acting(user)
     label = to.replace("_", " ")
-    if not reason.strip():
-        return back(request, ticket_id, f"Not moved to {label}: say why.")
     return _act(
         request,
         session,
         user,
         ticket_id,
+        csrf,
+        refuse=None if reason.strip() else f"Not moved to {label}: say why.",
         what=f"moved to {label}",
         change=lambda: Lifecycle(service).change_status(
             ticket_id, user.username, to, reason=reason, waiting_reason=waiting_reason or None
@@ -156,7 +163,7 @@ def change_status(
 def change_priority(
     *,
     request: Request,
-    ticket_id: int,
+    ticket_id: TicketId,
     user: UiUser,
     service: ServiceDep,
     session: SessionDep,
@@ -164,15 +171,13 @@ def change_priority(
     priority: Annotated[str, Form(max_length=2)],
     reason: Reason = "",
 ) -> Response:
-    check_csrf(request, csrf)
-    require_acting(user)
-    if not reason.strip():
-        return back(request, ticket_id, "Priority not changed: say why.")
     return _act(
         request,
         session,
         user,
         ticket_id,
+        csrf,
+        refuse=None if reason.strip() else "Priority not changed: say why.",
         what="changed",
         change=lambda: Lifecycle(service).change_priority(ticket_id, user.username, priority, reason),
         done=f"Priority set to {priority}.",
@@ -183,14 +188,13 @@ def change_priority(
 def assign(
     *,
     request: Request,
-    ticket_id: int,
+    ticket_id: TicketId,
     user: UiUser,
     service: ServiceDep,
     session: SessionDep,
     csrf: Csrf,
     assignee: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    check_csrf(request, csrf)
     name = assignee.strip()
     name = user.username if name == "me" else name
     done = f"Assigned to {name}." if name else "Unassigned."
@@ -199,6 +203,7 @@ def assign(
         session,
         user,
         ticket_id,
+        csrf,
         what="assigned",
         change=lambda: Lifecycle(service).assign(ticket_id, user.username, name or None),
         done=done,
@@ -209,7 +214,7 @@ def assign(
 def link(
     *,
     request: Request,
-    ticket_id: int,
+    ticket_id: TicketId,
     user: UiUser,
     service: ServiceDep,
     session: SessionDep,
@@ -217,16 +222,15 @@ def link(
     other: Annotated[str, Form(max_length=12)] = "",
     kind: Annotated[str, Form(max_length=16)] = "relates",
 ) -> Response:
-    check_csrf(request, csrf)
-    require_acting(user)
     other_id = other.strip().lstrip("#")
-    if not other_id.isdigit() or kind not in LINK_KINDS:
-        return back(request, ticket_id, "Not linked: give the other ticket's number and the kind of link.")
+    valid = other_id.isdecimal() and int(other_id) <= MAX_ID and kind in LINK_KINDS
     return _act(
         request,
         session,
         user,
         ticket_id,
+        csrf,
+        refuse=None if valid else "Not linked: give the other ticket's number and the kind of link.",
         what="linked",
         change=lambda: Lifecycle(service).link(ticket_id, user.username, int(other_id), cast(LinkKind, kind)),
         done=f"Linked to #{other_id} ({kind.replace('_', ' ')}).",

@@ -16,7 +16,7 @@ from anomaly.events import Category
 from hypercare.config import PRIORITIES, Priority
 from hypercare.db import utcnow
 from tickets import queries
-from tickets.api.deps import ServiceDep, SessionDep, SettingsDep
+from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
 from tickets.auth import authenticate
 from tickets.cache import cache_for, store_version
 from tickets.diagnostics import diagnostics_of
@@ -192,7 +192,7 @@ def ticket_queue(
 
 @router.get("/tickets/{ticket_id}")
 def ticket_page(
-    request: Request, ticket_id: int, user: UiUser, service: ServiceDep, settings: SettingsDep
+    request: Request, ticket_id: TicketId, user: UiUser, service: ServiceDep, settings: SettingsDep
 ) -> Response:
     if not may(user, "tickets:read"):
         return _see_other("/report")

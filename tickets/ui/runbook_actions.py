@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from hypercare.errors import HypercareError
-from tickets.api.deps import ServiceDep, SessionDep, SettingsDep
+from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
 from tickets.api.state import app_state
 from tickets.errors import TicketError, TicketNotFound
 from tickets.runbook_steps import UnknownStep, toggle_step
@@ -32,7 +32,7 @@ Csrf = Annotated[str, Form(alias="csrf")]
 def tick_step(
     *,
     request: Request,
-    ticket_id: int,
+    ticket_id: TicketId,
     user: UiUser,
     service: ServiceDep,
     session: SessionDep,
@@ -55,7 +55,13 @@ def tick_step(
 
 @router.post("/tickets/{ticket_id}/verify")
 def verify(
-    *, request: Request, ticket_id: int, user: UiUser, settings: SettingsDep, session: SessionDep, csrf: Csrf
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    settings: SettingsDep,
+    session: SessionDep,
+    csrf: Csrf,
 ) -> Response:
     check_csrf(request, csrf)
     require_acting(user)
