@@ -210,13 +210,27 @@ class AlertResult:
     ticket_id: int | None
 
 
+class AlertPayloadError(ValueError):
+    """A webhook the intake refuses as it stands: no retry of the same delivery would be accepted.
+
+    The only error :func:`ingest_webhook` raises on purpose; anything else raised is a fault of ours
+    (a 5xx, which Alertmanager retries), never a reason to drop the alerts."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
 def ingest_webhook(
     service: TicketService, message: AlertmanagerWebhook, settings: AlertmanagerSettings
 ) -> list[AlertResult]:
     """Apply every alert of the message to the queue. Flushes; the caller commits (all or nothing, so a
-    failed delivery retried by Alertmanager is applied once)."""
+    failed delivery retried by Alertmanager is applied once). Raises :class:`AlertPayloadError` for a
+    message over ``settings.max_alerts``."""
     if len(message.alerts) > settings.max_alerts:
-        raise ValueError(f"{len(message.alerts)} alerts in one message; at most {settings.max_alerts}")
+        raise AlertPayloadError(
+            "alerts", f"{len(message.alerts)} alerts in one message; at most {settings.max_alerts}"
+        )
     if service.session.get_bind().dialect.name in BULK_DIALECTS:
         results = _ingest_bulk(service, message, settings)
     else:
@@ -495,10 +509,7 @@ def _ingest_firing(
     inserted = _insert_episodes(service, message, list(firsts.values()), open_ids)
     fresh = [item for item in run if firsts[item.episode] is item and item.episode in inserted]
     repeats = [item for item in run if not (firsts[item.episode] is item and item.episode in inserted)]
-    if repeats:
-        repeat_tickets = _count_repeats(service, repeats)
-        for item in repeats:
-            results[item.index] = AlertResult(item.fp, "firing", "repeat", repeat_tickets.get(item.episode))
+    repeat_tickets = _count_repeats(service, repeats) if repeats else {}
 
     linked_at_insert = dict(open_ids)
     sightings: list[tuple[_Firing, int]] = []
@@ -531,6 +542,12 @@ def _ingest_firing(
             .values(ticket_id=bindparam("ticket")),
             links,
         )
+    for item in repeats:
+        ticket_id = repeat_tickets.get(item.episode)
+        if item.episode in inserted:  # a copy of an episode new in this run: on its first copy's ticket
+            first = results[firsts[item.episode].index]
+            ticket_id = first.ticket_id if first is not None else None
+        results[item.index] = AlertResult(item.fp, "firing", "repeat", ticket_id)
     if sightings:
         _add_sightings(service, sightings)
     session.flush()

@@ -14,11 +14,13 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_settings, seed_users
 
+from anomaly.events import Event
 from hypercare.config import AlertmanagerSettings
 from hypercare.store import make_engine, session_factory
 from tickets.alertmanager import map_labels
 from tickets.api import create_app
 from tickets.models import AlertmanagerAlert, EventRecord, Ticket, TicketAudit
+from tickets.service import IngestResult, TicketService
 
 EXAMPLES = Path("/work/shared/reference/alertmanager_webhook_examples.json")
 URL = "/api/v1/alertmanager"
@@ -299,3 +301,72 @@ def test_concurrent_deliveries_of_one_group_open_each_ticket_once(
     with am_app.factory() as session:
         sent = session.scalars(select(AlertmanagerAlert.notifications)).all()
     assert sent == [8, 8]
+
+
+@pytest.mark.parametrize("path", ["set-wise", "alert-by-alert"])
+def test_every_copy_of_an_episode_in_one_delivery_names_its_ticket(
+    am_client: TestClient,
+    am_app: TicketApp,
+    examples: dict[str, Any],
+    path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alertmanager may put one alert twice in a group: the second copy is a repeat, on the ticket the
+    first copy opened in the same delivery."""
+    if path == "alert-by-alert":
+        monkeypatch.setattr("tickets.alertmanager.BULK_DIALECTS", ())
+    finance, logistics = payload(examples, "firing")["alerts"]
+    refire = {**finance, "startsAt": "2026-11-23T10:05:00Z"}
+    (resolved,) = payload(examples, "resolved")["alerts"]
+    deliveries = [
+        ([finance, finance, logistics, logistics], ["opened", "repeat", "opened", "repeat"]),
+        (
+            [refire, refire, logistics, resolved, resolved],
+            ["deduplicated", "repeat", "repeat", "resolved", "repeat"],
+        ),
+    ]
+    for alerts, expected in deliveries:
+        response = post(am_client, am_app, {**payload(examples, "firing"), "alerts": alerts})
+        assert response.status_code == 200, response.text
+        assert outcomes(response) == expected
+        ids = {t.fingerprint: t.id for t in tickets(am_app)}
+        items = response.json()["alerts"]
+        assert [a["ticket_id"] for a in items] == [ids[f"am-{a['fingerprint']}"] for a in items]
+    with am_app.factory() as session:
+        episodes = session.scalars(select(AlertmanagerAlert)).all()
+    assert len(episodes) == 3 and all(e.ticket_id == ids[f"am-{e.fingerprint}"] for e in episodes)
+
+
+@pytest.mark.parametrize("am_app", [{"max_alerts": 1}], indirect=True)
+def test_too_many_alerts_is_a_422_naming_the_field_and_stores_nothing(
+    am_client: TestClient, am_app: TicketApp, examples: dict[str, Any]
+) -> None:
+    response = post(am_client, am_app, payload(examples, "firing"))
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert "alerts" in message and "2 alerts" in message and "at most 1" in message
+    assert tickets(am_app) == []
+
+
+def test_an_internal_value_error_is_a_500_alertmanager_retries_not_a_422(
+    am_app: TicketApp, examples: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the intake's own bad-input error is a 422 (Alertmanager drops a 4xx); a bug raising a plain
+    ValueError half-way is a 500, the delivery rolled back whole and retried."""
+    ingest = TicketService.ingest
+    calls: list[str] = []
+
+    def failing(self: TicketService, event: Event) -> IngestResult:
+        calls.append(event.fingerprint)
+        if len(calls) > 1:
+            raise ValueError("a bug, not the payload")
+        return ingest(self, event)
+
+    monkeypatch.setattr(TicketService, "ingest", failing)
+    with TestClient(am_app.app, base_url="http://testserver", raise_server_exceptions=False) as client:
+        response = post(client, am_app, payload(examples, "firing"))
+    assert response.status_code == 500
+    assert len(calls) == 2, "the first alert's ticket was opened (flushed) before the failure"
+    assert tickets(am_app) == []
+    with am_app.factory() as session:
+        assert session.scalar(select(func.count()).select_from(AlertmanagerAlert)) == 0

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
-from tickets.alertmanager import AlertmanagerWebhook, AlertOutcome, ingest_webhook
+from tickets.alertmanager import AlertmanagerWebhook, AlertOutcome, AlertPayloadError, ingest_webhook
 from tickets.api.deps import AlertWriter, ServiceDep, SessionDep, SettingsDep
 from tickets.api.diagnostics import DiagnoserDep
 from tickets.api.schemas import Problem
@@ -55,7 +55,7 @@ def post_alertmanager(
     get their runbook and its diagnostics in a background task: the answer does not wait for them."""
     try:
         results = ingest_webhook(service, message, settings.alertmanager)
-    except ValueError as exc:
+    except AlertPayloadError as exc:  # only this: any other error is a 5xx, which Alertmanager retries
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     session.commit()
     diagnoser.add_all((r.outcome, r.ticket_id) for r in results)
