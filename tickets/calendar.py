@@ -9,8 +9,9 @@ Daylight-saving changes are handled by building each day's window in local time 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from hypercare.config import BusinessCalendar
@@ -32,9 +33,19 @@ class Calendar:
     end: tuple[int, int]
     holidays: frozenset[date]
     always: bool = False
+    _windows: dict[date, tuple[datetime, datetime] | None] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+    """Each day's working hours once computed (a pass over the open queue asks for the same days
+    thousands of times)."""
 
     @classmethod
     def from_settings(cls, settings: BusinessCalendar, *, always: bool = False) -> Calendar:
+        """The calendar of these settings: one instance per distinct settings (it keeps its days)."""
+        return _calendar_of(settings, always)
+
+    @classmethod
+    def _build(cls, settings: BusinessCalendar, always: bool) -> Calendar:
         return cls(
             zone=ZoneInfo(settings.timezone),
             days=frozenset(settings.days),
@@ -46,6 +57,15 @@ class Calendar:
 
     def _window(self, day: date) -> tuple[datetime, datetime] | None:
         """The UTC bounds of ``day``'s working hours, or None on a day off."""
+        try:
+            return self._windows[day]
+        except KeyError:
+            window = self._compute_window(day)
+            if len(self._windows) < MAX_DAYS * 4:
+                self._windows[day] = window
+            return window
+
+    def _compute_window(self, day: date) -> tuple[datetime, datetime] | None:
         if day.weekday() not in self.days or day in self.holidays:
             return None
         start = datetime.combine(day, time(*self.start), self.zone)
@@ -93,3 +113,8 @@ class Calendar:
                 return lo + timedelta(seconds=remaining)
             remaining -= available
         raise ValueError(f"no working hours within {MAX_DAYS} days of {start.isoformat()} (sla.calendar)")
+
+
+@lru_cache(maxsize=64)
+def _calendar_of(settings: BusinessCalendar, always: bool) -> Calendar:
+    return Calendar._build(settings, always)

@@ -14,13 +14,14 @@ digests, each in its own short transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from hypercare.config import PRIORITIES, EscalationLevel, Settings
 from hypercare.db import utcnow
@@ -43,17 +44,53 @@ def _due(level: EscalationLevel, ticket: Ticket, status: sla.SlaStatus, now: dat
     return None
 
 
-def escalate(service: TicketService, *, limit: int = 1000) -> int:
-    """One pass over the open tickets; returns how many escalation levels fired."""
+_EVALUATED = (
+    Ticket.id,
+    Ticket.status,
+    Ticket.priority,
+    Ticket.created_at,
+    Ticket.acknowledged_at,
+    Ticket.sla_clock_at,
+    Ticket.sla_elapsed_s,
+    Ticket.sla_response_due_at,
+    Ticket.sla_resolution_due_at,
+    Ticket.sla_state,
+    Ticket.escalation_level,
+)
+"""What :func:`sla.evaluate` and the escalation conditions read of a ticket."""
+BATCH = 1000
+"""Open tickets evaluated (and locked) per transaction by the server's housekeeping."""
+
+
+def escalate(service: TicketService, *, limit: int = BATCH) -> int:
+    """One pass over every open ticket, ``limit`` at a time, in the service's transaction; returns how many
+    escalation levels fired."""
+    fired, after = 0, 0
+    while True:
+        batch_fired, last = escalate_batch(service, after_id=after, limit=limit)
+        fired += batch_fired
+        if last is None:
+            return fired
+        after = last
+
+
+def escalate_batch(
+    service: TicketService, *, after_id: int = 0, limit: int = BATCH
+) -> tuple[int, int | None]:
+    """The next ``limit`` open tickets by id after ``after_id``: (levels fired, the last id evaluated, or
+    None when no open ticket was left)."""
     now = service.now()
     settings = service.settings
     tickets = service.session.scalars(
         select(Ticket)
-        .where(Ticket.status.in_(OPEN_STATUSES))
+        .options(load_only(*_EVALUATED))  # the rest loads for the few tickets a level fires on
+        .where(Ticket.status.in_(OPEN_STATUSES), Ticket.id > after_id)
         .order_by(Ticket.id)
         .limit(limit)
         .with_for_update()
     ).all()
+    if not tickets:
+        return 0, None
     fired = 0
     for ticket in tickets:
         status = sla.evaluate(ticket, settings, now)
@@ -68,7 +105,7 @@ def escalate(service: TicketService, *, limit: int = 1000) -> int:
             status = sla.evaluate(ticket, settings, now)
             levels = settings.escalation.levels.get(ticket.priority, ())  # type: ignore[call-overload]
     service.session.flush()
-    return fired
+    return fired, tickets[-1].id
 
 
 def _fire(
@@ -97,30 +134,91 @@ class HousekeepingReport:
     closed: int = 0
     escalated: int = 0
     digests: int = 0
+    skipped: bool = False
+    """Another process of the same store was housekeeping: this tick did nothing."""
+
+
+HOUSEKEEPING_LOCK = 0x4843_484B  # "HCHK": PostgreSQL advisory lock key / MariaDB lock name suffix
+
+
+@contextmanager
+def _exclusive(engine: Engine) -> Iterator[bool]:
+    """Whether this process may housekeep now: one at a time per store (a PostgreSQL advisory lock or a
+    MariaDB named lock, held on its own connection and released when it closes, a crash included). Every
+    ``hypercare serve`` worker runs the delivery loop; without this each would walk the whole open queue."""
+    if engine.dialect.name not in ("postgresql", "mysql"):
+        yield True  # SQLite: one serving process per store
+        return
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            take, release = "SELECT pg_try_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)"
+            params: dict[str, object] = {"key": HOUSEKEEPING_LOCK}
+        else:
+            take, release = "SELECT GET_LOCK(:key, 0)", "SELECT RELEASE_LOCK(:key)"
+            params = {"key": f"hypercare-housekeeping-{HOUSEKEEPING_LOCK}"}
+        mine = bool(conn.execute(text(take), params).scalar())
+        conn.commit()
+        try:
+            yield mine
+        finally:
+            if mine:
+                conn.execute(text(release), params)
+                conn.commit()
 
 
 def housekeeping(
     factory: sessionmaker[Session], settings: Settings, *, now: Callable[[], datetime] = utcnow
 ) -> HousekeepingReport:
-    """Auto-close, escalate and build digests; each step commits on its own, a failing one is logged."""
-    closed = escalated = digests = 0
-    steps: list[tuple[str, Callable[[TicketService], int]]] = [
-        ("auto_close", auto_close),
-        ("escalate", escalate),
-        ("digest", lambda service: len(outbox.build_digests(service.session, settings, now=service.now()))),
+    """Auto-close, escalate and build digests; each step commits on its own (escalation batch by batch), a
+    failing one is logged."""
+
+    def in_one_transaction(step: Callable[[TicketService], int]) -> Callable[[], int]:
+        def run() -> int:
+            with factory() as session, session.begin():
+                return step(TicketService(session, settings, now=now))
+
+        return run
+
+    steps: list[tuple[str, Callable[[], int]]] = [
+        ("auto_close", in_one_transaction(auto_close)),
+        ("escalate", lambda: _escalate_in_batches(factory, settings, now)),
+        (
+            "digest",
+            in_one_transaction(
+                lambda service: len(outbox.build_digests(service.session, settings, now=service.now()))
+            ),
+        ),
     ]
     results: dict[str, int] = {}
-    for name, step in steps:
-        try:
-            with factory() as session, session.begin():
-                results[name] = step(TicketService(session, settings, now=now))
-        except SQLAlchemyError as exc:
-            log.warning(
-                "housekeeping step %s failed: %s", name, str(exc).splitlines()[0], extra={"step": name}
-            )
-    closed, escalated, digests = (
-        results.get("auto_close", 0),
-        results.get("escalate", 0),
-        results.get("digest", 0),
+    engine = factory.kw["bind"]
+    with _exclusive(engine) as mine:
+        if not mine:
+            return HousekeepingReport(skipped=True)
+        for name, step in steps:
+            try:
+                results[name] = step()
+            except SQLAlchemyError as exc:
+                log.warning(
+                    "housekeeping step %s failed: %s", name, str(exc).splitlines()[0], extra={"step": name}
+                )
+    return HousekeepingReport(
+        closed=results.get("auto_close", 0),
+        escalated=results.get("escalate", 0),
+        digests=results.get("digest", 0),
     )
-    return HousekeepingReport(closed=closed, escalated=escalated, digests=digests)
+
+
+def _escalate_in_batches(
+    factory: sessionmaker[Session], settings: Settings, now: Callable[[], datetime]
+) -> int:
+    """Every open ticket, :data:`BATCH` at a time, each batch in its own short transaction (its row locks
+    are held only while that batch is evaluated, not while the whole queue is)."""
+    fired, after = 0, 0
+    while True:
+        with factory() as session, session.begin():
+            service = TicketService(session, settings, now=now)
+            batch_fired, last = escalate_batch(service, after_id=after, limit=BATCH)
+        fired += batch_fired
+        if last is None:
+            return fired
+        after = last

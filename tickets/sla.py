@@ -99,7 +99,8 @@ def evaluate(ticket: Ticket, settings: Settings, now: datetime) -> SlaStatus:
         resolution_state = _state(used, resolution_target, ratio)
     resolution = Clock(resolution_target, used, ticket.sla_resolution_due_at, resolution_state)
     status = SlaStatus(response, resolution)
-    ticket.sla_state = status.state
+    if ticket.sla_state != status.state:  # unchanged: not even marked (a pass over the queue flushes nothing)
+        ticket.sla_state = status.state
     return status
 
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from ticket_factories import Clock, make_event, make_settings, target
 
 from hypercare.store import session_factory, session_scope
-from tickets.escalation import escalate, housekeeping
+from tickets.escalation import HOUSEKEEPING_LOCK, escalate, housekeeping
 from tickets.models import NotificationOutbox, Ticket, TicketAudit
 from tickets.notify import OutboxCollector, RecordingNotifier, build_notifier, dispatch_pending
 from tickets.outbox import build_digests
@@ -218,3 +218,51 @@ def test_housekeeping_and_delivery_metrics(factory: sessionmaker[Session], clock
     assert value("hypercare_notifications_total", {"status": "sent"}) == 2  # P2 page + digest
     assert value("hypercare_notifications_total", {"status": "digested"}) == 1
     assert value("hypercare_notifications_total", {"status": "dead"}) == 0
+
+
+def test_every_open_ticket_is_escalated_however_many_there_are(
+    factory: sessionmaker[Session], clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass walks the whole open queue batch by batch (it used to look at the first batch only: the
+    ticket opened last in a busy go-live never escalated)."""
+    monkeypatch.setattr("tickets.escalation.BATCH", 2)
+    settings = make_settings(targets=(ONCALL, LEAD), escalation=ESCALATION)
+    with session_scope(factory) as session:
+        service = TicketService(session, settings, now=clock)
+        ids = [service.ingest(make_event(fingerprint=f"many-{n}")).ticket.id for n in range(5)]  # type: ignore[union-attr]
+    clock.advance(minutes=15)
+    report = housekeeping(factory, settings, now=clock)
+    assert report.escalated == 5
+    with factory() as session:
+        levels = {t.id: t.escalation_level for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))}
+    assert levels == dict.fromkeys(ids, 1)
+    clock.advance(minutes=1)
+    with session_scope(factory) as session:
+        assert escalate(TicketService(session, settings, now=clock), limit=2) == 0, "each level fires once"
+
+
+def test_one_process_at_a_time_housekeeps_a_shared_store(
+    factory: sessionmaker[Session], clock: Clock
+) -> None:
+    """Every server worker runs the delivery loop; on PostgreSQL (the store several workers share) only
+    the one holding the housekeeping lock walks the queue, the others skip that tick."""
+    settings = make_settings(targets=(target(min_priority="P4"),))
+    with session_scope(factory) as session:
+        service = TicketService(session, settings, now=clock)
+        done = service.ingest(make_event()).ticket
+        assert done is not None
+        service.resolve(done.id, "alice", "fixed")
+    clock.advance(days=8)
+    engine: Engine = factory.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        assert not housekeeping(factory, settings, now=clock).skipped  # SQLite: one serving process
+        return
+    with engine.connect() as other:  # another worker, mid-pass
+        assert other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": HOUSEKEEPING_LOCK}).scalar()
+        report = housekeeping(factory, settings, now=clock)
+        assert report.skipped and report.closed == 0
+        other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": HOUSEKEEPING_LOCK})
+        other.commit()
+    report = housekeeping(factory, settings, now=clock)
+    assert not report.skipped and report.closed == 1
+    assert not housekeeping(factory, settings, now=clock).skipped, "the lock is released after each pass"
