@@ -53,14 +53,14 @@ def hypercare_app() -> Any:
     """The Hypercare app as ``hypercare serve`` builds it, with the benchmark's connection pool: one
     connection per request a worker may be serving (``BENCH_POOL_SIZE``), so no request waits for one or
     opens and closes an overflow connection (SQLAlchemy's default is 5 + 10 overflow)."""
+    from hypercare.app import build_app
     from hypercare.config import Settings
     from hypercare.store import make_engine
-    from tickets.api import create_app
 
     settings = Settings()
     pool = int(os.environ.get("BENCH_POOL_SIZE", "5"))
     engine = make_engine(settings.store_url, pool_size=pool, max_overflow=pool // 2)
-    return create_app(settings, engine=engine)
+    return build_app(settings, engine)
 
 
 def bare_app() -> Any:

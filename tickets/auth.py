@@ -227,7 +227,7 @@ class Principal:
         return scope in self.scopes
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -260,7 +260,7 @@ def create_token(session: Session, user: User, name: str, scopes: Iterable[str] 
         ApiToken(
             user_id=user.id,
             name=name.strip(),
-            token_hash=_token_hash(token),
+            token_hash=token_hash(token),
             prefix=token[:12],
             scopes=" ".join(chosen),
             created_at=utcnow(),
@@ -284,7 +284,7 @@ def principal_for_token(
     """The active user owning this unrevoked token with its scopes (its last use is recorded), else None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
         return None
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token))).first()
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
     used = now()

@@ -230,7 +230,11 @@ _caches_lock = threading.Lock()
 def cache_for(session: Session, name: str) -> VersionedCache[Any]:
     """The process's cache ``name`` for the session's store (one per engine, so a new store starts empty)."""
     bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
+    return engine_cache(bind.engine if isinstance(bind, Connection) else bind, name)
+
+
+def engine_cache(engine: Engine, name: str) -> VersionedCache[Any]:
+    """The process's cache ``name`` for the store behind ``engine``."""
     with _caches_lock:
         per_engine = _caches.setdefault(engine, {})
         cache = per_engine.get(name)

@@ -31,6 +31,7 @@ from tickets.api.guards import install_guards
 from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
 from tickets.api.problems import install_error_handlers
 from tickets.api.state import AppState
+from tickets.hot_reads import HotReads
 from tickets.notify import OutboxCollector
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,9 @@ def create_app(
     registry.register(OutboxCollector(factory))  # hypercare_notifications_total{status}
     for collector in extra_collectors:
         registry.register(collector)
-    state = AppState(settings=settings, engine=engine, session_factory=factory, registry=registry)
+    state = AppState(
+        settings=settings, engine=engine, session_factory=factory, registry=registry, hot=HotReads(engine)
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -103,9 +106,13 @@ def create_app(
         except StoreError as exc:
             log.error("refusing to start: %s", exc)
             raise
-        yield
-        if owns_engine:
-            state.engine.dispose()
+        await state.hot.open()
+        try:
+            yield
+        finally:
+            await state.hot.close()
+            if owns_engine:
+                state.engine.dispose()
 
     app = FastAPI(
         title="Hypercare",
@@ -126,14 +133,15 @@ def create_app(
     install_error_handlers(app)  # one error body for the API: {"error": {code, message, details}}
     install_guards(app, settings)  # 413 over the body limit; 503 while the store is unreachable
     app.add_exception_handler(LoginRequired, login_redirect)
+    # Requests are matched against the routes in this order (no two paths overlap): the busiest first.
     app.include_router(health.router)
+    app.include_router(tickets.router)
+    app.include_router(ui_routes.router)
     app.include_router(events.router)
     app.include_router(alertmanager_api.router)
     app.include_router(reports_api.router)
-    app.include_router(tickets.router)
     app.include_router(diagnostics_api.router)  # GET /api/v1/tickets/{ticket_id}/diagnostics
     app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
     app.include_router(dualrun_api.router)  # cutover readiness, read-only
-    app.include_router(ui_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -7,7 +7,7 @@ needs is kept on its dependency (``required_scope``) so a test can walk every ro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
@@ -70,18 +70,37 @@ def require_scope(*scopes: str) -> Callable[[Principal], Principal]:
     """A dependency refusing (403) a token with none of ``scopes``, naming the roles that have them."""
 
     def check(principal: PrincipalDep) -> Principal:
-        if not any(principal.allows(scope) for scope in scopes):
-            needed = " or ".join(f"'{scope}'" for scope in scopes)
-            roles = ", ".join(role for role in ROLES if any(role in roles_with(s) for s in scopes))
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"this needs scope {needed} (roles: {roles}); the token of '{principal.user.username}' "
-                f"(role '{principal.user.role}') does not have it",
-            )
-        return principal
+        return authorize(principal, scopes)
 
     check.required_scopes = scopes  # type: ignore[attr-defined]  # read by the role matrix test
     return check
+
+
+def authorize(principal: Principal, scopes: tuple[str, ...]) -> Principal:
+    """``principal`` if its token has one of ``scopes``, else 403 naming the roles that have them."""
+    if not any(principal.allows(scope) for scope in scopes):
+        needed = " or ".join(f"'{scope}'" for scope in scopes)
+        roles = ", ".join(role for role in ROLES if any(role in roles_with(s) for s in scopes))
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this needs scope {needed} (roles: {roles}); the token of '{principal.user.username}' "
+            f"(role '{principal.user.role}') does not have it",
+        )
+    return principal
+
+
+def bearer_for(*scopes: str) -> Callable[..., Awaitable[HTTPAuthorizationCredentials | None]]:
+    """The bearer credentials of a route that authorises them itself, on the event loop for a cache hit
+    (tickets/hot_reads.py) and with :func:`current_principal` and :func:`authorize` otherwise. Declares
+    ``scopes`` like :func:`require_scope` does (OpenAPI's security scheme, the role matrix test)."""
+
+    async def credentials(
+        found: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> HTTPAuthorizationCredentials | None:
+        return found
+
+    credentials.required_scopes = scopes  # type: ignore[attr-defined]  # read by the role matrix test
+    return credentials
 
 
 def _user_with(scope: str) -> Callable[[Principal], User]:

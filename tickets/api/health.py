@@ -14,8 +14,8 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is alive (says nothing about the store)."""
+async def healthz() -> dict[str, str]:
+    """The process is alive (says nothing about the store). On the event loop: no worker thread."""
     return {"status": "ok"}
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
 from hypercare.config import Settings
+from tickets.hot_reads import HotReads
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,8 @@ class AppState:
     engine: Engine
     session_factory: sessionmaker[Session]
     registry: CollectorRegistry
+    hot: HotReads
+    """Cache hits' one-statement lookups (tickets/hot_reads.py); open while the app's lifespan runs."""
 
 
 def app_state(conn: HTTPConnection) -> AppState:

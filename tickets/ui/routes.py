@@ -6,19 +6,23 @@ Every change is a POST carrying the session's CSRF token, answered with a redire
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Literal, get_args
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal, cast, get_args
 
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 
 from anomaly.events import Category
 from hypercare.config import PRIORITIES, Priority
 from hypercare.db import utcnow
 from tickets import queries
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
+from tickets.api.state import AppState, app_state
 from tickets.auth import authenticate
-from tickets.cache import cache_for, store_version
+from tickets.cache import cache_for, engine_cache, store_version
 from tickets.diagnostics import diagnostics_of
 from tickets.errors import TicketNotFound
 from tickets.lifecycle import Lifecycle
@@ -48,12 +52,10 @@ from tickets.ui.web import (
     render,
     safe_next,
     templates,
+    ui_user,
 )
 
 router = APIRouter(include_in_schema=False)
-router.include_router(actions.router)
-router.include_router(report.router)
-router.include_router(runbook_actions.router)
 
 UiStatus = Literal[
     "all", "open", "closed", "new", "acknowledged", "in_progress", "waiting", "reopened", "resolved"
@@ -61,8 +63,36 @@ UiStatus = Literal[
 PAGE_SIZE = 100
 _SLOT = f"hcslot{secrets.token_hex(8)}x"
 """Marks the places of a rendered queue page filled per request (unguessable: no ticket text holds it)."""
-QueuePage = tuple[tuple[str, ...], LiveClocks]
-"""A rendered queue page split at its slots (odd items name them), and its rows' SLA clocks."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """A rendered queue page as UTF-8 pieces with a slot between each two: a row's SLA clock (its index)
+    or, for ``None``, the CSRF token. Filled per request without encoding the page again."""
+
+    pieces: tuple[bytes, ...]
+    slots: tuple[int | None, ...]
+    clocks: LiveClocks
+
+    @classmethod
+    def split(cls, html: str, clocks: LiveClocks) -> QueuePage:
+        parts = html.split(_SLOT)
+        return cls(
+            tuple(part.encode() for part in parts[::2]),
+            tuple(None if name == "csrf" else int(name) for name in parts[1::2]),
+            clocks,
+        )
+
+    def fill(self, csrf: str, now: datetime) -> bytes:
+        cells = self.clocks.cells(now)
+        token = csrf.encode()
+        out = [self.pieces[0]]
+        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
+            out.append(token if slot is None else cells[slot].encode())
+            out.append(piece)
+        return b"".join(out)
+
+
 Csrf = Annotated[str, Form(alias="csrf")]
 
 
@@ -109,11 +139,9 @@ def logout(request: Request, csrf: Csrf) -> Response:
 
 
 @router.get("/tickets")
-def ticket_queue(
+async def ticket_queue(
     *,
     request: Request,
-    user: UiUser,
-    session: SessionDep,
     status_: Annotated[UiStatus, Query(alias="status")] = "open",
     priority: Priority | Literal[""] = "",
     queue: Annotated[str, Query(max_length=64)] = "",
@@ -124,9 +152,7 @@ def ticket_queue(
     sort: SortKey = "priority",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
-    if not may(user, "tickets:read"):  # a reporter files reports and sees no queue
-        return _see_other("/report")
-    params = {
+    params: QueueParams = {
         "status": status_,
         "priority": priority,
         "queue": queue.strip(),
@@ -136,58 +162,87 @@ def ticket_queue(
         "q": q.strip(),
         "sort": sort,
     }
-    flt = TicketFilter(
-        status=None if status_ == "all" else status_,
-        priority=priority or None,
-        queue=params["queue"] or None,
-        assignee=user.username if params["assignee"] == "me" else params["assignee"] or None,
-        category=category or None,
-        source=params["source"] or None,
-        text=params["q"] or None,
-    )
-    # The page at this tickets version, rendered once (tickets/cache.py): only the CSRF token and the SLA
-    # clocks (which move with time) are filled in per request. A page with flash messages is not cached.
-    flashes = request.session.pop("flash", [])
-    version = store_version(session)
-    cache = cache_for(session, "queue-page")
-    key = (user.id, user.username, user.role, user.display_name, tuple(params.items()), offset)
+    state = app_state(request)
+    # A cache hit is answered on the event loop: the session's user and the tickets version in one statement
+    # (tickets/hot_reads.py). Anything else (nobody logged in, a role without the queue, flash messages to
+    # show, a miss) takes the general path in a worker thread, which reads the version first and builds.
+    if not request.session.get("flash"):
+        who = await state.hot.session_user(request.session.get("uid"))
+        if who is not None and who.allows("tickets:read"):
+            key = _queue_key(who.user_id, who.username, who.role, who.display_name, params, offset)
+            found = engine_cache(state.engine, QUEUE_CACHE).get(key, who.version)
+            if found is not None:
+                return _queue_response(request, found)
+    return await run_in_threadpool(_queue_page, request, state, params, offset)
 
-    def build() -> QueuePage:
-        page = queries.list_tickets(
-            session, flt, sort=sort, limit=PAGE_SIZE, offset=offset, lean=True, version=version
-        )
-        context = {
-            "request": request,
-            "csrf": Markup(f"{_SLOT}csrf{_SLOT}"),  # noqa: S704  (our own marker)
-            "flashes": flashes,
-            "user": user,
-            "page": page,
-            "rows": [
-                (t, page.assignees.get(t.id), Markup(f"{_SLOT}{n}{_SLOT}"))  # noqa: S704
-                for n, t in enumerate(page.items)
-            ],
-            "params": params,
-            "url": lambda **change: queue_url(params, **change),
-            "statuses": ("all", *STATUS_FILTERS),
-            "priorities": PRIORITIES,
-            "categories": get_args(Category),
-            "sorts": SORTS,
-            "status_counts": status_counts(page.facets.by_status),
-            "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
-            "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
-        }
-        html = templates().get_template("tickets.html").render(context)
-        return tuple(html.split(_SLOT)), LiveClocks([ClockFacts.of(t) for t in page.items])
 
-    cached = build() if flashes else cache.get_or_build(key, version, build)
-    parts, live = cached
-    csrf, clocks = csrf_token(request), live.cells(utcnow())
-    return HTMLResponse(
-        "".join(
-            part if n % 2 == 0 else csrf if part == "csrf" else clocks[int(part)]
-            for n, part in enumerate(parts)
+QueueParams = dict[str, str]
+QUEUE_CACHE = "queue-page"
+
+
+def _queue_key(  # noqa: PLR0917  (the parts of the key)
+    user_id: int, username: str, role: str, display_name: str, params: QueueParams, offset: int
+) -> tuple[object, ...]:
+    return (user_id, username, role, display_name, tuple(params.items()), offset)
+
+
+def _queue_response(request: Request, page: QueuePage) -> Response:
+    """The page with this request's CSRF token and the SLA clocks as they read now."""
+    return HTMLResponse(page.fill(csrf_token(request), utcnow()))
+
+
+def _queue_page(request: Request, state: AppState, params: QueueParams, offset: int) -> Response:
+    with state.session_factory() as session:
+        user = ui_user(request, session)
+        if not may(user, "tickets:read"):  # a reporter files reports and sees no queue
+            return _see_other("/report")
+        sort = cast(SortKey, params["sort"])
+        flt = TicketFilter(
+            status=None if params["status"] == "all" else params["status"],
+            priority=params["priority"] or None,
+            queue=params["queue"] or None,
+            assignee=user.username if params["assignee"] == "me" else params["assignee"] or None,
+            category=params["category"] or None,
+            source=params["source"] or None,
+            text=params["q"] or None,
         )
-    )
+        # The page at this tickets version, rendered once (tickets/cache.py): only the CSRF token and the
+        # SLA clocks (which move with time) are filled in per request. A page with flash messages is not
+        # cached.
+        flashes = request.session.pop("flash", [])
+        version = store_version(session)
+        cache = cache_for(session, QUEUE_CACHE)
+        key = _queue_key(user.id, user.username, user.role, user.display_name, params, offset)
+
+        def build() -> QueuePage:
+            page = queries.list_tickets(
+                session, flt, sort=sort, limit=PAGE_SIZE, offset=offset, lean=True, version=version
+            )
+            context = {
+                "request": request,
+                "csrf": Markup(f"{_SLOT}csrf{_SLOT}"),  # noqa: S704  (our own marker)
+                "flashes": flashes,
+                "user": user,
+                "page": page,
+                "rows": [
+                    (t, page.assignees.get(t.id), Markup(f"{_SLOT}{n}{_SLOT}"))  # noqa: S704
+                    for n, t in enumerate(page.items)
+                ],
+                "params": params,
+                "url": lambda **change: queue_url(params, **change),
+                "statuses": ("all", *STATUS_FILTERS),
+                "priorities": PRIORITIES,
+                "categories": get_args(Category),
+                "sorts": SORTS,
+                "status_counts": status_counts(page.facets.by_status),
+                "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
+                "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
+            }
+            html = templates().get_template("tickets.html").render(context)
+            return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items]))
+
+        cached = build() if flashes else cache.get_or_build(key, version, build)
+        return _queue_response(request, cached)
 
 
 @router.get("/tickets/{ticket_id}")
@@ -231,3 +286,10 @@ def ticket_page(
             "watchers": lifecycle.watchers(ticket_id),
         },
     )
+
+
+# Included after the pages above: a request is matched against the routes in order, and the queue and
+# ticket pages are what a support team loads all day (no path here overlaps another).
+router.include_router(actions.router)
+router.include_router(report.router)
+router.include_router(runbook_actions.router)

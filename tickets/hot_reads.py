@@ -1,0 +1,176 @@
+"""Cache hits without worker threads: who asks and the tickets version, in one statement on the event loop.
+
+A cached queue page or API list (tickets/cache.py) needs two facts per request: the user behind the session
+cookie or bearer token (active, role, for a token its scopes and whether its last use must be recorded) and
+the store's tickets version. The general path gets them through FastAPI dependencies that each run in a
+worker thread, with an ORM session, a pre-ping, ``BEGIN``, two queries and a ``ROLLBACK``: four thread hops
+and five round trips, several milliseconds of one process's GIL per request. Here both facts come from one
+``SELECT`` on an autocommit connection of a small psycopg pool on the event loop itself (PostgreSQL), or of
+the store's engine in one worker thread (other stores). A request that this cannot answer completely (no
+such user, a role without the scope, a token whose use is due to be recorded, flash messages to show, a
+store error) goes the general way, which gives the same answer it always did: this is only ever a
+shortcut to the same response, never a second set of rules.
+
+Never stale: the version is read in the same statement as the user, before the cached response is looked
+up, exactly as the general path reads it first (see tickets/cache.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, Select, bindparam, func, select
+from starlette.concurrency import run_in_threadpool
+
+from hypercare.db import utcnow
+from tickets.auth import LAST_USED_RESOLUTION, ROLE_SCOPES, TOKEN_PREFIX, token_hash
+from tickets.cache import TicketVersion
+from tickets.models import ApiToken, User
+
+log = logging.getLogger(__name__)
+
+POOL_SIZE = 4
+"""Connections of the event loop's pool per process: each is held for one round trip, so a few serve
+thousands of requests a second."""
+POOL_TIMEOUT_S = 1.0
+"""How long a request waits for one of them before it takes the general path instead."""
+
+_VERSION = select(func.sum(TicketVersion.version)).scalar_subquery()
+_WHO = (User.id, User.username, User.role, User.display_name)
+SESSION_USER: Select[Any] = select(*_WHO, _VERSION.label("version")).where(
+    User.id == bindparam("uid"), User.active.is_(True)
+)
+"""The active user of a session cookie and the tickets version."""
+TOKEN_USER: Select[Any] = (
+    select(
+        *_WHO,
+        _VERSION.label("version"),
+        ApiToken.scopes,
+        (ApiToken.last_used_at > bindparam("recorded_after", type_=ApiToken.last_used_at.type)).label(
+            "recorded"
+        ),
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("hash"), ApiToken.revoked_at.is_(None), User.active.is_(True))
+)
+"""The active user of an unrevoked token, the token's scopes, whether its last use is recorded recently
+enough (else the general path records it), and the tickets version."""
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who a request acts as, as far as a cached response depends on it, and the version it was read at."""
+
+    user_id: int
+    username: str
+    role: str
+    display_name: str
+    scopes: frozenset[str]
+    version: int | None
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class HotReads:
+    """The one-statement lookups behind cache hits, for one store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pool: Any = None  # psycopg_pool.AsyncConnectionPool while open (PostgreSQL with psycopg 3)
+        self._sql: dict[str, str] = {}
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            for name, stmt in (("session", SESSION_USER), ("token", TOKEN_USER)):
+                self._sql[name] = str(stmt.compile(dialect=engine.dialect))
+
+    @property
+    def on_event_loop(self) -> bool:
+        """Whether lookups run on the event loop (an open pool) rather than in a worker thread."""
+        return self._pool is not None
+
+    async def open(self) -> None:
+        """Open the event loop's pool (PostgreSQL only; from the app's lifespan, on the serving loop)."""
+        if not self._sql or self._pool is not None:
+            return
+        from psycopg_pool import AsyncConnectionPool
+
+        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pool = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=POOL_SIZE,
+            timeout=POOL_TIMEOUT_S,
+            open=False,
+            name="hypercare-hot-reads",
+            kwargs={"autocommit": True, "application_name": "hypercare-hot-reads"},
+        )
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def session_user(self, uid: object) -> Who | None:
+        """The active user whose id a session cookie holds, with the tickets version; None if there is
+        none (or the lookup failed: the caller takes the general path, which says why)."""
+        if not isinstance(uid, int) or isinstance(uid, bool) or not 0 < uid < 2**31:
+            return None
+        row = await self._first("session", SESSION_USER, {"uid": uid})
+        if row is None:
+            return None
+        role = str(row["role"])
+        return _who(row, ROLE_SCOPES.get(role, frozenset()))
+
+    async def token_user(self, token: str) -> Who | None:
+        """The user of an unrevoked token with its scopes and the tickets version; None if the token is not
+        valid, or if its use is due to be recorded (a write: the general path does it), or on failure."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
+            return None
+        params = {"hash": token_hash(token), "recorded_after": utcnow() - LAST_USED_RESOLUTION}
+        row = await self._first("token", TOKEN_USER, params)
+        if row is None or not row["recorded"]:
+            return None
+        role_scopes = ROLE_SCOPES.get(str(row["role"]), frozenset())
+        scopes = row["scopes"]
+        return _who(row, role_scopes if scopes is None else frozenset(str(scopes).split()) & role_scopes)
+
+    async def _first(self, name: str, stmt: Select[Any], params: dict[str, Any]) -> Mapping[str, Any] | None:
+        try:
+            if self._pool is not None:
+                return await self._first_on_loop(self._sql[name], params)
+            return await run_in_threadpool(self._first_in_thread, stmt, params)
+        except Exception as exc:  # any failure: the general path answers, with its own errors
+            log.warning(
+                "hot read failed; answering through the general path", extra={"error": type(exc).__name__}
+            )
+            return None
+
+    async def _first_on_loop(self, sql: str, params: dict[str, Any]) -> Mapping[str, Any] | None:
+        from psycopg.rows import dict_row
+
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(sql, params)
+            row: dict[str, Any] | None = await cursor.fetchone()
+        return row
+
+    def _first_in_thread(self, stmt: Select[Any], params: dict[str, Any]) -> Mapping[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt, params).mappings().first()
+            return None if row is None else dict(row)
+
+
+def _who(row: Mapping[str, Any], scopes: frozenset[str]) -> Who:
+    version = row["version"]
+    return Who(
+        user_id=int(row["id"]),
+        username=str(row["username"]),
+        role=str(row["role"]),
+        display_name=str(row["display_name"]),
+        scopes=scopes,
+        version=None if version is None else int(version),
+    )
