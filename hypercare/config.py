@@ -73,6 +73,11 @@ class ServerSettings(_Strict):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
+SOURCE_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "sqlite"})
+"""The engines a monitored source may be on: those whose sessions Hypercare can make read-only and
+time-bounded (``monitor.checks.make_read_only``). Any other is refused when the settings load."""
+
+
 class SourceSettings(_Strict):
     """A monitored system (the ERP database, its integration database, the legacy copy)."""
 
@@ -80,6 +85,20 @@ class SourceSettings(_Strict):
     """SQLAlchemy URL. Use a least-privilege, read-only user (docs/operator-guide.md)."""
     description: str = ""
     statement_timeout_s: float = Field(30.0, gt=0, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _read_only_engine(cls, value: SecretStr) -> SecretStr:
+        try:
+            dialect = make_url(value.get_secret_value()).get_backend_name()
+        except ArgumentError:
+            raise ValueError("is not a database URL (dialect+driver://user@host/database)") from None
+        if dialect not in SOURCE_DIALECTS:
+            raise ValueError(
+                f"is a {dialect} database: Hypercare reads only PostgreSQL, MySQL/MariaDB and SQLite "
+                "sources, the engines whose sessions it can make read-only"
+            )
+        return value
 
 
 class ProbeSettings(_Strict):

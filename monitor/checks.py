@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Date, DateTime, Engine, Numeric, bindparam, t
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.results import CheckResult
+from monitor.sources import UnsupportedSourceError, unsupported_engine
 from monitor.specs import (
     CheckDefinitionError,
     CheckSpec,
@@ -188,7 +189,13 @@ def load_checks(packs: Iterable[str], paths: Iterable[Path] = ()) -> list[CheckS
 
 
 def make_read_only(conn: Connection, timeout_s: float) -> None:
-    """Make this connection's transaction read-only and time-bounded, by the means the engine has."""
+    """Make this connection's transaction read-only and time-bounded, by the means the engine has.
+
+    Every query Hypercare sends a monitored source (checks, collectors, dual-run sides) passes here first,
+    so an engine without a branch below is refused (:class:`~monitor.sources.UnsupportedSourceError`) rather
+    than queried unguarded. :func:`monitor.sources.source_engine` refuses it earlier, when the engine is
+    made; this also holds for engines made any other way.
+    """
     dialect = conn.dialect.name
     if dialect == "postgresql":
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
@@ -201,6 +208,8 @@ def make_read_only(conn: Connection, timeout_s: float) -> None:
             conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(timeout_s * 1000)}")
     elif dialect == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")  # on top of mode=ro (monitor.sources)
+    else:  # the engines of monitor.sources.READ_ONLY_DIALECTS, and no other
+        raise unsupported_engine(dialect)
 
 
 def _jsonable(value: Any) -> Any:
@@ -350,7 +359,7 @@ def run_check(
         return replace(base, error=f"check {spec.id} is a {spec.kind} check: run it with run_reconcile")
     try:
         fetched = fetch_rows(engine, spec.id, spec.sql, bound_parameters(spec, now, as_of), timeout_s)
-    except (SQLAlchemyError, CheckDefinitionError) as exc:
+    except (SQLAlchemyError, CheckDefinitionError, UnsupportedSourceError) as exc:
         return replace(base, finished_at=finished(), error=reason(exc))
 
     value_column = spec.expect.value_column if spec.expect else None

@@ -38,6 +38,7 @@ from monitor.checks import (
     reason,
 )
 from monitor.results import CheckResult
+from monitor.sources import UnsupportedSourceError
 
 RECONCILE_ROW_CAP = 200_000
 """Rows fetched at most per side: a reconciliation must see everything or say it could not."""
@@ -159,7 +160,7 @@ def _read(
         raise _SideError(f"{label}: source '{side.source}' is not configured or could not be opened")
     try:
         rows = fetch_rows(engine, spec.id, side.sql, values, timeout_s, cap=RECONCILE_ROW_CAP)
-    except (SQLAlchemyError, CheckDefinitionError) as exc:
+    except (SQLAlchemyError, CheckDefinitionError, UnsupportedSourceError) as exc:
         raise _SideError(f"{label}: {reason(exc)}") from exc
     if rows.truncated:
         raise _SideError(

@@ -16,6 +16,7 @@ from hypercare.config import Settings
 from hypercare.errors import ConfigError
 from monitor.dualrun.model import ComparisonConfig
 from monitor.dualrun.sql import Source, dualrun_engine
+from monitor.sources import require_read_only_engine
 
 __all__ = ["load_comparison", "parse_comparison", "resolve_sources"]
 
@@ -87,8 +88,10 @@ def resolve_sources(config: ComparisonConfig, settings: Settings, origin: str = 
                 f"in the settings (known: {known})"
             )
         timeout = config.timeout_s or source.statement_timeout_s
+        url = source.url.get_secret_value()
+        require_read_only_engine(url, name)  # before any engine: one line naming the source and engine
         try:
-            engine = dualrun_engine(source.url.get_secret_value())
+            engine = dualrun_engine(url)
         except FileNotFoundError as exc:
             raise ConfigError(f"source '{name}': {exc}") from None
         sides.append(Source(role, name, engine, timeout))  # type: ignore[arg-type]

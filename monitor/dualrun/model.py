@@ -52,6 +52,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.specs import check_read_only, check_sql_expression
+
 __all__ = [
     "CLASSIFICATIONS",
     "AggregateResult",
@@ -128,6 +130,14 @@ class ColumnSpec(_Strict):
     tolerance: Tolerance | None = None
     """Overrides the entity's tolerance for this column."""
 
+    @field_validator("legacy", "new")
+    @classmethod
+    def _expression(cls, value: str | None) -> str | None:
+        """A name is quoted into the generated SQL; anything else is pasted in, so it must only read."""
+        if value is None or cls.is_identifier(value):
+            return value
+        return check_sql_expression(value)
+
     @field_validator("legacy_timezone", "new_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -177,12 +187,22 @@ class SideConfig(_Strict):
     filter: str | None = None
     """An SQL condition on the table's or query's columns (company, period...); ``:as_of`` is bound."""
 
+    @field_validator("query")
+    @classmethod
+    def _read_only(cls, query: str | None) -> str | None:
+        """The gate of a check's SQL (:func:`monitor.specs.check_read_only`): one SELECT that only reads."""
+        return None if query is None else check_read_only(query)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, condition: str | None) -> str | None:
+        """Pasted into ``WHERE (...)`` of every query on this side: one expression that only reads."""
+        return None if condition is None else check_sql_expression(condition)
+
     @model_validator(mode="after")
     def _one_of(self) -> SideConfig:
         if (self.table is None) == (self.query is None):
             raise ValueError("table/query: give exactly one of 'table' or 'query'")
-        if self.query is not None and not self.query.lstrip().lower().startswith(("select", "with")):
-            raise ValueError("query: must be a SELECT (or WITH ... SELECT)")
         return self
 
 
@@ -203,6 +223,12 @@ class MeasureSpec(_Strict):
     """Default: the legacy expression."""
     money: bool = True
     tolerance: Tolerance | None = None
+
+    @field_validator("legacy", "new")
+    @classmethod
+    def _expression(cls, value: str | None) -> str | None:
+        """Pasted into the SELECT list of the aggregate query: one expression that only reads."""
+        return None if value is None else check_sql_expression(value)
 
     def side(self, which: Literal["legacy", "new"]) -> str:
         return self.legacy if which == "legacy" or self.new is None else self.new

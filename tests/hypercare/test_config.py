@@ -73,3 +73,15 @@ def test_secrets_never_appear_in_errors_or_redacted_urls(tmp_path: Path) -> None
     assert "abc123" not in redact_url("json://hooks.example/path?token=abc123")
     settings = load_settings(write(tmp_path, "sources: {erp: {url: 'postgresql://u:hunter2@db/erp'}}\n"))
     assert "hunter2" not in repr(settings)
+
+
+def test_a_source_on_an_engine_hypercare_cannot_make_read_only_is_refused_at_load(tmp_path: Path) -> None:
+    """Hypercare never writes to a monitored system: a source it has no read-only guard for (SQL Server,
+    Oracle...) is refused when the settings load, naming the source and the engine, the password not shown."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "sources: {legacy: {url: 'mssql+pymssql://u:hunter2@db/erp'}}\n"))
+    message = str(info.value)
+    assert "sources.legacy.url" in message and "mssql" in message and "read-only" in message
+    assert "hunter2" not in message
+    for url in ("postgresql+psycopg://u@db/erp", "mysql+pymysql://u@db/erp", "sqlite:///erp.db"):
+        load_settings(write(tmp_path, f"sources: {{erp: {{url: '{url}'}}}}\n"))

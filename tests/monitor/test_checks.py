@@ -11,18 +11,20 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from hypercare.config import load_settings
+from hypercare.errors import ConfigError
 from monitor.checks import (
     CheckDefinitionError,
     CheckSpec,
     QuerySide,
     load_checks,
     load_path,
+    make_read_only,
     parse_checks,
     run_check,
 )
 from monitor.collect import collect
 from monitor.reconcile import run_reconcile
-from monitor.sources import source_engine
+from monitor.sources import UnsupportedSourceError, source_engine
 from tests.conftest import MARIADB_URL, PG_URL, unavailable
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -261,6 +263,11 @@ def test_postgres_statement_timeout_turns_a_slow_check_into_an_error(pg_erp: Eng
         ("sql: DELETE FROM outbox", "field 'sql'.*single SELECT"),
         ("sql: SELECT 1; DROP TABLE outbox", "one statement"),
         ("sql: WITH x AS (SELECT 1) UPDATE t SET a = 1", "read-only; found 'UPDATE'"),
+        ("sql: SELECT * INTO outbox_copy FROM outbox", "read-only; found 'INTO'"),
+        ("sql: SELECT id FROM outbox FOR UPDATE", "read-only; found 'UPDATE'"),
+        # a string that looks like a comment opener must not hide what follows it from the guard
+        ("sql: \"SELECT '/*' AS a; DROP TABLE outbox; SELECT '*/' AS b\"", "one statement"),
+        ('sql: "SELECT \'unclosed AS a"', "field 'sql': is not SQL any supported engine can read"),
         ("severity: P9", "field 'severity'"),
         ("colour: red", "field 'colour': unknown field"),
         ("params: {cutoff: now-4x}", "field 'params'"),
@@ -291,6 +298,12 @@ def test_string_literals_and_comments_do_not_trip_the_read_only_guard() -> None:
         "c.yaml",
     )[0]
     assert spec.id == "x.ok"
+
+
+def test_quoted_names_and_words_that_only_start_like_write_keywords_are_read_only() -> None:
+    sql = "SELECT \"update\" AS u, created_at, update_date FROM t WHERE note <> '--;';"
+    spec = CheckSpec(id="x.ok", title="t", source="erp", category="data", severity="P3", sql=sql)
+    assert spec.sql == sql
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
@@ -528,3 +541,39 @@ def test_a_check_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes("title: caf\xe9".encode("latin-1"))
     with pytest.raises(CheckDefinitionError, match=r"latin1\.yaml: not UTF-8 text"):
         load_path(bad)
+
+
+# --- engines Hypercare cannot make read-only -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["mssql+pymssql://hc:pw@erp-db/erp", "oracle+oracledb://hc:pw@erp-db/erp"])
+def test_source_engine_refuses_an_engine_it_cannot_make_read_only(url: str) -> None:
+    with pytest.raises(UnsupportedSourceError) as refused:
+        source_engine(url)  # refused before any driver is loaded or connection made
+    engine = url.partition("+")[0]
+    assert str(refused.value) == (
+        f"the source is a {engine} database: Hypercare reads only PostgreSQL, MySQL/MariaDB and SQLite "
+        "sources, the engines whose sessions it can make read-only"
+    )
+    assert isinstance(refused.value, ConfigError) and isinstance(refused.value, ValueError)
+
+
+def test_make_read_only_refuses_a_connection_it_has_no_guard_for(
+    sqlite_erp: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine made some other way than source_engine still never runs a query unguarded."""
+    monkeypatch.setattr(sqlite_erp.dialect, "name", "mssql")
+    with sqlite_erp.connect() as conn, pytest.raises(UnsupportedSourceError, match=r"is a mssql database"):
+        make_read_only(conn, 5.0)
+    spec = parse_checks(PACK, "pack.yaml")[0]
+    result = run_check(spec, sqlite_erp, now=NOW)  # an error result, not a crash and not a pass
+    assert result.status == "error"
+    assert "mssql database: Hypercare reads only PostgreSQL, MySQL/MariaDB and SQLite" in (result.error or "")
+
+
+def test_an_unsupported_source_is_refused_before_any_check_runs() -> None:
+    """Refused when the settings load (the runtime guards above cover engines made any other way)."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, sources={"erp": {"url": "mssql+pymssql://hc:s3cret@erp-db/erp"}})
+    assert "sources.erp.url" in str(info.value) and "mssql database" in str(info.value)
+    assert "s3cret" not in str(info.value)
