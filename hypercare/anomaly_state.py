@@ -6,7 +6,9 @@ metric series (one per metric name and label set, ``anomaly.metrics``) has one r
 :class:`~anomaly.alarms.AlarmProcessor`. A pass loads the rows of the series it saw, feeds them only the
 points newer than the last one each series learnt from (streaming: a replayed or older point is ignored),
 and saves them back in the pipeline's own transaction, so a restart or another worker continues where the
-last pass stopped and a pass that rolls back has not half-learnt.
+last pass stopped and a pass that rolls back has not half-learnt. The rows are locked (SELECT ... FOR
+UPDATE) for the pass; a series' first row is created conflict-safe (:func:`create_rows`), so two workers
+meeting a new series at once both go on, the second from the state the first saved.
 
 An alarm becomes a technical event: its fingerprint is the detector and the series identity (never a
 time), its evidence says which series and how far from normal, and its recovery is a resolve event. An
@@ -25,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, select
+from sqlalchemy import Boolean, Executable, Integer, String, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from anomaly.alarms import AlarmProcessor
@@ -37,7 +40,7 @@ from anomaly.multivariate import ModelFit
 from anomaly.severity import Exposure, SeverityContext, adjust
 from hypercare.config import AnomalySettings
 from hypercare.db import Base, JSONType, UTCDateTime, utcnow
-from hypercare.errors import ConfigError
+from hypercare.errors import ConfigError, StoreError
 from monitor.results import CheckResult, MetricSample
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,53 @@ def series_name(metric: str, labels: Mapping[str, str]) -> str:
     shown = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "source")
     name = metric.removeprefix("hypercare_")
     return f"{name}{{{shown}}}" if shown else name
+
+
+def locked_rows(session: Session, keys: Iterable[str]) -> dict[str, SeriesState]:
+    """The existing state rows of ``keys``, locked until the transaction ends (SELECT ... FOR UPDATE): a
+    concurrent pass on the same series waits for this one's commit, then reads what it saved."""
+    query = select(SeriesState).where(SeriesState.key.in_(sorted(keys))).with_for_update()
+    return {row.key: row for row in session.scalars(query)}
+
+
+def create_rows(session: Session, rows: Sequence[Mapping[str, Any]], now: datetime) -> None:
+    """Insert a blank state row (nothing learnt: ``detector == {}``) for each of ``rows`` (their ``key``,
+    ``metric``, ``series``, ``source``, ``labels``) unless one with that key exists.
+
+    Conflict-safe: two workers meeting a new series at once both found no row to lock, and both insert it.
+    ``ON CONFLICT DO NOTHING`` (MySQL: a no-op ``ON DUPLICATE KEY UPDATE``) makes the second insert wait
+    for the first's commit and then skip the key instead of failing the pass on the unique key; the
+    caller then locks the row (:func:`locked_rows`) and continues from the state the first worker saved.
+    Only keys found missing are inserted (each conflicting insert would spend a value of the id sequence).
+    Rows go in key order, so that two workers creating overlapping sets wait on each other, never in a
+    cycle."""
+    values = [
+        {
+            **row,
+            "detector": {},
+            "alarm": {},
+            "points": 0,
+            "alarm_active": False,
+            "last_ts": None,
+            "updated_at": now,
+        }
+        for row in sorted(rows, key=lambda r: str(r["key"]))
+    ]
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    statement: Executable
+    if dialect == "postgresql":
+        statement = (
+            postgresql.insert(SeriesState).values(values).on_conflict_do_nothing(index_elements=["key"])
+        )
+    elif dialect == "sqlite":
+        statement = sqlite.insert(SeriesState).values(values).on_conflict_do_nothing(index_elements=["key"])
+    elif dialect in {"mysql", "mariadb"}:  # not INSERT IGNORE: that would hide any other error too
+        statement = mysql.insert(SeriesState).values(values).on_duplicate_key_update(id=SeriesState.id)
+    else:
+        raise StoreError(f"anomaly state: no conflict-safe insert for a {dialect} store")
+    session.execute(statement)
 
 
 # --- the business calendar of the severity rules and the detectors --------------------------------
@@ -145,6 +195,13 @@ def _group(samples: Iterable[MetricSample], metrics: set[str], now: datetime) ->
     return found
 
 
+def _identity(key: str, entry: _Series) -> dict[str, Any]:
+    """What a series' new state row is created with (:func:`create_rows`)."""
+    source = (entry.labels.get("source") or DEFAULT_SOURCE)[:64]
+    series = series_name(entry.metric, entry.labels)[:500]
+    return {"key": key, "metric": entry.metric, "series": series, "source": source, "labels": entry.labels}
+
+
 def _related_check(labels: Mapping[str, str]) -> tuple[str, str] | None:
     """The check that already judges this series (a probe's latency: the probe's own check)."""
     probe = labels.get("probe")
@@ -157,7 +214,8 @@ class _Stream:
 
     key: str
     entry: _Series
-    row: SeriesState | None
+    row: SeriesState
+    """Its state row, locked (blank when the series is new: see :func:`create_rows`)."""
     series: str
     source: str
     ensemble: UnivariateEnsemble
@@ -242,33 +300,35 @@ class MetricWatch:
         grouped = _group(samples, set(self.settings.metrics), now)
         if not grouped:
             return []
-        rows = {
-            row.key: row
-            for row in session.scalars(
-                select(SeriesState).where(SeriesState.key.in_(sorted(grouped))).with_for_update()
-            )
-        }
+        rows = locked_rows(session, grouped)
+        missing = [key for key in grouped if key not in rows]
+        if missing:  # a new series (maybe new to another worker's pass too): created conflict-safe, locked
+            create_rows(session, [_identity(key, grouped[key]) for key in missing], now)
+            rows.update(locked_rows(session, missing))
         failing = {(r.check_id, r.source) for r in results if r.status == "fail"}
         runbooks = {(r.check_id, r.source): r.runbook for r in results}
         streams: dict[str, _Stream] = {}
         for key in sorted(grouped):
-            entry, row = grouped[key], rows.get(key)
+            entry, row = grouped[key], rows[key]
+            learnt = row if row.detector else None  # a blank row just created: nothing learnt yet
             related = _related_check(entry.labels)
             series = series_name(entry.metric, entry.labels)
             source = (entry.labels.get("source") or DEFAULT_SOURCE)[:64]
             alarm = self._alarm(series, source)
             covered = False
-            if row is not None:
-                alarm.restore(row.alarm)
-                covered = bool(row.alarm.get("covered", False))
-            last = row.last_ts.timestamp() if row is not None and row.last_ts is not None else -math.inf
+            if learnt is not None:
+                alarm.restore(learnt.alarm)
+                covered = bool(learnt.alarm.get("covered", False))
+            last = (
+                learnt.last_ts.timestamp() if learnt is not None and learnt.last_ts is not None else -math.inf
+            )
             streams[key] = _Stream(
                 key,
                 entry,
                 row,
                 series,
                 source,
-                self._ensemble(entry.metric, series, row),
+                self._ensemble(entry.metric, series, learnt),
                 alarm,
                 covered,
                 last,
@@ -331,12 +391,6 @@ class MetricWatch:
 
     def _save(self, session: Session, s: _Stream, now: datetime) -> None:
         row = s.row
-        if row is None:
-            entry = s.entry
-            row = SeriesState(
-                key=s.key, metric=entry.metric, series=s.series[:500], source=s.source, labels=entry.labels
-            )
-            session.add(row)
         row.detector = s.ensemble.to_state()
         row.alarm = {**s.alarm.to_state(), "covered": s.covered}
         row.points, row.alarm_active = s.ensemble.n, s.alarm.active
@@ -395,7 +449,7 @@ class MetricWatch:
         for s in streams.values():
             name = self._group_name(s.entry.metric, s.source)
             if name is not None:
-                points = s.row.points if s.row is not None else 0
+                points = s.row.points
                 known.setdefault((name, s.source), {})[s.series] = (s.key, points, False)
         plans = []
         for (name, source), found in sorted(known.items()):
@@ -434,14 +488,16 @@ class MetricWatch:
         self, session: Session, plan: _GroupPlan, members: list[_Stream], now: datetime
     ) -> list[Event]:
         """Feed the group's members in time order and score each aligned slot (see anomaly/groups.py)."""
-        row = session.scalars(
-            select(SeriesState).where(SeriesState.key == plan.key).with_for_update()
-        ).first()
         name = f"group:{plan.name}"
+        row = locked_rows(session, [plan.key]).get(plan.key)
+        if row is None and plan.warm:  # the group is new: its row created conflict-safe, then locked
+            identity = {"key": plan.key, "metric": GROUP_METRIC, "series": name[:500], "source": plan.source}
+            create_rows(session, [identity | {"labels": {"group": plan.name}}], now)
+            row = locked_rows(session, [plan.key])[plan.key]
         alarm = GroupAlarm(self._alarm(name, plan.source, group=True))
         events: list[Event] = []
         group = self._new_group(plan)
-        if row is not None:
+        if row is not None and row.detector:
             alarm.alarm.restore(row.alarm)
             alarm.covered = bool(row.alarm.get("covered", False))
             if list(row.detector.get("members", [])) == list(plan.members):
@@ -452,8 +508,8 @@ class MetricWatch:
                     reason = Score(0.0, "multivariate", 0.0, note="group membership changed, relearning")
                     events.append(alarm.alarm._event("resolve", now, reason))
                 alarm = GroupAlarm(self._alarm(name, plan.source, group=True))
-        elif not plan.warm:
-            for stream in members:  # nothing to learn yet: the members alone
+        elif row is None:  # not warm: nothing to learn yet, the members alone
+            for stream in members:
                 for ts, value in stream.new_points():
                     event = self._step(stream, ts, value, group_speaks=False)[1]
                     events.extend([event] if event is not None else [])
@@ -494,15 +550,6 @@ class MetricWatch:
             if event is not None:
                 events.append(event)
             scored(group.observe(series, ts, score, warm=stream.ensemble.n > stream.ensemble.warmup_points))
-        if row is None:
-            row = SeriesState(
-                key=plan.key,
-                metric=GROUP_METRIC,
-                series=name[:500],
-                source=plan.source,
-                labels={"group": plan.name},
-            )
-            session.add(row)
         row.detector = group.to_state()
         row.alarm = {**alarm.alarm.to_state(), "covered": alarm.covered}
         row.points, row.alarm_active = group.forest.n, alarm.alarm.active

@@ -2,9 +2,10 @@
 
 The version is a counter in the store, bumped in the same transaction as any write to the tables the queue
 shows (tickets, occurrences, audit entries, users): :func:`track_changes` (installed on every engine by
-``hypercare.store.make_engine``) marks a connection that ran an INSERT / UPDATE / DELETE on one of them and
-bumps the counter just before that transaction commits. Whatever writes (the service layer, Core bulk
-inserts, the CLI, another Hypercare process on the same store) moves the version, atomically with its data.
+``hypercare.store.make_engine``) marks a connection that ran an INSERT / UPDATE / DELETE (or REPLACE,
+MERGE, UPSERT, TRUNCATE; the table's name bare, quoted or schema-qualified) on one of them and bumps the
+counter just before that transaction commits. Whatever writes (the service layer, Core bulk inserts, the
+CLI, another Hypercare process on the same store) moves the version, atomically with its data.
 
 The counter is split over :data:`SHARDS` rows and the version is their sum: each commit adds one to one row
 picked at random, so concurrent writers rarely wait on the same row lock (the bump is the transaction's last
@@ -49,12 +50,27 @@ FLIGHT_WAIT_S = 10.0
 """How long a request waits for another building the same response before building it itself."""
 _FLAG = "hypercare_tickets_changed"
 _WROTE = "hypercare_wrote"
-_WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE"})
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "WITH", "REPLACE", "MERGE", "TRUNCATE", "UPSERT")
+"""First words of the statements that may write (the cheap test run on every statement; ``WITH`` for
+data-modifying CTEs, ``REPLACE`` SQLite's and MySQL's, ``MERGE`` PostgreSQL 15's)."""
 _HAS_TABLE = "hypercare_version_table"
+_NAME = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[\w$]+)'
+"""An identifier, bare or quoted: a schema (``public``, ``"public"``, SQLite's ``main``) or a table."""
+_TRACKED = "|".join(sorted(TRACKED_TABLES, key=len, reverse=True))
+_TABLE = (  # schema-qualified or not, quoted or not; exactly the name: not ticket_watcher, not ticket_version
+    rf"(?:{_NAME}\s*\.\s*){{0,2}}"
+    rf'(?:"(?:{_TRACKED})"|`(?:{_TRACKED})`|\[(?:{_TRACKED})\]|(?:{_TRACKED})(?![\w$]))'
+    r"(?!\s*\.)"  # followed by a dot it is a schema's name, not the table's
+)
 _WRITE = re.compile(  # anywhere in the statement: data-modifying CTEs (WITH ... INSERT INTO occurrence)
-    r'\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(?:'
-    + "|".join(TRACKED_TABLES)
-    + r')"?(?:\s|\(|$)',
+    r"\b(?:"
+    r"(?:INSERT|REPLACE)\s+(?:(?:OR\s+\w+|IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY)\s+)*(?:INTO\s+)?"
+    r"|UPSERT\s+(?:INTO\s+)?"
+    r"|MERGE\s+(?:INTO\s+)?(?:ONLY\s+)?"
+    r"|UPDATE\s+(?:(?:OR\s+\w+|ONLY|LOW_PRIORITY|IGNORE)\s+)*"  # never FOR UPDATE [OF ticket]: no OF
+    r"|DELETE\s+(?:(?:LOW_PRIORITY|QUICK|IGNORE)\s+)*FROM\s+(?:ONLY\s+)?"
+    rf"|TRUNCATE\s+(?:TABLE\s+)?(?:(?:ONLY\s+)?{_NAME}(?:\s*\.\s*{_NAME}){{0,2}}\s*\*?\s*,\s*)*(?:ONLY\s+)?"
+    rf"){_TABLE}",
     re.IGNORECASE,
 )
 V = TypeVar("V")
@@ -69,16 +85,21 @@ class TicketVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
+def _may_write(statement: str) -> bool:
+    """Whether the statement starts with a verb that writes (cheap: it runs before every statement)."""
+    return statement.lstrip()[:8].upper().startswith(_WRITE_VERBS)
+
+
 def writes_tracked_table(statement: str) -> bool:
-    """True for an INSERT / UPDATE / DELETE on one of :data:`TRACKED_TABLES`."""
-    return _WRITE.search(statement) is not None
+    """True for an INSERT / UPDATE / DELETE / REPLACE / MERGE / UPSERT / TRUNCATE on one of
+    :data:`TRACKED_TABLES`, however its name is written (``public.ticket``, ``"main"."ticket"``)."""
+    return _may_write(statement) and _WRITE.search(statement) is not None
 
 
 def _mark(  # noqa: PLR0917  (the event's signature)
     conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    verb = statement.lstrip()[:6].upper()
-    if verb in _WRITE_VERBS or verb.startswith("WITH"):
+    if _may_write(statement):
         conn.info[_WROTE] = True
         if _WRITE.search(statement) is not None:
             conn.info[_FLAG] = True

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from anomaly.calendar import calendar_from_mapping
 from anomaly.ensemble import UnivariateEnsemble
 from anomaly.events import fingerprint
 from anomaly.severity import SeverityContext
-from hypercare.anomaly_state import MetricWatch, SeriesState, series_name, severity_context
+from hypercare import anomaly_state
+from hypercare.anomaly_state import MetricWatch, SeriesState, create_rows, series_name, severity_context
 from hypercare.config import AnomalySettings, FixedThreshold
 from hypercare.errors import ConfigError
+from hypercare.store import make_engine, session_factory, session_scope
 from monitor.results import CheckResult, MetricSample
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
@@ -105,6 +110,100 @@ def test_state_in_the_store_continues_exactly_where_a_single_detector_would_be(s
     assert watch.observe(session, samples[-7:]) == []
     session.expire_all()
     assert row.points == 200
+
+
+def detector_of(samples: list[MetricSample]) -> Any:
+    """The state of one detector fed ``samples`` in order, as JSON would store it."""
+    alone = UnivariateEnsemble(warmup_points=40, slot_minutes=60)
+    alone.score_many((s.ts.timestamp(), s.value) for s in samples if s.ts is not None)
+    return json.loads(json.dumps(alone.to_state()))
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_workers_meeting_a_new_series_at_once_both_go_on(store_url: str) -> None:
+    """Both passes find no row to lock, both insert it: the second's insert waits for the first's commit,
+    skips the key, and that pass continues from the state the first saved (no unique violation, no update
+    lost)."""
+    engine = make_engine(store_url)
+    factory = session_factory(engine)
+    samples = latencies(20)
+    looked = threading.Barrier(2, timeout=10)
+    first_inserted = threading.Event()
+    seen: set[str] = set()
+
+    def inserts(statement: str) -> bool:
+        return statement.lstrip().upper().startswith("INSERT INTO ANOMALY_SERIES_STATE")
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if threading.current_thread().name == "second" and inserts(statement):
+            first_inserted.wait(10)  # the first worker's row is in, not yet committed
+
+    def after(conn: object, cursor: object, statement: str, *args: object) -> None:
+        who = threading.current_thread().name
+        if "FROM anomaly_series_state" in statement and "FOR UPDATE" in statement and who not in seen:
+            seen.add(who)
+            looked.wait()  # both have looked for the row before either creates it
+        elif who == "first" and inserts(statement):
+            first_inserted.set()
+
+    sa_event.listen(engine, "before_cursor_execute", before)
+    sa_event.listen(engine, "after_cursor_execute", after)
+    errors: list[BaseException] = []
+
+    def work(chunk: list[MetricSample]) -> None:
+        try:
+            with session_scope(factory) as session:
+                MetricWatch(settings()).observe(session, chunk)
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
+
+    workers = [
+        threading.Thread(target=work, args=(samples[:10],), name="first"),
+        threading.Thread(target=work, args=(samples,), name="second"),
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    try:
+        assert not any(worker.is_alive() for worker in workers)
+        assert errors == []
+        assert seen == {"first", "second"} and first_inserted.is_set()
+        with session_scope(factory) as session:
+            assert session.scalar(select(func.count()).select_from(SeriesState)) == 1
+            row = session.scalars(select(SeriesState)).one()
+            assert row.points == 20 and row.last_ts == samples[-1].ts
+            assert json.loads(json.dumps(row.detector)) == detector_of(samples), "as one detector fed all"
+    finally:
+        engine.dispose()
+
+
+def test_creating_a_state_row_that_exists_changes_nothing(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = latencies(20)
+    MetricWatch(settings()).observe(session, samples[:10])
+    (row,) = session.scalars(select(SeriesState))
+    identity = {k: getattr(row, k) for k in ("key", "metric", "series", "source", "labels")}
+    create_rows(session, [identity], T0)  # no unique violation, and the state stays
+    session.expire_all()
+    (same,) = session.scalars(select(SeriesState))
+    assert (same.id, same.points, same.detector) == (row.id, 10, detector_of(samples[:10]))
+
+    # another worker created the row between this pass's look and its insert: it goes on from there
+    look = anomaly_state.locked_rows
+    looks: list[object] = []
+
+    def late(session: Session, keys: Any) -> dict[str, SeriesState]:
+        looks.append(keys)
+        return {} if len(looks) == 1 else look(session, keys)
+
+    monkeypatch.setattr(anomaly_state, "locked_rows", late)
+    assert MetricWatch(settings()).observe(session, samples[10:]) == []
+    session.expire_all()
+    (row,) = session.scalars(select(SeriesState))
+    assert len(looks) == 2 and row.points == 20
+    assert json.loads(json.dumps(row.detector)) == detector_of(samples)
 
 
 def test_no_page_during_warm_up_except_outside_the_fixed_band(session: Session) -> None:

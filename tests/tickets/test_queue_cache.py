@@ -64,6 +64,44 @@ def test_writes_to_the_queue_tables_are_recognised() -> None:
     cte = "WITH ev AS (INSERT INTO event (a) VALUES (1) RETURNING id)\nINSERT INTO occurrence (event_id) SELECT id FROM ev"
     assert writes_tracked_table(cte), "a data-modifying CTE (the Alertmanager bulk intake)"
     assert writes_tracked_table("WITH x AS (SELECT 1)\nUPDATE ticket AS t SET occurrence_count = 2")
+    # however the table is named: schema-qualified, quoted, any case and spacing
+    assert writes_tracked_table("UPDATE public.ticket SET title = %(title)s WHERE ticket.id = %(id)s")
+    assert writes_tracked_table('INSERT INTO "public"."ticket" (title) VALUES (%(title)s)')
+    assert writes_tracked_table("UPDATE main.ticket SET title = ? WHERE id = ?")
+    assert writes_tracked_table('update "main" . "occurrence"\n   set x = 1')
+    assert writes_tracked_table("  \n\tdelete\n  from\tPUBLIC.app_user where id = 3")
+    assert writes_tracked_table("UPDATE ONLY public.ticket SET title = 'x'")
+    assert writes_tracked_table("INSERT IGNORE INTO `hypercare`.`ticket_audit` (ticket_id) VALUES (1)")
+    # every other verb that writes rows
+    assert writes_tracked_table("REPLACE INTO ticket (id, title) VALUES (1, 'x')")
+    assert writes_tracked_table("INSERT OR REPLACE INTO ticket (id, title) VALUES (1, 'x')")
+    assert writes_tracked_table(
+        "INSERT INTO ticket (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET title = 'x'"
+    )
+    assert writes_tracked_table("UPSERT INTO ticket (id, title) VALUES (1, 'x')")
+    merge = (
+        "MERGE INTO public.ticket t USING src s ON t.id = s.id WHEN MATCHED THEN UPDATE SET title = s.title"
+    )
+    assert writes_tracked_table(merge)
+    assert writes_tracked_table("TRUNCATE ticket")
+    assert writes_tracked_table("truncate table ticket_watcher, public.occurrence restart identity cascade")
+    assert writes_tracked_table(
+        "WITH gone AS (DELETE FROM public.ticket RETURNING id) SELECT count(*) FROM gone"
+    )
+    # a name that merely starts like a tracked one, a schema named like one, reads, the counter itself
+    assert not writes_tracked_table("UPDATE ticket_version SET version = version + 1 WHERE shard = 3")
+    assert not writes_tracked_table('UPDATE "public"."ticket_version" SET version = 1')
+    assert not writes_tracked_table("UPDATE public.ticket_watcher SET muted = true")
+    assert not writes_tracked_table("REPLACE INTO ticket_watcher (ticket_id) VALUES (1)")
+    assert not writes_tracked_table("TRUNCATE ticket_watcher, ticket_version")
+    assert not writes_tracked_table(
+        "MERGE INTO ticket_watcher w USING ticket t ON w.ticket_id = t.id WHEN MATCHED THEN DELETE"
+    )
+    assert not writes_tracked_table("UPDATE ticket.other SET x = 1")
+    assert not writes_tracked_table("DELETE FROM tickets")
+    assert not writes_tracked_table("SELECT * FROM public.ticket WHERE id = 1 FOR UPDATE OF ticket")
+    assert not writes_tracked_table("SELECT replace(title, 'a', 'b') FROM main.ticket")
+    assert not writes_tracked_table("WITH x AS (SELECT 1) SELECT * FROM ticket FOR UPDATE SKIP LOCKED")
 
 
 def test_every_committed_ticket_change_moves_the_version_and_nothing_else_does(
@@ -93,6 +131,25 @@ def test_every_committed_ticket_change_moves_the_version_and_nothing_else_does(
     with session_scope(ticket_app.factory) as session:
         TicketService(session, ticket_app.settings).acknowledge(ticket_id, "agent")
     assert version_of(engine) == after_open + 2
+
+
+def test_a_schema_qualified_write_moves_the_version(ticket_app: TicketApp) -> None:
+    engine = ticket_app.engine
+    ticket_id = open_ticket(ticket_app)
+    before = version_of(engine)
+    assert before is not None
+    schema = "public" if engine.dialect.name == "postgresql" else "main"
+    with engine.begin() as conn:  # a script naming the table with its schema
+        conn.execute(
+            text(f"UPDATE {schema}.ticket SET title = :title WHERE id = :id"), {"title": "x", "id": ticket_id}
+        )
+    assert version_of(engine) == before + 1
+    with engine.begin() as conn:
+        conn.execute(
+            text(f'UPDATE "{schema}"."ticket" SET title = :title WHERE id = :id'),
+            {"title": "y", "id": ticket_id},
+        )
+    assert version_of(engine) == before + 2
 
 
 def test_a_change_shows_on_the_very_next_request_in_both_apps(
