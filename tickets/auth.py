@@ -233,10 +233,13 @@ def token_hash(token: str) -> str:
 
 def token_scopes(row: ApiToken) -> frozenset[str]:
     """What the token may do now: its scopes (or its role's defaults) within its user's role."""
-    role = ROLE_SCOPES.get(row.user.role, frozenset())
-    if row.scopes is None:
-        return role
-    return frozenset(row.scopes.split()) & role
+    return scopes_within(row.user.role, row.scopes)
+
+
+def scopes_within(role: str, scopes: str | None) -> frozenset[str]:
+    """A token's space-separated ``scopes`` (None: the role's defaults) within what ``role`` allows."""
+    allowed = ROLE_SCOPES.get(role, frozenset())
+    return allowed if scopes is None else frozenset(scopes.split()) & allowed
 
 
 def create_token(session: Session, user: User, name: str, scopes: Iterable[str] | None = None) -> str:

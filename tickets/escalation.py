@@ -65,9 +65,14 @@ BATCH = 1000
 def escalate(service: TicketService, *, limit: int = BATCH) -> int:
     """One pass over every open ticket, ``limit`` at a time, in the service's transaction; returns how many
     escalation levels fired."""
+    return _walk(lambda after: escalate_batch(service, after_id=after, limit=limit))
+
+
+def _walk(batch: Callable[[int], tuple[int, int | None]]) -> int:
+    """Run ``batch(after_id)`` from the first open ticket to the last; the levels fired in all."""
     fired, after = 0, 0
     while True:
-        batch_fired, last = escalate_batch(service, after_id=after, limit=limit)
+        batch_fired, last = batch(after)
         fired += batch_fired
         if last is None:
             return fired
@@ -213,12 +218,9 @@ def _escalate_in_batches(
 ) -> int:
     """Every open ticket, :data:`BATCH` at a time, each batch in its own short transaction (its row locks
     are held only while that batch is evaluated, not while the whole queue is)."""
-    fired, after = 0, 0
-    while True:
+
+    def batch(after: int) -> tuple[int, int | None]:
         with factory() as session, session.begin():
-            service = TicketService(session, settings, now=now)
-            batch_fired, last = escalate_batch(service, after_id=after, limit=BATCH)
-        fired += batch_fired
-        if last is None:
-            return fired
-        after = last
+            return escalate_batch(TicketService(session, settings, now=now), after_id=after, limit=BATCH)
+
+    return _walk(batch)

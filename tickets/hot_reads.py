@@ -26,7 +26,7 @@ from sqlalchemy import Engine, Select, bindparam, func, select
 from starlette.concurrency import run_in_threadpool
 
 from hypercare.db import utcnow
-from tickets.auth import LAST_USED_RESOLUTION, ROLE_SCOPES, TOKEN_PREFIX, token_hash
+from tickets.auth import LAST_USED_RESOLUTION, TOKEN_PREFIX, scopes_within, token_hash
 from tickets.cache import TicketVersion
 from tickets.models import ApiToken, User
 
@@ -122,8 +122,7 @@ class HotReads:
         row = await self._first("session", SESSION_USER, {"uid": uid})
         if row is None:
             return None
-        role = str(row["role"])
-        return _who(row, ROLE_SCOPES.get(role, frozenset()))
+        return _who(row, scopes_within(str(row["role"]), None))
 
     async def token_user(self, token: str) -> Who | None:
         """The user of an unrevoked token with its scopes and the tickets version; None if the token is not
@@ -134,9 +133,8 @@ class HotReads:
         row = await self._first("token", TOKEN_USER, params)
         if row is None or not row["recorded"]:
             return None
-        role_scopes = ROLE_SCOPES.get(str(row["role"]), frozenset())
         scopes = row["scopes"]
-        return _who(row, role_scopes if scopes is None else frozenset(str(scopes).split()) & role_scopes)
+        return _who(row, scopes_within(str(row["role"]), None if scopes is None else str(scopes)))
 
     async def _first(self, name: str, stmt: Select[Any], params: dict[str, Any]) -> Mapping[str, Any] | None:
         try:

@@ -14,10 +14,9 @@ from tickets.api.deps import ServiceDep, SessionDep, TicketId
 from tickets.errors import TicketError, TicketNotFound
 from tickets.lifecycle import Lifecycle, LinkKind
 from tickets.models import User
-from tickets.ui.web import UiUser, check_csrf, flash, require_acting
+from tickets.ui.web import Csrf, UiUser, check_csrf, flash, require_acting
 
 router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(alias="csrf")]
 Reason = Annotated[str, Form(max_length=2000)]
 LINK_KINDS = ("relates", "duplicates", "caused_by")
 MAX_ID = 2**31 - 1

@@ -45,6 +45,7 @@ from tickets.ui.views import (
     status_counts,
 )
 from tickets.ui.web import (
+    Csrf,
     UiUser,
     can_act,
     check_csrf,
@@ -91,9 +92,6 @@ class QueuePage:
             out.append(token if slot is None else cells[slot].encode())
             out.append(piece)
         return b"".join(out)
-
-
-Csrf = Annotated[str, Form(alias="csrf")]
 
 
 def _see_other(url: str) -> RedirectResponse:

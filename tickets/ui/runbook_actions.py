@@ -20,12 +20,11 @@ from tickets.api.state import app_state
 from tickets.errors import TicketError, TicketNotFound
 from tickets.runbook_steps import UnknownStep, toggle_step
 from tickets.ui.actions import back
-from tickets.ui.web import UiUser, check_csrf, require_acting
+from tickets.ui.web import Csrf, UiUser, check_csrf, require_acting
 from tickets.verification import CannotVerify, verify_ticket
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(alias="csrf")]
 
 
 @router.post("/tickets/{ticket_id}/runbook/step")

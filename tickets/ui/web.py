@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -77,6 +77,8 @@ def ui_user(request: Request, session: SessionDep) -> User:
 
 
 UiUser = Annotated[User, Depends(ui_user)]
+Csrf = Annotated[str, Form(alias="csrf")]
+"""The CSRF token every form posts (checked with :func:`check_csrf`)."""
 
 
 def can_act(user: User) -> bool:
