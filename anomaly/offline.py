@@ -17,7 +17,7 @@ from pathlib import Path
 from anomaly.calendar import BusinessCalendar
 from anomaly.ensemble import COMPONENTS, UnivariateEnsemble
 from anomaly.multivariate import WindowedIsolationForest
-from hypercare.errors import HypercareError
+from core.errors import HypercareError
 
 DETECTORS = ("ensemble", *COMPONENTS, "iforest")
 

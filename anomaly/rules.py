@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from anomaly.events import Event, Priority, fingerprint
+from anomaly.settings import AnomalySettings
 from anomaly.severity import Exposure, SeverityContext, adjust
-from hypercare.config import AnomalySettings
 from monitor.results import CheckResult
 
 OpenFingerprints = Mapping[tuple[str, str], set[str]]

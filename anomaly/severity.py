@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from anomaly.calendar import BusinessCalendar
 from anomaly.events import Priority
-from hypercare.config import AnomalySettings
+from anomaly.settings import AnomalySettings
 
 LEVELS: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")
 

@@ -102,7 +102,8 @@ def fresh_database(name: str) -> str:
 
 def prepare_hypercare(url: str) -> str:
     """Migrate the store and make an on-call user with a token that may post alerts."""
-    from hypercare.store import make_engine, session_factory, session_scope, upgrade
+    from core.session import session_factory, session_scope
+    from hypercare.store import make_engine, upgrade
     from tickets.auth import create_token, create_user
 
     engine = make_engine(url)

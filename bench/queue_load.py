@@ -68,7 +68,8 @@ def populate(url: str, count: int) -> int:
     """``count`` tickets through SQLAlchemy Core (model defaults apply); returns an open ticket's id."""
     from sqlalchemy import insert, text
 
-    from hypercare.store import make_engine, session_factory, session_scope, upgrade
+    from core.session import session_factory, session_scope
+    from hypercare.store import make_engine, upgrade
     from tickets.auth import create_user
     from tickets.models import Ticket
 
@@ -327,8 +328,9 @@ def settle(url: str) -> dict[str, int]:
     tickets resolved long ago, escalation and SLA flags) until one changes nothing. The generated tickets
     span 90 days nobody served, so the server's own delivery loop would otherwise spend the measured
     seconds catching up (500 auto-closes per pass, each pass a new tickets version)."""
+    from core.session import session_factory
     from hypercare.config import Settings
-    from hypercare.store import make_engine, session_factory
+    from hypercare.store import make_engine
     from tickets.escalation import housekeeping
 
     settings = Settings(database_url=url)
@@ -370,7 +372,8 @@ def reused(count: int) -> int | None:
 
 
 def make_token(url: str) -> str:
-    from hypercare.store import make_engine, session_factory, session_scope
+    from core.session import session_factory, session_scope
+    from hypercare.store import make_engine
     from tickets.auth import create_token, get_user
 
     engine = make_engine(url)

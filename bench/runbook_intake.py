@@ -29,12 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tickets"
 from runbook_fixtures import build_shop
 
 from anomaly.rules import events_for_results
+from core.session import session_factory, session_scope
 from hypercare.pipeline import open_fingerprints
-from hypercare.store import make_engine, session_factory, session_scope, upgrade
+from hypercare.store import make_engine, upgrade
 from monitor.checks import load_checks
 from monitor.collect import collect, store_collection
-from tickets.diagnostics import attach_runbooks
-from tickets.runbooks import load_runbooks, shipped_runbooks
+from runbooks.diagnostics import attach_runbooks
+from runbooks.library import load_runbooks, shipped_runbooks
 from tickets.service import TicketService
 
 TWO = """diagnostics:

@@ -29,8 +29,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
 
+from core.vocabulary import PRIORITIES
 from dashboards.sql import seconds_between, utc_day
-from hypercare.config import PRIORITIES
 from monitor.models import Source
 from tickets.models import OPEN_STATUSES, Ticket
 

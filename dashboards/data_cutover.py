@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dashboards.data import Filters
-from hypercare.config import Settings
+from dashboards.settings import DashboardsConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class DualRunStatus:
 NO_DUALRUN = DualRunStatus(False, None, "no dual-run comparison has run yet")
 
 
-def load_dualrun(conn: Connection, settings: Settings, f: Filters, now: datetime) -> DualRunStatus:
+def load_dualrun(conn: Connection, settings: DashboardsConfig, f: Filters, now: datetime) -> DualRunStatus:
     """The cutover gate as the dual-run store shows it now, with the entity history in the range."""
     if not inspect(conn).has_table("dualrun_run"):
         return NO_DUALRUN

@@ -14,12 +14,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
+from core.errors import HypercareError
 from dashboards.data import Filters, FlowDay, flow, open_counts, ticket_scope
 from dashboards.data_cutover import DualRunStatus
 from dashboards.data_monitor import check_summaries, interfaces, latest_pass_ratio, worst_age
 from dashboards.data_service import active_workarounds, combined, reopen_rate, sla_compliance
-from hypercare.config import Settings
-from hypercare.errors import HypercareError
+from dashboards.settings import DashboardsConfig
 from monitor.checks import load_checks
 from tickets.models import OPEN_STATUSES, Ticket
 
@@ -33,7 +33,7 @@ class Criterion:
     target: str
 
 
-def pack_map(settings: Settings) -> dict[str, str]:
+def pack_map(settings: DashboardsConfig) -> dict[str, str]:
     """Check id -> pack of every check the settings load (empty if the packs cannot be read)."""
     try:
         return {
@@ -74,7 +74,7 @@ def _pct(value: float | None) -> str:
 
 def exit_criteria(
     conn: Connection,
-    settings: Settings,
+    settings: DashboardsConfig,
     f: Filters,
     now: datetime,
     *,

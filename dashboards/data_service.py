@@ -12,9 +12,9 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from core.vocabulary import PRIORITIES
 from dashboards.data import Filters, hours, in_range, ratio, ticket_scope
 from dashboards.sql import seconds_between
-from hypercare.config import PRIORITIES
 from tickets.models import OPEN_STATUSES, Ticket, TicketRating
 from tickets.workarounds import register
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from hypercare.config import redact_url
-from hypercare.errors import StoreError
+from core.errors import StoreError
+from core.settings import redact_url
 from monitor.sources import read_only_url
 
 

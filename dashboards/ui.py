@@ -24,12 +24,14 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
+from core.errors import HypercareError
+from core.schema import require_current_schema
+from core.settings import redact_url
 from dashboards.data import FilterOptions, Filters, filter_options
 from dashboards.present import records, to_csv
+from dashboards.settings import DashboardsConfig
 from dashboards.sql import read_only_engine
-from hypercare.config import Settings, load_settings, redact_url
-from hypercare.errors import HypercareError
-from hypercare.store import require_current_schema
+from hypercare.config import load_settings
 from tickets.auth import authenticate, verify_password
 from tickets.models import User
 
@@ -43,7 +45,7 @@ WHO_KEY = "hypercare_who"
 
 @dataclass(frozen=True)
 class Context:
-    settings: Settings
+    settings: DashboardsConfig
     url: str
     engine: Engine
     now: datetime

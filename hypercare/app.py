@@ -18,13 +18,18 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.session import session_factory
+from hypercare import dualrun_api
 from hypercare.config import Settings
-from hypercare.store import make_engine, session_factory
+from hypercare.store import make_engine
 from monitor.dualrun.readiness import ReadinessCollector
 from monitor.metrics import CheckResultsCollector, settings_catalog
+from runbooks.diagnostics import attach_runbooks_quietly
+from runbooks.verification import verify_ticket
 from tickets.api.app import create_app
 from tickets.escalation import housekeeping
 from tickets.notify import build_notifier, dispatch_pending
+from tickets.ports import Ports, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,18 @@ async def deliver_forever(factory: sessionmaker[Session], settings: Settings) ->
         await asyncio.sleep(settings.notifications.dispatch_interval_s)
 
 
+def ports(settings: Settings) -> Ports:
+    """The runbook engine as the queue's diagnostics and verification ports (tickets/ports.py)."""
+
+    def diagnostics(factory: sessionmaker[Session], ticket_ids: list[int]) -> None:
+        attach_runbooks_quietly(settings, factory, ticket_ids)
+
+    def verify(factory: sessionmaker[Session], ticket_id: int, actor: str) -> Verdict:
+        return verify_ticket(settings, factory, ticket_id, actor)
+
+    return Ports(diagnostics=diagnostics, verify=verify)
+
+
 def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     engine = engine or make_engine(settings.store_url)
     factory = session_factory(engine)
@@ -58,6 +75,8 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             CheckResultsCollector(factory, settings_catalog(settings)),
             ReadinessCollector(factory, settings),  # hypercare_dualrun_*
         ],
+        routers=[dualrun_api.router],  # cutover readiness, read-only
+        ports=ports(settings),
     )
     inner = app.router.lifespan_context
 

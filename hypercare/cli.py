@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from core.errors import HypercareError
+from core.settings import redact_url
 from hypercare.commands.anomaly import anomaly_app
 from hypercare.commands.audit import audit_app
 from hypercare.commands.checks import check_app
@@ -18,8 +20,6 @@ from hypercare.commands.dashboard import dashboard
 from hypercare.commands.dualrun import dualrun_app
 from hypercare.commands.runbooks import runbooks_app
 from hypercare.commands.users import tokens_app, users_app
-from hypercare.config import redact_url
-from hypercare.errors import HypercareError
 from hypercare.logging import configure_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Hypercare: ERP post-go-live support.")
@@ -75,7 +75,8 @@ def config_check() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the store's schema to this version's head."""
-    from hypercare.store import head_revision, make_engine, upgrade
+    from core.schema import head_revision
+    from hypercare.store import make_engine, upgrade
 
     settings = state.settings()
     engine = make_engine(settings.store_url)
@@ -86,7 +87,8 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the store's schema revision and whether it is current."""
-    from hypercare.store import current_revision, head_revision, make_engine
+    from core.schema import current_revision, head_revision
+    from hypercare.store import make_engine
 
     settings = state.settings()
     current = current_revision(make_engine(settings.store_url))
@@ -128,10 +130,10 @@ def serve(
 
     import uvicorn
 
+    from core.errors import ConfigError
+    from core.schema import require_current_schema
     from hypercare.app import build_app, serving_engine
     from hypercare.config import config_path
-    from hypercare.errors import ConfigError
-    from hypercare.store import require_current_schema
 
     settings = state.settings()
     engine = serving_engine(settings)

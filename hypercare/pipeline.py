@@ -17,21 +17,21 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from anomaly.dualrun import events_for_comparison
 from anomaly.events import Event, fingerprint
 from anomaly.rules import events_for_results
-from hypercare.anomaly_state import MetricWatch, severity_context
+from anomaly.state import MetricWatch, severity_context
+from core.session import session_scope
 from hypercare.config import Settings
-from hypercare.store import session_scope
 from monitor.checks import CheckSpec
 from monitor.collect import Collection, Progress, collect, store_collection
-from monitor.dualrun.events import events_for_comparison
 from monitor.dualrun.model import ComparisonResult
 from monitor.dualrun.schedule import DualRunCollection, record_dualrun_failure
 from monitor.dualrun.store import store_result as store_dualrun
 from monitor.leases import SourceChange
 from monitor.results import CheckResult
 from monitor.scheduler import UnitOutcome
-from tickets.diagnostics import attach_runbooks_quietly
+from runbooks.diagnostics import attach_runbooks_quietly
 from tickets.models import Ticket
 from tickets.notify import AppriseNotifier, DispatchReport, Notifier, dispatch_pending
 from tickets.service import TicketService

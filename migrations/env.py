@@ -7,7 +7,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, Index, create_engine, pool
 
-from hypercare.db import all_metadata
+from hypercare.store import all_metadata
 
 config = context.config
 target_metadata = all_metadata()

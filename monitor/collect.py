@@ -12,12 +12,12 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hypercare.config import ProbeSettings, Settings
 from monitor.checks import CheckSpec, run_check
 from monitor.models import CheckResultRow, CheckRun, MetricSampleRow, Source
 from monitor.probes import run_probe
 from monitor.reconcile import run_reconcile
 from monitor.results import CheckResult, MetricSample
+from monitor.settings import MonitorConfig, ProbeSettings
 from monitor.sources import source_engine
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def _unconfigured(spec: CheckSpec, now: datetime, reason: str) -> CheckResult:
 
 
 def collect(
-    settings: Settings,
+    settings: MonitorConfig,
     checks: Sequence[CheckSpec],
     *,
     now: datetime | None = None,
@@ -75,7 +75,11 @@ def collect(
 
 
 def _run_checks(
-    settings: Settings, checks: Sequence[CheckSpec], now: datetime, out: Collection, progress: Progress | None
+    settings: MonitorConfig,
+    checks: Sequence[CheckSpec],
+    now: datetime,
+    out: Collection,
+    progress: Progress | None,
 ) -> None:
     engines: dict[str, Engine] = {}
     try:
@@ -88,7 +92,7 @@ def _run_checks(
 
 
 def run_configured_check(
-    settings: Settings,
+    settings: MonitorConfig,
     spec: CheckSpec,
     *,
     now: datetime,
@@ -113,7 +117,7 @@ def run_configured_check(
 
 
 def check_collection(
-    settings: Settings, spec: CheckSpec, *, now: datetime, timeout_s: float | None = None
+    settings: MonitorConfig, spec: CheckSpec, *, now: datetime, timeout_s: float | None = None
 ) -> Collection:
     """One check as a collection of its own (the scheduler's unit of work), logged like a pass's."""
     engines: dict[str, Engine] = {}
@@ -135,7 +139,7 @@ def probe_collection(probe: ProbeSettings, client: httpx.Client) -> Collection:
     return out
 
 
-def _connect(name: str, settings: Settings, engines: dict[str, Engine]) -> str | None:
+def _connect(name: str, settings: MonitorConfig, engines: dict[str, Engine]) -> str | None:
     """Open the source's engine into ``engines``; the reason it cannot be opened, if so."""
     try:
         engines[name] = source_engine(settings.sources[name].url.get_secret_value())

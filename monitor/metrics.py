@@ -36,10 +36,10 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hypercare.config import Settings
 from monitor.checks import CheckSpec
 from monitor.collectors.catalog import METRIC_HELP, PREFIXES, metric_help
 from monitor.models import CheckResultRow, MetricSampleRow
+from monitor.settings import MonitorConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class CheckLabels(NamedTuple):
     category: str
 
 
-def check_catalog(settings: Settings, specs: Iterable[CheckSpec] = ()) -> dict[str, CheckLabels]:
+def check_catalog(settings: MonitorConfig, specs: Iterable[CheckSpec] = ()) -> dict[str, CheckLabels]:
     """Severity and category of every check id the settings and check definitions produce.
 
     Collector check ids that depend on what is found (``db.*``, ``host.*``) are listed too; ids missing
@@ -81,7 +81,7 @@ def check_catalog(settings: Settings, specs: Iterable[CheckSpec] = ()) -> dict[s
     return catalog
 
 
-def settings_catalog(settings: Settings) -> dict[str, CheckLabels]:
+def settings_catalog(settings: MonitorConfig) -> dict[str, CheckLabels]:
     """The catalog of everything the configured packs, check files, probes and collectors produce."""
     from monitor.checks import load_checks
 

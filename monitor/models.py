@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hypercare.db import Base, JSONType, Money, UTCDateTime, utcnow
+from core.db import Base, JSONType, Money, UTCDateTime, utcnow
 
 
 class Source(Base):

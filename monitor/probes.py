@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from hypercare.config import ProbeSettings
 from monitor.results import CheckResult, CheckStatus, MetricSample
+from monitor.settings import ProbeSettings
 
 
 def probe_check_id(probe: ProbeSettings) -> str:

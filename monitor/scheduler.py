@@ -30,20 +30,18 @@ from typing import Literal
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hypercare.config import Settings
-from hypercare.store import session_scope
+from core.session import session_scope
 from monitor import leases
 from monitor.collect import Collection
+from monitor.intervals import MIN_INTERVAL, ScheduleError, parse_interval
 from monitor.leases import SourceChange, UnitRow
 from monitor.results import CheckResult, MetricSample
+from monitor.settings import MonitorConfig
 from monitor.units import (
-    MIN_INTERVAL,
-    ScheduleError,
     UnitOutcome,
     WorkUnit,
     build_units,
     next_due,
-    parse_interval,
     ping_source,
 )
 
@@ -93,7 +91,7 @@ class Scheduler:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: MonitorConfig,
         factory: sessionmaker[Session],
         units: Sequence[WorkUnit],
         processor: Processor,

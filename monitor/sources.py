@@ -15,8 +15,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from hypercare.config import SOURCE_DIALECTS
-from hypercare.errors import ConfigError
+from core.errors import ConfigError
+from monitor.settings import SOURCE_DIALECTS
 
 __all__ = [
     "READ_ONLY_DIALECTS",

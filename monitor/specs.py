@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.intervals import ScheduleError, parse_interval
+
 if TYPE_CHECKING:
     from sqlglot import Token
 
@@ -223,8 +225,6 @@ class CheckSpec(BaseModel):
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
         if value is not None:
-            from monitor.units import ScheduleError, parse_interval  # the one definition of the syntax
-
             try:
                 parse_interval(value)
             except ScheduleError as exc:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,35 +14,16 @@ from typing import Any, Literal
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from hypercare.config import Settings
 from monitor import leases
 from monitor.checks import CheckSpec
 from monitor.collect import Collection, check_collection, probe_collection
+from monitor.intervals import ScheduleError, parse_interval
 from monitor.probes import probe_check_id
 from monitor.results import CheckResult
+from monitor.settings import MonitorConfig
 from monitor.sources import source_engine
 
-_INTERVAL = re.compile(r"^(?:every\s+)?(\d+)\s*([smhd])$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MIN_INTERVAL = timedelta(seconds=1)
 UnitKind = Literal["check", "probe", "collector", "source", "dualrun"]
-
-
-class ScheduleError(ValueError):
-    """A schedule that is not ``[every] N s|m|h|d``; the message names the unit and the value."""
-
-
-def parse_interval(text: str) -> timedelta:
-    """``every 15m``, ``15m``, ``30s``, ``1h``, ``1d`` -> a timedelta (the one syntax of schedules)."""
-    match = _INTERVAL.match(text.strip().lower())
-    if not match:
-        raise ScheduleError(
-            f"schedule {text!r} is not '[every] N' followed by s, m, h or d (e.g. 'every 15m')"
-        )
-    interval = timedelta(seconds=int(match.group(1)) * _SECONDS[match.group(2)])
-    if interval < MIN_INTERVAL:
-        raise ScheduleError(f"schedule {text!r} must be at least 1s")
-    return interval
 
 
 def next_due(started: datetime, interval: timedelta, jitter_ratio: float, rng: random.Random) -> datetime:
@@ -87,7 +67,7 @@ class UnitOutcome:
     """Why the unit's source does not answer, when it does not (its error results raise no events)."""
 
 
-def ping_source(settings: Settings, name: str) -> str | None:
+def ping_source(settings: MonitorConfig, name: str) -> str | None:
     """Why the source cannot be reached, or None when ``SELECT 1`` answers."""
     configured = settings.sources.get(name)
     if configured is None:
@@ -118,7 +98,7 @@ def _collector_api() -> Any | None:
 
 
 def build_units(
-    settings: Settings, checks: Sequence[CheckSpec], *, http_client: httpx.Client
+    settings: MonitorConfig, checks: Sequence[CheckSpec], *, http_client: httpx.Client
 ) -> list[WorkUnit]:
     """Every check, probe, collector and database source as a unit; a bad ``schedule`` is a ScheduleError."""
     conf = settings.scheduler
@@ -199,7 +179,7 @@ def build_units(
     return units
 
 
-def _collector_source(settings: Settings, name: str) -> str:
+def _collector_source(settings: MonitorConfig, name: str) -> str:
     """The monitored source a collector reads (it shares that source's concurrency limit and outage)."""
     kind, _, arg = name.partition(":")
     if kind == "db_health":

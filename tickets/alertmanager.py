@@ -30,10 +30,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from anomaly.events import Category, Event, Priority, fingerprint
-from hypercare.config import AlertmanagerSettings
-from hypercare.db import Money, UTCDateTime
+from core.db import Money, UTCDateTime
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
+from tickets.settings import AlertmanagerSettings
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, event, inspect, select, tuple_, update
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
-from hypercare.db import utcnow
+from core.db import utcnow
 from tickets.models import AuditChainHead, Ticket, TicketAudit
 
 GENESIS = "0" * 64

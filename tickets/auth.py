@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hypercare.db import utcnow
+from core.db import utcnow
 from tickets.models import ROLES, ApiToken, User
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from sqlalchemy import BigInteger, Engine, Integer, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hypercare.db import Base
+from core.db import Base
 
 SHARDS = 16
 """Rows of the counter (migration 0009 creates them)."""

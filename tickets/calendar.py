@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from hypercare.config import BusinessCalendar
+from tickets.settings import BusinessCalendar
 
 MAX_DAYS = 3660
 """How far ahead :meth:`Calendar.add` searches before giving up (ten years of holidays would be odd)."""

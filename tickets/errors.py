@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypercare.errors import HypercareError
+from core.errors import HypercareError
 
 
 class TicketError(HypercareError):

@@ -23,12 +23,13 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
-from hypercare.config import PRIORITIES, EscalationLevel, Settings
-from hypercare.db import utcnow
+from core.db import utcnow
+from core.vocabulary import PRIORITIES
 from tickets import outbox, sla
 from tickets.lifecycle import Lifecycle, auto_close
 from tickets.models import OPEN_STATUSES, Ticket
 from tickets.service import SYSTEM_ACTOR, TicketService
+from tickets.settings import EscalationLevel, TicketsConfig
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def _exclusive(engine: Engine) -> Iterator[bool]:
 
 
 def housekeeping(
-    factory: sessionmaker[Session], settings: Settings, *, now: Callable[[], datetime] = utcnow
+    factory: sessionmaker[Session], settings: TicketsConfig, *, now: Callable[[], datetime] = utcnow
 ) -> HousekeepingReport:
     """Auto-close, escalate and build digests; each step commits on its own (escalation batch by batch), a
     failing one is logged."""
@@ -214,7 +215,7 @@ def housekeeping(
 
 
 def _escalate_in_batches(
-    factory: sessionmaker[Session], settings: Settings, now: Callable[[], datetime]
+    factory: sessionmaker[Session], settings: TicketsConfig, now: Callable[[], datetime]
 ) -> int:
     """Every open ticket, :data:`BATCH` at a time, each batch in its own short transaction (its row locks
     are held only while that batch is evaluated, not while the whole queue is)."""

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, bindparam, func, select
 from starlette.concurrency import run_in_threadpool
 
-from hypercare.db import utcnow
+from core.db import utcnow
 from tickets.auth import LAST_USED_RESOLUTION, TOKEN_PREFIX, scopes_within, token_hash
 from tickets.cache import TicketVersion
 from tickets.models import ApiToken, User

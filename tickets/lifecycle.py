@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hypercare.config import PRIORITIES, Settings
+from core.vocabulary import PRIORITIES
 from tickets import sla
 from tickets.errors import InvalidTransition, TicketError, TicketNotFound
 from tickets.models import Ticket, TicketLink, TicketWatcher, User
 from tickets.service import SYSTEM_ACTOR, TRANSITIONS, WAITING_REASONS, TicketService, _snapshot
+from tickets.settings import TicketsConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Lifecycle:
     def __init__(self, service: TicketService) -> None:
         self.service = service
         self.session: Session = service.session
-        self.settings: Settings = service.settings
+        self.settings: TicketsConfig = service.settings
 
     def change_status(
         self,

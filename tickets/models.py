@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hypercare.db import Base, JSONType, Money, UTCDateTime, utcnow
+from core.db import Base, JSONType, Money, UTCDateTime, utcnow
 
 OPEN_STATUSES = ("new", "acknowledged", "in_progress", "waiting", "reopened")
 CLOSED_STATUSES = ("resolved", "closed")

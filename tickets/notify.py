@@ -33,10 +33,11 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hypercare.config import NotificationTarget, Settings, redact_url
-from hypercare.db import utcnow
+from core.db import utcnow
+from core.settings import redact_url
 from tickets.models import NotificationOutbox
 from tickets.outbox import apprise_tag
+from tickets.settings import NotificationTarget, TicketsConfig
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class RecordingNotifier:
         return True, None
 
 
-def build_notifier(settings: Settings) -> Notifier:
+def build_notifier(settings: TicketsConfig) -> Notifier:
     """The notifier the settings call for (apprise over the configured targets)."""
     return AppriseNotifier(settings.notifications.targets)
 
@@ -143,7 +144,7 @@ class DispatchReport:
     dead: int = 0
 
 
-def backoff(settings: Settings, attempts: int) -> timedelta:
+def backoff(settings: TicketsConfig, attempts: int) -> timedelta:
     """The wait before the next try after ``attempts`` failed ones."""
     seconds = settings.notifications.retry_base_s * 2 ** max(attempts - 1, 0)
     return timedelta(seconds=min(seconds, MAX_BACKOFF_S))
@@ -164,7 +165,7 @@ def _claim(session: Session, now: datetime) -> NotificationOutbox | None:
 def dispatch_pending(
     session_factory: sessionmaker[Session],
     notifier: Notifier,
-    settings: Settings,
+    settings: TicketsConfig,
     *,
     now: Callable[[], datetime] = utcnow,
     limit: int = 100,

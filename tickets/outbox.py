@@ -20,9 +20,9 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hypercare.config import NotificationTarget, Settings
 from tickets import silences
 from tickets.models import NotificationOutbox, Ticket
+from tickets.settings import NotificationTarget, TicketsConfig
 from tickets.triage import priority_rank
 
 Kind = Literal["opened", "reopened", "escalated", "resolved"]
@@ -80,7 +80,7 @@ def notify_type_for(ticket: Ticket, kind: Kind) -> str:
 
 def enqueue(
     session: Session,
-    settings: Settings,
+    settings: TicketsConfig,
     ticket: Ticket,
     kind: Kind,
     *,
@@ -119,7 +119,7 @@ def enqueue(
     return rows
 
 
-def build_digests(session: Session, settings: Settings, *, now: datetime) -> list[NotificationOutbox]:
+def build_digests(session: Session, settings: TicketsConfig, *, now: datetime) -> list[NotificationOutbox]:
     """For each target whose oldest held row waited ``digest_interval_s``, one pending digest row listing
     all its held rows, which become ``digested`` (same transaction: none is lost or listed twice)."""
     query = (

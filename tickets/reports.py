@@ -25,9 +25,9 @@ from typing import BinaryIO, Literal
 from sqlalchemy import select
 
 from anomaly.events import Category, Event, Level, fingerprint
-from hypercare.config import Settings
 from tickets.models import Report, ReportAttachment, User
 from tickets.service import IngestResult, TicketService
+from tickets.settings import TicketsConfig
 from tickets.triage import triage
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,11 @@ class ReportResult:
     files: list[StoredFile] = field(default_factory=list)
 
 
-def storage_dir(settings: Settings) -> Path:
+def storage_dir(settings: TicketsConfig) -> Path:
     return settings.reports.storage_dir or (settings.data_dir / "attachments")
 
 
-def impact_of(data: ReportInput, settings: Settings) -> Level:
+def impact_of(data: ReportInput, settings: TicketsConfig) -> Level:
     """Impact from who is affected, raised to high when the amount at risk reaches the threshold."""
     impact = AFFECTED_IMPACT[data.affected]
     amount = data.amount_at_risk
@@ -135,7 +135,7 @@ class AttachmentStore:
         return self.directory / storage_name
 
     def save(
-        self, stream: BinaryIO, filename: str | None, content_type: str | None, settings: Settings
+        self, stream: BinaryIO, filename: str | None, content_type: str | None, settings: TicketsConfig
     ) -> StoredFile:
         """Copy an upload in, checking type and size as it goes; nothing is left behind on refusal."""
         name = safe_filename(filename)
@@ -176,7 +176,9 @@ class AttachmentStore:
             (self.directory / stored.storage_name).unlink(missing_ok=True)
 
 
-def report_event(data: ReportInput, reporter: User, settings: Settings, files: list[StoredFile]) -> Event:
+def report_event(
+    data: ReportInput, reporter: User, settings: TicketsConfig, files: list[StoredFile]
+) -> Event:
     """The event a report stands for. Impact and urgency are the reporter's; the matrix gives priority."""
     impact = impact_of(data, settings)
     entity = {"module": data.module}

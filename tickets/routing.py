@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from hypercare.config import RoutingMatch, RoutingRule, Settings
-from hypercare.errors import ConfigError
-from tickets.runbooks import find_runbooks, load_runbooks
+from core.errors import ConfigError
+from runbooks.library import find_runbooks, load_runbooks
+from tickets.settings import RoutingMatch, RoutingRule, TicketsConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Route:
     """Indexes of the rules that matched (for the audit trail)."""
 
 
-def load_rules(settings: Settings) -> tuple[RoutingRule, ...]:
+def load_rules(settings: TicketsConfig) -> tuple[RoutingRule, ...]:
     """Inline rules, then those of ``routing.rules_file``; a bad file is a :class:`ConfigError`."""
     rules = settings.routing.rules
     path = settings.routing.rules_file
@@ -91,7 +91,7 @@ def route(
     return Route(queue=queue, assignee=assignee, rules=tuple(matched))
 
 
-def runbook_for(settings: Settings, *, check_id: str | None, category: str) -> str | None:
+def runbook_for(settings: TicketsConfig, *, check_id: str | None, category: str) -> str | None:
     """The runbook whose ``applies_to`` matches the check id, else the category (first by id)."""
     runbooks = load_runbooks(settings.runbooks_dir)
     for name in (check_id, category):

@@ -23,12 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from anomaly.events import Event
-from hypercare.config import Settings
-from hypercare.db import utcnow
+from core.db import utcnow
+from runbooks.library import RunbookError
 from tickets import outbox, queries, routing, sla
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.models import EventRecord, Occurrence, Ticket, TicketAudit, User
-from tickets.runbooks import RunbookError
+from tickets.settings import TicketsConfig
 from tickets.triage import more_urgent, triage
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ def _snapshot(ticket: Ticket, *fields: str) -> dict[str, Any]:
 
 
 class TicketService:
-    def __init__(self, session: Session, settings: Settings, *, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, session: Session, settings: TicketsConfig, *, now: Callable[[], datetime] = utcnow
+    ) -> None:
         self.session = session
         self.settings = settings
         self.now = now

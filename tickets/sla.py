@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from hypercare.config import Settings, SlaTarget
 from tickets.calendar import Calendar
 from tickets.models import Ticket
+from tickets.settings import SlaTarget, TicketsConfig
 
 ClockState = Literal["ok", "at_risk", "breached", "paused", "met"]
 _WORST: tuple[ClockState, ...] = ("breached", "at_risk", "paused", "ok", "met")
@@ -50,16 +50,16 @@ class SlaStatus:
         return min((self.response.state, self.resolution.state), key=_WORST.index)
 
 
-def calendar_for(settings: Settings, priority: str) -> Calendar:
+def calendar_for(settings: TicketsConfig, priority: str) -> Calendar:
     always = priority == "P1" and settings.sla.p1_24x7
     return Calendar.from_settings(settings.sla.calendar, always=always)
 
 
-def target_for(settings: Settings, priority: str) -> SlaTarget:
+def target_for(settings: TicketsConfig, priority: str) -> SlaTarget:
     return settings.sla.targets[priority]  # type: ignore[index]  # priority is one of P1..P4
 
 
-def resolution_used(ticket: Ticket, settings: Settings, now: datetime) -> float:
+def resolution_used(ticket: Ticket, settings: TicketsConfig, now: datetime) -> float:
     """Business seconds the resolution clock has used by ``now``."""
     used = ticket.sla_elapsed_s or 0.0
     if ticket.sla_clock_at is not None:
@@ -73,7 +73,7 @@ def _state(used: float, target: float, ratio: float) -> ClockState:
     return "at_risk" if used >= ratio * target else "ok"
 
 
-def evaluate(ticket: Ticket, settings: Settings, now: datetime) -> SlaStatus:
+def evaluate(ticket: Ticket, settings: TicketsConfig, now: datetime) -> SlaStatus:
     """Both clocks as of ``now``; also stores the overall state in ``ticket.sla_state``."""
     target = target_for(settings, ticket.priority)
     cal = calendar_for(settings, ticket.priority)
@@ -104,7 +104,7 @@ def evaluate(ticket: Ticket, settings: Settings, now: datetime) -> SlaStatus:
     return status
 
 
-def _reschedule(ticket: Ticket, settings: Settings, now: datetime) -> None:
+def _reschedule(ticket: Ticket, settings: TicketsConfig, now: datetime) -> None:
     """Due dates from what each clock has used (the resolution clock must be running or just resumed)."""
     target = target_for(settings, ticket.priority)
     cal = calendar_for(settings, ticket.priority)
@@ -117,7 +117,7 @@ def _reschedule(ticket: Ticket, settings: Settings, now: datetime) -> None:
     ticket.sla_resolution_due_at = cal.add(now, max(target.resolution_min * 60 - used, 0.0))
 
 
-def start(ticket: Ticket, settings: Settings, now: datetime) -> None:
+def start(ticket: Ticket, settings: TicketsConfig, now: datetime) -> None:
     """A new ticket: both clocks start at ``now``."""
     ticket.sla_elapsed_s = 0.0
     ticket.sla_paused_s = 0.0
@@ -127,7 +127,7 @@ def start(ticket: Ticket, settings: Settings, now: datetime) -> None:
     evaluate(ticket, settings, now)
 
 
-def pause(ticket: Ticket, settings: Settings, now: datetime) -> None:
+def pause(ticket: Ticket, settings: TicketsConfig, now: datetime) -> None:
     """Waiting: the resolution clock stops; what it used is kept."""
     if ticket.sla_clock_at is None:
         return
@@ -137,7 +137,7 @@ def pause(ticket: Ticket, settings: Settings, now: datetime) -> None:
     evaluate(ticket, settings, now)
 
 
-def resume(ticket: Ticket, settings: Settings, now: datetime) -> None:
+def resume(ticket: Ticket, settings: TicketsConfig, now: datetime) -> None:
     """Back from waiting (or reopened): the clock continues from what it had used."""
     if ticket.sla_paused_at is not None:
         ticket.sla_paused_s = (ticket.sla_paused_s or 0.0) + (now - ticket.sla_paused_at).total_seconds()
@@ -148,7 +148,7 @@ def resume(ticket: Ticket, settings: Settings, now: datetime) -> None:
     evaluate(ticket, settings, now)
 
 
-def stop(ticket: Ticket, settings: Settings, now: datetime) -> None:
+def stop(ticket: Ticket, settings: TicketsConfig, now: datetime) -> None:
     """Resolved: the clock stops; met or breached is final until a reopen."""
     if ticket.sla_paused_at is not None:
         ticket.sla_paused_s = (ticket.sla_paused_s or 0.0) + (now - ticket.sla_paused_at).total_seconds()
@@ -158,7 +158,7 @@ def stop(ticket: Ticket, settings: Settings, now: datetime) -> None:
     evaluate(ticket, settings, now)
 
 
-def reprioritise(ticket: Ticket, settings: Settings, now: datetime, old_priority: str) -> None:
+def reprioritise(ticket: Ticket, settings: TicketsConfig, now: datetime, old_priority: str) -> None:
     """The priority changed: keep the time used (counted under the old priority's calendar up to now) and
     the time paused; reschedule under the new priority's targets."""
     if ticket.sla_clock_at is not None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anomaly.events import Event, Level, Priority
-from hypercare.config import PRIORITIES, TriageSettings
+from core.vocabulary import PRIORITIES
+from tickets.settings import TriageSettings
 
 SEVERITY_LEVELS: dict[Priority, tuple[Level, Level]] = {
     "P1": ("high", "high"),

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from core.errors import HypercareError
 from hypercare.commands.common import console, err_console
-from hypercare.errors import HypercareError
 
 anomaly_app = typer.Typer(no_args_is_help=True, help="Anomaly detection over metric series.")
 

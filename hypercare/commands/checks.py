@@ -19,9 +19,9 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine
 
+from core.errors import HypercareError
 from hypercare.commands.common import console, err_console, state
 from hypercare.config import Settings
-from hypercare.errors import HypercareError
 from monitor.checks import CheckDefinitionError, CheckSpec, load_checks
 from monitor.results import CheckResult
 

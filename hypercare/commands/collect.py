@@ -16,8 +16,8 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.errors import HypercareError
 from hypercare.commands.common import console, state
-from hypercare.errors import HypercareError
 from monitor.checks import CheckDefinitionError, load_checks
 from monitor.metrics import CheckLabels, check_catalog
 
@@ -44,8 +44,10 @@ def collect(
     Several workers may run against one PostgreSQL store: each unit is leased, so none runs twice at
     once. On SQLite run one worker.
     """
+    from core.schema import require_current_schema
+    from core.session import session_factory
     from hypercare.pipeline import scheduler_processor
-    from hypercare.store import make_engine, require_current_schema, session_factory
+    from hypercare.store import make_engine
     from monitor.scheduler import ScheduleError, Scheduler, build_units
     from tickets.notify import AppriseNotifier, dispatch_pending
 

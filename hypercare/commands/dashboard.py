@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
+from core.settings import redact_url
 from hypercare.commands.common import console, state
-from hypercare.config import redact_url
 
 APP = Path(__file__).resolve().parent.parent.parent / "dashboards" / "app.py"
 
@@ -44,8 +44,8 @@ def dashboard(
     port: Annotated[int | None, typer.Option(help="Port (default: dashboard.port).")] = None,
 ) -> None:
     """Serve the managers' dashboards (Streamlit) on the configured store, read-only; Ctrl-C stops."""
+    from core.schema import require_current_schema
     from dashboards.sql import read_only_engine
-    from hypercare.store import require_current_schema
 
     settings = state.settings()
     engine = read_only_engine(settings.store_url)

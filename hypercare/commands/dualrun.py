@@ -14,8 +14,8 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.errors import HypercareError
 from hypercare.commands.common import console, err_console, state
-from hypercare.errors import HypercareError
 from monitor.dualrun.model import ComparisonResult
 
 dualrun_app = typer.Typer(
@@ -97,8 +97,10 @@ def dualrun_run(  # noqa: PLR0917 - typer maps parameters to options
 
 
 def _store(result: ComparisonResult) -> None:
+    from core.schema import require_current_schema
+    from core.session import session_factory
     from hypercare.pipeline import process_dualrun
-    from hypercare.store import make_engine, require_current_schema, session_factory
+    from hypercare.store import make_engine
 
     settings = state.settings()
     engine = make_engine(settings.store_url)
@@ -121,7 +123,9 @@ def _load_report(input_: Path | None, comparison: str | None) -> ComparisonResul
             raise HypercareError(f"{input_}: cannot read ({exc.strerror})") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise HypercareError(f"{input_}: not a dual-run result ({exc})") from None
-    from hypercare.store import make_engine, require_current_schema, session_factory, session_scope
+    from core.schema import require_current_schema
+    from core.session import session_factory, session_scope
+    from hypercare.store import make_engine
     from monitor.dualrun.store import list_runs, load_result
 
     engine = make_engine(state.settings().store_url)

@@ -23,7 +23,7 @@ def lint(
     """Validate front matter and sections, coverage of every check and built-in signal, and that
     diagnostics are read-only with parameters the events carry. Exit 1 on any problem."""
     from monitor.checks import load_checks
-    from tickets.runbook_lint import lint as run_lint
+    from runbooks.lint import lint as run_lint
 
     settings = state.settings()
     chosen = list(paths or ([settings.runbooks_dir] if settings.runbooks_dir else []))
@@ -45,7 +45,7 @@ def lint(
 @runbooks_app.command("list")
 def list_runbooks() -> None:
     """The runbooks in force (shipped, overridden by runbooks_dir), with what they apply to."""
-    from tickets.runbooks import load_runbooks
+    from runbooks.library import load_runbooks
 
     settings = state.settings()
     table = Table(title="Runbooks")
@@ -65,8 +65,9 @@ def list_runbooks() -> None:
 @runbooks_app.command("verify")
 def verify(ticket_id: Annotated[int, typer.Argument(help="The ticket whose check to re-run.")]) -> None:
     """Re-run the ticket's verification check; record the proof; resolve it on a pass where configured."""
-    from hypercare.store import make_engine, session_factory
-    from tickets.verification import verify_ticket
+    from core.session import session_factory
+    from hypercare.store import make_engine
+    from runbooks.verification import verify_ticket
 
     settings = state.settings()
     engine = make_engine(settings.store_url)

@@ -14,8 +14,8 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from core.errors import HypercareError
 from hypercare.commands.common import console, state
-from hypercare.errors import HypercareError
 
 users_app = typer.Typer(no_args_is_help=True, help="Users and their roles.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (bearer, scoped, revocable).")
@@ -25,7 +25,9 @@ ROLE_HELP = "viewer | reporter | agent | oncall | manager | admin"
 @contextmanager
 def _session() -> Iterator[Session]:
     """A committed-on-success session on the configured store; a ValueError becomes a clean CLI error."""
-    from hypercare.store import make_engine, require_current_schema, session_factory, session_scope
+    from core.schema import require_current_schema
+    from core.session import session_factory, session_scope
+    from hypercare.store import make_engine
 
     engine = make_engine(state.settings().store_url)
     try:

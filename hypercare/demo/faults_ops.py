@@ -19,12 +19,21 @@ from hypercare.demo.injection import (
 
 def _break_message(ctx: FaultContext, **values: Any) -> Row[Any]:
     o = s.integration_outbox.c
-    recent = [
-        o.status == "sent",
-        o.created_at < ctx.cal.as_of - timedelta(hours=6),
-        o.created_at > ctx.cal.as_of - timedelta(days=3),
-    ]
-    message = ctx.pick(s.integration_outbox, recent)
+    message = None
+    # The last 3 days when they hold a message; a small build after a weekend may have none there, so the
+    # window widens (the checks that find these faults look at status and age, not at how old beyond 4 h).
+    for days in (3, 10, 30):
+        recent = [
+            o.status == "sent",
+            o.created_at < ctx.cal.as_of - timedelta(hours=6),
+            o.created_at > ctx.cal.as_of - timedelta(days=days),
+        ]
+        free = o.id.not_in(sorted(ctx.used.get("integration_outbox", set())))
+        if ctx.erp.execute(select(o.id).where(*recent, free).limit(1)).first() is not None:
+            message = ctx.pick(s.integration_outbox, recent)
+            break
+    if message is None:
+        message = ctx.pick(s.integration_outbox, [o.status == "sent"])
     ctx.erp.execute(update(s.integration_outbox).where(o.id == message.id).values(**values))
     inbox = s.finance_inbox.c
     ctx.finance.execute(delete(s.finance_inbox).where(inbox.source_message_id == message.id))

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import hypercare.db
+import core.db
 
 revision: str = "0001_initial"
 down_revision: str | None = None
@@ -31,15 +31,15 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("password_hash", sa.String(length=256), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_app_user")),
         sa.UniqueConstraint("username", name=op.f("uq_app_user_username")),
     )
     op.create_table(
         "check_run",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("started_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("trigger", sa.String(length=32), nullable=False),
         sa.Column("passed", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
@@ -55,7 +55,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("ts", hypercare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ts", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_sample")),
     )
@@ -68,8 +68,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("created_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_source")),
         sa.UniqueConstraint("name", name=op.f("uq_source_name")),
     )
@@ -80,9 +80,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=12), nullable=False),
-        sa.Column("created_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["app_user.id"], name=op.f("fk_api_token_user_id_app_user")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_token")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_token_token_hash")),
@@ -99,7 +99,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=8), nullable=False),
         sa.Column("violations", sa.Integer(), nullable=False),
         sa.Column("measured_value", sa.Float(), nullable=True),
-        sa.Column("amount_at_risk", hypercare.db.Money(precision=20, scale=2), nullable=True),
+        sa.Column("amount_at_risk", core.db.Money(precision=20, scale=2), nullable=True),
         sa.Column(
             "sample",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -107,8 +107,8 @@ def upgrade() -> None:
         ),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("duration_s", sa.Float(), nullable=False),
-        sa.Column("started_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"], ["check_run.id"], name=op.f("fk_check_result_run_id_check_run"), ondelete="CASCADE"
         ),
@@ -137,7 +137,7 @@ def upgrade() -> None:
         sa.Column("queue", sa.String(length=64), nullable=False),
         sa.Column("assignee_id", sa.Integer(), nullable=True),
         sa.Column("runbook_id", sa.String(length=128), nullable=True),
-        sa.Column("amount_at_risk", hypercare.db.Money(precision=20, scale=2), nullable=True),
+        sa.Column("amount_at_risk", core.db.Money(precision=20, scale=2), nullable=True),
         sa.Column(
             "entity",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -150,12 +150,12 @@ def upgrade() -> None:
         ),
         sa.Column("occurrence_count", sa.Integer(), nullable=False),
         sa.Column("reopen_count", sa.Integer(), nullable=False),
-        sa.Column("first_seen_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("acknowledged_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("resolved_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_seen_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("acknowledged_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["assignee_id"], ["app_user.id"], name=op.f("fk_ticket_assignee_id_app_user")
         ),
@@ -192,9 +192,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("amount_at_risk", hypercare.db.Money(precision=20, scale=2), nullable=True),
-        sa.Column("occurred_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("amount_at_risk", core.db.Money(precision=20, scale=2), nullable=True),
+        sa.Column("occurred_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ticket_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["ticket_id"], ["ticket.id"], name=op.f("fk_event_ticket_id_ticket")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event")),
@@ -214,10 +214,10 @@ def upgrade() -> None:
         sa.Column("notify_type", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["ticket.id"], name=op.f("fk_notification_outbox_ticket_id_ticket")
         ),
@@ -231,7 +231,7 @@ def upgrade() -> None:
         "ticket_audit",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("ticket_id", sa.Integer(), nullable=False),
-        sa.Column("at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=32), nullable=False),
         sa.Column(
@@ -250,7 +250,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("ticket_id", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.Integer(), nullable=True),
-        sa.Column("seen_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column(
             "evidence",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hypercare.db
+import core.db
 
 revision: str = "0002_monitor_scheduler"
 down_revision: str | None = "0001_initial"
@@ -26,15 +26,15 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
-        sa.Column("next_due_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_due_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("leased_by", sa.String(length=128), nullable=True),
-        sa.Column("lease_expires_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_started_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_finished_at", hypercare.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_started_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_finished_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_status", sa.String(length=8), nullable=True),
         sa.Column("run_count", sa.Integer(), nullable=False),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
-        sa.Column("backoff_until", hypercare.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("backoff_until", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_work_lease")),
         sa.UniqueConstraint("key", name=op.f("uq_work_lease_key")),

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import hypercare.db
+import core.db
 
 revision: str = "0003_ticket_lifecycle"
 down_revision: str | None = "0002_monitor_scheduler"
@@ -31,7 +31,7 @@ def _json() -> sa.types.TypeEngine[Any]:
 
 
 def _at(name: str, nullable: bool = True) -> sa.Column[object]:
-    return sa.Column(name, hypercare.db.UTCDateTime(timezone=True), nullable=nullable)
+    return sa.Column(name, core.db.UTCDateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:

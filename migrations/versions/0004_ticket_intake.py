@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hypercare.db
+import core.db
 
 revision: str = "0004_ticket_intake"
 down_revision: str | None = "0003_ticket_lifecycle"
@@ -23,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _at(name: str, nullable: bool = True) -> sa.Column[object]:
-    return sa.Column(name, hypercare.db.UTCDateTime(timezone=True), nullable=nullable)
+    return sa.Column(name, core.db.UTCDateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.Column("urgency", sa.String(length=8), nullable=False),
         sa.Column("affected", sa.String(length=8), nullable=False),
         sa.Column("impact", sa.String(length=8), nullable=False),
-        sa.Column("amount_at_risk", hypercare.db.Money(precision=20, scale=2), nullable=True),
+        sa.Column("amount_at_risk", core.db.Money(precision=20, scale=2), nullable=True),
         _at("created_at", nullable=False),
         sa.ForeignKeyConstraint(
             ["reporter_id"], ["app_user.id"], name=op.f("fk_report_reporter_id_app_user")

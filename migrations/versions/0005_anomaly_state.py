@@ -4,7 +4,7 @@ Revision ID: 0005_anomaly_state
 Revises: 0004_ticket_intake
 
 ``anomaly_series_state``: one row per watched metric series with its streaming detectors' and alarm's
-state (hypercare/anomaly_state.py), so a restart continues instead of relearning.
+state (anomaly/state.py), so a restart continues instead of relearning.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import hypercare.db
+import core.db
 
 revision: str = "0005_anomaly_state"
 down_revision: str | None = "0004_ticket_intake"
@@ -41,8 +41,8 @@ def upgrade() -> None:
         sa.Column("alarm", _json(), nullable=False),
         sa.Column("points", sa.Integer(), nullable=False),
         sa.Column("alarm_active", sa.Boolean(), nullable=False),
-        sa.Column("last_ts", hypercare.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", hypercare.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_ts", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_anomaly_series_state")),
         sa.UniqueConstraint("key", name=op.f("uq_anomaly_series_state_key")),
     )

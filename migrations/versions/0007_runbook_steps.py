@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import hypercare.db
+import core.db
 
 revision: str = "0007_runbook_steps"
 down_revision: str | None = "0006_ticket_indexes"
@@ -25,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _at(name: str) -> sa.Column[object]:
-    return sa.Column(name, hypercare.db.UTCDateTime(timezone=True), nullable=False)
+    return sa.Column(name, core.db.UTCDateTime(timezone=True), nullable=False)
 
 
 def _json() -> sa.types.TypeEngine[object]:  # JSON on SQLite, JSONB on PostgreSQL

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from hypercare.db import JSONType, Money, UTCDateTime
+from core.db import JSONType, Money, UTCDateTime
 
 revision: str = "0008_dualrun"
 down_revision: str | None = "0007_runbook_steps"

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hypercare.config import Settings
 from monitor.collectors.base import COLLECTOR_ERRORS, error_result, reason
 from monitor.collectors.dbhealth import collect_db_health
 from monitor.collectors.host import collect_host
 from monitor.collectors.integration import collect_integration, trace_document
 from monitor.collectors.jobs import collect_job
 from monitor.results import CheckResult, MetricSample
+from monitor.settings import MonitorConfig
 
 __all__ = ["collector_names", "run_collector", "trace_document"]
 
 
-def collector_names(settings: Settings) -> list[str]:
+def collector_names(settings: MonitorConfig) -> list[str]:
     """Every collector the settings ask for, e.g. ``["host", "db_health:erp", "job:nightly-close"]``."""
     c = settings.collectors
     names = ["host"] if c.host.enabled else []
@@ -31,7 +31,7 @@ def collector_names(settings: Settings) -> list[str]:
 
 
 def run_collector(
-    name: str, settings: Settings, *, now: datetime
+    name: str, settings: MonitorConfig, *, now: datetime
 ) -> tuple[list[CheckResult], list[MetricSample]]:
     """Run one collector by name. An unknown name raises ValueError (a programming or settings error);
     a failing target does not raise: it is an ``error`` result."""

@@ -34,7 +34,6 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
-from hypercare.config import DbHealthSettings, SourceSettings
 from monitor.collectors.base import (
     COLLECTOR_ERRORS,
     CollectorOutput,
@@ -48,6 +47,7 @@ from monitor.collectors.base import (
     scalar,
 )
 from monitor.results import CheckResult
+from monitor.settings import DbHealthSettings, SourceSettings
 from monitor.sources import source_engine
 
 _PG = """

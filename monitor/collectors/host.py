@@ -26,9 +26,9 @@ from typing import Any
 
 import psutil
 
-from hypercare.config import HostCollectorSettings
 from monitor.collectors.base import CollectorOutput, check, grade, sample
 from monitor.results import CheckResult, MetricSample
+from monitor.settings import HostCollectorSettings
 
 SOURCE = "host"
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from hypercare.config import IntegrationProbeSettings, Settings, SourceSettings
 from monitor.collectors.base import (
     COLLECTOR_ERRORS,
     CollectorOutput,
@@ -33,6 +32,7 @@ from monitor.collectors.base import (
     scalar,
 )
 from monitor.results import CheckResult
+from monitor.settings import IntegrationProbeSettings, MonitorConfig, SourceSettings
 from monitor.sources import source_engine
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def _error(probe: IntegrationProbeSettings, problem: str, started: datetime) -> 
     )
 
 
-def trace_document(settings: Settings, business_key: str) -> list[dict[str, Any]]:
+def trace_document(settings: MonitorConfig, business_key: str) -> list[dict[str, Any]]:
     """Where is document ``business_key`` across the systems: each configured trace query's rows.
 
     Returns one dict per row found, with ``trace`` (the query's name) and ``source`` added; a query that

@@ -24,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from hypercare.config import JobMonitorSettings, SourceSettings
 from monitor.collectors.base import (
     COLLECTOR_ERRORS,
     CollectorOutput,
@@ -37,6 +36,7 @@ from monitor.collectors.base import (
     sample,
 )
 from monitor.results import CheckResult, CheckStatus
+from monitor.settings import JobMonitorSettings, SourceSettings
 from monitor.sources import source_engine
 
 COLUMNS = ("started_at", "finished_at", "status")

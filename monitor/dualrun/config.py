@@ -12,10 +12,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from hypercare.config import Settings
-from hypercare.errors import ConfigError
+from core.errors import ConfigError
 from monitor.dualrun.model import ComparisonConfig
 from monitor.dualrun.sql import Source, dualrun_engine
+from monitor.settings import MonitorConfig
 from monitor.sources import require_read_only_engine
 
 __all__ = ["load_comparison", "parse_comparison", "resolve_sources"]
@@ -75,7 +75,9 @@ def load_comparison(path: Path) -> ComparisonConfig:
     return parse_comparison(text, str(path))
 
 
-def resolve_sources(config: ComparisonConfig, settings: Settings, origin: str = "") -> tuple[Source, Source]:
+def resolve_sources(
+    config: ComparisonConfig, settings: MonitorConfig, origin: str = ""
+) -> tuple[Source, Source]:
     """The comparison's legacy and new sides, from the sources named in the settings."""
     sides = []
     for role, name in (("legacy", config.legacy), ("new", config.new)):

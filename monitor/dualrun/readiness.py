@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hypercare.config import DualRunCriterion, Settings
 from monitor.dualrun.store import DualRunRun, EntityPoint, history
+from monitor.settings import DualRunCriterion, MonitorConfig
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def _comparisons(session: Session, names: Sequence[str]) -> list[ComparisonState
     return states
 
 
-def evaluate(session: Session, settings: Settings, *, now: datetime | None = None) -> Readiness:
+def evaluate(session: Session, settings: MonitorConfig, *, now: datetime | None = None) -> Readiness:
     """The readiness of the cutover as the store shows it now."""
     now = now or datetime.now(UTC)
     points = history(session, limit_runs=HISTORY_RUNS)
@@ -334,7 +334,7 @@ class ReadinessCollector(Collector):
     def __init__(
         self,
         factory: sessionmaker[Session],
-        settings: Settings,
+        settings: MonitorConfig,
         *,
         registry: CollectorRegistry | None = None,
     ) -> None:

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hypercare.config import Settings
-from hypercare.errors import HypercareError
+from core.errors import HypercareError
 from monitor.collect import Collection
 from monitor.dualrun import config as config_loader
 from monitor.dualrun import runner
@@ -28,6 +27,8 @@ from monitor.dualrun.model import ComparisonConfig, ComparisonResult
 from monitor.dualrun.runner import Progress
 from monitor.dualrun.sql import DualRunError
 from monitor.dualrun.store import store_failure
+from monitor.intervals import parse_interval
+from monitor.settings import MonitorConfig
 
 if TYPE_CHECKING:
     from monitor.units import WorkUnit
@@ -71,7 +72,7 @@ def scope_date(scope: str, now: datetime) -> date | None:
     return {"all": None, "today": today, "yesterday": today - timedelta(days=1)}[scope]
 
 
-Runner = Callable[[Settings, ComparisonConfig, date | None], ComparisonResult]
+Runner = Callable[[MonitorConfig, ComparisonConfig, date | None], ComparisonResult]
 
 
 def load_comparison(path: Path) -> ComparisonConfig:
@@ -80,7 +81,7 @@ def load_comparison(path: Path) -> ComparisonConfig:
 
 
 def run_comparison(
-    settings: Settings,
+    settings: MonitorConfig,
     config: ComparisonConfig,
     as_of: date | None,
     *,
@@ -96,9 +97,9 @@ def run_comparison(
         new.engine.dispose()
 
 
-def dualrun_units(settings: Settings, *, runner: Runner = run_comparison) -> list[WorkUnit]:
+def dualrun_units(settings: MonitorConfig, *, runner: Runner = run_comparison) -> list[WorkUnit]:
     """One unit per comparison file in ``settings.dualrun.comparisons``; a bad file is a ConfigError."""
-    from monitor.units import WorkUnit, parse_interval
+    from monitor.units import WorkUnit
 
     conf = settings.dualrun
     if not conf.comparisons:
@@ -128,7 +129,7 @@ def dualrun_units(settings: Settings, *, runner: Runner = run_comparison) -> lis
     return units
 
 
-def run_unit(settings: Settings, config: ComparisonConfig, now: datetime, runner: Runner) -> Collection:
+def run_unit(settings: MonitorConfig, config: ComparisonConfig, now: datetime, runner: Runner) -> Collection:
     """Run one comparison for the scheduler; a failure to run becomes an error result, never a crash."""
     from monitor.results import CheckResult
 

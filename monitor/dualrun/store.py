@@ -2,7 +2,7 @@
 ``dualrun_entity_result`` row per entity (and period) it compared.
 
 The dashboards' cutover page and :mod:`monitor.dualrun.readiness` read these tables; the ticket evidence
-comes from the result itself (:mod:`monitor.dualrun.events`). Counts are complete; ``samples`` and
+comes from the result itself (:mod:`anomaly.dualrun`). Counts are complete; ``samples`` and
 ``aggregates`` are bounded (:data:`SAMPLE_LIMIT` differences, :data:`SAMPLE_BYTES` of JSON per entity) so a
 run with a million differences stores a few kilobytes, not a copy of the ledger.
 
@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from hypercare.db import Base, JSONType, Money, UTCDateTime, utcnow
+from core.db import Base, JSONType, Money, UTCDateTime, utcnow
 from monitor.dualrun.model import CLASSIFICATIONS, ComparisonResult, EntityResult, RowDifference
 
 RunStatus = Literal["match", "differ", "error"]

@@ -1,4 +1,4 @@
-"""Metric series in the pipeline: streaming detectors whose state lives in the store (hypercare/anomaly_state.py)."""
+"""Metric series in the pipeline: streaming detectors whose state lives in the store (anomaly/state.py)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ from sqlalchemy import delete, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from anomaly import state as anomaly_state
 from anomaly.calendar import calendar_from_mapping
 from anomaly.ensemble import UnivariateEnsemble
 from anomaly.events import fingerprint
+from anomaly.settings import AnomalySettings, FixedThreshold
 from anomaly.severity import SeverityContext
-from hypercare import anomaly_state
-from hypercare.anomaly_state import MetricWatch, SeriesState, create_rows, series_name, severity_context
-from hypercare.config import AnomalySettings, FixedThreshold
-from hypercare.errors import ConfigError
-from hypercare.store import make_engine, session_factory, session_scope
+from anomaly.state import MetricWatch, SeriesState, create_rows, series_name, severity_context
+from core.errors import ConfigError
+from core.session import session_factory, session_scope
+from hypercare.store import make_engine
 from monitor.results import CheckResult, MetricSample
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai

@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from anomaly import state as anomaly_state
 from anomaly.events import Event, fingerprint
-from hypercare import anomaly_state
-from hypercare.anomaly_state import GROUP_METRIC, MetricWatch, SeriesState
-from hypercare.config import AnomalySettings
-from hypercare.store import make_engine, session_factory, session_scope, upgrade
+from anomaly.settings import AnomalySettings
+from anomaly.state import GROUP_METRIC, MetricWatch, SeriesState
+from core.session import session_factory, session_scope
+from hypercare.store import make_engine, upgrade
 from monitor.results import MetricSample
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai

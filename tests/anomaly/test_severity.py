@@ -9,8 +9,8 @@ import pytest
 from anomaly.calendar import BusinessCalendar, CalendarError, calendar_from_mapping, load_calendar
 from anomaly.events import fingerprint
 from anomaly.rules import events_for_result
+from anomaly.settings import AnomalySettings
 from anomaly.severity import Exposure, SeverityContext, adjust
-from hypercare.config import AnomalySettings
 from monitor.results import CheckResult
 
 MID_MONTH = datetime(2026, 11, 11, 3, 0, tzinfo=UTC)  # a Wednesday, far from any month end

@@ -11,9 +11,9 @@ from rich.console import Console
 from sqlalchemy import select
 
 from hypercare.demo.run import demo_environment
+from runbooks.library import load_runbooks
+from runbooks.models import TicketDiagnostic
 from tickets.models import Ticket, TicketAudit
-from tickets.runbook_models import TicketDiagnostic
-from tickets.runbooks import load_runbooks
 
 pytestmark = pytest.mark.slow
 

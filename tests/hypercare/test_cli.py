@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hypercare.store import head_revision
+from core.schema import head_revision
 
 HYPERCARE = [sys.executable, "-m", "hypercare"]
 

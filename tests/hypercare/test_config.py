@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from hypercare.config import load_settings, redact_url
-from hypercare.errors import ConfigError
+from core.errors import ConfigError
+from core.settings import redact_url
+from hypercare.config import load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -5,8 +5,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from hypercare.errors import SchemaOutOfDate, StoreError
-from hypercare.store import head_revision, make_engine, require_current_schema
+from core.errors import SchemaOutOfDate, StoreError
+from core.schema import head_revision, require_current_schema
+from hypercare.store import make_engine
 from tickets.models import Ticket, TicketAudit
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from core.errors import ConfigError
 from hypercare.config import load_settings
-from hypercare.errors import ConfigError
 from monitor.checks import (
     CheckDefinitionError,
     CheckSpec,

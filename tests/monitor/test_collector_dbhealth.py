@@ -11,11 +11,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from hypercare.config import DbHealthSettings, Settings, SourceSettings
+from hypercare.config import Settings
 from hypercare.serving import free_port
 from monitor.collectors import run_collector
 from monitor.collectors.dbhealth import collect_db_health
 from monitor.results import MetricSample
+from monitor.settings import DbHealthSettings, SourceSettings
 from tests.conftest import MARIADB_URL, PG_URL, unavailable
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

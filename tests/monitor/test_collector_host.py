@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 import psutil
 import pytest
 
-from hypercare.config import HostCollectorSettings, Settings
+from hypercare.config import Settings
 from monitor.collectors import collector_names, run_collector
 from monitor.collectors.host import collect_host
+from monitor.settings import HostCollectorSettings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -105,7 +105,8 @@ def test_integration_query_cannot_write_to_the_erp(demo: DemoErp) -> None:
 
 
 def test_select_only_is_enforced_when_settings_load(demo: DemoErp) -> None:
-    from hypercare.config import ConfigError, load_settings
+    from core.errors import ConfigError
+    from hypercare.config import load_settings
 
     with pytest.raises(ConfigError, match=r"collectors\.integrations\.0\.backlog_sql"):
         load_settings(None, collectors={"integrations": [{**OUTBOX, "backlog_sql": "DELETE FROM x"}]})

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hypercare.config import JobMonitorSettings, Settings
+from hypercare.config import Settings
 from monitor.collectors import run_collector
 from monitor.collectors.jobs import Run, assess_job
+from monitor.settings import JobMonitorSettings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SQL = "SELECT started_at, finished_at, status FROM job_run WHERE job = 'close' AND started_at >= :since"

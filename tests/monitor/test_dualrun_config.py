@@ -11,10 +11,11 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from hypercare.config import SourceSettings, load_settings
-from hypercare.errors import ConfigError
+from core.errors import ConfigError
+from hypercare.config import load_settings
 from monitor.checks import CheckDefinitionError, parse_checks
 from monitor.dualrun.config import load_comparison, parse_comparison, resolve_sources
+from monitor.settings import SourceSettings
 from monitor.specs import check_read_only
 
 DEMO = Path(__file__).resolve().parents[2] / "hypercare" / "demo" / "dualrun.yaml"

@@ -11,22 +11,23 @@ from pathlib import Path
 from dualrun_factory import comparison, day, diff, entity
 from sqlalchemy import func, select
 
-from anomaly.events import fingerprint
-from hypercare.config import Settings
-from hypercare.pipeline import process_dualrun
-from hypercare.store import make_engine, session_factory
-from monitor.dualrun.events import (
+from anomaly.dualrun import (
     RUNBOOK,
     check_id,
     difference_fingerprint,
     error_fingerprint,
     events_for_comparison,
 )
+from anomaly.events import fingerprint
+from core.session import session_factory
+from hypercare.config import Settings
+from hypercare.pipeline import process_dualrun
+from hypercare.store import make_engine
 from monitor.dualrun.model import AggregateResult
 from monitor.dualrun.store import DualRunEntityResult, DualRunRun
+from runbooks.library import load_runbooks
 from tickets.models import Occurrence, Ticket
 from tickets.notify import RecordingNotifier
-from tickets.runbooks import load_runbooks
 
 SETTINGS = Settings()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hypercare.errors import ConfigError
+from core.errors import ConfigError
 from monitor.dualrun.config import parse_comparison
 from monitor.dualrun.model import ComparisonConfig, ComparisonResult
 from monitor.dualrun.runner import run_comparison

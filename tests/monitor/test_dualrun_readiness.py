@@ -13,8 +13,10 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
+from core.session import session_factory, session_scope
+from hypercare import dualrun_api
 from hypercare.config import Settings
-from hypercare.store import make_engine, session_factory, session_scope
+from hypercare.store import make_engine
 from monitor.dualrun.model import ComparisonResult
 from monitor.dualrun.readiness import ReadinessCollector, evaluate
 from monitor.dualrun.store import store_failure, store_result
@@ -183,7 +185,7 @@ def test_api_serves_readiness_and_runs_to_viewers_and_refuses_reporters(stored: 
         for role in ("viewer", "reporter", "manager"):
             user = create_user(session, f"u-{role}", "a-long-password-123", role)
             tokens[role] = create_token(session, user, name="t")
-    app = create_app(settings, engine=engine, registry=CollectorRegistry())
+    app = create_app(settings, engine=engine, registry=CollectorRegistry(), routers=[dualrun_api.router])
     try:
         with TestClient(app) as client:
 

@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from hypercare.config import ProbeSettings, load_settings
-from hypercare.errors import ConfigError
+from core.errors import ConfigError
+from hypercare.config import load_settings
 from hypercare.serving import BackgroundServer, free_port
 from monitor.probes import run_probe
+from monitor.settings import ProbeSettings
 
 
 async def ok(_: Request) -> PlainTextResponse:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 from ticket_factories import make_settings
 
-from hypercare.store import session_factory, session_scope
+from core.session import session_factory, session_scope
 from tickets.alertmanager import AlertmanagerWebhook, ingest_webhook
 from tickets.audit import verify
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket

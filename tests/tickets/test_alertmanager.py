@@ -15,12 +15,13 @@ from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_settings, seed_users
 
 from anomaly.events import Event
-from hypercare.config import AlertmanagerSettings
-from hypercare.store import make_engine, session_factory
+from core.session import session_factory
+from hypercare.store import make_engine
 from tickets.alertmanager import map_labels
 from tickets.api import create_app
 from tickets.models import AlertmanagerAlert, EventRecord, Ticket, TicketAudit
 from tickets.service import IngestResult, TicketService
+from tickets.settings import AlertmanagerSettings
 
 EXAMPLES = Path("/work/shared/reference/alertmanager_webhook_examples.json")
 URL = "/api/v1/alertmanager"

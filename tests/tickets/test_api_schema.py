@@ -19,7 +19,7 @@ from schemathesis.checks import (
 from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_event
 
-from hypercare.store import session_scope
+from core.session import session_scope
 from tickets.service import TicketService
 
 

@@ -19,16 +19,18 @@ from test_ticket_ui import login
 from ticket_factories import make_event, seed_users
 
 from anomaly.events import Event
+from core.session import session_factory, session_scope
+from hypercare.app import ports
 from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer
-from hypercare.store import make_engine, session_factory, session_scope, upgrade
+from hypercare.store import make_engine, upgrade
 from monitor.checks import load_checks
+from runbooks.diagnostics import Runner, attach_runbooks
+from runbooks.library import Diagnostic
+from runbooks.models import TicketDiagnostic
 from tests.conftest import PG_URL, unavailable
 from tickets.api import create_app
-from tickets.diagnostics import Runner, attach_runbooks
 from tickets.models import Ticket, TicketAudit
-from tickets.runbook_models import TicketDiagnostic
-from tickets.runbooks import Diagnostic
 from tickets.service import TicketService
 
 
@@ -262,7 +264,7 @@ def test_the_ticket_page_shows_diagnostic_tables_and_failures(store_url: str, tm
     run_pipeline(shop.settings, factory, load_checks((), shop.settings.checks.paths))
     with factory() as session:
         ticket_id = session.scalars(select(Ticket.id)).one()
-    app = create_app(shop.settings, engine=engine)
+    app = create_app(shop.settings, engine=engine, ports=ports(shop.settings))
     with TestClient(app, base_url="http://testserver") as client:
         login(client, "viewer")
         page = client.get(f"/tickets/{ticket_id}").text

@@ -20,12 +20,14 @@ from starlette.testclient import TestClient
 from test_ticket_ui import csrf_of, login
 from ticket_factories import seed_users
 
+from core.session import session_factory
+from hypercare.app import ports
 from hypercare.serving import BackgroundServer
-from hypercare.store import make_engine, session_factory, upgrade
+from hypercare.store import make_engine, upgrade
+from runbooks.lint import lint
 from tests.conftest import PG_URL, unavailable
 from tickets.api import create_app
 from tickets.models import Report, Ticket, TicketAudit
-from tickets.runbook_lint import lint
 
 ALERT_RUNBOOK = """diagnostics:
   - name: loader_entries
@@ -81,7 +83,7 @@ def intake(store_url: str, tmp_path: Path) -> Iterator[Intake]:
     write_runbooks(shop)
     engine = make_engine(store_url)
     tokens = seed_users(session_factory(engine))
-    app = create_app(shop.settings, engine=engine)
+    app = create_app(shop.settings, engine=engine, ports=ports(shop.settings))
     with TestClient(app, base_url="http://testserver") as client:
         yield Intake(shop, client, tokens)
     engine.dispose()
@@ -334,7 +336,10 @@ def test_the_webhook_answers_before_a_slow_diagnostic_finishes(
     )
     settings = shop.settings.model_copy(update={"sources": {**shop.settings.sources, "slowerp": pg}})
     headers = {"Authorization": f"Bearer {tokens['oncall']}"}
-    with BackgroundServer(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with (
+        BackgroundServer(create_app(settings, ports=ports(settings))) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
         started = time.perf_counter()
         answer = http.post(
             "/api/v1/alertmanager", json=alert("ErpSlow", "0f0f0f", job="erp"), headers=headers

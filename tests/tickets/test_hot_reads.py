@@ -15,8 +15,8 @@ from starlette.testclient import TestClient
 from test_ticket_ui import login, open_ticket
 from ticket_factories import TicketApp
 
-from hypercare.db import utcnow
-from hypercare.store import session_scope
+from core.db import utcnow
+from core.session import session_scope
 from tickets.auth import create_token, token_hash
 from tickets.hot_reads import HotReads
 from tickets.models import ApiToken, User

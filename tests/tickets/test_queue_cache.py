@@ -17,8 +17,9 @@ from starlette.testclient import TestClient
 from test_ticket_ui import csrf_of, login, open_ticket
 from ticket_factories import TicketApp
 
-from hypercare.db import utcnow
-from hypercare.store import make_engine, session_factory, session_scope
+from core.db import utcnow
+from core.session import session_factory, session_scope
+from hypercare.store import make_engine
 from tickets.api import create_app
 from tickets.cache import VersionedCache, cache_for, store_version, writes_tracked_table
 from tickets.models import Ticket

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 from ticket_factories import TicketApp
 
-from hypercare.store import session_scope
+from core.session import session_scope
 from tickets.api.deps import ACTING_ROLES
 from tickets.auth import (
     ROLE_SCOPES,

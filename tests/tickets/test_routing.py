@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from ticket_factories import make_event, make_settings
 
-from hypercare.config import RoutingRule
-from hypercare.errors import ConfigError
+from core.errors import ConfigError
 from tickets.auth import create_user
 from tickets.models import TicketAudit, User
 from tickets.routing import load_rules, route
 from tickets.service import TicketService
+from tickets.settings import RoutingRule
 
 
 def rules(*raw: dict[str, Any]) -> tuple[RoutingRule, ...]:

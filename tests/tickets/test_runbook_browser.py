@@ -13,9 +13,11 @@ from runbook_fixtures import CHECK_ID, build_shop
 from sqlalchemy import select
 from ticket_factories import PASSWORD, seed_users
 
+from core.session import session_factory
+from hypercare.app import ports
 from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer, free_port
-from hypercare.store import make_engine, session_factory, upgrade
+from hypercare.store import make_engine, upgrade
 from monitor.checks import load_checks
 from tickets.api import create_app
 from tickets.models import Ticket, TicketAudit
@@ -36,7 +38,7 @@ def test_an_agent_ticks_a_runbook_step_and_verifies_the_fix(tmp_path: Path, brow
     with factory() as session:
         ticket_id = session.scalars(select(Ticket.id)).one()
 
-    with BackgroundServer(create_app(erp.settings), port=port) as base:
+    with BackgroundServer(create_app(erp.settings, ports=ports(erp.settings)), port=port) as base:
         page = browser_page
         page.goto(f"{base}/login?next=/tickets/{ticket_id}")
         page.get_by_label("Username").fill("agent")

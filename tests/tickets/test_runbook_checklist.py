@@ -16,16 +16,18 @@ from starlette.testclient import TestClient
 from test_ticket_ui import csrf_of, login
 from ticket_factories import seed_users
 
+from core.session import session_factory
+from hypercare.app import ports
 from hypercare.pipeline import run_pipeline
-from hypercare.store import make_engine, session_factory
+from hypercare.store import make_engine
 from monitor.checks import load_checks
 from monitor.models import CheckResultRow
+from runbooks.library import load_runbooks
+from runbooks.models import RunbookStep
+from runbooks.steps import steps
 from tickets.api import create_app
 from tickets.audit import verify as verify_chain
 from tickets.models import Ticket, TicketAudit
-from tickets.runbook_models import RunbookStep
-from tickets.runbook_steps import steps
-from tickets.runbooks import load_runbooks
 
 
 @dataclass
@@ -46,7 +48,7 @@ def shop(store_url: str, tmp_path: Path) -> Iterator[Shop]:
     run_pipeline(erp.settings, factory, load_checks((), erp.settings.checks.paths))
     with factory() as session:
         ticket_id = session.scalars(select(Ticket.id)).one()
-    app = create_app(erp.settings, engine=engine)
+    app = create_app(erp.settings, engine=engine, ports=ports(erp.settings))
     with TestClient(app, base_url="http://testserver") as client:
         yield Shop(erp, engine, factory, client, ticket_id)
     engine.dispose()
@@ -161,7 +163,7 @@ def test_verify_records_a_fail_then_resolves_the_ticket_with_its_proof_once_fixe
 
 
 def test_verify_without_resolving_where_not_configured(store_url: str, tmp_path: Path) -> None:
-    from tickets.verification import verify_ticket
+    from runbooks.verification import verify_ticket
 
     erp = build_shop(tmp_path, database_url=store_url, runbooks={"verify_resolves": False})
     engine = make_engine(store_url)
@@ -179,7 +181,8 @@ def test_verify_without_resolving_where_not_configured(store_url: str, tmp_path:
 
 
 def test_verify_says_why_when_there_is_no_check_to_rerun(shop: Shop) -> None:
-    from tickets.verification import CannotVerify, verify_ticket
+    from runbooks.verification import verify_ticket
+    from tickets.ports import CannotVerify
 
     with shop.factory() as session:
         ticket = session.get(Ticket, shop.ticket_id)

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from hypercare.cli import app
 from monitor.checks import load_pack, shipped_packs
-from tickets.runbook_lint import BUILTIN_SIGNALS, lint, read_only_problem
-from tickets.runbooks import shipped_runbooks
+from runbooks.library import shipped_runbooks
+from runbooks.lint import BUILTIN_SIGNALS, lint, read_only_problem
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -18,11 +18,11 @@ from test_ticket_ui import login, open_ticket
 from ticket_factories import TicketApp
 
 from anomaly.rules import events_for_result
-from hypercare.config import ProbeSettings
 from monitor.checks import CheckSpec, load_pack, shipped_packs
 from monitor.probes import run_probe
 from monitor.results import CheckResult
-from tickets.runbooks import (
+from monitor.settings import ProbeSettings
+from runbooks.library import (
     SECTIONS,
     Runbook,
     RunbookError,

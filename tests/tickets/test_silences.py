@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 from ticket_factories import T0, Clock, TicketApp, make_event, make_settings, target
 
-from hypercare.store import session_scope
+from core.session import session_scope
 from tickets import silences
 from tickets.models import NotificationOutbox, TicketAudit
 from tickets.service import TicketService

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from ticket_factories import T0, Clock, make_event, make_settings
 
-from hypercare.config import BusinessCalendar, SlaSettings
 from tickets import sla
 from tickets.calendar import Calendar
 from tickets.lifecycle import Lifecycle
 from tickets.service import TicketService
+from tickets.settings import BusinessCalendar, SlaSettings
 
 MON = datetime(2026, 11, 23, tzinfo=UTC)  # a Monday
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_event, make_settings
 
-from hypercare.errors import SchemaOutOfDate
+from core.errors import SchemaOutOfDate
 from hypercare.store import make_engine
 from tickets.api import create_app
 from tickets.models import ApiToken

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from ticket_factories import PASSWORD, make_event
 
-from hypercare.store import session_scope
+from core.session import session_scope
 from tickets.lifecycle import Lifecycle
 from tickets.service import TicketService
 

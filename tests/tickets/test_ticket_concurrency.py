@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from ticket_factories import make_event, make_settings, target
 
-from hypercare.store import session_factory, session_scope
+from core.session import session_factory, session_scope
 from tickets.models import EventRecord, NotificationOutbox, Ticket
 from tickets.service import IngestResult, TicketService
 

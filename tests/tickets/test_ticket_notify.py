@@ -15,8 +15,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from ticket_factories import Clock, make_event, make_settings, target
 
+from core.session import session_factory, session_scope
 from hypercare.config import Settings
-from hypercare.store import session_factory, session_scope
 from tickets.models import NotificationOutbox
 from tickets.notify import (
     AppriseNotifier,

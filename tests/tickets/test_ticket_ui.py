@@ -11,7 +11,7 @@ from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 from ticket_factories import PASSWORD, TicketApp, make_event, make_settings
 
-from hypercare.store import session_scope
+from core.session import session_scope
 from tickets.api import create_app
 from tickets.auth import create_user
 from tickets.lifecycle import Lifecycle

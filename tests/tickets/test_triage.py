@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ticket_factories import make_event
 
-from hypercare.config import TriageSettings
+from tickets.settings import TriageSettings
 from tickets.triage import Triage, more_urgent, priority_rank, triage
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 from ticket_factories import Clock, TicketApp, make_event, make_settings
 
-from hypercare.store import session_scope
+from core.session import session_scope
 from tickets import workarounds
 from tickets.errors import InvalidTransition
 from tickets.models import TicketAudit

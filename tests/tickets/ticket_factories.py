@@ -14,9 +14,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.events import Event
-from hypercare.config import NotificationSettings, NotificationTarget, Settings
-from hypercare.store import session_scope
+from core.session import session_scope
+from hypercare.config import Settings
 from tickets.auth import create_token, create_user
+from tickets.settings import NotificationSettings, NotificationTarget
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ROLES = ("admin", "agent", "manager", "viewer", "reporter", "oncall")

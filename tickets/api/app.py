@@ -8,31 +8,33 @@ import secrets
 import stat
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
-import hypercare
-from hypercare.config import Settings
-from hypercare.errors import ConfigError, StoreError
-from hypercare.store import make_engine, require_current_schema, session_factory
+from core.errors import ConfigError, StoreError
+from core.schema import require_current_schema
+from core.session import make_engine, session_factory
 from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
-from tickets.api import dualrun as dualrun_api
 from tickets.api import events, health, lifecycle, tickets
 from tickets.api import reports as reports_api
 from tickets.api.guards import install_guards
 from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
 from tickets.api.problems import install_error_handlers
 from tickets.api.state import AppState
+from tickets.cache import track_changes
 from tickets.hot_reads import HotReads
 from tickets.notify import OutboxCollector
+from tickets.ports import Ports
+from tickets.settings import TicketsConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ SESSION_COOKIE = "hypercare_session"
 SESSION_MAX_AGE_S = 12 * 3600
 
 
-def session_secret(settings: Settings) -> str:
+def session_secret(settings: TicketsConfig) -> str:
     """``secret_key`` from the settings, else one generated once and kept in ``<data_dir>/secret_key``."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
@@ -71,16 +73,20 @@ def _read_secret(path: Path) -> str:
 
 
 def create_app(
-    settings: Settings,
+    settings: TicketsConfig,
     *,
     engine: Engine | None = None,
     registry: CollectorRegistry | None = None,
     extra_collectors: Sequence[Collector] = (),
+    routers: Sequence[APIRouter] = (),
+    ports: Ports | None = None,
 ) -> FastAPI:
     """Build the Hypercare web app: API, UI, /healthz, /readyz, /metrics.
 
     Without ``engine`` one is built from ``settings.store_url`` and disposed of at shutdown (a given engine
-    stays the caller's). Each app has its own metrics registry unless one is given. Start-up refuses a
+    stays the caller's). Each app has its own metrics registry unless one is given; ``routers`` are other
+    parts' routes the wiring mounts after the queue's own (the dual-run readiness API); ``ports`` the
+    runbook diagnostics and verification it plugs in (``hypercare.app.ports``). Start-up refuses a
     store whose schema is not current, with the command to run.
     """
     # Imported here: the UI builds on tickets.api.deps, so a module-level import would be circular.
@@ -88,7 +94,9 @@ def create_app(
     from tickets.ui.web import STATIC_DIR, LoginRequired, login_redirect
 
     owns_engine = engine is None
-    engine = engine if engine is not None else make_engine(settings.store_url)
+    if engine is None:
+        engine = make_engine(settings.store_url)
+        track_changes(engine)
     registry = registry if registry is not None else CollectorRegistry()
     factory = session_factory(engine)
     registry.register(TicketsOpenCollector(factory))
@@ -96,7 +104,12 @@ def create_app(
     for collector in extra_collectors:
         registry.register(collector)
     state = AppState(
-        settings=settings, engine=engine, session_factory=factory, registry=registry, hot=HotReads(engine)
+        settings=settings,
+        engine=engine,
+        session_factory=factory,
+        registry=registry,
+        hot=HotReads(engine),
+        ports=ports or Ports(),
     )
 
     @asynccontextmanager
@@ -116,7 +129,7 @@ def create_app(
 
     app = FastAPI(
         title="Hypercare",
-        version=hypercare.__version__,
+        version=version("hypercare"),
         description="Ticket queue of the Hypercare ERP post-go-live support service.",
         lifespan=lifespan,
     )
@@ -142,6 +155,7 @@ def create_app(
     app.include_router(reports_api.router)
     app.include_router(diagnostics_api.router)  # GET /api/v1/tickets/{ticket_id}/diagnostics
     app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
-    app.include_router(dualrun_api.router)  # cutover readiness, read-only
+    for router in routers:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

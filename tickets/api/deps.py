@@ -14,12 +14,12 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from hypercare.config import Settings
 from tickets.api.state import app_state
 from tickets.auth import Principal, principal_for_token, roles_with
 from tickets.cache import wrote
 from tickets.models import ROLES, User
 from tickets.service import TicketService
+from tickets.settings import TicketsConfig
 
 ACTING_ROLES = roles_with("tickets:write")
 """Roles that may change tickets (the UI shows them the actions)."""
@@ -31,7 +31,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_settings(request: Request) -> Settings:
+def get_settings(request: Request) -> TicketsConfig:
     return app_state(request).settings
 
 
@@ -39,7 +39,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The ticket's id.")]
 """A ticket id in a path: anything else (0, negative, past the column's range) is a 422, never a store
 error."""
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[TicketsConfig, Depends(get_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token (`hypercare tokens create`).")
 

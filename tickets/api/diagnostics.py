@@ -5,8 +5,9 @@
 
 :class:`Diagnoser` is how the intake routes (events, Alertmanager's webhook, reports, the report form) give
 their tickets the same runbook link and diagnostics as the pipeline's: after the request's commit they hand
-it the tickets they opened or reopened, and :func:`tickets.diagnostics.attach_runbooks_quietly` runs as a
-background task once the response is sent, so no client waits on a slow ERP.
+it the tickets they opened or reopened, and the app's diagnostics port (:class:`tickets.ports.RunDiagnostics`,
+the runbook engine in a full server) runs as a background task once the response is sent, so no client
+waits on a slow ERP.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
+from runbooks.models import TicketDiagnostic, diagnostics_of
 from tickets.api.deps import CurrentUser, SessionDep, TicketId
 from tickets.api.schemas import Problem
 from tickets.api.state import app_state
-from tickets.diagnostics import attach_runbooks_quietly, diagnostics_of
 from tickets.models import Ticket
-from tickets.runbook_models import TicketDiagnostic
 
 RUNBOOK_OUTCOMES = frozenset({"opened", "reopened"})
 """Intake outcomes whose ticket gets its runbook (re)linked and its diagnostics run, as in the pipeline."""
@@ -132,10 +132,9 @@ class Diagnoser:
         """Queue the diagnostics of the tickets added so far (once; nothing when there are none)."""
         ids = sorted(set(self._ids))
         self._ids.clear()
-        if ids:
-            self._tasks.add_task(
-                attach_runbooks_quietly, self._state.settings, self._state.session_factory, ids
-            )
+        run = self._state.ports.diagnostics
+        if ids and run is not None:
+            self._tasks.add_task(run, self._state.session_factory, ids)
 
 
 def get_diagnoser(request: Request, background_tasks: BackgroundTasks) -> Diagnoser:

@@ -13,8 +13,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hypercare.config import Settings
 from tickets.api.problems import problem_body
+from tickets.settings import TicketsConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ FORM_OVERHEAD_BYTES = 1024 * 1024
 RETRY_AFTER_S = 30
 
 
-def body_limits(settings: Settings) -> Callable[[str], int]:
+def body_limits(settings: TicketsConfig) -> Callable[[str], int]:
     """The largest body accepted on a path."""
     reports = settings.reports.max_attachments * settings.reports.max_attachment_bytes + FORM_OVERHEAD_BYTES
 
@@ -104,7 +104,7 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-def install_guards(app: FastAPI, settings: Settings) -> None:
+def install_guards(app: FastAPI, settings: TicketsConfig) -> None:
     """The body limit and the store-unavailable answer, on every route."""
     app.add_middleware(BodyLimitMiddleware, limit=body_limits(settings))
     for error in (OperationalError, InterfaceError, PoolTimeoutError):

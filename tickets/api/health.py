@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client.exposition import choose_encoder
 
-from hypercare.errors import StoreError
-from hypercare.store import ping, require_current_schema
+from core.errors import StoreError
+from core.schema import require_current_schema
+from core.session import ping
 from tickets.api.state import app_state
 
 router = APIRouter(tags=["operations"])

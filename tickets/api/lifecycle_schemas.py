@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from hypercare.config import Priority
+from core.vocabulary import Priority
 from tickets import silences
 from tickets.lifecycle import LinkKind
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hypercare.config import PRIORITIES
+from core.vocabulary import PRIORITIES
 from tickets.queries import open_counts
 
 log = logging.getLogger(__name__)

@@ -9,18 +9,21 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
-from hypercare.config import Settings
 from tickets.hot_reads import HotReads
+from tickets.ports import Ports
+from tickets.settings import TicketsConfig
 
 
 @dataclass(frozen=True, slots=True)
 class AppState:
-    settings: Settings
+    settings: TicketsConfig
     engine: Engine
     session_factory: sessionmaker[Session]
     registry: CollectorRegistry
     hot: HotReads
     """Cache hits' one-statement lookups (tickets/hot_reads.py); open while the app's lifespan runs."""
+    ports: Ports
+    """Diagnostics and verification, as the wiring provides them (tickets/ports.py)."""
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hypercare.config import Priority
+from core.vocabulary import Priority
 from tickets import queries
 from tickets.api.deps import (
     ActingUser,

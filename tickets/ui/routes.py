@@ -16,18 +16,18 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from anomaly.events import Category
-from hypercare.config import PRIORITIES, Priority
-from hypercare.db import utcnow
+from core.db import utcnow
+from core.vocabulary import PRIORITIES, Priority
+from runbooks.models import diagnostics_of
+from runbooks.steps import done_steps
 from tickets import queries
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
 from tickets.api.state import AppState, app_state
 from tickets.auth import authenticate
 from tickets.cache import cache_for, engine_cache, store_version
-from tickets.diagnostics import diagnostics_of
 from tickets.errors import TicketNotFound
 from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, TicketFilter
-from tickets.runbook_steps import done_steps
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.ui import actions, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS

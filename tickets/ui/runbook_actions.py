@@ -14,14 +14,14 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from hypercare.errors import HypercareError
-from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
+from core.errors import HypercareError
+from runbooks.steps import UnknownStep, toggle_step
+from tickets.api.deps import ServiceDep, SessionDep, TicketId
 from tickets.api.state import app_state
 from tickets.errors import TicketError, TicketNotFound
-from tickets.runbook_steps import UnknownStep, toggle_step
+from tickets.ports import CannotVerify
 from tickets.ui.actions import back
 from tickets.ui.web import Csrf, UiUser, check_csrf, require_acting
-from tickets.verification import CannotVerify, verify_ticket
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -58,16 +58,17 @@ def verify(
     request: Request,
     ticket_id: TicketId,
     user: UiUser,
-    settings: SettingsDep,
     session: SessionDep,
     csrf: Csrf,
 ) -> Response:
     check_csrf(request, csrf)
     require_acting(user)
-    session.close()  # the check runs outside any store transaction; verify_ticket opens its own
-    factory = app_state(request).session_factory
+    session.close()  # the check runs outside any store transaction; the verifier opens its own
+    state = app_state(request)
+    if state.ports.verify is None:
+        return back(request, ticket_id, "Not verified: this server cannot re-run checks.")
     try:
-        verdict = verify_ticket(settings, factory, ticket_id, user.username)
+        verdict = state.ports.verify(state.session_factory, ticket_id, user.username)
     except TicketNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except CannotVerify as exc:

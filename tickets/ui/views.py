@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 
+from runbooks.library import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
+from runbooks.models import TicketDiagnostic
+from runbooks.steps import render_checklist_section, steps
 from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Ticket
-from tickets.runbook_models import TicketDiagnostic
-from tickets.runbook_steps import render_checklist_section, steps
-from tickets.runbooks import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
 
 
 @dataclass(frozen=True, slots=True)

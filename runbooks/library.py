@@ -29,7 +29,7 @@ from markdown_it.token import Token
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hypercare.errors import HypercareError
+from core.errors import HypercareError
 
 SECTIONS: tuple[str, ...] = (
     "What this means",

@@ -31,7 +31,7 @@ from sqlglot.errors import ParseError
 
 from monitor.checks import CheckSpec, load_pack, shipped_packs
 from monitor.collectors.catalog import METRIC_HELP
-from tickets.runbooks import (
+from runbooks.library import (
     SHIPPED_PACKAGE,
     TICKET_FIELDS,
     Diagnostic,
@@ -289,7 +289,7 @@ DUALRUN_SHAPE = EventShape(
     ),
     frozenset({"kind", "comparison", "entity", "classification"}),
 )
-"""What a dual-run difference event carries (monitor/dualrun/events.py): ``entity.period`` only for an
+"""What a dual-run difference event carries (anomaly/dualrun.py): ``entity.period`` only for an
 entity compared by period; ``differences.<n>.key|column|legacy|new`` and ``totals.<n>.group|measure|...``."""
 KINDS = frozenset({"collector-error", "source-down", "metric"})
 """Exception kinds (the ``kind`` label) a runbook may name in ``applies_to`` like a check id."""

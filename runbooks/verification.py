@@ -12,7 +12,6 @@ same check are other tickets).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -20,38 +19,21 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.rules import events_for_result
-from hypercare.config import Settings
-from hypercare.errors import HypercareError
-from hypercare.store import session_scope
+from core.session import session_scope
 from monitor.checks import CheckDefinitionError, load_checks
 from monitor.collect import Collection, run_configured_check, store_collection
 from monitor.collectors import run_collector
 from monitor.models import CheckResultRow
 from monitor.probes import run_probe
 from monitor.results import CheckResult
+from runbooks.library import RunbookError, load_runbooks
+from runbooks.settings import RunbooksConfig
 from tickets.errors import TicketNotFound
 from tickets.models import Ticket
-from tickets.runbooks import RunbookError, load_runbooks
+from tickets.ports import CannotVerify, Verdict
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
-
-
-class CannotVerify(HypercareError):
-    """The ticket has no check to re-run (a report, an alert, a source outage) or it is unknown."""
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    check_id: str
-    status: str
-    """pass | fail | warn | error: for this ticket."""
-    result_id: int | None
-    measured_value: float | None
-    violations: int
-    error: str | None
-    checked_at: datetime
-    resolved: bool
 
 
 def _collector_name(check_id: str, source: str) -> str | None:
@@ -68,7 +50,12 @@ def _collector_name(check_id: str, source: str) -> str | None:
 
 
 def run_signal(  # noqa: PLR0912 - one branch per kind of check, flat on purpose
-    settings: Settings, check_id: str, source: str, *, now: datetime, http_client: httpx.Client | None = None
+    settings: RunbooksConfig,
+    check_id: str,
+    source: str,
+    *,
+    now: datetime,
+    http_client: httpx.Client | None = None,
 ) -> CheckResult:
     """Run one check id once: a check of the configured packs or files, a probe, or a collector's check."""
     try:
@@ -138,7 +125,7 @@ def judge(ticket: Ticket, result: CheckResult, group_threshold: int) -> str:
 
 
 def verify_ticket(
-    settings: Settings,
+    settings: RunbooksConfig,
     factory: sessionmaker[Session],
     ticket_id: int,
     actor: str,

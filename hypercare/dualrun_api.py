@@ -11,13 +11,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
+from hypercare.config import Settings
 from monitor.dualrun import readiness as ready
 from monitor.dualrun.store import list_runs
-from tickets.api.deps import SessionDep, SettingsDep, require_scope
+from tickets.api.deps import SessionDep, require_scope
 from tickets.api.schemas import Problem
+from tickets.api.state import app_state
 
 router = APIRouter(
     prefix="/api/v1/dualrun",
@@ -128,7 +130,10 @@ class RunList(BaseModel):
 
 
 @router.get("/readiness", response_model=ReadinessPublic, summary="Cutover go/no-go and exit criteria")
-def get_readiness(session: SessionDep, settings: SettingsDep) -> ReadinessPublic:
+def get_readiness(session: SessionDep, request: Request) -> ReadinessPublic:
+    settings = app_state(request).settings
+    if not isinstance(settings, Settings):  # the wiring mounts this router only on apps it built
+        raise TypeError("the dual-run API needs the app built with Hypercare's full settings")
     return ReadinessPublic.model_validate(ready.evaluate(session, settings))
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, Float, ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hypercare.db import Base, JSONType, UTCDateTime, utcnow
+from core.db import Base, JSONType, UTCDateTime, utcnow
 
 
 class TicketDiagnostic(Base):
@@ -49,3 +49,14 @@ class RunbookStep(Base):
     done: Mapped[bool] = mapped_column(Boolean, default=True)
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def diagnostics_of(session: Session, ticket_id: int) -> list[TicketDiagnostic]:
+    """The ticket's diagnostic results, newest fingerprint first, in the runbook's order."""
+    return list(
+        session.scalars(
+            select(TicketDiagnostic)
+            .where(TicketDiagnostic.ticket_id == ticket_id)
+            .order_by(TicketDiagnostic.ran_at.desc(), TicketDiagnostic.id)
+        )
+    )

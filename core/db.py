@@ -1,7 +1,7 @@
 """The declarative base and column types every part's tables share.
 
-Each part owns its tables (``monitor/models.py``, ``tickets/models.py``) on this one ``Base``; Alembic sees
-them all through :func:`all_metadata`.
+Each part owns its tables (``monitor/models.py``, ``tickets/models.py``) on this one ``Base``; the wiring
+(``hypercare.store.all_metadata``) imports them all so Alembic sees every table.
 """
 
 from __future__ import annotations
@@ -68,15 +68,3 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def all_metadata() -> MetaData:
-    """The metadata with every part's tables registered (import side effect is the point)."""
-    import hypercare.anomaly_state  # noqa: F401  (registers its tables)
-    import monitor.dualrun.store
-    import monitor.models  # noqa: F401  (registers its tables)
-    import tickets.cache
-    import tickets.models
-    import tickets.runbook_models  # noqa: F401  (registers its tables)
-
-    return Base.metadata

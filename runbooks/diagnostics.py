@@ -29,15 +29,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hypercare.config import ProbeSettings, Settings
-from hypercare.db import utcnow
-from hypercare.store import session_scope
+from core.db import utcnow
+from core.session import session_scope
 from monitor.checks import CheckDefinitionError, fetch_rows, reason
+from monitor.settings import ProbeSettings
 from monitor.sources import source_engine
-from tickets.models import Occurrence, Ticket, TicketAudit
-from tickets.runbook_lint import read_only_problem
-from tickets.runbook_models import TicketDiagnostic
-from tickets.runbooks import (
+from runbooks.library import (
     Diagnostic,
     Param,
     Runbook,
@@ -47,6 +44,10 @@ from tickets.runbooks import (
     load_runbooks,
     lookup,
 )
+from runbooks.lint import read_only_problem
+from runbooks.models import TicketDiagnostic
+from runbooks.settings import RunbooksConfig
+from tickets.models import Occurrence, Ticket, TicketAudit
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
@@ -115,7 +116,7 @@ class DiagnosticRun:
 class Runner:
     """Runs diagnostics for one batch of tickets, keeping one engine per source and one HTTP client."""
 
-    def __init__(self, settings: Settings, http_client: httpx.Client | None = None) -> None:
+    def __init__(self, settings: RunbooksConfig, http_client: httpx.Client | None = None) -> None:
         self.settings = settings
         self._engines: dict[str, Engine] = {}
         self._client = http_client
@@ -287,7 +288,7 @@ class _Work:
 
 
 def attach_runbooks(
-    settings: Settings,
+    settings: RunbooksConfig,
     factory: sessionmaker[Session],
     ticket_ids: Iterable[int],
     *,
@@ -320,7 +321,7 @@ def attach_runbooks(
 
 
 def attach_runbooks_quietly(
-    settings: Settings, factory: sessionmaker[Session], ticket_ids: list[int]
+    settings: RunbooksConfig, factory: sessionmaker[Session], ticket_ids: list[int]
 ) -> None:
     """:func:`attach_runbooks` for a background task after a request committed (the API, Alertmanager's
     webhook, a report): nobody waits on it, so a store failure is logged, not raised."""
@@ -341,7 +342,7 @@ def attach_runbooks_quietly(
 
 
 def _plan(
-    settings: Settings,
+    settings: RunbooksConfig,
     factory: sessionmaker[Session],
     ids: list[int],
     runbooks: Mapping[str, Runbook],
@@ -436,14 +437,3 @@ def _store(
                 "runbook diagnostics ran",
                 extra={"ticket_id": ticket_id, "ran": len(runs), "failed": len(failed)},
             )
-
-
-def diagnostics_of(session: Session, ticket_id: int) -> list[TicketDiagnostic]:
-    """The ticket's diagnostic results, newest fingerprint first, in the runbook's order."""
-    return list(
-        session.scalars(
-            select(TicketDiagnostic)
-            .where(TicketDiagnostic.ticket_id == ticket_id)
-            .order_by(TicketDiagnostic.ran_at.desc(), TicketDiagnostic.id)
-        )
-    )

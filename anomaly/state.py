@@ -37,10 +37,10 @@ from anomaly.ensemble import Score, UnivariateEnsemble
 from anomaly.events import Event, fingerprint
 from anomaly.groups import AlignedGroup, GroupAlarm, GroupStep
 from anomaly.multivariate import ModelFit
+from anomaly.settings import AnomalySettings
 from anomaly.severity import Exposure, SeverityContext, adjust
-from hypercare.config import AnomalySettings
-from hypercare.db import Base, JSONType, UTCDateTime, utcnow
-from hypercare.errors import ConfigError, StoreError
+from core.db import Base, JSONType, UTCDateTime, utcnow
+from core.errors import ConfigError, StoreError
 from monitor.results import CheckResult, MetricSample
 
 log = logging.getLogger(__name__)

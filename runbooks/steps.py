@@ -21,8 +21,8 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tickets.runbook_models import RunbookStep
-from tickets.runbooks import Runbook, RunbookError, load_runbooks
+from runbooks.library import Runbook, RunbookError, load_runbooks
+from runbooks.models import RunbookStep
 from tickets.service import TicketService
 
 _CHECKBOX = re.compile(r"^\[([ xX])\]\s+")

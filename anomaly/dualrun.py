@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from anomaly.events import Event, Priority, fingerprint
+from anomaly.settings import AnomalyConfig
 from anomaly.severity import Exposure, SeverityContext, adjust, money, threshold
-from hypercare.config import Settings
 from monitor.dualrun.model import AggregateResult, ComparisonResult, EntityResult, RowDifference
 
 RUNBOOK = "dualrun-difference"
@@ -154,7 +154,7 @@ def _dominant(entity: EntityResult) -> str:
 def _severity(
     result: ComparisonResult,
     entity: EntityResult,
-    settings: Settings,
+    settings: AnomalyConfig,
     context: SeverityContext | None,
 ) -> tuple[Priority, tuple[str, ...]]:
     declared: Priority = settings.dualrun.severity
@@ -214,7 +214,7 @@ def _evidence(result: ComparisonResult, entity: EntityResult, currency: str) -> 
 def _trigger(
     result: ComparisonResult,
     entity: EntityResult,
-    settings: Settings,
+    settings: AnomalyConfig,
     context: SeverityContext | None,
 ) -> Event:
     source = _source(result)
@@ -285,7 +285,7 @@ def _resolve(result: ComparisonResult, entity: EntityResult, fp: str, what: str)
 
 def events_for_comparison(
     result: ComparisonResult,
-    settings: Settings,
+    settings: AnomalyConfig,
     *,
     open_fingerprints: OpenFingerprints | None = None,
     context: SeverityContext | None = None,

@@ -1,0 +1,319 @@
+"""Settings the ticket queue owns: the server, notifications, triage, SLAs and escalation, routing, the
+Alertmanager and report intake. ``hypercare/config.py`` composes them into the one ``Settings``."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from core.settings import StrictModel
+from core.vocabulary import PRIORITIES, Category, Level, Priority
+
+
+class ServerSettings(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = None
+    """Base URL used in notifications (links to tickets). Defaults to http://host:port."""
+    workers: int = Field(1, ge=1, le=32)
+    """``hypercare serve`` processes. More than one needs a PostgreSQL store (the outbox claims rows with
+    SKIP LOCKED there) and makes /metrics per process; 2 on 2 cores roughly doubles the queue's throughput."""
+    pool_size: int = Field(20, ge=1, le=200)
+    """Store connections kept open per process: as many as the requests a process serves at once (40
+    threads), less what waits on the CPU anyway; fewer makes requests open and close overflow connections."""
+    max_overflow: int = Field(10, ge=0, le=200)
+    """Extra connections a process may open beyond ``pool_size`` at a peak (closed again after use)."""
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class NotificationTarget(StrictModel):
+    """An apprise URL and the tickets it is told about."""
+
+    url: SecretStr
+    min_priority: Priority = "P2"
+    """Notify for tickets of this priority or more urgent (P1 is the most urgent)."""
+    tags: tuple[str, ...] = ()
+    """Only tickets matching one of these: a category, source, queue, check id or ``key=value`` label.
+    Empty: every ticket of the priority."""
+
+
+class NotificationSettings(StrictModel):
+    targets: tuple[NotificationTarget, ...] = ()
+    dispatch_interval_s: float = Field(30.0, gt=0, le=3600)
+    """How often the server delivers due notifications (new ones and retries) from the outbox."""
+    max_attempts: int = Field(8, ge=1, le=100)
+    retry_base_s: float = Field(30.0, gt=0)
+    """Back-off before retry n is retry_base_s * 2**(n-1), capped at one hour."""
+    page_priorities: tuple[Priority, ...] = ("P1", "P2")
+    """Priorities paged at once; the others wait for the periodic digest."""
+    digest_interval_s: float = Field(3600.0, gt=0)
+    """How often held notifications go out as one digest per target."""
+
+
+def _itil_matrix() -> dict[Level, dict[Level, Priority]]:
+    return {
+        "high": {"high": "P1", "medium": "P2", "low": "P3"},
+        "medium": {"high": "P2", "medium": "P3", "low": "P4"},
+        "low": {"high": "P3", "medium": "P4", "low": "P4"},
+    }
+
+
+class TriageSettings(StrictModel):
+    matrix: dict[Level, dict[Level, Priority]] = Field(default_factory=_itil_matrix)
+    """Priority = matrix[impact][urgency] (ITIL). Every cell must be filled."""
+
+    @field_validator("matrix")
+    @classmethod
+    def _complete(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        levels = {"high", "medium", "low"}
+        if set(value) != levels or any(set(row) != levels for row in value.values()):
+            raise ValueError("needs a priority for every impact x urgency pair of high/medium/low")
+        return value
+
+
+class TicketSettings(StrictModel):
+    reopen_window_h: float = Field(72.0, ge=0)
+    """An event for a ticket resolved less than this many hours ago reopens it (no new ticket)."""
+    group_threshold: int = Field(5, ge=1)
+    """A failing check with more offending entities than this raises one grouped event, not one per entity."""
+    auto_close_days: float = Field(7.0, gt=0)
+    """Resolved tickets close by themselves after this many days (:func:`tickets.service.auto_close`)."""
+
+
+class BusinessCalendar(StrictModel):
+    """When the SLA clock runs: weekdays (0 = Monday), ``start`` to ``end`` local time, except holidays."""
+
+    timezone: str = "UTC"
+    days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    start: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field("18:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    holidays: tuple[date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 0 <= day <= 6 for day in value):
+            raise ValueError("needs at least one weekday, each 0 (Monday) to 6 (Sunday)")
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> BusinessCalendar:
+        if self.start >= self.end:
+            raise ValueError(f"business hours start ({self.start}) must be before their end ({self.end})")
+        return self
+
+
+class SlaTarget(StrictModel):
+    response_min: float = Field(gt=0)
+    """Business minutes to the first acknowledgement."""
+    resolution_min: float = Field(gt=0)
+    """Business minutes to resolution, not counting time spent waiting."""
+
+
+def _default_sla_targets() -> dict[Priority, SlaTarget]:
+    return {
+        "P1": SlaTarget(response_min=30, resolution_min=24 * 60),
+        "P2": SlaTarget(response_min=60, resolution_min=3 * 9 * 60),
+        "P3": SlaTarget(response_min=8 * 60, resolution_min=10 * 9 * 60),
+        "P4": SlaTarget(response_min=2 * 9 * 60, resolution_min=20 * 9 * 60),
+    }
+
+
+class SlaSettings(StrictModel):
+    targets: dict[Priority, SlaTarget] = Field(default_factory=_default_sla_targets)
+    calendar: BusinessCalendar = BusinessCalendar()
+    p1_24x7: bool = True
+    """P1 clocks run around the clock (hypercare), ignoring the business calendar."""
+    at_risk_ratio: float = Field(0.75, gt=0, lt=1)
+    """A clock that has used this share of its target is at risk."""
+
+    @field_validator("targets")
+    @classmethod
+    def _every_priority(cls, value: dict[str, SlaTarget]) -> dict[str, SlaTarget]:
+        missing = [p for p in PRIORITIES if p not in value]
+        if missing:
+            raise ValueError(f"needs a target for every priority; missing {', '.join(missing)}")
+        return value
+
+
+class EscalationLevel(StrictModel):
+    """One step up. It fires once per ticket, in order, when its condition holds."""
+
+    unacknowledged_min: float | None = Field(None, gt=0)
+    """Fires when the ticket is still unacknowledged this many minutes after it opened (ack timeout)."""
+    at_risk: bool = False
+    """Fires when the ticket's response or resolution SLA is at risk (or breached)."""
+    notify_tags: tuple[str, ...] = ()
+    """Notify the targets carrying one of these tags (``notifications.targets[].tags``)."""
+    raise_priority: bool = False
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> EscalationLevel:
+        if self.unacknowledged_min is None and not self.at_risk:
+            raise ValueError("an escalation level needs unacknowledged_min or at_risk: true")
+        return self
+
+
+class EscalationSettings(StrictModel):
+    levels: dict[Priority, tuple[EscalationLevel, ...]] = {}
+    """Levels per priority; none by default (nothing changes a ticket's priority unless configured)."""
+
+
+class RoutingMatch(StrictModel):
+    labels: dict[str, str] = {}
+    category: str | None = None
+    source: str | None = None
+    check: str | None = None
+    """Glob on the check id (``gl.*``)."""
+
+
+class RoutingRule(StrictModel):
+    match: RoutingMatch = RoutingMatch()
+    queue: str | None = Field(None, min_length=1, max_length=64)
+    assignee: str | None = None
+    """Username of the default assignee."""
+    continue_: bool = Field(False, alias="continue")
+    """Keep evaluating later rules after this one matched (later matches win)."""
+
+
+class RoutingSettings(StrictModel):
+    rules_file: Path | None = None
+    """A YAML file holding a list of rules; they come after the inline ``rules``."""
+    rules: tuple[RoutingRule, ...] = ()
+
+
+class AlertmanagerRule(StrictModel):
+    """Labels (all must be equal) -> what the ticket of a matching alert gets; unset fields fall through."""
+
+    match: dict[str, str] = {}
+    priority: Priority | None = None
+    category: Category | None = None
+    queue: str | None = Field(None, min_length=1, max_length=64)
+    resolve_on_resolved: bool | None = None
+
+
+def _alert_severities() -> dict[str, Priority]:
+    return {"critical": "P1", "page": "P1", "error": "P2", "major": "P2", "warning": "P3", "info": "P4"}
+
+
+class AlertmanagerSettings(StrictModel):
+    """``POST /api/v1/alertmanager``: how an Alertmanager alert's labels become a ticket's triage."""
+
+    severity_label: str = "severity"
+    severity_priority: dict[str, Priority] = Field(default_factory=_alert_severities)
+    """Value of ``severity_label`` -> priority; other values get ``default_priority``."""
+    default_priority: Priority = "P3"
+    category_label: str = "category"
+    """A label whose value, when it is a category (data/process/technical/user), sets the category."""
+    default_category: Category = "technical"
+    source_label: str = "job"
+    """The label naming the monitored system (ticket ``source``); ``alertmanager`` when absent."""
+    rules: tuple[AlertmanagerRule, ...] = ()
+    """Ordered; the first rule matching sets each field it names (a later rule fills the ones it left)."""
+    resolve_on_resolved: bool = True
+    """A resolved alert resolves its open ticket. Off: the ticket stays open and gets a comment."""
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    max_alerts: int = Field(1000, ge=1, le=100_000)
+
+
+def _attachment_types() -> tuple[str, ...]:
+    return (
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "text/plain",
+        "text/csv",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    )
+
+
+class ReportSettings(StrictModel):
+    """Employees' exception reports (``POST /api/v1/reports``) and their attachments."""
+
+    storage_dir: Path | None = None
+    """Where attachments are kept (random names). Default: <data_dir>/attachments."""
+    max_attachments: int = Field(5, ge=0, le=50)
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    allowed_types: tuple[str, ...] = Field(default_factory=_attachment_types)
+    """Content types accepted; each is also checked against the file's first bytes."""
+    high_impact_amount: Decimal = Field(Decimal("10000"), ge=0)
+    """An amount at risk from this much up makes the impact high, whoever is affected."""
+    source: str = Field("erp", min_length=1, max_length=64)
+    modules: tuple[str, ...] = ()
+    """The ERP modules a reporter chooses from; empty: any name."""
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _never_active(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        active = {
+            "text/html",
+            "image/svg+xml",
+            "application/javascript",
+            "text/javascript",
+            "application/xhtml+xml",
+        }
+        bad = sorted(set(value) & active)
+        if bad:
+            raise ValueError(f"{', '.join(bad)} can run script in a browser and cannot be allowed")
+        return value
+
+
+class TicketsConfig(Protocol):
+    """The slice of Hypercare's settings the ticket queue reads (``hypercare.config.Settings`` has it)."""
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def store_url(self) -> str: ...
+
+    @property
+    def secret_key(self) -> SecretStr | None: ...
+
+    @property
+    def server(self) -> ServerSettings: ...
+
+    @property
+    def notifications(self) -> NotificationSettings: ...
+
+    @property
+    def triage(self) -> TriageSettings: ...
+
+    @property
+    def tickets(self) -> TicketSettings: ...
+
+    @property
+    def sla(self) -> SlaSettings: ...
+
+    @property
+    def escalation(self) -> EscalationSettings: ...
+
+    @property
+    def routing(self) -> RoutingSettings: ...
+
+    @property
+    def alertmanager(self) -> AlertmanagerSettings: ...
+
+    @property
+    def reports(self) -> ReportSettings: ...
+
+    @property
+    def runbooks_dir(self) -> Path | None: ...
