@@ -7,6 +7,7 @@ calibrated against the training rows' own scores (0.5 near their upper tail) and
 whose value is furthest from its training median. The state is the rows: a restore refits the same model
 (fixed seed), so nothing is pickled. No I/O.
 """
+# size: one model (fit, score, alarm) and its saved state belong together
 
 from __future__ import annotations
 
@@ -178,7 +179,7 @@ class WindowedIsolationForest:
         return self
 
     def _fit_rows(self, train_rows: list[list[float]]) -> None:
-        from sklearn.ensemble import IsolationForest  # slow to import: only on the first fit
+        from sklearn.ensemble import IsolationForest  # noqa: PLC0415 - slow to import: only on the first fit
 
         train = np.asarray(train_rows, dtype=float)
         model = IsolationForest(n_estimators=self.n_estimators, random_state=self.seed)
@@ -429,11 +430,11 @@ def _raw_scores(fit: ModelFit, x: Any) -> Any:
 
 def _fit_model(train: Any, kind: str, n_estimators: int, seed: int) -> ModelFit:
     if kind == "iforest":
-        from sklearn.ensemble import IsolationForest  # slow to import: only on the first fit
+        from sklearn.ensemble import IsolationForest  # noqa: PLC0415 - slow to import: only on the first fit
 
         model: Any = IsolationForest(n_estimators=n_estimators, random_state=seed).fit(train)
     else:
-        from sklearn.covariance import MinCovDet  # type: ignore[import-untyped]  # no type hints shipped
+        from sklearn.covariance import MinCovDet  # type: ignore[import-untyped]  # noqa: PLC0415 - slow to import; no type hints shipped
 
         with warnings.catch_warnings():
             # A flat series makes the covariance singular: MinCovDet warns, then uses a pseudo-inverse,
@@ -443,7 +444,7 @@ def _fit_model(train: Any, kind: str, n_estimators: int, seed: int) -> ModelFit:
             try:
                 model = MinCovDet(random_state=seed).fit(train)
             except ValueError:  # every row alike (flat series): the plain covariance, pseudo-inverted
-                from sklearn.covariance import EmpiricalCovariance
+                from sklearn.covariance import EmpiricalCovariance  # noqa: PLC0415 - sklearn is slow to import: only when needed
 
                 model = EmpiricalCovariance().fit(train)
     fit = ModelFit(model, kind, 0.0, 1.0, None, None)

@@ -15,6 +15,7 @@ time), its evidence says which series and how far from normal, and its recovery 
 alarm on a probe's latency while that probe's own check fails in the same pass is *covered*: the check's
 ticket already speaks for the incident, so neither the alarm's trigger nor its later resolve is emitted.
 """
+# size: the streaming watch's state in the store: load, advance, save, for both detector kinds
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from dashboards.data import Filters
 from dashboards.settings import DashboardsConfig
+from monitor.dualrun.readiness import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,6 @@ NO_DUALRUN = DualRunStatus(False, None, "no dual-run comparison has run yet")
 def load_dualrun(conn: Connection, settings: DashboardsConfig, f: Filters, now: datetime) -> DualRunStatus:
     """The cutover gate as the dual-run store shows it now, with the entity history in the range."""
     if not inspect(conn).has_table("dualrun_run"):
-        return NO_DUALRUN
-    try:
-        from monitor.dualrun.readiness import evaluate
-    except ImportError:  # the dual run is not installed in this build
         return NO_DUALRUN
     try:
         readiness = evaluate(Session(bind=conn), settings, now=now)

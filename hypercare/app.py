@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.session import session_factory
 from hypercare import dualrun_api
-from hypercare.config import Settings
+from hypercare.config import Settings, load_settings
+from hypercare.logging import configure_logging
 from hypercare.store import make_engine
 from monitor.dualrun.readiness import ReadinessCollector
 from monitor.metrics import CheckResultsCollector, settings_catalog
 from runbooks.diagnostics import attach_runbooks_quietly
 from runbooks.verification import verify_ticket
-from tickets.api.app import create_app
+from tickets.app import create_app
 from tickets.escalation import housekeeping
 from tickets.notify import build_notifier, dispatch_pending
 from tickets.ports import Ports, Verdict
@@ -114,9 +115,6 @@ def serving_engine(settings: Settings) -> Engine:
 def worker_app() -> FastAPI:
     """One ``hypercare serve`` worker process (a uvicorn factory, with ``server.workers`` > 1): the settings
     from ``$HYPERCARE_CONFIG`` and the environment, as the parent read them."""
-    from hypercare.config import load_settings
-    from hypercare.logging import configure_logging
-
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     return build_app(settings, serving_engine(settings))

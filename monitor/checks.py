@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Date, DateTime, Engine, Numeric, bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.jsonable import jsonable
 from monitor.results import CheckResult
 from monitor.sources import UnsupportedSourceError, unsupported_engine
 from monitor.specs import (
@@ -212,18 +213,6 @@ def make_read_only(conn: Connection, timeout_s: float) -> None:
         raise unsupported_engine(dialect)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 9)  # SQLite hands back NUMERIC sums as binary floats: 502.5300000000002
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 def _money(value: Any) -> Decimal:
     try:
         return abs(Decimal(str(value))).quantize(Decimal("0.01"))
@@ -329,8 +318,8 @@ def judged(
         violations=len(rows),
         measured_value=measured,
         amount_at_risk=sum(money, Decimal("0.00")) if amounts is not None and rows else None,
-        sample=[{k: _jsonable(v) for k, v in r.items()} for r in rows[: spec.sample_limit]],
-        entities=[{k: str(_jsonable(r[k])) for k in spec.key_columns} for r in rows],
+        sample=[{k: jsonable(v, float_digits=9) for k, v in r.items()} for r in rows[: spec.sample_limit]],
+        entities=[{k: str(jsonable(r[k], float_digits=9)) for k in spec.key_columns} for r in rows],
         amounts=list[Decimal | None](money),
     )
 

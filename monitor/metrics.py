@@ -36,7 +36,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.checks import CheckSpec
+from monitor.checks import CheckSpec, load_checks
 from monitor.collectors.catalog import METRIC_HELP, PREFIXES, metric_help
 from monitor.models import CheckResultRow, MetricSampleRow
 from monitor.settings import MonitorConfig
@@ -83,7 +83,6 @@ def check_catalog(settings: MonitorConfig, specs: Iterable[CheckSpec] = ()) -> d
 
 def settings_catalog(settings: MonitorConfig) -> dict[str, CheckLabels]:
     """The catalog of everything the configured packs, check files, probes and collectors produce."""
-    from monitor.checks import load_checks
 
     return check_catalog(settings, load_checks(settings.checks.packs, settings.checks.paths))
 

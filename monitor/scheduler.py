@@ -39,11 +39,11 @@ from monitor.results import CheckResult, MetricSample
 from monitor.settings import MonitorConfig
 from monitor.units import (
     UnitOutcome,
-    WorkUnit,
     build_units,
     next_due,
     ping_source,
 )
+from monitor.work import WorkUnit
 
 __all__ = [
     "MIN_INTERVAL",

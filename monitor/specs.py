@@ -44,7 +44,7 @@ def _readings(sql: str) -> list[list[Token]]:
     double-quoted strings), and a check file does not say which engine runs it, so a text is judged in
     every reading: what any engine could see as a statement separator, a comment or a write keyword counts.
     """
-    from sqlglot import TokenError, tokenize  # sqlglot is large: imported when a definition is first read
+    from sqlglot import TokenError, tokenize  # noqa: PLC0415 - sqlglot is large: imported when a definition is first read
 
     found = []
     for name in _READINGS:
@@ -71,7 +71,7 @@ def check_read_only(sql: str) -> str:
     dual-run side queries (:class:`monitor.dualrun.model.SideConfig`). The read-only transaction
     (:func:`monitor.checks.make_read_only`) is what protects the ERP; this refuses early, naming the field.
     """
-    from sqlglot import TokenType
+    from sqlglot import TokenType  # noqa: PLC0415 - sqlglot is large: imported when first needed
 
     for tokens in _readings(sql):
         while tokens and tokens[-1].token_type == TokenType.SEMICOLON:
@@ -92,7 +92,7 @@ def check_sql_expression(expression: str) -> str:
     generated statement), parentheses that do not balance (``a = 1) OR (1 = 1`` escapes the ``WHERE (...)``
     around a filter) and the write keywords :func:`check_read_only` refuses. Subqueries are fine.
     """
-    from sqlglot import TokenType
+    from sqlglot import TokenType  # noqa: PLC0415 - sqlglot is large: imported when first needed
 
     for tokens in _readings(expression):
         if not tokens:

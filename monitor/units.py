@@ -4,59 +4,29 @@ how often. The schedule syntax (``[every] N s|m|h|d``) is defined here, once; se
 
 from __future__ import annotations
 
-import importlib
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor import leases
+from monitor import collectors, leases
 from monitor.checks import CheckSpec
 from monitor.collect import Collection, check_collection, probe_collection
+from monitor.dualrun.schedule import dualrun_units
 from monitor.intervals import ScheduleError, parse_interval
 from monitor.probes import probe_check_id
-from monitor.results import CheckResult
 from monitor.settings import MonitorConfig
 from monitor.sources import source_engine
-
-UnitKind = Literal["check", "probe", "collector", "source", "dualrun"]
+from monitor.work import WorkUnit
 
 
 def next_due(started: datetime, interval: timedelta, jitter_ratio: float, rng: random.Random) -> datetime:
     """When a unit that started at ``started`` is due again: interval x (1 +/- up to jitter_ratio)."""
     return started + interval * (1 + rng.uniform(-jitter_ratio, jitter_ratio))
-
-
-@dataclass(frozen=True)
-class WorkUnit:
-    key: str
-    kind: UnitKind
-    source: str
-    interval: timedelta
-    timeout_s: float
-    title: str
-    run: Callable[[datetime], Collection] = field(repr=False)
-    category: str = "technical"
-    severity: str = "P3"
-    runbook: str | None = None
-
-    def error_result(self, started: datetime, reason: str) -> CheckResult:
-        return CheckResult(
-            check_id=self.key.split(":", 1)[1],
-            source=self.source,
-            status="error",
-            title=self.title,
-            category=self.category,
-            severity=self.severity,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            error=reason[:500],
-            runbook=self.runbook or "collector-error",
-        )
 
 
 @dataclass(frozen=True)
@@ -85,16 +55,6 @@ def ping_source(settings: MonitorConfig, name: str) -> str | None:
     finally:
         engine.dispose()
     return None
-
-
-def _collector_api() -> Any | None:
-    """monitor.collectors when installed (other collectors are optional); None when absent."""
-    try:
-        return importlib.import_module("monitor.collectors")
-    except ModuleNotFoundError as exc:
-        if exc.name == "monitor.collectors":
-            return None
-        raise
 
 
 def build_units(
@@ -146,11 +106,10 @@ def build_units(
                 probe.runbook,
             )
         )
-    api = _collector_api()
-    for name in api.collector_names(settings) if api is not None else ():
+    for name in collectors.collector_names(settings):
 
-        def run_collector(now: datetime, name: str = name, api: Any = api) -> Collection:
-            results, samples = api.run_collector(name, settings, now=now)
+        def run_collector(now: datetime, name: str = name) -> Collection:
+            results, samples = collectors.run_collector(name, settings, now=now)
             return Collection(list(results), list(samples))
 
         units.append(
@@ -164,8 +123,6 @@ def build_units(
                 run_collector,
             )
         )
-    from monitor.dualrun.schedule import dualrun_units  # dual-run comparisons (settings.dualrun)
-
     units.extend(dualrun_units(settings))
     pinged = {u.source for u in units if u.kind in {"check", "collector"} and u.source in settings.sources}
     for source in sorted(pinged):

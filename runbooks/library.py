@@ -9,6 +9,7 @@ Every problem in a file is one :class:`RunbookError` naming the file, the line a
 Rendering is markdown-it (CommonMark plus tables) with raw HTML disabled: whatever HTML a runbook holds is
 shown as text, never interpreted; ``- [ ]`` checklist items become disabled checkboxes.
 """
+# size: the runbook format (front matter, sections, diagnostics, verification) and its loader
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ single run lists them all. What it checks, beyond what loading a runbook checks 
   runbook's checks carry;
 - ``verification.check`` is ``ticket`` or an existing check.
 """
+# size: one rule per runbook problem, each with its file:line message
 
 from __future__ import annotations
 

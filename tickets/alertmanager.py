@@ -11,6 +11,7 @@ occurrence on its open ticket, or a reopen of a recently resolved one.
 Labels map to priority, category and queue through ``settings.alertmanager``; a resolved alert resolves
 its ticket only where ``resolve_on_resolved`` says so (else the ticket gets a comment).
 """
+# size: the Alertmanager intake (payload, mapping rules, bulk paths per dialect) is read as one
 
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ class HotReads:
         """Open the event loop's pool (PostgreSQL only; from the app's lifespan, on the serving loop)."""
         if not self._sql or self._pool is not None:
             return
-        from psycopg_pool import AsyncConnectionPool
+        from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415 - only PostgreSQL stores use the loop's pool
 
         conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._pool = AsyncConnectionPool(
@@ -148,7 +148,7 @@ class HotReads:
             return None
 
     async def _first_on_loop(self, sql: str, params: dict[str, Any]) -> Mapping[str, Any] | None:
-        from psycopg.rows import dict_row
+        from psycopg.rows import dict_row  # noqa: PLC0415 - only PostgreSQL stores use the loop's pool
 
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)

@@ -381,7 +381,3 @@ class ReportAttachment(Base):
     storage_name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     report: Mapped[Report] = relationship(back_populates="attachments")
-
-
-# Chains every audit row on flush, whoever writes it (imported last: it builds on the tables above).
-from tickets import audit as _audit  # noqa: E402, F401

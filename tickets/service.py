@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from anomaly.events import Event
 from core.db import utcnow
+from core.jsonable import jsonable
 from runbooks.library import RunbookError
 from tickets import outbox, queries, routing, sla
 from tickets.errors import InvalidTransition, TicketNotFound
@@ -58,16 +58,8 @@ class IngestResult:
     event: EventRecord
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
 def _snapshot(ticket: Ticket, *fields: str) -> dict[str, Any]:
-    return {name: _jsonable(getattr(ticket, name)) for name in fields}
+    return {name: jsonable(getattr(ticket, name)) for name in fields}
 
 
 class TicketService:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import uvicorn
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,8 +25,10 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from anomaly.dualrun import difference_fingerprint
 from anomaly.events import fingerprint
 from core.session import session_factory, session_scope
+from hypercare.app import build_app
 from hypercare.config import Settings, load_settings
 from hypercare.demo.builder import DemoErp, build_demo_erp
 from hypercare.demo.erp_api import create_erp_api
@@ -37,6 +40,7 @@ from hypercare.serving import BackgroundServer
 from hypercare.store import make_engine, upgrade
 from monitor.checks import load_checks
 from monitor.dualrun.model import ComparisonResult
+from monitor.dualrun.readiness import evaluate
 from monitor.dualrun.schedule import load_comparison, run_comparison
 from tickets.auth import create_user
 from tickets.models import Ticket
@@ -325,9 +329,6 @@ def print_summary(outcome: DemoOutcome, console: Console) -> None:
 
 def print_dualrun(outcome: DemoOutcome, console: Console) -> None:
     """The dual run's differences per entity, the ticket each opened, and the cutover go/no-go."""
-    from anomaly.dualrun import difference_fingerprint
-    from monitor.dualrun.readiness import evaluate
-
     comparison = outcome.comparison
     if comparison is None:
         return
@@ -387,10 +388,6 @@ def run_demo(
 
 
 def _serve(outcome: DemoOutcome, console: Console) -> None:
-    import uvicorn
-
-    from hypercare.app import build_app
-
     settings = outcome.settings
     base = settings.server.base_url()
     console.print(f"\nTicket UI:   {base}/tickets   (login: {DEMO_USER} / {outcome.password})")

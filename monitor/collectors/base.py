@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.jsonable import jsonable
 from monitor.checks import make_read_only
 from monitor.results import CheckResult, CheckStatus, MetricSample
 
@@ -108,7 +109,9 @@ def check(
         finished_at=finished,
         violations=len(rows) if status in {"warn", "fail"} else 0,
         measured_value=measured,
-        sample=[{k: _jsonable(v) for k, v in r.items()} for r in rows[:20]] if status != "pass" else [],
+        sample=[{k: jsonable(v, float_digits=6) for k, v in r.items()} for r in rows[:20]]
+        if status != "pass"
+        else [],
         entities=[{k: str(v) for k, v in r.items() if k in _KEYS} for r in rows] if status != "pass" else [],
         error=error,
         runbook=runbook,
@@ -118,16 +121,6 @@ def check(
 
 
 _KEYS = {"mount", "process", "pid", "metric", "job", "integration"}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 6)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 def grade(value: float, warn: float | None, fail: float | None, *, below: bool = False) -> CheckStatus:

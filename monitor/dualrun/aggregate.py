@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from monitor.dualrun.classify import difference
-from monitor.dualrun.keyed import Progress, Tally
+from monitor.dualrun.keyed import EntityDiff, Progress, Tally
 from monitor.dualrun.model import (
     AggregateResult,
     ColumnDiff,
@@ -43,7 +43,7 @@ def _decimal(value: Any) -> Decimal | None:
     return number.normalize() if number == number.to_integral_value() else number
 
 
-class AggregateDiff:
+class AggregateDiff(EntityDiff):
     def __init__(
         self,
         entity: EntityConfig,
@@ -52,10 +52,7 @@ class AggregateDiff:
         pool: ThreadPoolExecutor,
         progress: Progress | None = None,
     ) -> None:
-        self.entity = entity
-        self.sides = (legacy, new)
-        self.pool = pool
-        self.progress = progress or (lambda _msg: None)
+        super().__init__(entity, legacy, new, pool, progress)
         # Measures compared as money columns, so classification and money affected treat them alike.
         self.measure_columns = tuple(
             ColumnSpec(name=m.name, type="decimal", money=m.money, tolerance=m.tolerance)

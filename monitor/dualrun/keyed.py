@@ -159,8 +159,9 @@ def _merge(ranges: Iterator[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-class KeyedDiff:
-    """One entity's keyed diff between two sides. ``run`` fills a :class:`Tally`."""
+class EntityDiff:
+    """What every comparison of one entity starts from: the entity, its legacy and new side, the pool the
+    two sides' queries run on at once, and where progress messages go."""
 
     def __init__(
         self,
@@ -173,7 +174,21 @@ class KeyedDiff:
         self.entity = entity
         self.sides = (legacy, new)
         self.pool = pool
-        self.progress = progress or (lambda _msg: None)
+        self.progress: Progress = progress or (lambda _msg: None)
+
+
+class KeyedDiff(EntityDiff):
+    """One entity's keyed diff between two sides. ``run`` fills a :class:`Tally`."""
+
+    def __init__(
+        self,
+        entity: EntityConfig,
+        legacy: SourceQuery,
+        new: SourceQuery,
+        pool: ThreadPoolExecutor,
+        progress: Progress | None = None,
+    ) -> None:
+        super().__init__(entity, legacy, new, pool, progress)
         self.keys: tuple[ColumnSpec, ...] = entity.key
         self.columns: tuple[ColumnSpec, ...] = entity.columns
         self.mapped = tuple(c for c in (*self.keys, *self.columns) if c.map)

@@ -25,6 +25,7 @@ from monitor.dualrun.keyed import (
     IN_LIST,
     MAX_HASH_BUCKETS,
     Checksums,
+    EntityDiff,
     Progress,
     Tally,
     _checksums,
@@ -47,7 +48,7 @@ Objects = dict[tuple[str, ...], Row]
 Lines = dict[tuple[str, ...], list[Row]]
 
 
-class ObjectDiff:
+class ObjectDiff(EntityDiff):
     def __init__(
         self,
         entity: EntityConfig,
@@ -59,10 +60,7 @@ class ObjectDiff:
         as_of: date | None = None,
         period: Period | None = None,
     ) -> None:
-        self.entity = entity
-        self.sides = (legacy, new)
-        self.pool = pool
-        self.progress = progress or (lambda _msg: None)
+        super().__init__(entity, legacy, new, pool, progress)
         self.tally = Tally(entity.name, entity.sample_limit)
         # Line queries: the line table on each side, restricted to the headers' filter through the bucket.
         self.line_sides = [

@@ -12,8 +12,11 @@ from datetime import UTC, date, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.checks import reason
+from monitor.dualrun.aggregate import AggregateDiff
+from monitor.dualrun.keyed import KeyedDiff
 from monitor.dualrun.model import ComparisonConfig, ComparisonResult, EntityConfig, EntityResult
 from monitor.dualrun.normalise import NormaliseError, needs_zone_tables
+from monitor.dualrun.objects import ObjectDiff
 from monitor.dualrun.sql import DualRunError, Source, entity_query, period_of
 
 log = logging.getLogger(__name__)
@@ -32,10 +35,6 @@ def run_entity(
     progress: Progress | None = None,
 ) -> EntityResult:
     """Compare one entity; a failure to run is an :class:`EntityResult` with ``error`` set, never a raise."""
-    from monitor.dualrun.aggregate import AggregateDiff
-    from monitor.dualrun.keyed import KeyedDiff
-    from monitor.dualrun.objects import ObjectDiff
-
     period = period_of(entity.period, as_of)
     label = period.label if period else None
     t0 = time.perf_counter()

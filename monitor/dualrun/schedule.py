@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -28,10 +27,9 @@ from monitor.dualrun.runner import Progress
 from monitor.dualrun.sql import DualRunError
 from monitor.dualrun.store import store_failure
 from monitor.intervals import parse_interval
+from monitor.results import CheckResult
 from monitor.settings import MonitorConfig
-
-if TYPE_CHECKING:
-    from monitor.units import WorkUnit
+from monitor.work import WorkUnit
 
 log = logging.getLogger(__name__)
 UNIT_PREFIX = "dualrun"
@@ -99,8 +97,6 @@ def run_comparison(
 
 def dualrun_units(settings: MonitorConfig, *, runner: Runner = run_comparison) -> list[WorkUnit]:
     """One unit per comparison file in ``settings.dualrun.comparisons``; a bad file is a ConfigError."""
-    from monitor.units import WorkUnit
-
     conf = settings.dualrun
     if not conf.comparisons:
         return []
@@ -131,8 +127,6 @@ def dualrun_units(settings: MonitorConfig, *, runner: Runner = run_comparison) -
 
 def run_unit(settings: MonitorConfig, config: ComparisonConfig, now: datetime, runner: Runner) -> Collection:
     """Run one comparison for the scheduler; a failure to run becomes an error result, never a crash."""
-    from monitor.results import CheckResult
-
     as_of = scope_date(settings.dualrun.scope, now)
     started = datetime.now(UTC)
     try:

@@ -12,8 +12,9 @@ from known_store import PASSWORD, Known
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
+from hypercare.app import ports
 from hypercare.config import load_settings
-from tickets.api import create_app
+from tickets.app import create_app
 
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 """Page layout checks run on SQLite only: the figures behind them are checked on both engines in
@@ -120,7 +121,7 @@ def test_ticket_numbers_equal_the_api(app_test: Any, known: Known, store_url: st
     at = app_test.run()
     shown = metrics(at)
     settings = load_settings()
-    with TestClient(create_app(settings, registry=CollectorRegistry())) as client:
+    with TestClient(create_app(settings, registry=CollectorRegistry(), ports=ports(settings))) as client:
         auth = {"Authorization": f"Bearer {known.tokens['viewer']}"}
         listing = client.get("/api/v1/tickets", params={"status": "open", "limit": 500}, headers=auth).json()
         register = client.get("/api/v1/workarounds", headers=auth).json()

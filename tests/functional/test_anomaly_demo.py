@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from anomaly.state import SeriesState
 from core.session import session_factory, session_scope
+from hypercare.app import ports
 from hypercare.config import Settings
 from hypercare.demo import erp_schema as s
 from hypercare.demo.builder import DemoErp, build_demo_erp
@@ -30,7 +31,7 @@ from hypercare.demo.run import demo_environment
 from hypercare.pipeline import PipelineReport, run_pipeline
 from hypercare.serving import BackgroundServer, free_port
 from hypercare.store import make_engine, upgrade
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.auth import create_token, create_user
 from tickets.models import EventRecord, Ticket
 
@@ -146,7 +147,7 @@ def test_the_slow_endpoint_is_one_event_when_it_starts_and_one_resolve_when_it_e
     # what a person sees through the API: the ticket, why its priority, and the alarm's explanation
     with session_scope(factory) as session:
         token = create_token(session, create_user(session, "viewer", "pw-" + "x" * 12, "viewer"), "test")
-    app = create_app(settings, engine=engine, registry=CollectorRegistry())
+    app = create_app(settings, engine=engine, registry=CollectorRegistry(), ports=ports(settings))
     with TestClient(app, base_url="http://testserver") as client:
         shown = client.get(f"/api/v1/tickets/{ticket.id}", headers={"Authorization": f"Bearer {token}"})
     assert shown.status_code == 200, shown.text

@@ -15,12 +15,13 @@ from starlette.testclient import TestClient
 
 from core.session import session_factory, session_scope
 from hypercare import dualrun_api
+from hypercare.app import ports
 from hypercare.config import Settings
 from hypercare.store import make_engine
 from monitor.dualrun.model import ComparisonResult
 from monitor.dualrun.readiness import ReadinessCollector, evaluate
 from monitor.dualrun.store import store_failure, store_result
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.auth import create_token, create_user
 
 CRITERIA: list[dict[str, Any]] = [
@@ -185,7 +186,13 @@ def test_api_serves_readiness_and_runs_to_viewers_and_refuses_reporters(stored: 
         for role in ("viewer", "reporter", "manager"):
             user = create_user(session, f"u-{role}", "a-long-password-123", role)
             tokens[role] = create_token(session, user, name="t")
-    app = create_app(settings, engine=engine, registry=CollectorRegistry(), routers=[dualrun_api.router])
+    app = create_app(
+        settings,
+        engine=engine,
+        registry=CollectorRegistry(),
+        routers=[dualrun_api.router],
+        ports=ports(settings),
+    )
     try:
         with TestClient(app) as client:
 

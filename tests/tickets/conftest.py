@@ -19,9 +19,10 @@ from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_settings, seed_users
 
 from core.session import session_factory
+from hypercare.app import ports
 from hypercare.config import Settings
 from hypercare.store import make_engine, upgrade
-from tickets.api import create_app
+from tickets.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,7 +43,7 @@ def ticket_app(store_url: str, tmp_path: Path) -> Iterator[TicketApp]:
     settings = make_settings(tmp_path=tmp_path, database_url=store_url, public_url="http://testserver")
     engine = make_engine(store_url)
     registry = CollectorRegistry()
-    app = create_app(settings, engine=engine, registry=registry)
+    app = create_app(settings, engine=engine, registry=registry, ports=ports(settings))
     factory = session_factory(engine)
     yield TicketApp(app, settings, engine, factory, registry, seed_users(factory))
     engine.dispose()
@@ -93,7 +94,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     seed_users(factory)
     port = _free_port()
     settings = make_settings(tmp_path=tmp_path, database_url=url, public_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings)
+    app = create_app(settings, ports=ports(settings))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -16,9 +16,10 @@ from ticket_factories import TicketApp, make_settings, seed_users
 
 from anomaly.events import Event
 from core.session import session_factory
+from hypercare.app import ports
 from hypercare.store import make_engine
 from tickets.alertmanager import map_labels
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.models import AlertmanagerAlert, EventRecord, Ticket, TicketAudit
 from tickets.service import IngestResult, TicketService
 from tickets.settings import AlertmanagerSettings
@@ -59,7 +60,7 @@ def am_app(store_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
         tmp_path=tmp_path, database_url=store_url, public_url="http://testserver", alertmanager=overrides
     )
     engine = make_engine(store_url)
-    app = create_app(settings, engine=engine, registry=CollectorRegistry())
+    app = create_app(settings, engine=engine, registry=CollectorRegistry(), ports=ports(settings))
     factory = session_factory(engine)
     yield TicketApp(app, settings, engine, factory, CollectorRegistry(), seed_users(factory))
     engine.dispose()

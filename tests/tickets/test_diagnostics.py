@@ -29,7 +29,7 @@ from runbooks.diagnostics import Runner, attach_runbooks
 from runbooks.library import Diagnostic
 from runbooks.models import TicketDiagnostic
 from tests.conftest import PG_URL, unavailable
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.models import Ticket, TicketAudit
 from tickets.service import TicketService
 

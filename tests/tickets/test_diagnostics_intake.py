@@ -26,7 +26,7 @@ from hypercare.serving import BackgroundServer
 from hypercare.store import make_engine, upgrade
 from runbooks.lint import lint
 from tests.conftest import PG_URL, unavailable
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.models import Report, Ticket, TicketAudit
 
 ALERT_RUNBOOK = """diagnostics:

@@ -19,8 +19,9 @@ from ticket_factories import TicketApp
 
 from core.db import utcnow
 from core.session import session_factory, session_scope
+from hypercare.app import ports
 from hypercare.store import make_engine
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.cache import VersionedCache, cache_for, store_version, writes_tracked_table
 from tickets.models import Ticket
 from tickets.service import TicketService
@@ -47,7 +48,9 @@ def statements_of(engine: Engine) -> list[str]:
 def other_app(ticket_app: TicketApp) -> Iterator[TestClient]:
     """A second Hypercare on the same store (its own engine, pool and caches)."""
     engine = make_engine(str(ticket_app.engine.url.render_as_string(hide_password=False)))
-    app = create_app(ticket_app.settings, engine=engine, registry=CollectorRegistry())
+    app = create_app(
+        ticket_app.settings, engine=engine, registry=CollectorRegistry(), ports=ports(ticket_app.settings)
+    )
     with TestClient(app, base_url="http://testserver") as other:
         yield other
     engine.dispose()

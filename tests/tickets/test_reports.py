@@ -15,8 +15,9 @@ from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_settings, seed_users
 
 from core.session import session_factory
+from hypercare.app import ports
 from hypercare.store import make_engine
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.models import EventRecord, Report, Ticket
 from tickets.reports import safe_filename
 
@@ -50,7 +51,7 @@ def rep_app(store_url: str, tmp_path: Path) -> Iterator[TicketApp]:
         reports={"max_attachments": 2, "max_attachment_bytes": 4096, "high_impact_amount": "10000"},
     )
     engine = make_engine(store_url)
-    app = create_app(settings, engine=engine, registry=CollectorRegistry())
+    app = create_app(settings, engine=engine, registry=CollectorRegistry(), ports=ports(settings))
     factory = session_factory(engine)
     yield TicketApp(app, settings, engine, factory, CollectorRegistry(), seed_users(factory))
     engine.dispose()

@@ -19,7 +19,7 @@ from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer, free_port
 from hypercare.store import make_engine, upgrade
 from monitor.checks import load_checks
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.models import Ticket, TicketAudit
 
 

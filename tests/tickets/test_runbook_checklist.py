@@ -25,7 +25,7 @@ from monitor.models import CheckResultRow
 from runbooks.library import load_runbooks
 from runbooks.models import RunbookStep
 from runbooks.steps import steps
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.audit import verify as verify_chain
 from tickets.models import Ticket, TicketAudit
 

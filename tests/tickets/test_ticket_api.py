@@ -15,8 +15,9 @@ from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_event, make_settings
 
 from core.errors import SchemaOutOfDate
+from hypercare.app import ports
 from hypercare.store import make_engine
-from tickets.api import create_app
+from tickets.app import create_app
 from tickets.models import ApiToken
 
 EVENTS = "/api/v1/events"
@@ -235,8 +236,8 @@ def test_extra_collectors_are_exposed_and_registries_are_per_app(store_url: str,
 
     settings = make_settings(tmp_path=tmp_path, database_url=store_url)
     engine = make_engine(store_url)
-    first = create_app(settings, engine=engine, extra_collectors=[Checks()])
-    second = create_app(settings, engine=engine, registry=CollectorRegistry())
+    first = create_app(settings, engine=engine, extra_collectors=[Checks()], ports=ports(settings))
+    second = create_app(settings, engine=engine, registry=CollectorRegistry(), ports=ports(settings))
     with TestClient(first) as one, TestClient(second) as two:
         assert "hypercare_checks_failing 3.0" in one.get("/metrics").text
         assert "hypercare_checks_failing" not in two.get("/metrics").text
@@ -244,7 +245,7 @@ def test_extra_collectors_are_exposed_and_registries_are_per_app(store_url: str,
 
 
 def test_the_session_secret_is_generated_once_and_private(tmp_path: Path, store_url: str) -> None:
-    from tickets.api.app import session_secret
+    from tickets.app import session_secret
 
     settings = make_settings(tmp_path=tmp_path / "data", database_url=store_url)
     key = session_secret(settings)

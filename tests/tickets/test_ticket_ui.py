@@ -12,7 +12,8 @@ from starlette.testclient import TestClient
 from ticket_factories import PASSWORD, TicketApp, make_event, make_settings
 
 from core.session import session_scope
-from tickets.api import create_app
+from hypercare.app import ports
+from tickets.app import create_app
 from tickets.auth import create_user
 from tickets.lifecycle import Lifecycle
 from tickets.service import TicketService
@@ -189,7 +190,9 @@ def test_the_session_cookie_is_secure_http_only_and_same_site_behind_https(
     settings = make_settings(
         tmp_path=tmp_path, database_url=store_url, public_url="https://hypercare.example"
     )
-    with TestClient(create_app(settings), base_url="https://hypercare.example") as secure:
+    with TestClient(
+        create_app(settings, ports=ports(settings)), base_url="https://hypercare.example"
+    ) as secure:
         cookie = secure.get("/login").headers["set-cookie"].lower()
     assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
 

@@ -1,5 +1,2 @@
-"""The HTTP side of the ticket queue: ``create_app`` builds the API, the web UI, health and metrics."""
-
-from tickets.api.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP API of the ticket queue (routers, dependencies, schemas); ``tickets.app.create_app`` mounts it
+with the web UI, health and metrics."""

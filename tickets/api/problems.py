@@ -11,7 +11,7 @@ document 400, and operations behind a bearer token document 401.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +24,9 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tickets.api.schemas import Problem
+
+HtmlError = Callable[[Request, int, str], Response]
+"""Renders an error as a page for a browser: (request, status code, message)."""
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +67,9 @@ def _answer(
     code: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    if _wants_html(request):
-        from tickets.ui.web import render_error  # the UI builds on the API: imported when needed
-
-        return render_error(request, status_code, message)
+    html: HtmlError | None = getattr(request.app.state, "html_error", None)
+    if html is not None and _wants_html(request):
+        return html(request, status_code, message)
     body = problem_body(status_code, message, jsonable_encoder(details), code)
     return JSONResponse(body, status_code=status_code, headers=dict(headers) if headers else None)
 
@@ -125,8 +127,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=500)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer every error in the one shape, and document it in the OpenAPI schema."""
+def install_error_handlers(app: FastAPI, *, html: HtmlError | None = None) -> None:
+    """Answer every error in the one shape, and document it in the OpenAPI schema. With ``html`` (the web
+    UI's error page), a browser asking for a page gets that instead of the JSON body."""
+    app.state.html_error = html
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _data_error)

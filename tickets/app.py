@@ -35,6 +35,8 @@ from tickets.hot_reads import HotReads
 from tickets.notify import OutboxCollector
 from tickets.ports import Ports
 from tickets.settings import TicketsConfig
+from tickets.ui import routes as ui_routes
+from tickets.ui.web import STATIC_DIR, LoginRequired, login_redirect, render_error
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +91,6 @@ def create_app(
     runbook diagnostics and verification it plugs in (``hypercare.app.ports``). Start-up refuses a
     store whose schema is not current, with the command to run.
     """
-    # Imported here: the UI builds on tickets.api.deps, so a module-level import would be circular.
-    from tickets.ui import routes as ui_routes
-    from tickets.ui.web import STATIC_DIR, LoginRequired, login_redirect
-
     owns_engine = engine is None
     if engine is None:
         engine = make_engine(settings.store_url)
@@ -143,7 +141,9 @@ def create_app(
         https_only=settings.server.base_url().startswith("https://"),
     )
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
-    install_error_handlers(app)  # one error body for the API: {"error": {code, message, details}}
+    install_error_handlers(
+        app, html=render_error
+    )  # one error body for the API: {"error": {code, message, details}}
     install_guards(app, settings)  # 413 over the body limit; 503 while the store is unreachable
     app.add_exception_handler(LoginRequired, login_redirect)
     # Requests are matched against the routes in this order (no two paths overlap): the busiest first.
