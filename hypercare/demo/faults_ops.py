@@ -22,7 +22,7 @@ def _break_message(ctx: FaultContext, **values: Any) -> Row[Any]:
     message = None
     # The last 3 days when they hold a message; a small build after a weekend may have none there, so the
     # window widens (the checks that find these faults look at status and age, not at how old beyond 4 h).
-    for days in (3, 10, 30):
+    for days in (3, 4, 7, 30):
         recent = [
             o.status == "sent",
             o.created_at < ctx.cal.as_of - timedelta(hours=6),
