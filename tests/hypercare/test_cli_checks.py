@@ -15,6 +15,8 @@ import yaml
 from hypercare.demo.builder import DemoErp, build_demo_erp
 
 HYPERCARE = [sys.executable, "-m", "hypercare"]
+ROOT = Path(__file__).resolve().parents[2]
+"""On PYTHONPATH of every run: the process runs this checkout, not whatever one the venv has installed."""
 TRACE = [
     {
         "name": "erp-outbox",
@@ -31,7 +33,7 @@ TRACE = [
 
 def run(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    env.update({"COLUMNS": "250", "NO_COLOR": "1"})
+    env.update({"COLUMNS": "250", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)})
     return subprocess.run(
         [*HYPERCARE, "--config", str(config), *args],
         cwd=config.parent,

@@ -17,13 +17,22 @@ from tickets.auth import ROLE_SCOPES, authenticate, principal_for_token
 from tickets.models import User
 
 HYPERCARE = [sys.executable, "-m", "hypercare"]
+ROOT = Path(__file__).resolve().parents[2]
+"""On PYTHONPATH of every run: the process runs this checkout, not whatever one the venv has installed."""
 
 
 class Cli:
     def __init__(self, tmp_path: Path) -> None:
         self.cwd = tmp_path
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-        self.env.update({"COLUMNS": "200", "NO_COLOR": "1", "HYPERCARE_DATA_DIR": str(tmp_path / "data")})
+        self.env.update(
+            {
+                "COLUMNS": "200",
+                "NO_COLOR": "1",
+                "PYTHONPATH": str(ROOT),
+                "HYPERCARE_DATA_DIR": str(tmp_path / "data"),
+            }
+        )
         self.url = f"sqlite:///{tmp_path / 'data' / 'hypercare.db'}"
 
     def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
