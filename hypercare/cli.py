@@ -240,7 +240,10 @@ def _show_usage_error(exc: typer.TyperException) -> None:
 
     Since typer 0.26 click is vendored inside typer: its exceptions are not ``click.ClickException`` but
     derive from ``typer.TyperException`` (public since 0.28), whose public surface has no ``show()``; every
-    one typer raises has it."""
+    one typer raises has it. A command run without arguments shows its help (typer has printed it already
+    when rich formats help: the error then has no message of its own)."""
+    if not exc.format_message().strip():
+        return
     show = getattr(exc, "show", None)
     if callable(show):
         show()

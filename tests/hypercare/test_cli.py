@@ -157,3 +157,10 @@ def test_a_usage_error_is_the_usage_line_and_one_error_with_exit_2(
     assert done.stderr.rstrip().splitlines()[-1].startswith(f"Error: {error}"), done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_a_group_without_its_command_shows_its_help(tmp_path: Path) -> None:
+    done = run("check", cwd=tmp_path)
+    assert done.returncode == 2  # click's status for a usage error, help included
+    assert "Usage:" in done.stdout and "run" in done.stdout and "list" in done.stdout
+    assert done.stderr == ""
