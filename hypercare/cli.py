@@ -230,10 +230,22 @@ def main() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click's usage errors arrive here in standalone_mode=False
-        import click
+    except typer.TyperException as exc:  # usage errors (unknown option, missing or bad value): exit 2
+        _show_usage_error(exc)
+        sys.exit(exc.exit_code)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _show_usage_error(exc: typer.TyperException) -> None:
+    """Print a usage error as click does: the usage line, a hint, then ``Error: ...``, on stderr.
+
+    Since typer 0.26 click is vendored inside typer: its exceptions are not ``click.ClickException`` but
+    derive from ``typer.TyperException`` (public since 0.28), whose public surface has no ``show()``; every
+    one typer raises has it. A command run without arguments shows its help (typer has printed it already
+    when rich formats help: the error then has no message of its own)."""
+    if not exc.format_message().strip():
+        return
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show()
+    else:
+        err_console.print(f"Error: {exc.format_message()}", markup=False, highlight=False)

@@ -20,7 +20,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from core.errors import HypercareError
-from hypercare.commands.common import console, err_console, state
+from hypercare.commands.common import JsonOption, console, err_console, print_json, state
 from hypercare.config import Settings
 from monitor.checks import CheckDefinitionError, CheckSpec, load_checks
 from monitor.results import CheckResult
@@ -38,12 +38,36 @@ def _load_checks(settings: Settings, pack: str | None = None) -> list[CheckSpec]
 
 
 @check_app.command("list")
-def check_list(pack: Annotated[str | None, typer.Option(help="Only this shipped pack.")] = None) -> None:
+def check_list(
+    pack: Annotated[str | None, typer.Option(help="Only this shipped pack.")] = None,
+    as_json: JsonOption = False,
+) -> None:
     """List the configured checks."""
+    specs = _load_checks(state.settings(), pack)
+    if as_json:
+        print_json([_spec_json(spec) for spec in specs])
+        return
     table = Table("id", "severity", "category", "source", "title")
-    for spec in _load_checks(state.settings(), pack):
+    for spec in specs:
         table.add_row(spec.id, spec.severity, spec.category, spec.source, spec.title)
     console.print(table)
+
+
+def _spec_json(spec: CheckSpec) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "title": spec.title,
+        "severity": spec.severity,
+        "category": spec.category,
+        "kind": spec.kind,
+        "source": spec.source,
+        "sources": list(spec.sources),
+        "pack": spec.pack or None,
+        "schedule": spec.schedule,
+        "runbook": spec.runbook,
+        "owner": spec.owner,
+        "tags": list(spec.tags),
+    }
 
 
 @check_app.command("validate")
@@ -84,6 +108,8 @@ def _result_json(r: CheckResult) -> dict[str, Any]:
         "check_id": r.check_id,
         "source": r.source,
         "status": r.status,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
         "title": r.title,
         "category": r.category,
         "severity": r.severity,
@@ -102,7 +128,7 @@ def check_run(
     pack: Annotated[str | None, typer.Option(help="Only this shipped pack.")] = None,
     source: Annotated[str | None, typer.Option(help="Only checks of this source.")] = None,
     check_id: Annotated[str | None, typer.Option("--check", help="Only the check with this id.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Results as JSON on stdout.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run checks now, read-only, and show the results (nothing is stored; `hypercare collect` stores).
 
@@ -135,7 +161,7 @@ def check_run(
         for engine in engines.values():
             engine.dispose()
     if as_json:
-        typer.echo(json.dumps([_result_json(r) for r in results], ensure_ascii=False, indent=2))
+        print_json([_result_json(r) for r in results])
     else:
         _print_results(results)
     statuses = {r.status for r in results}

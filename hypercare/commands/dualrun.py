@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.errors import HypercareError
-from hypercare.commands.common import console, err_console, state
+from hypercare.commands.common import JsonOption, console, err_console, print_json, state
 from monitor.dualrun.model import ComparisonResult
 
 dualrun_app = typer.Typer(
@@ -45,13 +46,15 @@ def dualrun_run(  # noqa: PLR0917 - typer maps parameters to options
         list[str] | None, typer.Option("--entity", "-e", help="Only this entity (repeatable).")
     ] = None,
     as_of: Annotated[str | None, typer.Option(help="Compare the period of this day (YYYY-MM-DD).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonOption = False,
     output: Annotated[Path | None, typer.Option(help="Also write the result as JSON to this file.")] = None,
     store: Annotated[
         bool, typer.Option(help="Store the run and turn differences into tickets (the Hypercare store).")
     ] = True,
 ) -> None:
-    """Run a comparison; exit 1 when any entity differs or could not be compared."""
+    """Run a comparison; exit 1 when any entity differs or could not be compared.
+
+    `--json` prints the result object that `--output` writes and `report --input` reads."""
     from monitor.dualrun.config import load_comparison, resolve_sources
     from monitor.dualrun.runner import run_comparison
 
@@ -87,16 +90,16 @@ def dualrun_run(  # noqa: PLR0917 - typer maps parameters to options
     if output is not None:
         output.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     if store:
-        _store(result)
+        _store(result, err_console if as_json else console)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        print_json(result.to_dict())
     else:
         _print_table(result)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def _store(result: ComparisonResult) -> None:
+def _store(result: ComparisonResult, out: Console) -> None:
     from core.schema import require_current_schema
     from core.session import session_factory
     from hypercare.pipeline import process_dualrun
@@ -109,7 +112,7 @@ def _store(result: ComparisonResult) -> None:
         report = process_dualrun(settings, session_factory(engine), result, trigger="cli")
     finally:
         engine.dispose()
-    console.print(
+    out.print(
         f"stored run {report.run_id}: {report.events} event(s), {len(report.opened)} ticket(s) opened",
         style="dim",
     )

@@ -8,14 +8,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from core.errors import HypercareError
-from hypercare.commands.common import console, state
+from hypercare.commands.common import JsonOption, console, print_json, state
 
 users_app = typer.Typer(no_args_is_help=True, help="Users and their roles.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (bearer, scoped, revocable).")
@@ -57,6 +57,35 @@ def _when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
+class UserRow(TypedDict):
+    """One user of `users list --json` (the keys are the output's contract)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    tokens: int
+    """Live (unrevoked) tokens."""
+    created_at: datetime
+
+
+class TokenRow(TypedDict):
+    """One token of `tokens list --json` (the keys are the output's contract; never the token itself)."""
+
+    id: int
+    prefix: str
+    user: str
+    name: str
+    scopes: list[str]
+    """What the token may do now: its scopes within its user's role."""
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    state: str
+    """active | revoked | user disabled"""
+
+
 # --- users -------------------------------------------------------------------------------------------
 
 
@@ -87,7 +116,7 @@ users_app.command("create", help="Alias of `users add`.")(users_add)
 
 
 @users_app.command("list")
-def users_list() -> None:
+def users_list(as_json: JsonOption = False) -> None:
     """Users with their role, state and number of live tokens."""
     from tickets.auth import list_tokens, list_users
 
@@ -96,16 +125,31 @@ def users_list() -> None:
         for row in list_tokens(session):
             if row.revoked_at is None:
                 live[row.user_id] = live.get(row.user_id, 0) + 1
-        table = Table("user", "role", "active", "tokens", "created", "display name")
-        for user in list_users(session):
-            table.add_row(
-                user.username,
-                user.role,
-                "yes" if user.active else "no",
-                str(live.get(user.id, 0)),
-                _when(user.created_at),
-                user.display_name,
+        users = [
+            UserRow(
+                id=user.id,
+                username=user.username,
+                display_name=user.display_name,
+                role=user.role,
+                active=user.active,
+                tokens=live.get(user.id, 0),
+                created_at=user.created_at,
             )
+            for user in list_users(session)
+        ]
+    if as_json:
+        print_json(users)
+        return
+    table = Table("user", "role", "active", "tokens", "created", "display name")
+    for u in users:
+        table.add_row(
+            u["username"],
+            u["role"],
+            "yes" if u["active"] else "no",
+            str(u["tokens"]),
+            _when(u["created_at"]),
+            u["display_name"],
+        )
     console.print(table)
 
 
@@ -168,22 +212,39 @@ def tokens_revoke(
 @tokens_app.command("list")
 def tokens_list(
     user: Annotated[str | None, typer.Option("--user", help="Only this user's tokens.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Tokens with their user, scopes, last use and state (never the token itself)."""
     from tickets.auth import list_tokens, token_scopes
 
     with _session() as session:
-        table = Table("id", "prefix", "user", "name", "scopes", "created", "last used", "state")
-        for row in list_tokens(session, user):
-            state_ = "revoked" if row.revoked_at else ("user disabled" if not row.user.active else "active")
-            table.add_row(
-                str(row.id),
-                row.prefix,
-                row.user.username,
-                row.name,
-                " ".join(sorted(token_scopes(row))),
-                _when(row.created_at),
-                _when(row.last_used_at),
-                state_,
+        tokens = [
+            TokenRow(
+                id=row.id,
+                prefix=row.prefix,
+                user=row.user.username,
+                name=row.name,
+                scopes=sorted(token_scopes(row)),
+                created_at=row.created_at,
+                last_used_at=row.last_used_at,
+                revoked_at=row.revoked_at,
+                state="revoked" if row.revoked_at else ("user disabled" if not row.user.active else "active"),
             )
+            for row in list_tokens(session, user)
+        ]
+    if as_json:
+        print_json(tokens)
+        return
+    table = Table("id", "prefix", "user", "name", "scopes", "created", "last used", "state")
+    for t in tokens:
+        table.add_row(
+            str(t["id"]),
+            t["prefix"],
+            t["user"],
+            t["name"],
+            " ".join(t["scopes"]),
+            _when(t["created_at"]),
+            _when(t["last_used_at"]),
+            t["state"],
+        )
     console.print(table)

@@ -12,13 +12,15 @@ import pytest
 from core.schema import head_revision
 
 HYPERCARE = [sys.executable, "-m", "hypercare"]
+ROOT = Path(__file__).resolve().parents[2]
+"""On PYTHONPATH of every run: the process runs this checkout, not whatever one the venv has installed."""
 
 
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    full_env.update({"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
+    full_env.update({"COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(ROOT), **(env or {})})
     return subprocess.run(
         [*HYPERCARE, *args],
         cwd=cwd,
@@ -130,3 +132,35 @@ def test_unknown_fault_kind_is_a_clear_error(tmp_path: Path, args: list[str]) ->
     assert done.returncode == 1
     assert "unknown fault kind(s) ['nope']; known: unbalanced_journal_entry" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--bogus"], "No such option: --bogus"),
+        (["check", "list", "--bogus"], "No such option: --bogus"),
+        (["users", "list", "--bogus"], "No such option: --bogus"),
+        (["dualrun", "run", "cutover.yaml", "--bogus"], "No such option: --bogus"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+        (["users", "add"], "Missing argument 'username'"),
+        (["tokens", "create"], "Missing option '--user'"),
+        (["serve", "--port", "eighty"], "Invalid value for '--port'"),
+        (["dualrun", "report", "--format", "xml"], "Invalid value for '--format'"),
+    ],
+)
+def test_a_usage_error_is_the_usage_line_and_one_error_with_exit_2(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    done = run(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("Usage: "), done.stderr
+    assert done.stderr.rstrip().splitlines()[-1].startswith(f"Error: {error}"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_group_without_its_command_shows_its_help(tmp_path: Path) -> None:
+    done = run("check", cwd=tmp_path)
+    assert done.returncode == 2  # click's status for a usage error, help included
+    assert "Usage:" in done.stdout and "run" in done.stdout and "list" in done.stdout
+    assert done.stderr == ""

@@ -7,6 +7,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ import yaml
 from hypercare.demo.builder import DemoErp, build_demo_erp
 
 HYPERCARE = [sys.executable, "-m", "hypercare"]
+ROOT = Path(__file__).resolve().parents[2]
+"""On PYTHONPATH of every run: the process runs this checkout, not whatever one the venv has installed."""
 TRACE = [
     {
         "name": "erp-outbox",
@@ -29,9 +33,9 @@ TRACE = [
 ]
 
 
-def run(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, config: Path, columns: str = "250") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    env.update({"COLUMNS": "250", "NO_COLOR": "1"})
+    env.update({"COLUMNS": columns, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)})
     return subprocess.run(
         [*HYPERCARE, "--config", str(config), *args],
         cwd=config.parent,
@@ -77,6 +81,62 @@ def test_faulty_erp_fails_with_exit_1_and_json_results(faulty: Path) -> None:
     assert by_id["integration.stuck_messages"]["status"] == "fail"
     assert {r["status"] for r in results} <= {"pass", "warn", "fail"}
     assert all(r["source"] == "erp" and r["duration_s"] >= 0 for r in results)
+    for r in results:  # datetimes ISO-8601 with their zone, money as an exact decimal string
+        assert datetime.fromisoformat(r["started_at"]).utcoffset() == timedelta(0)
+        assert datetime.fromisoformat(r["finished_at"]) >= datetime.fromisoformat(r["started_at"])
+        assert r["amount_at_risk"] is None or Decimal(r["amount_at_risk"]) >= 0
+    assert isinstance(by_id["gl.unbalanced_entries"]["amount_at_risk"], str)
+    table = run("check", "run", "--pack", "demo_erp", config=faulty)
+    assert table.returncode == done.returncode  # the same exit status as the table
+
+
+def test_check_list_json_is_one_object_per_configured_check(faulty: Path) -> None:
+    done = run("check", "list", "--pack", "demo_erp", "--json", config=faulty)
+    assert done.returncode == 0, done.stderr
+    checks = json.loads(done.stdout)
+    table = run("check", "list", "--pack", "demo_erp", config=faulty).stdout
+    assert checks and all(c["id"] in table for c in checks)
+    unbalanced = next(c for c in checks if c["id"] == "gl.unbalanced_entries")
+    assert set(unbalanced) == {
+        "id", "title", "severity", "category", "kind", "source", "sources", "pack", "schedule", "runbook",
+        "owner", "tags",
+    }  # fmt: skip
+    assert unbalanced["source"] == "erp" and unbalanced["sources"] == ["erp"]
+    assert unbalanced["pack"] == "demo_erp" and unbalanced["severity"] in {"P1", "P2", "P3", "P4"}
+
+
+def test_tables_piped_to_a_script_keep_long_ids_whole(tmp_path: Path) -> None:
+    """Off a terminal rich would squeeze a table into 80 columns, folding and ellipsizing the id."""
+    long_id = "finance.reconciliation.open_items_between_the_legacy_subledger_and_the_new_general_ledger"
+    title = "Open items of the legacy subledger that have no counterpart in the new general ledger at all"
+    (tmp_path / "checks.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "checks": [
+                    {"id": long_id, "title": title, "source": "erp", "sql": "SELECT 1 AS x WHERE 1 = 0",
+                     "category": "data", "severity": "P2"}
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    config = tmp_path / "hypercare.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "data"),
+                "sources": {"erp": {"url": f"sqlite:///{tmp_path / 'erp.db'}"}},
+                "checks": {"packs": [], "paths": [str(tmp_path / "checks.yaml")]},
+            }
+        ),
+        encoding="utf-8",
+    )
+    done = run("check", "list", config=config, columns="80")
+    assert done.returncode == 0, done.stderr
+    assert long_id in done.stdout and title in done.stdout
+    assert "…" not in done.stdout
+    (row,) = [line for line in done.stdout.splitlines() if long_id in line]  # one line per row
+    assert title in row
 
 
 def test_clean_erp_passes_with_exit_0_and_a_table(clean: Path) -> None:

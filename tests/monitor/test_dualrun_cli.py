@@ -13,7 +13,7 @@ import re
 import sqlite3
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,19 @@ def test_run_json_and_output_report_the_planted_differences_and_exit_1(setup: di
     assert sorted(s["key"]["id"] for s in entity["samples"] if s["kind"] == "changed") == ["2", "8"]
     assert json.loads(out.read_text(encoding="utf-8")) == printed  # --output writes what --json prints
     assert printed["legacy_source"] == "legacy_db" and printed["new_source"] == "new_db"
+
+
+def test_run_json_that_stores_the_run_keeps_stdout_for_the_json(setup: dict[str, Path]) -> None:
+    assert _invoke(setup["settings"], "db", "upgrade").exit_code == 0
+    result = _invoke(setup["settings"], "dualrun", "run", str(setup["differing"]), "--json")
+    assert result.exit_code == 1, result.output
+    printed = json.loads(result.stdout)  # nothing but the JSON: the store's summary went to stderr
+    assert "stored run" in result.stderr and "ticket(s) opened" in result.stderr
+    assert _counts(_entity(printed)) == (9, 2, 1, 1)
+    assert datetime.fromisoformat(printed["started_at"]).utcoffset() == timedelta(0)
+    assert isinstance(_entity(printed)["money_affected"], str)
+    table = _invoke(setup["settings"], "dualrun", "run", str(setup["differing"]))
+    assert table.exit_code == 1 and "stored run" in table.stdout  # the table form: unchanged
 
 
 def test_run_on_equal_sources_exits_0_with_a_table(setup: dict[str, Path]) -> None:

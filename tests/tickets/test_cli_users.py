@@ -3,9 +3,11 @@ process on a migrated SQLite store, its exit status and output, and the store it
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,13 +19,22 @@ from tickets.auth import ROLE_SCOPES, authenticate, principal_for_token
 from tickets.models import User
 
 HYPERCARE = [sys.executable, "-m", "hypercare"]
+ROOT = Path(__file__).resolve().parents[2]
+"""On PYTHONPATH of every run: the process runs this checkout, not whatever one the venv has installed."""
 
 
 class Cli:
     def __init__(self, tmp_path: Path) -> None:
         self.cwd = tmp_path
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-        self.env.update({"COLUMNS": "200", "NO_COLOR": "1", "HYPERCARE_DATA_DIR": str(tmp_path / "data")})
+        self.env.update(
+            {
+                "COLUMNS": "200",
+                "NO_COLOR": "1",
+                "PYTHONPATH": str(ROOT),
+                "HYPERCARE_DATA_DIR": str(tmp_path / "data"),
+            }
+        )
         self.url = f"sqlite:///{tmp_path / 'data' / 'hypercare.db'}"
 
     def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -110,3 +121,49 @@ def test_a_token_is_printed_once_on_its_last_line_scoped_listed_and_revoked(cli:
         assert principal_for_token(session, full) is not None
     assert "revoked" in cli("tokens", "list", "--user", "am").stdout
     engine.dispose()
+
+
+def test_users_and_tokens_list_json_for_scripts(cli: Cli) -> None:
+    cli(
+        "users",
+        "add",
+        "am",
+        "--role",
+        "oncall",
+        "--password",
+        "am-pass-123",
+        "--display-name",
+        "Alertmanager",
+    )
+    cli("users", "add", "zoe", "--role", "viewer", "--password", "zoe-pass-123")
+    token = cli("tokens", "create", "--user", "am", "--name", "alertmanager", "--scope", "alerts:write")
+    cli("tokens", "create", "--user", "zoe", "--name", "laptop")
+    cli("tokens", "revoke", token.stdout.splitlines()[-1][:12])
+
+    users = cli("users", "list", "--json")
+    assert users.returncode == 0, users.stderr
+    listed = json.loads(users.stdout)  # stdout is only the JSON
+    assert [u["username"] for u in listed] == ["am", "zoe"]
+    am = listed[0]
+    assert set(am) == {"id", "username", "display_name", "role", "active", "tokens", "created_at"}
+    assert (am["role"], am["active"], am["tokens"], am["display_name"]) == ("oncall", True, 0, "Alertmanager")
+    assert listed[1]["tokens"] == 1
+    assert datetime.fromisoformat(am["created_at"]).utcoffset() == timedelta(0)
+
+    tokens = cli("tokens", "list", "--json")
+    assert tokens.returncode == 0, tokens.stderr
+    rows = json.loads(tokens.stdout)
+    assert [(t["user"], t["name"], t["state"]) for t in rows] == [
+        ("am", "alertmanager", "revoked"),
+        ("zoe", "laptop", "active"),
+    ]
+    assert set(rows[0]) == {
+        "id", "prefix", "user", "name", "scopes", "created_at", "last_used_at", "revoked_at", "state",
+    }  # fmt: skip
+    assert rows[0]["scopes"] == ["alerts:write"] and rows[1]["scopes"] == sorted(ROLE_SCOPES["viewer"])
+    assert datetime.fromisoformat(rows[0]["revoked_at"]).tzinfo is not None
+    assert rows[1]["revoked_at"] is None and rows[1]["last_used_at"] is None
+    assert token.stdout.splitlines()[-1] not in tokens.stdout
+    only = json.loads(cli("tokens", "list", "--user", "zoe", "--json").stdout)
+    assert [t["name"] for t in only] == ["laptop"]
+    assert cli("tokens", "list", "--user", "ghost", "--json").returncode == 1  # as the table form
