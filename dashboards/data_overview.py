@@ -20,7 +20,7 @@ from dashboards.data_cutover import DualRunStatus
 from dashboards.data_monitor import check_summaries, interfaces, latest_pass_ratio, worst_age
 from dashboards.data_service import active_workarounds, combined, reopen_rate, sla_compliance
 from dashboards.settings import DashboardsConfig
-from monitor.checks import load_checks
+from monitor.checks import configured_checks
 from tickets.models import OPEN_STATUSES, Ticket
 
 
@@ -36,10 +36,7 @@ class Criterion:
 def pack_map(settings: DashboardsConfig) -> dict[str, str]:
     """Check id -> pack of every check the settings load (empty if the packs cannot be read)."""
     try:
-        return {
-            spec.id: spec.pack or "(custom)"
-            for spec in load_checks(settings.checks.packs, settings.checks.paths)
-        }
+        return {spec.id: spec.pack or "(custom)" for spec in configured_checks(settings)}
     except (HypercareError, OSError, ValueError):
         return {}
 

@@ -52,8 +52,12 @@ def _main(config: ConfigOption = None) -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the settings and show them, secrets redacted."""
+    """Validate the settings and show them, secrets redacted; fail when a check pack or collector reads
+    a source that is not configured."""
+    from hypercare.commands.checks import load_configured_checks, require_known_sources
+
     settings = state.settings()
+    require_known_sources(settings, load_configured_checks(settings))
     table = Table(title="Hypercare settings (valid)", show_header=True)
     table.add_column("key")
     table.add_column("value")

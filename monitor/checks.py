@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.jsonable import jsonable
 from monitor.results import CheckResult
+from monitor.settings import MonitorConfig
 from monitor.sources import UnsupportedSourceError, unsupported_engine
 from monitor.specs import (
     CheckDefinitionError,
@@ -172,8 +173,11 @@ def load_path(path: Path) -> list[CheckSpec]:
     return specs
 
 
-def load_checks(packs: Iterable[str], paths: Iterable[Path] = ()) -> list[CheckSpec]:
-    """Every check of the named packs and files; ids must be unique across them."""
+def load_checks(
+    packs: Iterable[str], paths: Iterable[Path] = (), *, sample_limit: int | None = None
+) -> list[CheckSpec]:
+    """Every check of the named packs and files; ids must be unique across them. ``sample_limit`` (the
+    ``checks.sample_limit`` setting) is the evidence rows kept by checks that do not set their own."""
     specs = [spec for name in packs for spec in load_pack(name)]
     specs += [spec for path in paths for spec in load_path(path)]
     seen: dict[str, str] = {}
@@ -183,7 +187,18 @@ def load_checks(packs: Iterable[str], paths: Iterable[Path] = ()) -> list[CheckS
                 f"check id '{spec.id}' is defined twice (packs {seen[spec.id]}, {spec.pack})"
             )
         seen[spec.id] = spec.pack
+    if sample_limit is not None:
+        specs = [
+            s if "sample_limit" in s.model_fields_set else s.model_copy(update={"sample_limit": sample_limit})
+            for s in specs
+        ]
     return specs
+
+
+def configured_checks(settings: MonitorConfig) -> list[CheckSpec]:
+    """The checks the settings name (``checks.packs`` and ``checks.paths``, ``checks.sample_limit``)."""
+    conf = settings.checks
+    return load_checks(conf.packs, conf.paths, sample_limit=conf.sample_limit)
 
 
 # --- execution -----------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.checks import CheckSpec, load_checks
+from monitor.checks import CheckSpec, configured_checks
 from monitor.collectors.catalog import METRIC_HELP, PREFIXES, metric_help
 from monitor.models import CheckResultRow, MetricSampleRow
 from monitor.settings import MonitorConfig
@@ -84,7 +84,7 @@ def check_catalog(settings: MonitorConfig, specs: Iterable[CheckSpec] = ()) -> d
 def settings_catalog(settings: MonitorConfig) -> dict[str, CheckLabels]:
     """The catalog of everything the configured packs, check files, probes and collectors produce."""
 
-    return check_catalog(settings, load_checks(settings.checks.packs, settings.checks.paths))
+    return check_catalog(settings, configured_checks(settings))
 
 
 def labels_for(check_id: str, catalog: Mapping[str, CheckLabels]) -> CheckLabels:

@@ -178,11 +178,13 @@ class CollectorSettings(StrictModel):
 
 
 class CheckSettings(StrictModel):
-    packs: tuple[str, ...] = ("demo_erp",)
-    """Shipped check packs to load (monitor/packs/<name>.yaml)."""
+    packs: tuple[str, ...] = ()
+    """Shipped check packs to load (monitor/packs/<name>.yaml: ``demo_erp``, ``tryton``, ``finance_recon``);
+    none unless named. Every source a pack reads must be configured under ``sources:`` (`config check`)."""
     paths: tuple[Path, ...] = ()
     """Extra check files or directories of the user's."""
     sample_limit: int = Field(20, ge=0, le=1000)
+    """Offending rows kept as a failing check's evidence, for checks that do not set their own."""
 
 
 class SchedulerSettings(StrictModel):

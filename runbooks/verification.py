@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.rules import events_for_result
 from core.session import session_scope
-from monitor.checks import CheckDefinitionError, load_checks
+from monitor.checks import CheckDefinitionError, configured_checks
 from monitor.collect import Collection, run_configured_check, store_collection
 from monitor.collectors import run_collector
 from monitor.models import CheckResultRow
@@ -59,7 +59,7 @@ def run_signal(  # noqa: PLR0912 - one branch per kind of check, flat on purpose
 ) -> CheckResult:
     """Run one check id once: a check of the configured packs or files, a probe, or a collector's check."""
     try:
-        specs = {s.id: s for s in load_checks(settings.checks.packs, settings.checks.paths)}
+        specs = {s.id: s for s in configured_checks(settings)}
     except CheckDefinitionError as exc:
         raise CannotVerify(f"the check definitions do not load: {exc}") from None
     if check_id in specs:

@@ -19,22 +19,32 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine
 
-from core.errors import HypercareError
+from core.errors import ConfigError, HypercareError
 from hypercare.commands.common import JsonOption, console, err_console, print_json, state
 from hypercare.config import Settings
-from monitor.checks import CheckDefinitionError, CheckSpec, load_checks
+from monitor.checks import CheckDefinitionError, CheckSpec, configured_checks, load_checks
+from monitor.preflight import unconfigured_sources
 from monitor.results import CheckResult
 
 check_app = typer.Typer(no_args_is_help=True, help="Data-consistency checks.")
 
 
-def _load_checks(settings: Settings, pack: str | None = None) -> list[CheckSpec]:
+def load_configured_checks(settings: Settings, pack: str | None = None) -> list[CheckSpec]:
     try:
         return list(
-            load_checks([pack] if pack else settings.checks.packs, () if pack else settings.checks.paths)
+            load_checks([pack], sample_limit=settings.checks.sample_limit)
+            if pack
+            else configured_checks(settings)
         )
     except CheckDefinitionError as exc:
         raise HypercareError(str(exc)) from None
+
+
+def require_known_sources(settings: Settings, specs: list[CheckSpec]) -> None:
+    """Refuse, with one line per problem, checks and collectors that read a source nobody configured."""
+    problems = unconfigured_sources(settings, specs)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 @check_app.command("list")
@@ -43,7 +53,7 @@ def check_list(
     as_json: JsonOption = False,
 ) -> None:
     """List the configured checks."""
-    specs = _load_checks(state.settings(), pack)
+    specs = load_configured_checks(state.settings(), pack)
     if as_json:
         print_json([_spec_json(spec) for spec in specs])
         return
@@ -76,7 +86,7 @@ def check_validate(
 ) -> None:
     """Validate check definitions (the configured ones, or the files given)."""
     try:
-        specs = load_checks([], paths) if paths else _load_checks(state.settings())
+        specs = load_checks([], paths) if paths else load_configured_checks(state.settings())
     except CheckDefinitionError as exc:
         raise HypercareError(str(exc)) from None
     console.print(f"{len(specs)} check(s) valid")
@@ -137,7 +147,8 @@ def check_run(
     from monitor.collect import run_configured_check
 
     settings = state.settings()
-    specs = _select(_load_checks(settings, pack), source, check_id)
+    specs = _select(load_configured_checks(settings, pack), source, check_id)
+    require_known_sources(settings, specs)
     results: list[CheckResult] = []
     engines: dict[str, Engine] = {}
     progress = Progress(

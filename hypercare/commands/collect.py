@@ -17,8 +17,9 @@ from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import HypercareError
+from hypercare.commands.checks import EXIT_ERRORED, EXIT_FAILED, require_known_sources
 from hypercare.commands.common import console, state
-from monitor.checks import CheckDefinitionError, load_checks
+from monitor.checks import CheckDefinitionError, configured_checks
 from monitor.metrics import CheckLabels, check_catalog
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ def collect(
     """Run checks, probes and collectors on their schedules until stopped (SIGTERM or Ctrl-C).
 
     Several workers may run against one PostgreSQL store: each unit is leased, so none runs twice at
-    once. On SQLite run one worker.
+    once. On SQLite run one worker. With --once, the exit status is that of `check run`: 0 every unit
+    passed or warned, 1 some check failed, 4 some unit could not run.
     """
     from core.schema import require_current_schema
     from core.session import session_factory
@@ -53,9 +55,10 @@ def collect(
 
     settings = state.settings()
     try:
-        checks = load_checks(settings.checks.packs, settings.checks.paths)
+        checks = configured_checks(settings)
     except CheckDefinitionError as exc:
         raise HypercareError(str(exc)) from None
+    require_known_sources(settings, checks)
     engine = make_engine(settings.store_url)
     require_current_schema(engine)
     factory = session_factory(engine)
@@ -104,6 +107,16 @@ def collect(
     console.print(
         f"units run: {summary.units_run}; results: {dict(summary.statuses)}; timed out: {summary.timed_out}"
     )
+    if once:
+        _exit_as_check_run(summary)
+
+
+def _exit_as_check_run(summary: RunSummary) -> None:
+    """One pass ends as `check run` does: 1 when a check failed, 4 when a unit could not run."""
+    if summary.statuses["error"] or summary.timed_out:
+        raise typer.Exit(EXIT_ERRORED)
+    if summary.statuses["fail"]:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _serve_metrics(

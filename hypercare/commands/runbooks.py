@@ -22,7 +22,7 @@ def lint(
 ) -> None:
     """Validate front matter and sections, coverage of every check and built-in signal, and that
     diagnostics are read-only with parameters the events carry. Exit 1 on any problem."""
-    from monitor.checks import load_checks
+    from monitor.checks import configured_checks
     from runbooks.lint import lint as run_lint
 
     settings = state.settings()
@@ -31,7 +31,7 @@ def lint(
     if missing:
         err_console.print(f"{missing[0]}: no such file or directory", soft_wrap=True)
         raise typer.Exit(2)
-    report = run_lint(chosen, checks=load_checks(settings.checks.packs, settings.checks.paths))
+    report = run_lint(chosen, checks=configured_checks(settings))
     for problem in report.problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
     covered = f"{report.checks} checks and {report.signals} built-in signals covered"

@@ -164,3 +164,20 @@ def test_a_group_without_its_command_shows_its_help(tmp_path: Path) -> None:
     assert done.returncode == 2  # click's status for a usage error, help included
     assert "Usage:" in done.stdout and "run" in done.stdout and "list" in done.stdout
     assert done.stderr == ""
+
+
+def test_config_check_fails_when_a_pack_reads_a_source_nobody_configured(tmp_path: Path) -> None:
+    (tmp_path / "hypercare.yaml").write_text(
+        "sources: {legacy: {url: 'sqlite:///legacy.db'}}\n"
+        "checks: {packs: [demo_erp]}\n"
+        "collectors: {db_health: {sources: [finance]}}\n",
+        encoding="utf-8",
+    )
+    done = run("config", "check", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert "check pack 'demo_erp'" in done.stderr and "source 'erp'" in done.stderr, done.stderr
+    assert "collectors.db_health.sources" in done.stderr and "source 'finance'" in done.stderr
+    assert "configured: legacy" in done.stderr
+    assert "Traceback" not in done.stderr
+    refused = run("check", "run", cwd=tmp_path)
+    assert refused.returncode == 2 and "source 'erp'" in refused.stderr, refused.stderr

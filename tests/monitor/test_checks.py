@@ -16,6 +16,7 @@ from monitor.checks import (
     CheckDefinitionError,
     CheckSpec,
     QuerySide,
+    configured_checks,
     load_checks,
     load_path,
     make_read_only,
@@ -318,6 +319,15 @@ def test_duplicate_ids_across_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(PACK, encoding="utf-8")
     with pytest.raises(CheckDefinitionError, match=r"ledger\.unbalanced' is defined twice"):
         load_checks([], [tmp_path])
+
+
+def test_the_sample_limit_setting_applies_to_checks_without_their_own(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(PACK, encoding="utf-8")  # ledger.unbalanced sets sample_limit: 1
+    own = {spec.id: spec.sample_limit for spec in load_checks([], [tmp_path], sample_limit=3)}
+    assert own["ledger.unbalanced"] == 1
+    assert set(own.values()) == {1, 3}, own
+    settings = load_settings(None, checks={"packs": ["demo_erp"], "sample_limit": 7})
+    assert {spec.sample_limit for spec in configured_checks(settings)} == {7}
 
 
 def test_unknown_pack_lists_the_shipped_ones() -> None:
