@@ -22,12 +22,15 @@ SQLite has no server to watch: it yields size metrics only. A source that cannot
 ``collector.db_health`` error result for that source and ``hypercare_db_up 0``.
 
 Privileges: PostgreSQL needs ``pg_monitor`` (to see other sessions' queries); MySQL/MariaDB needs
-``PROCESS`` (processlist, InnoDB transactions).
+``PROCESS`` (processlist, InnoDB transactions). A role without them sees only its own sessions, so the
+session checks (``db.long_queries``, ``db.idle_in_transaction``, ``db.lock_waits``) would pass blind:
+they are then errors that say which grant is missing, and ``hypercare_db_sees_all_sessions`` is 0.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,9 +71,17 @@ SELECT
   pg_database_size(current_database()) AS size_bytes,
   pg_is_in_recovery() AS replica,
   CASE WHEN pg_is_in_recovery()
-       THEN COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END AS lag_s
+       THEN COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END AS lag_s,
+  pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+    OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS sees_all
 FROM pg_stat_database d WHERE d.datname = current_database()
 """
+SESSION_CHECKS = ("db.long_queries", "db.idle_in_transaction", "db.lock_waits")
+"""Checks that count other sessions: blind without the monitoring grant."""
+_BLIND = {
+    "postgresql": "grant pg_monitor (or pg_read_all_stats) to it",
+    "mysql": "grant PROCESS ON *.* to it",
+}
 
 _MY_STATUS = (
     "SHOW GLOBAL STATUS WHERE Variable_name IN "
@@ -121,7 +132,24 @@ def collect_db_health(
         return [failed], [sample("hypercare_db_up", 0.0, labels, now)]
     samples = [sample("hypercare_db_up", 1.0, labels, now)]
     samples += [sample(f"hypercare_db_{key}", value, labels, now) for key, value in values.items()]
-    return _checks(name, values, settings, started), samples
+    results = _checks(name, values, settings, started)
+    if values.get("sees_all_sessions", 1.0) == 0.0:
+        results = [_blind(r, dialect, url) if r.check_id in SESSION_CHECKS else r for r in results]
+    return results, samples
+
+
+def _blind(result: CheckResult, dialect: str, url: str) -> CheckResult:
+    """A session check whose role cannot see other sessions: an error naming the grant, never a pass."""
+    user = make_url(url).username or "the monitoring user"
+    grant = _BLIND.get("mysql" if dialect == "mariadb" else dialect, "grant it the monitoring role")
+    return replace(
+        result,
+        status="error",
+        violations=0,
+        sample=[],
+        entities=[],
+        error=f"{user} sees only its own sessions, so this check cannot tell: {grant}",
+    )
 
 
 def _postgres(conn: Connection, settings: DbHealthSettings) -> dict[str, float]:
@@ -146,6 +174,7 @@ def _postgres(conn: Connection, settings: DbHealthSettings) -> dict[str, float]:
     }
     if row["replica"]:
         values["replication_lag_seconds"] = as_float(row["lag_s"], "lag_s")
+    values["sees_all_sessions"] = 1.0 if row["sees_all"] else 0.0
     return values
 
 
@@ -162,9 +191,6 @@ def _mysql(conn: Connection, settings: DbHealthSettings) -> dict[str, float]:
         "active_queries": as_float(queries["active"], "active"),
         "long_running_queries": as_float(queries["long_running"], "long_running"),
         "oldest_query_age_seconds": as_float(queries["oldest_query_s"], "oldest_query_s"),
-        "idle_in_transaction_sessions": as_float(
-            scalar(conn, _MY_IDLE_TX, {"idle_s": settings.idle_in_transaction_s}), "idle transactions"
-        ),
         "lock_waiting_sessions": as_float(
             status.get("Innodb_row_lock_current_waits"), "Innodb_row_lock_current_waits"
         ),
@@ -172,7 +198,24 @@ def _mysql(conn: Connection, settings: DbHealthSettings) -> dict[str, float]:
     }
     if "Innodb_deadlocks" in status:  # MariaDB; MySQL keeps it in INNODB_METRICS only
         values["deadlocks_total"] = as_float(status["Innodb_deadlocks"], "Innodb_deadlocks")
+    values["sees_all_sessions"] = 1.0 if _has_process_privilege(conn) else 0.0
+    # InnoDB's transaction table needs PROCESS too: without it the check is reported blind, not run.
+    idle = (
+        scalar(conn, _MY_IDLE_TX, {"idle_s": settings.idle_in_transaction_s})
+        if values["sees_all_sessions"]
+        else 0
+    )
+    values["idle_in_transaction_sessions"] = as_float(idle, "idle transactions")
     return values
+
+
+def _has_process_privilege(conn: Connection) -> bool:
+    """Whether this user sees every session in the processlist (PROCESS, or ALL PRIVILEGES on *.*)."""
+    for (grant,) in conn.exec_driver_sql("SHOW GRANTS FOR CURRENT_USER()").all():
+        text_ = str(grant).upper()
+        if " ON *.* " in text_ and ("ALL PRIVILEGES" in text_ or "PROCESS" in text_.split(" ON ")[0]):
+            return True
+    return False
 
 
 def _sqlite(conn: Connection, database: str | None) -> dict[str, float]:

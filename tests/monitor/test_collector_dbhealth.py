@@ -3,18 +3,19 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 
 from hypercare.config import Settings
 from hypercare.serving import free_port
 from monitor.collectors import run_collector
-from monitor.collectors.dbhealth import collect_db_health
+from monitor.collectors.dbhealth import SESSION_CHECKS, collect_db_health
 from monitor.results import MetricSample
 from monitor.settings import DbHealthSettings, SourceSettings
 from tests.conftest import MARIADB_URL, PG_URL, unavailable
@@ -174,3 +175,65 @@ def _sleep_query(url: str, started: threading.Event) -> None:
         started.set()
         conn.execute(text("SELECT SLEEP(3)"))
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_role_without_pg_monitor_reports_blind_session_checks_not_passes(pg: str) -> None:
+    role = f"hc_blind_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'blind-pass-123'"))
+    try:
+        url = make_url(pg).set(username=role, password="blind-pass-123").render_as_string(hide_password=False)
+        results, samples = collect_db_health("erp", source(url), DbHealthSettings(), now=NOW)
+        by_id = {r.check_id: r for r in results}
+        assert values(samples)["sees_all_sessions"] == 0.0
+        for check_id in SESSION_CHECKS:
+            assert by_id[check_id].status == "error", check_id
+            assert f"{role} sees only its own sessions" in (by_id[check_id].error or "")
+            assert "pg_monitor" in (by_id[check_id].error or "")
+        assert by_id["db.connections"].status in {"pass", "warn", "fail"}  # not about other sessions
+        with admin.connect() as conn:
+            conn.execute(text(f"GRANT pg_monitor TO {role}"))
+        results, samples = collect_db_health("erp", source(url), DbHealthSettings(), now=NOW)
+        assert values(samples)["sees_all_sessions"] == 1.0
+        assert all(r.status != "error" for r in results if r.check_id in SESSION_CHECKS)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
+@pytest.mark.mariadb
+def test_mariadb_user_without_process_reports_blind_session_checks_not_passes() -> None:
+    admin = create_engine(MARIADB_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        unavailable("MariaDB", exc.orig)
+    user = f"hc_blind_{uuid.uuid4().hex[:8]}"
+    database = make_url(MARIADB_URL).database
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'blind-pass-123'"))
+        conn.execute(text(f"CREATE USER '{user}'@'localhost' IDENTIFIED BY 'blind-pass-123'"))
+        for host in ("%", "localhost"):
+            conn.execute(text(f"GRANT SELECT ON `{database}`.* TO '{user}'@'{host}'"))
+    try:
+        url = (
+            make_url(MARIADB_URL)
+            .set(username=user, password="blind-pass-123")
+            .render_as_string(hide_password=False)
+        )
+        results, samples = collect_db_health("erp", source(url), DbHealthSettings(), now=NOW)
+        by_id = {r.check_id: r for r in results}
+        assert values(samples)["sees_all_sessions"] == 0.0
+        for check_id in ("db.long_queries", "db.idle_in_transaction", "db.lock_waits"):
+            assert by_id[check_id].status == "error", check_id
+            assert "PROCESS" in (by_id[check_id].error or "")
+    finally:
+        with admin.connect() as conn:
+            for host in ("%", "localhost"):
+                conn.execute(text(f"DROP USER IF EXISTS '{user}'@'{host}'"))
+        admin.dispose()
