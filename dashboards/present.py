@@ -11,6 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.csvsafe import cell
+
 # --- presenting: records and CSV ------------------------------------------------------------------------
 
 
@@ -49,14 +51,15 @@ def records(items: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 def to_csv(items: Iterable[Any], columns: Sequence[str] | None = None) -> bytes:
-    """What a table shows, as UTF-8 CSV (with a BOM, so spreadsheet programs read non-ASCII text)."""
+    """What a table shows, as UTF-8 CSV (with a BOM, so spreadsheet programs read non-ASCII text); text that
+    starts like a formula is written as text (:mod:`core.csvsafe`)."""
     rows = records(items)
     if columns is None:
         columns = list(rows[0]) if rows else []
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: cell(v) for k, v in r.items()} for r in rows)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core import csvsafe
 from core.errors import HypercareError
 from hypercare.commands.common import JsonOption, console, err_console, print_json, state
 from monitor.dualrun.model import ComparisonResult
@@ -175,11 +176,11 @@ def to_csv(result: ComparisonResult) -> str:
          "extra_in_new", "match_rate", "money_affected", "rows_legacy", "rows_new", "duration_s", "error"]
     )  # fmt: skip
     for e in result.entities:
-        writer.writerow(
+        writer.writerow(csvsafe.row(
             [result.comparison, result.as_of or "", e.entity, e.kind, e.period or "", e.matched, e.changed,
              e.missing_in_new, e.extra_in_new, f"{e.match_rate:.6f}", e.money_affected, e.rows_legacy,
              e.rows_new, f"{e.duration_s:.3f}", e.error or ""]
-        )  # fmt: skip
+        ))  # fmt: skip
     return out.getvalue()
 
 
