@@ -67,7 +67,9 @@ def ports(settings: Settings) -> Ports:
 
 
 def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    engine = engine or make_engine(settings.store_url)
+    engine = engine or make_engine(
+        settings.store_url, statement_timeout_s=settings.server.store_statement_timeout_s
+    )
     factory = session_factory(engine)
     app = create_app(
         settings,
@@ -107,8 +109,12 @@ def freeze_startup_heap() -> None:
 
 def serving_engine(settings: Settings) -> Engine:
     """The store engine of ``hypercare serve``: a pool sized by ``server.pool_size`` / ``max_overflow``."""
+    server = settings.server
     return make_engine(
-        settings.store_url, pool_size=settings.server.pool_size, max_overflow=settings.server.max_overflow
+        settings.store_url,
+        pool_size=server.pool_size,
+        max_overflow=server.max_overflow,
+        statement_timeout_s=server.store_statement_timeout_s,
     )
 
 

@@ -26,7 +26,7 @@ from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
 from tickets.api import events, health, lifecycle, tickets
 from tickets.api import reports as reports_api
-from tickets.api.guards import install_guards
+from tickets.api.guards import StoreBreaker, install_guards
 from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
 from tickets.api.problems import install_error_handlers
 from tickets.api.state import AppState
@@ -108,6 +108,7 @@ def create_app(
         registry=registry,
         hot=HotReads(engine),
         ports=ports or Ports(),
+        breaker=StoreBreaker(),
     )
 
     @asynccontextmanager
@@ -141,10 +142,10 @@ def create_app(
         https_only=settings.server.base_url().startswith("https://"),
     )
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
-    install_error_handlers(
-        app, html=render_error
-    )  # one error body for the API: {"error": {code, message, details}}
-    install_guards(app, settings)  # 413 over the body limit; 503 while the store is unreachable
+    # One error body for the API ({"error": {code, message, details}}); a browser gets the UI's error page.
+    install_error_handlers(app, html=render_error)
+    # 413 over the body limit; 503 while the store is unreachable or does not answer in time.
+    install_guards(app, settings, state.breaker)
     app.add_exception_handler(LoginRequired, login_redirect)
     # Requests are matched against the routes in this order (no two paths overlap): the busiest first.
     app.include_router(health.router)

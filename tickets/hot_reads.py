@@ -26,6 +26,7 @@ from sqlalchemy import Engine, Select, bindparam, func, select
 from starlette.concurrency import run_in_threadpool
 
 from core.db import utcnow
+from core.session import pg_connect_args
 from tickets.auth import LAST_USED_RESOLUTION, TOKEN_PREFIX, scopes_within, token_hash
 from tickets.cache import TicketVersion
 from tickets.models import ApiToken, User
@@ -105,7 +106,8 @@ class HotReads:
             timeout=POOL_TIMEOUT_S,
             open=False,
             name="hypercare-hot-reads",
-            kwargs={"autocommit": True, "application_name": "hypercare-hot-reads"},
+            # the store engines' connect timeout and keepalives (core/session.py): a silent store fails fast
+            kwargs={**pg_connect_args(), "autocommit": True, "application_name": "hypercare-hot-reads"},
         )
         await self._pool.open(wait=False)
 

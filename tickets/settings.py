@@ -28,6 +28,12 @@ class ServerSettings(StrictModel):
     threads), less what waits on the CPU anyway; fewer makes requests open and close overflow connections."""
     max_overflow: int = Field(10, ge=0, le=200)
     """Extra connections a process may open beyond ``pool_size`` at a peak (closed again after use)."""
+    store_statement_timeout_s: float = Field(30.0, gt=0, le=3600)
+    """The store cancels a statement of the served processes that runs longer than this (PostgreSQL)."""
+    store_deadline_s: float = Field(10.0, gt=0, le=300)
+    """A request that has not begun to answer after this long is answered 503 with ``Retry-After``, and
+    the next ones at once, until a probe request every 2 s finds the store answering again: a store that
+    hangs costs callers seconds, not minutes (Alertmanager retries 5xx)."""
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

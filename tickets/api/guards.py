@@ -1,10 +1,18 @@
 """Request guards for the whole app: a bounded request body (413 beyond it, before the body is read when
-it announces its length) and a 503 with ``Retry-After`` when the store is unreachable, the one failure a
-retry can cure (Alertmanager retries 5xx and gives up on 4xx)."""
+it announces its length) and a 503 with ``Retry-After`` when the store is unreachable or hangs, the one
+failure a retry can cure (Alertmanager retries 5xx and gives up on 4xx).
+
+A store that accepts connections and then stays silent would hold every request for minutes (no driver
+timeout covers an established, silent connection). :class:`StoreDeadlineMiddleware` answers 503 when a
+request has not begun to answer within ``server.store_deadline_s``; its :class:`StoreBreaker` then answers
+the next requests 503 at once, letting one through every ``probe_s`` to find out whether the store is
+back (``/readyz`` checks with a 2 s deadline of its own and closes the breaker when it is)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -104,8 +112,118 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-def install_guards(app: FastAPI, settings: TicketsConfig) -> None:
-    """The body limit and the store-unavailable answer, on every route."""
+NO_STORE_PATHS = ("/healthz", "/readyz", "/metrics", "/static/")
+"""Paths that answer without waiting on the store (or, /readyz, with a deadline of their own)."""
+
+
+class StoreBreaker:
+    """Open after a request waited on the store past its deadline. While open, requests are answered 503
+    at once except one probe every ``probe_s`` seconds; a request answered below 500 closes it."""
+
+    def __init__(self, probe_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.probe_s = probe_s
+        self.clock = clock
+        self.is_open = False
+        self._next_probe = 0.0
+
+    def allow(self) -> bool:
+        if not self.is_open:
+            return True
+        now = self.clock()
+        if now >= self._next_probe:
+            self._next_probe = now + self.probe_s
+            return True
+        return False
+
+    def trip(self) -> None:
+        if not self.is_open:
+            log.warning("store not answering: requests answered 503 until it does")
+        self.is_open = True
+        self._next_probe = self.clock() + self.probe_s
+
+    def close(self) -> None:
+        if self.is_open:
+            log.info("store answering again")
+        self.is_open = False
+
+
+class StoreDeadlineMiddleware:
+    """503 with ``Retry-After`` for a request that has not begun to answer within ``deadline_s``.
+
+    The request runs on as a task of its own (its worker thread cannot be interrupted); whatever it sends
+    later is dropped. A response that has begun (a download) is never cut."""
+
+    def __init__(self, app: ASGIApp, deadline_s: float, breaker: StoreBreaker) -> None:
+        self.app = app
+        self.deadline_s = deadline_s
+        self.breaker = breaker
+        self._abandoned: set[asyncio.Future[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(NO_STORE_PATHS):
+            await self.app(scope, receive, send)
+            return
+        if not self.breaker.allow():
+            await _unavailable(scope, send, "the ticket store is not answering; retry later")
+            return
+        state = _Answer()
+
+        async def guarded(message: Message) -> None:
+            if state.abandoned:
+                return
+            if message["type"] == "http.response.start":
+                state.status = int(message["status"])
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, guarded))
+        done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
+        if not done and state.status == 0:
+            state.abandoned = True
+            self._abandoned.add(task)
+            task.add_done_callback(self._forget)
+            self.breaker.trip()
+            log.warning(
+                "request abandoned: the store did not answer in time",
+                extra={"path": scope["path"], "deadline_s": self.deadline_s},
+            )
+            await _unavailable(scope, send, "the ticket store did not answer in time; retry later")
+            return
+        await task
+        if state.status < 500:
+            self.breaker.close()
+
+    def _forget(self, task: asyncio.Future[None]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("an abandoned request ended with %s", type(task.exception()).__name__)
+
+
+class _Answer:
+    __slots__ = ("abandoned", "status")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.abandoned = False
+
+
+async def _unavailable(scope: Scope, send: Send, message: str) -> None:
+    response = JSONResponse(
+        problem_body(503, message), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+    )
+
+    async def no_body() -> Message:
+        return {"type": "http.disconnect"}
+
+    await response(scope, no_body, send)
+
+
+def install_guards(app: FastAPI, settings: TicketsConfig, breaker: StoreBreaker | None = None) -> None:
+    """The body limit, the store deadline and the store-unavailable answer, on every route."""
+    app.add_middleware(
+        StoreDeadlineMiddleware,
+        deadline_s=settings.server.store_deadline_s,
+        breaker=breaker or StoreBreaker(),
+    )
     app.add_middleware(BodyLimitMiddleware, limit=body_limits(settings))
     for error in (OperationalError, InterfaceError, PoolTimeoutError):
         app.add_exception_handler(error, store_unavailable)

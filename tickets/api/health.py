@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client.exposition import choose_encoder
@@ -20,18 +23,34 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+READY_DEADLINE_S = 2.0
+"""/readyz answers within this, whatever the store does (an orchestrator's probe must not hang)."""
+
+
 @router.get(
-    "/readyz", responses={503: {"description": "The store is unreachable or its schema is not current."}}
+    "/readyz",
+    responses={503: {"description": "The store is unreachable, silent, or its schema is not current."}},
 )
-def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: the store answers and its schema is the one this code needs."""
-    engine = app_state(request).engine
+async def readyz(request: Request) -> JSONResponse:
+    """Ready to serve: the store answers within 2 s and its schema is the one this code needs."""
+    state = app_state(request)
+
+    def check() -> None:
+        ping(state.engine)
+        require_current_schema(state.engine)
+
     try:
-        ping(engine)
-        require_current_schema(engine)
+        await asyncio.wait_for(
+            anyio.to_thread.run_sync(check, abandon_on_cancel=True), timeout=READY_DEADLINE_S
+        )
+    except TimeoutError:
+        state.breaker.trip()
+        reason = f"the store did not answer within {READY_DEADLINE_S:g} s"
+        return JSONResponse({"status": "unavailable", "reason": reason}, status.HTTP_503_SERVICE_UNAVAILABLE)
     except StoreError as exc:
         body = {"status": "unavailable", "reason": str(exc)}
         return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
+    state.breaker.close()
     return JSONResponse({"status": "ready"})
 
 

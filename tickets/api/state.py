@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
+from tickets.api.guards import StoreBreaker
 from tickets.hot_reads import HotReads
 from tickets.ports import Ports
 from tickets.settings import TicketsConfig
@@ -23,6 +24,8 @@ class AppState:
     hot: HotReads
     """Cache hits' one-statement lookups (tickets/hot_reads.py); open while the app's lifespan runs."""
     ports: Ports
+    breaker: StoreBreaker
+    """Open while the store does not answer (tickets/api/guards.py); /readyz closes it."""
     """Diagnostics and verification, as the wiring provides them (tickets/ports.py)."""
 
 
