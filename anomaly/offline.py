@@ -19,6 +19,7 @@ from anomaly.ensemble import COMPONENTS, UnivariateEnsemble
 from anomaly.multivariate import WindowedIsolationForest
 from hypercare.errors import HypercareError
 
+DEFAULT_DETECTOR = "ensemble"
 DETECTORS = ("ensemble", *COMPONENTS, "iforest")
 
 
@@ -114,7 +115,8 @@ def score_series(
         raise SeriesInputError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     points = list(zip(series.timestamps, series.values, strict=True))
     if detector == "iforest":
-        forest = WindowedIsolationForest(("value",), min_train=warmup_points)
+        # the forest trains on at most its 2,000 newest rows and needs 16 to start
+        forest = WindowedIsolationForest(("value",), min_train=min(max(warmup_points, 16), 2000))
         scores = forest.score_many([[v] for v in series.values])
         if progress is not None:
             progress(len(scores))
