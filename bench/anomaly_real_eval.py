@@ -61,10 +61,8 @@ class CorpusFile:
     def __post_init__(self) -> None:
         self.labelled = nab.prepare(self.name, self.source, self.labels)
 
-    @property
-    def half(self) -> str:
-        digest = hashlib.sha256(f"{self.source}/{self.name}".encode()).digest()
-        return "dev" if digest[0] % 2 == 0 else "held-out"
+    half: str = field(default="dev", init=False)
+    """``dev`` or ``held-out``: alternate series of each source, in an order fixed by a hash of the name."""
 
 
 def load(corpus: Path) -> list[CorpusFile]:
@@ -81,6 +79,10 @@ def load(corpus: Path) -> list[CorpusFile]:
                 [int(r["label"]) for r in rows],
             )
         )
+    for source in {f.source for f in files}:
+        mine = sorted((f for f in files if f.source == source), key=lambda f: hashlib.sha256(f.name.encode()).digest())
+        for i, f in enumerate(mine):
+            f.half = "dev" if i % 2 == 0 else "held-out"
     return files
 
 
