@@ -102,56 +102,86 @@ class TailCalibration:
     and Gaussian-shaped beyond the last, plus 1% of the Gaussian surprise: strictly increasing in |z|, so
     a larger deviation always scores higher, and equal to the Gaussian one on a well-behaved series."""
 
-    def __init__(self, *, horizon: int = 2000, allowance: float = 3.0) -> None:
+    def __init__(self, *, horizon: int = 2000, allowance: float = 10.0) -> None:
         self.horizon, self.allowance = horizon, allowance
-        self.rates = [0.0] * len(TAIL_KNOTS)
         self.n = 0
+        self._counts = [0.0] * len(TAIL_KNOTS)
+        self._gain = 1.0
+        """Exceedance rate at knot i is ``_counts[i] * _gain``: decaying every rate is one multiplication."""
         self._knot_surprise = [log10_tail(k) for k in TAIL_KNOTS]
-        self._curve = list(self._knot_surprise)
-        """Empirical surprise at each knot (refreshed on learning)."""
+
+    @property
+    def rates(self) -> list[float]:
+        return [c * self._gain for c in self._counts]
 
     def learn(self, z: float) -> None:
         a = -z if z < 0 else z
         self.n += 1
+        counts = self._counts
+        if self.n == 1:
+            self._gain = 1.0
+            for i, k in enumerate(TAIL_KNOTS):
+                counts[i] = 1.0 if a >= k else 0.0
+            return
         eta = max(1.0 / self.horizon, 1.0 / self.n)
-        rates = self.rates
-        for i, k in enumerate(TAIL_KNOTS):
-            rates[i] += eta * ((1.0 if a >= k else 0.0) - rates[i])
-        self._refresh()
+        gain = self._gain * (1.0 - eta)
+        if a >= TAIL_KNOTS[0]:
+            for i, k in enumerate(TAIL_KNOTS):
+                if a >= k:
+                    counts[i] += eta / gain
+        if gain < 1e-150:  # fold the gain back into the counts before it underflows
+            self._counts = [c * gain for c in counts]
+            gain = 1.0
+        self._gain = gain
 
-    def _refresh(self) -> None:
-        effective = min(self.n, self.horizon)
-        for i, gaussian in enumerate(self._knot_surprise):
-            excess = self.rates[i] * effective - self.allowance
-            self._curve[i] = min(gaussian, -math.log10(excess / effective)) if excess > 0 else gaussian
+    def _curve(self, i: int) -> float:
+        """The empirical surprise at knot ``i``: at most the Gaussian one."""
+        gaussian = self._knot_surprise[i]
+        effective = self.n if self.n < self.horizon else self.horizon
+        excess = self._counts[i] * self._gain * effective - self.allowance
+        if excess <= 0.0:
+            return gaussian
+        empirical = -math.log10(excess / effective)
+        return empirical if empirical < gaussian else gaussian
 
     def surprise(self, z: float) -> float:
         """-log10 of the tail probability of ``|z|`` for this series (strictly increasing in ``|z|``)."""
         a = -z if z < 0 else z
         gaussian = log10_tail(a)
-        knots, curve = TAIL_KNOTS, self._curve
-        empirical = gaussian
-        if a >= knots[-1]:
-            empirical = curve[-1] + gaussian - self._knot_surprise[-1]
+        knots = TAIL_KNOTS
+        if a < knots[0]:
+            first = self._curve(0)
+            if first >= self._knot_surprise[0]:  # the Gaussian surprise is convex: below the chord
+                return 1.01 * gaussian
+            empirical = first * a / knots[0]
+        elif a >= knots[-1]:
+            empirical = self._curve(len(knots) - 1) + gaussian - self._knot_surprise[-1]
         else:
-            lo_x, lo_y = 0.0, 0.0
-            for k, y in zip(knots, curve, strict=True):
-                if a < k:
-                    empirical = lo_y + (y - lo_y) * (a - lo_x) / (k - lo_x)
-                    break
-                lo_x, lo_y = k, y
+            i = 1
+            while a >= knots[i]:
+                i += 1
+            lo_x, hi_x = knots[i - 1], knots[i]
+            lo_y, hi_y = self._curve(i - 1), self._curve(i)
+            empirical = lo_y + (hi_y - lo_y) * (a - lo_x) / (hi_x - lo_x)
         return (gaussian if gaussian < empirical else empirical) + 0.01 * gaussian
 
     def to_state(self) -> dict[str, Any]:
-        return {"horizon": self.horizon, "allowance": self.allowance, "rates": list(self.rates), "n": self.n}
+        return {
+            "horizon": self.horizon,
+            "allowance": self.allowance,
+            "n": self.n,
+            "counts": list(self._counts),
+            "gain": self._gain,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TailCalibration:
         self = cls(horizon=int(state["horizon"]), allowance=float(state["allowance"]))
         self.n = int(state["n"])
-        self.rates = [float(v) for v in state["rates"]]
-        self._refresh()
+        self._counts = [float(v) for v in state["counts"]]
+        self._gain = float(state["gain"])
         return self
+
 
 @dataclass(slots=True)
 class Observation:
@@ -185,18 +215,19 @@ class SeasonalBaseline:
         calendar: BusinessCalendar | None = None,
         season: str = "auto",
         eta_level: float = 0.05,
-        eta_profile: float = 0.1,
+        eta_profile: float = 0.2,
         eta_weekday: float = 0.01,
         eta_scale: float = 0.02,
         eta_error: float = 0.01,
-        clip: float = 3.0,
+        clip: float = 5.0,
         min_rel_scale: float = 0.001,
         resolution_scale: float = 1.0,
-        peak_allowance: float = 4.0,
+        peak_allowance: float = 6.0,
         threshold: float = 4.5,
-        rebaseline_points: int = 6,
+        rebaseline_points: int = 10,
         tail_horizon: int = 2000,
-        tail_allowance: float = 3.0,
+        tail_allowance: float = 10.0,
+        bootstrap_points: int = 50,
     ) -> None:
         if not 1 <= slot_minutes <= 1440 or 1440 % slot_minutes:
             raise ValueError("slot_minutes must divide a day (1..1440)")
@@ -208,7 +239,11 @@ class SeasonalBaseline:
         self.eta_level, self.eta_profile, self.eta_weekday = eta_level, eta_profile, eta_weekday
         self.eta_scale, self.eta_error, self.clip = eta_scale, eta_error, clip
         self.min_rel_scale, self.resolution_scale = min_rel_scale, resolution_scale
-        self.peak_allowance, self.threshold, self.rebaseline_points = peak_allowance, threshold, rebaseline_points
+        self.peak_allowance, self.threshold, self.rebaseline_points = (
+            peak_allowance,
+            threshold,
+            rebaseline_points,
+        )
         slots = 1440 // slot_minutes
         self.n = 0
         self.late = 0
@@ -232,7 +267,9 @@ class SeasonalBaseline:
         """Consecutive points beyond the threshold on one side (signed: + above, - below)."""
         self.run_sum = 0.0
         """Sum of the chosen model's residuals over that run."""
+        self.bootstrap_points = bootstrap_points
         self.tail = TailCalibration(horizon=tail_horizon, allowance=tail_allowance)
+        self._surprise_threshold = log10_tail(threshold)
         self._kinds: dict[int, str] = {}
 
     # --- time and calendar --------------------------------------------------------------------------
@@ -259,7 +296,7 @@ class SeasonalBaseline:
     @property
     def surprise_threshold(self) -> float:
         """The surprise of a z at the threshold on a Gaussian series: where a score is 0.5."""
-        return log10_tail(self.threshold)
+        return self._surprise_threshold
 
     def floor(self, expected: float) -> float:
         """The smallest sigma: one quantum of the series, a share of its level, and never 0."""
@@ -293,8 +330,12 @@ class SeasonalBaseline:
             levels[2] + g * week[i0] + frac * week[i1] + self.weekday[weekday],
         )
         c = self.chosen
-        floor = self.floor(expected[c])
-        sigmas = [max(MEAN_ABS_TO_SIGMA * s, floor) for s in scales]
+        quantum = self.resolution * self.resolution_scale if self.resolution < math.inf else 0.0
+        relative = self.min_rel_scale * abs(expected[c])
+        floor = quantum if quantum > relative else relative
+        if floor < 1e-9:  # noqa: PLR1730 - per-point hot path: a comparison is cheaper than max()
+            floor = 1e-9
+        sigmas = [MEAN_ABS_TO_SIGMA * s if MEAN_ABS_TO_SIGMA * s > floor else floor for s in scales]
         residual = value - expected[c]
         sigma = sigmas[c]
         z = residual / sigma
@@ -302,18 +343,20 @@ class SeasonalBaseline:
         if (kind in PEAK_DAYS and z > 0) or kind == "cutover":
             scored = z / self.peak_allowance
         fresh = ts > self.last_ts
-        learnt = fresh and kind not in PEAK_DAYS and kind != "cutover"
+        # A baseline with no normal yet to protect learns on any day (a series first seen on a close day).
+        learnt = fresh and (self.n < self.bootstrap_points or (kind not in PEAK_DAYS and kind != "cutover"))
         surprise = self.tail.surprise(scored)
         rebased = False
         if not fresh:
             self.late += 1
         elif learnt:
             self.tail.learn(z)
-            rebased = self._learn(ts, value, expected, sigmas, z, residual, (i0, i1, frac, rest, weekday))
+            where = (i0, i1, frac, rest, weekday)
+            rebased = self._learn(value, expected, sigmas, where, ts=ts, z=z, residual=residual)
         if fresh:
             if self.n and value != self.last_value:
                 step = abs(value - self.last_value)
-                if step < self.resolution:
+                if step < self.resolution:  # noqa: PLR1730 - hot path, as above
                     self.resolution = step
             self.last_ts, self.last_value = ts, value
             self.n += 1
@@ -323,13 +366,14 @@ class SeasonalBaseline:
 
     def _learn(
         self,
-        ts: float,
         value: float,
         expected: tuple[float, float, float],
         sigmas: list[float],
+        where: tuple[int, int, float, int, int],
+        *,
+        ts: float,
         z: float,
         residual: float,
-        where: tuple[int, int, float, int, int],
     ) -> bool:
         """Move every model towards the point (Huber-clipped), the scales, the choice; re-baseline a shift."""
         i0, i1, frac, rest, weekday = where
@@ -379,7 +423,7 @@ class SeasonalBaseline:
         self.chosen = best
 
     def _track_run(self, z: float, residual: float) -> bool:
-        """Count a run of points beyond the threshold on one side; at ``rebaseline_points``, adopt its mean."""
+        """Count a run of points beyond the threshold on one side; at ``rebaseline_points`` adopt its mean."""
         side = 1 if z >= self.threshold else -1 if z <= -self.threshold else 0
         if side == 0 or (self.run and (self.run > 0) != (side > 0)):
             self.run, self.run_sum = side, residual if side else 0.0
@@ -420,6 +464,7 @@ class SeasonalBaseline:
             "rebaseline_points": self.rebaseline_points,
             "tail_horizon": self.tail.horizon,
             "tail_allowance": self.tail.allowance,
+            "bootstrap_points": self.bootstrap_points,
         }
 
     def to_state(self) -> dict[str, Any]:

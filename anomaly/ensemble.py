@@ -30,7 +30,7 @@ from anomaly.detectors import (
 
 COMPONENTS = ("seasonal", "level-shift", "trend", "zscore")
 """Detectors the ensemble can also report alone (``--detector``); ``zscore`` is the comparison baseline."""
-DEFAULT_COMBINATION = ("seasonal", "level-shift")
+DEFAULT_COMBINATION: tuple[str, ...] = ("seasonal",)
 """Components whose largest score is the ensemble's (chosen on the dev half of the real corpus)."""
 
 
@@ -92,14 +92,14 @@ class UnivariateEnsemble:
         only: str | None = None,
         zscore_window: int = 100,
         season: str = "auto",
-        rebaseline_points: int = 6,
+        rebaseline_points: int = 10,
         combine: tuple[str, ...] = DEFAULT_COMBINATION,
     ) -> None:
         if only is not None and only not in COMPONENTS:
             raise ValueError(f"unknown detector {only!r}; choose one of {', '.join(COMPONENTS)}")
-        unknown = [c for c in combine if c not in COMPONENTS]
+        unknown = [c for c in combine if c not in COMPONENTS or c == "zscore"]
         if unknown or not combine:
-            raise ValueError(f"combine needs some of {', '.join(COMPONENTS)}, got {combine!r}")
+            raise ValueError(f"combine needs some of seasonal, level-shift, trend; got {combine!r}")
         self.warmup_points, self.fixed_low, self.fixed_high = warmup_points, fixed_low, fixed_high
         self.only, self.combine = only, tuple(combine)
         self.slot_minutes, self.zscore_window = slot_minutes, zscore_window
@@ -112,6 +112,9 @@ class UnivariateEnsemble:
         self.level = LevelShift()
         self.trend = TrendChange(warmup=warmup_points)
         self.zscore = RollingZScore(window=zscore_window)
+        slow = {"level-shift", "trend"}
+        self._shifts = only in slow or (only is None and bool(slow & set(self.combine)))
+        """Whether the CUSUM and the trend detector are run (they are not part of the default)."""
 
     @property
     def late(self) -> int:
@@ -140,7 +143,7 @@ class UnivariateEnsemble:
             return Score(tail_score(stat, z), "zscore", value, statistic=stat, threshold=z)
         obs = self.baseline.update(ts, value)
         shift = trend = 0.0
-        if fresh:
+        if fresh and self._shifts:
             shift = self.level.update(obs)
             trend = self.trend.update(obs)
         lv = self.level
@@ -153,16 +156,18 @@ class UnivariateEnsemble:
             return self._fixed(value)
         b, tr = self.baseline, self.trend
         spike = abs(obs.z)
-        candidates = {
-            "seasonal": (ratio_score(obs.surprise / b.surprise_threshold), spike, b.threshold),
-            "level-shift": (ratio_score(shift / lv.threshold), shift, lv.threshold),
-            "trend": (ratio_score(trend / tr.threshold), trend, tr.threshold),
-        }
-        if only is None:
-            name = max(self.combine, key=lambda c: candidates[c][0] if c in candidates else -1.0)
-        else:
-            name = only
-        score, stat, threshold = candidates[name]
+        best = ("seasonal", ratio_score(obs.surprise / b.surprise_threshold), spike, b.threshold)
+        if self._shifts:
+            options = (
+                best,
+                ("level-shift", ratio_score(shift / lv.threshold), shift, lv.threshold),
+                ("trend", ratio_score(trend / tr.threshold), trend, tr.threshold),
+            )
+            if only is not None:
+                best = next(o for o in options if o[0] == only)
+            else:
+                best = max((o for o in options if o[0] in self.combine), key=lambda o: o[1])
+        name, score, stat, threshold = best
         return Score(
             score,
             name,

@@ -80,7 +80,9 @@ def load(corpus: Path) -> list[CorpusFile]:
             )
         )
     for source in {f.source for f in files}:
-        mine = sorted((f for f in files if f.source == source), key=lambda f: hashlib.sha256(f.name.encode()).digest())
+        mine = sorted(
+            (f for f in files if f.source == source), key=lambda f: hashlib.sha256(f.name.encode()).digest()
+        )
         for i, f in enumerate(mine):
             f.half = "dev" if i % 2 == 0 else "held-out"
     return files

@@ -88,7 +88,7 @@ def runs(labels: Sequence[int]) -> list[tuple[int, int]]:
 
 def prepare(name: str, source: str, labels: Sequence[int]) -> LabelledFile:
     n = len(labels)
-    probation = int(math.ceil(PROBATION * n))
+    probation = math.ceil(PROBATION * n)
     anomalies = runs(labels)
     windows: list[list[int]] = []
     if anomalies:
