@@ -32,6 +32,9 @@ COMPONENTS = ("seasonal", "level-shift", "trend", "zscore")
 """Detectors the ensemble can also report alone (``--detector``); ``zscore`` is the comparison baseline."""
 DEFAULT_COMBINATION: tuple[str, ...] = ("seasonal",)
 """Components whose largest score is the ensemble's (chosen on the dev half of the real corpus)."""
+SHIFT_HOLD_POINTS = 3
+"""Points a fired level-shift CUSUM keeps its score before it re-baselines: the alarm post-processing's
+default minimum duration (anomaly.alarm's ``min_duration``), so a detected shift becomes one alarm."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,8 @@ class UnivariateEnsemble:
         self.only, self.combine = only, tuple(combine)
         self.slot_minutes, self.zscore_window = slot_minutes, zscore_window
         self.n = 0
+        self.shift_held = 0
+        """Consecutive points the level-shift CUSUM has been at or above its threshold."""
         self.relearning = False
         """Restored from a state of an older version, which was discarded: learning again from scratch."""
         self.baseline = SeasonalBaseline(
@@ -148,10 +153,17 @@ class UnivariateEnsemble:
             trend = self.trend.update(obs)
         lv = self.level
         direction = lv.direction()
-        if shift >= lv.threshold:  # fired: the shift is the new normal from the next point on
-            self.baseline.shift_level(lv.shift())
-            self.trend.slow = None
-            lv.reset()
+        if shift >= lv.threshold:
+            # Fired. It stays fired for SHIFT_HOLD_POINTS points (the alarm post-processing's minimum
+            # duration sees one incident), then the shift is the new normal.
+            self.shift_held += 1
+            if self.shift_held >= SHIFT_HOLD_POINTS:
+                self.baseline.shift_level(lv.shift())
+                self.trend.slow = None
+                lv.reset()
+                self.shift_held = 0
+        elif fresh:
+            self.shift_held = 0
         if self.n <= self.warmup_points:
             return self._fixed(value)
         b, tr = self.baseline, self.trend
@@ -215,6 +227,7 @@ class UnivariateEnsemble:
             "version": STATE_VERSION,
             "params": self.params(),
             "n": self.n,
+            "shift_held": self.shift_held,
             "baseline": self.baseline.to_state(),
             "level": self.level.to_state(),
             "trend": self.trend.to_state(),
@@ -238,7 +251,7 @@ class UnivariateEnsemble:
             return fresh
         params["combine"] = tuple(params.get("combine") or DEFAULT_COMBINATION)
         self = cls(calendar=calendar, **params)
-        self.n = int(state["n"])
+        self.n, self.shift_held = int(state["n"]), int(state["shift_held"])
         self.baseline = SeasonalBaseline.from_state(state["baseline"], calendar=calendar)
         self.level = LevelShift.from_state(state["level"])
         self.trend = TrendChange.from_state(state["trend"])

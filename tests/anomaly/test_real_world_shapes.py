@@ -10,11 +10,13 @@ import json
 import math
 import random
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
+from anomaly.alarms import AlarmProcessor
 from anomaly.detectors import SeasonalBaseline, log10_tail, tail_score
-from anomaly.ensemble import UnivariateEnsemble
+from anomaly.ensemble import Score, UnivariateEnsemble
 
 T0 = 1_793_000_000.0  # 2026-10-26, a Monday
 MINUTE = 60.0
@@ -175,3 +177,19 @@ def test_a_state_saved_by_the_previous_version_is_discarded_and_relearnt_without
     assert max(out[40:]) < 0.5
     with pytest.raises(ValueError, match="baseline state version"):
         SeasonalBaseline.from_state(OLD_STATE["baseline"])  # type: ignore[arg-type]
+
+
+def test_a_small_sustained_shift_is_one_level_shift_alarm_then_the_new_normal() -> None:
+    """4 sigmas: under the baseline's threshold point by point; the CUSUM fires and holds long enough for
+    the alarm post-processing (3 points) to page once, and then the shifted level is normal."""
+    values = noise(1000, 0.0, 1.0, seed=14) + noise(600, 4.0, 1.0, seed=15)
+    out = scores(values, only="level-shift")
+    alarms = AlarmProcessor("s", "bench")
+    fired = [
+        i
+        for i, s in enumerate(out)
+        if (e := alarms.update(datetime(2026, 1, 1, tzinfo=UTC), Score(s, "level-shift", 0.0))) is not None
+        and e.action == "trigger"
+    ]
+    assert len(fired) == 1 and 1000 <= fired[0] < 1030
+    assert max(out[1100:]) < 0.5
