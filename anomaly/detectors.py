@@ -204,7 +204,14 @@ class Observation:
 
 
 class SeasonalBaseline:
-    """Robust, adaptive, calendar-aware expected value and scale of a series, seasonality chosen from data."""
+    """Robust, adaptive, calendar-aware expected value and scale of a series, seasonality chosen from data.
+
+    Rates are per point (``eta_level``, ``eta_scale``, ``eta_error``) or per visit of a profile slot
+    (``eta_profile``: on minute data a 60-minute slot is visited 60 times an hour, so the profile also
+    acts as a fast local level - what the real series rewarded, see docs/benchmarks.md). Level and
+    profiles learn Huber-clipped residuals (``clip`` scales). Until ``bootstrap_points`` points are
+    learnt, every day is learnt (a series first seen on a close day still gets a normal). The defaults
+    were chosen on the dev half of the real corpus (bench/anomaly_real_eval.py)."""
 
     name = "seasonal"
 
@@ -298,11 +305,6 @@ class SeasonalBaseline:
         """The surprise of a z at the threshold on a Gaussian series: where a score is 0.5."""
         return self._surprise_threshold
 
-    def floor(self, expected: float) -> float:
-        """The smallest sigma: one quantum of the series, a share of its level, and never 0."""
-        quantum = self.resolution * self.resolution_scale if self.resolution < math.inf else 0.0
-        return max(quantum, self.min_rel_scale * abs(expected), 1e-9)
-
     # --- one point ------------------------------------------------------------------------------------
 
     def update(self, ts: float, value: float) -> Observation:
@@ -330,6 +332,7 @@ class SeasonalBaseline:
             levels[2] + g * week[i0] + frac * week[i1] + self.weekday[weekday],
         )
         c = self.chosen
+        # The smallest sigma: one quantum of the series, a share of its level, and never 0.
         quantum = self.resolution * self.resolution_scale if self.resolution < math.inf else 0.0
         relative = self.min_rel_scale * abs(expected[c])
         floor = quantum if quantum > relative else relative
