@@ -1,8 +1,13 @@
 """Offline scoring of a ``timestamp,value`` CSV: parsing with one-line errors, scoring, writing.
 
-Timestamps are ISO 8601 (a missing zone means UTC) or Unix seconds; rows must be in time order (equal
-timestamps are allowed). Row numbers in errors count the header as row 1, as a spreadsheet shows them.
-The file is read here; the detectors themselves never do I/O.
+Timestamps are ISO 8601 (a missing zone means UTC) or Unix seconds. Row numbers in errors count the
+header as row 1, as a spreadsheet shows them. The file is read here; the detectors never do I/O.
+
+Time order policy (the same as the streaming detectors'): rows are scored in file order, each against
+what was learnt from the rows before it. A row whose timestamp is not newer than the newest one so far -
+a duplicate timestamp, or a clock that stepped back (a daylight-saving change, a resynchronised host) - is
+scored but not learnt, and counted (:attr:`Series.duplicates`, :attr:`Series.late`); the file is never
+refused for it. The isolation forest has no clock: it learns every row in file order.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from anomaly.ensemble import COMPONENTS, UnivariateEnsemble
 from anomaly.multivariate import WindowedIsolationForest
 from core.errors import HypercareError
 
+DEFAULT_DETECTOR = "ensemble"
+"""What ``hypercare anomaly score`` and the pipeline use (the seasonal baseline with its tail calibration:
+see anomaly/ensemble.py for why the other components are not in it)."""
 DETECTORS = ("ensemble", *COMPONENTS, "iforest")
 
 
@@ -32,6 +40,10 @@ class Series:
     rows: list[list[str]]
     timestamps: list[float]
     values: list[float]
+    duplicates: int = 0
+    """Rows whose timestamp equals the newest one before them (scored, not learnt)."""
+    late: int = 0
+    """Rows whose timestamp is earlier than the newest one before them (scored, not learnt)."""
 
 
 def parse_timestamp(text: str) -> float:
@@ -71,7 +83,6 @@ def read_series(path: Path) -> Series:
         rows: list[list[str]] = []
         stamps: list[float] = []
         values: list[float] = []
-        previous = -math.inf
         for row_no, row in enumerate(reader, 2):
             if not row:
                 continue
@@ -89,16 +100,24 @@ def read_series(path: Path) -> Series:
                 value = math.nan
             if not math.isfinite(value):
                 raise SeriesInputError(f"{path}: row {row_no}: value {row[v_col]!r} is not a finite number")
-            if ts < previous:
-                raise SeriesInputError(
-                    f"{path}: row {row_no}: timestamp {row[t_col]} is earlier than the row before; "
-                    "sort the file by timestamp"
-                )
-            previous = ts
             rows.append(row)
             stamps.append(ts)
             values.append(value)
-    return Series(names, rows, stamps, values)
+    return Series(names, rows, stamps, values, *out_of_order(stamps))
+
+
+def out_of_order(timestamps: list[float]) -> tuple[int, int]:
+    """(duplicates, late): timestamps equal to, or earlier than, the newest one before them."""
+    newest = -math.inf
+    duplicates = late = 0
+    for ts in timestamps:
+        if ts > newest:
+            newest = ts
+        elif ts == newest:
+            duplicates += 1
+        else:
+            late += 1
+    return duplicates, late
 
 
 def score_series(
@@ -109,12 +128,13 @@ def score_series(
     calendar: BusinessCalendar | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[float]:
-    """Causal scores in [0, 1], one per row."""
+    """Causal scores in [0, 1), one per row (0.5 = the detector's alarm threshold)."""
     if detector not in DETECTORS:
         raise SeriesInputError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     points = list(zip(series.timestamps, series.values, strict=True))
     if detector == "iforest":
-        forest = WindowedIsolationForest(("value",), min_train=warmup_points)
+        # the forest trains on at most its 2,000 newest rows and needs 16 to start
+        forest = WindowedIsolationForest(("value",), min_train=min(max(warmup_points, 16), 2000))
         scores = forest.score_many([[v] for v in series.values])
         if progress is not None:
             progress(len(scores))

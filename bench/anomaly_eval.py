@@ -1,6 +1,13 @@
-"""Evaluate anomaly/'s detectors on labelled series this script generates (seeded), in one run.
+"""UNIT-LEVEL CHECK ONLY: anomaly/'s detectors on labelled series this script generates (seeded).
 
-    .venv/bin/python bench/anomaly_eval.py [--seeds 5] [--throughput-points 200000]
+    .venv/bin/python bench/anomaly_eval.py [--seeds 5] [--throughput-points 200000] [--throughput-only]
+
+These series were written by the same team as the detectors, so they show that a detector does what its
+author meant - not that it works: ranked on them, the old ensemble came first; on real labelled series it
+scored below silence. The evidence for detection quality is bench/anomaly_real_eval.py (real, labelled
+operational series; docs/benchmarks.md, "Anomaly detection on real labelled series"). Keep this one for
+what it is good at: a quick regression check per anomaly kind, the related-series (group) case, and the
+throughput of the default detector in one process.
 
 Series: 5-minute samples over 3 weeks with a daily and a weekly cycle and noise, each with one kind of
 labelled anomaly: spikes, a level shift, a drift, a dropout, a gradual degradation. Every detector's scores
@@ -10,7 +17,7 @@ onset in a window earns 2/(1+e^(5y))-1 (y from -1 at the window start to 0 at it
 an onset outside every window costs 0.11, a missed window costs 1; the score is normalised to 0 for no
 detection and 100 for perfect. Also: precision and recall of onsets, F1, and the mean detection delay.
 The comparison baseline is a rolling z-score (window 100, threshold 3) under the same post-processing.
-Throughput: points per second of the univariate ensemble in this one process (one core).
+Throughput: points per CPU-second of the univariate ensemble in this one process (one core), best of 3.
 """
 
 from __future__ import annotations
@@ -18,9 +25,13 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's anomaly/, not an install
 
 from anomaly.alarms import AlarmProcessor
 from anomaly.ensemble import Score, UnivariateEnsemble
@@ -149,13 +160,18 @@ class Tally:
         )
 
 
-def throughput(points: int) -> float:
+def throughput(points: int, repeats: int = 3) -> float:
+    """Points per CPU-second of the default ensemble in this process, best of ``repeats`` (CPU time, not
+    wall time: the machine is shared, and a busy neighbour must not halve the figure)."""
     rng = random.Random(7)
     data = [(START + i * STEP, 100 + 10 * math.sin(i / 40) + rng.gauss(0, 1)) for i in range(points)]
-    ensemble = UnivariateEnsemble(warmup_points=WARMUP)
-    began = time.perf_counter()
-    ensemble.score_many(data)
-    return points / (time.perf_counter() - began)
+    best = 0.0
+    for _ in range(repeats):
+        ensemble = UnivariateEnsemble(warmup_points=WARMUP)
+        began = time.process_time()
+        ensemble.score_many(data)
+        best = max(best, points / (time.process_time() - began))
+    return best
 
 
 # --- related series: latency, error rate and throughput of one system ---------------------------------
@@ -254,7 +270,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="series per anomaly kind")
     parser.add_argument("--throughput-points", type=int, default=200_000)
     parser.add_argument("--related-seeds", type=int, default=5, help="related-series sets (joint incidents)")
+    parser.add_argument("--throughput-only", action="store_true", help="only measure points per CPU-second")
     args = parser.parse_args()
+    if args.throughput_only:
+        rate = throughput(args.throughput_points)
+        print(f"throughput (univariate ensemble, one core): {rate:,.0f} points per CPU-second")
+        return
     tallies = {d: Tally() for d in DETECTORS}
     per_kind = {(d, k): Tally() for d in DETECTORS for k in KINDS}
     for kind in KINDS:

@@ -20,14 +20,20 @@ def score(
     output_csv: Annotated[Path, typer.Argument(help="Where to write the rows plus anomaly_score.")],
     detector: Annotated[
         str,
-        typer.Option(help="ensemble, seasonal, level-shift, trend, zscore (rolling baseline) or iforest."),
+        typer.Option(
+            help="ensemble (the default: seasonal baseline, seasonality chosen per series), seasonal, "
+            "level-shift, trend, zscore (rolling baseline) or iforest."
+        ),
     ] = "ensemble",
     warmup: Annotated[int, typer.Option(help="Points before any alarm (score 0 until then).", min=1)] = 288,
     calendar_file: Annotated[
         Path | None, typer.Option("--calendar", help="Business calendar YAML (close days, holidays).")
     ] = None,
 ) -> None:
-    """Score every row using only the rows before it; anomaly_score is in [0, 1], 0.5 = alarm threshold."""
+    """Score every row using only the rows before it; anomaly_score is in [0, 1), 0.5 = alarm threshold.
+
+    Rows out of time order (a duplicate timestamp, a clock stepped back) are scored, not learnt, and
+    counted; the file is not refused for them."""
     from anomaly.calendar import CalendarError, load_calendar
     from anomaly.offline import DETECTORS, read_series, score_series, write_scores
 
@@ -62,3 +68,8 @@ def score(
     console.print(
         f"{len(scores):,} rows scored with {detector}; {alarms:,} at or above 0.5; wrote {output_csv}"
     )
+    if series.duplicates or series.late:
+        console.print(
+            f"{series.duplicates:,} duplicate and {series.late:,} out-of-order timestamps: "
+            "scored against the rows before them, not learnt"
+        )
