@@ -6,10 +6,8 @@
   series gets the seasonality its data shows (none, daily, weekly) without being told. Expected peaks
   (close days, payroll runs) and the cutover are neither learnt nor paged on. Its statistic is the robust
   z of the point.
-* :class:`LevelShift` - two-sided CUSUM on the baseline's robust z (clipped, so one spike cannot fire it):
-  shifts too small for one point to alarm.
-* :class:`TrendChange` - the gap between a fast and a slow level, in robust scales (drifts).
-* :class:`RollingZScore` - the plain rolling z-score every evaluation compares against.
+* :mod:`anomaly.change` - the detectors that read the baseline's z for what one point cannot show (level
+  shifts, drifts) and the plain rolling z-score; :mod:`anomaly.scores` - statistics to calibrated scores.
 
 What real series taught (docs/benchmarks.md, "Anomaly detection on real labelled series"):
 
@@ -31,12 +29,12 @@ No I/O here.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from anomaly.calendar import PEAK_DAYS, REST_DAYS, BusinessCalendar
+from anomaly.scores import TailCalibration, log10_tail
 
 MAD_TO_SIGMA = 1.4826
 """Median absolute deviation to a Gaussian sigma (used by the multivariate model)."""
@@ -45,142 +43,7 @@ MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2)
 STATE_VERSION = 2
 SEASONS = ("none", "daily", "weekly")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_LN10 = math.log(10.0)
-_HALF_LN_2PI = 0.5 * math.log(2.0 * math.pi)
 _DAY = 86400.0
-_SQRT2 = math.sqrt(2.0)
-TAIL_KNOTS = (4.0, 6.0, 9.0, 14.0, 22.0)
-"""|z| levels at which each series' own exceedance rate is tracked (:class:`TailCalibration`)."""
-
-
-def calibrate(statistic: float, threshold: float) -> float:
-    """Map a non-negative statistic to [0, 1): 0.5 at the threshold, ~0.06 at half of it, ~0.94 at twice.
-
-    Kept for the isolation forest's calibrated statistic; it saturates far in the tail, which is why the
-    univariate detectors use :func:`tail_score`."""
-    if statistic <= 0.0:
-        return 0.0
-    ratio = threshold / statistic
-    return 1.0 / (1.0 + ratio * ratio * ratio * ratio)
-
-
-def log10_tail(z: float) -> float:
-    """-log10 P(|Z| >= z) for a standard normal Z: 0 at z = 0, ~5.2 at 4.5, ~88 at 20, finite for any z."""
-    z = abs(z)
-    if z < 30.0:
-        return -math.log10(math.erfc(z / _SQRT2))
-    # erfc underflows near z = 38: the asymptotic series of the two-sided tail is exact to ~1e-3 here
-    return (0.5 * z * z + math.log(z) + _HALF_LN_2PI - math.log(2.0)) / _LN10
-
-
-def ratio_score(ratio: float) -> float:
-    """A statistic's ratio to its threshold as a score: 0.5 at 1, linear below, 1 - 0.5/ratio above.
-
-    Strictly increasing and below 1 for any finite ratio (0.9 at five times the threshold, 0.99 at 50),
-    so the order of strong anomalies survives, and a stuck detector is not confused with a strong one."""
-    if ratio <= 0.0:
-        return 0.0
-    if ratio <= 1.0:
-        return 0.5 * ratio
-    return 1.0 - 0.5 / ratio
-
-
-def tail_score(z: float, threshold: float) -> float:
-    """Score of a robust z: :func:`ratio_score` of its log tail probability over the threshold's."""
-    return ratio_score(log10_tail(z) / log10_tail(threshold))
-
-
-class TailCalibration:
-    """How rare a robust z is *for this series*: the Gaussian tail, made heavier where the series showed it.
-
-    Real series have heavier tails than a Gaussian (hourly batch jobs, bursty query rates): a 9-sigma
-    point every hour is that series' normal, and paging on it is what made the old detector useless. The
-    rate at which |z| exceeded each of :data:`TAIL_KNOTS` is tracked (a running mean, then exponentially
-    weighted over ``horizon`` points); the first ``allowance`` exceedances in a horizon are not counted
-    (one or two real anomalies must not teach the series that anomalies are normal). The surprise of a z
-    is ``min(Gaussian, empirical)`` in -log10 units, the empirical curve interpolated between the knots
-    and Gaussian-shaped beyond the last, plus 1% of the Gaussian surprise: strictly increasing in |z|, so
-    a larger deviation always scores higher, and equal to the Gaussian one on a well-behaved series."""
-
-    def __init__(self, *, horizon: int = 2000, allowance: float = 10.0) -> None:
-        self.horizon, self.allowance = horizon, allowance
-        self.n = 0
-        self._counts = [0.0] * len(TAIL_KNOTS)
-        self._gain = 1.0
-        """Exceedance rate at knot i is ``_counts[i] * _gain``: decaying every rate is one multiplication."""
-        self._knot_surprise = [log10_tail(k) for k in TAIL_KNOTS]
-
-    @property
-    def rates(self) -> list[float]:
-        return [c * self._gain for c in self._counts]
-
-    def learn(self, z: float) -> None:
-        a = -z if z < 0 else z
-        self.n += 1
-        counts = self._counts
-        if self.n == 1:
-            self._gain = 1.0
-            for i, k in enumerate(TAIL_KNOTS):
-                counts[i] = 1.0 if a >= k else 0.0
-            return
-        eta = max(1.0 / self.horizon, 1.0 / self.n)
-        gain = self._gain * (1.0 - eta)
-        if a >= TAIL_KNOTS[0]:
-            for i, k in enumerate(TAIL_KNOTS):
-                if a >= k:
-                    counts[i] += eta / gain
-        if gain < 1e-150:  # fold the gain back into the counts before it underflows
-            self._counts = [c * gain for c in counts]
-            gain = 1.0
-        self._gain = gain
-
-    def _curve(self, i: int) -> float:
-        """The empirical surprise at knot ``i``: at most the Gaussian one."""
-        gaussian = self._knot_surprise[i]
-        effective = self.n if self.n < self.horizon else self.horizon
-        excess = self._counts[i] * self._gain * effective - self.allowance
-        if excess <= 0.0:
-            return gaussian
-        empirical = -math.log10(excess / effective)
-        return empirical if empirical < gaussian else gaussian
-
-    def surprise(self, z: float) -> float:
-        """-log10 of the tail probability of ``|z|`` for this series (strictly increasing in ``|z|``)."""
-        a = -z if z < 0 else z
-        gaussian = log10_tail(a)
-        knots = TAIL_KNOTS
-        if a < knots[0]:
-            first = self._curve(0)
-            if first >= self._knot_surprise[0]:  # the Gaussian surprise is convex: below the chord
-                return 1.01 * gaussian
-            empirical = first * a / knots[0]
-        elif a >= knots[-1]:
-            empirical = self._curve(len(knots) - 1) + gaussian - self._knot_surprise[-1]
-        else:
-            i = 1
-            while a >= knots[i]:
-                i += 1
-            lo_x, hi_x = knots[i - 1], knots[i]
-            lo_y, hi_y = self._curve(i - 1), self._curve(i)
-            empirical = lo_y + (hi_y - lo_y) * (a - lo_x) / (hi_x - lo_x)
-        return (gaussian if gaussian < empirical else empirical) + 0.01 * gaussian
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "horizon": self.horizon,
-            "allowance": self.allowance,
-            "n": self.n,
-            "counts": list(self._counts),
-            "gain": self._gain,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> TailCalibration:
-        self = cls(horizon=int(state["horizon"]), allowance=float(state["allowance"]))
-        self.n = int(state["n"])
-        self._counts = [float(v) for v in state["counts"]]
-        self._gain = float(state["gain"])
-        return self
 
 
 @dataclass(slots=True)
@@ -517,164 +380,4 @@ class SeasonalBaseline:
         self.weekday = [float(v) for v in state["weekday"]]
         self.chosen, self.run, self.run_sum = int(state["chosen"]), int(state["run"]), float(state["run_sum"])
         self.tail = TailCalibration.from_state(state["tail"])
-        return self
-
-
-class LevelShift:
-    """Two-sided CUSUM on the baseline's robust z, clipped at ``clip`` and capped at ``cap`` x threshold.
-
-    It resets when the baseline re-baselines (the shift has become the normal) and when it fires itself
-    (:meth:`reset`, called by the ensemble, which then moves the baseline's level by :meth:`shift`), so a
-    sustained small shift is one alarm rather than an alarm that lasts until the level catches up."""
-
-    name = "level-shift"
-
-    def __init__(self, *, drift: float = 1.5, threshold: float = 10.0, clip: float = 4.0, cap: float = 2.0):
-        self.drift, self.threshold, self.clip, self.cap = drift, threshold, clip, cap
-        self.up = 0.0
-        self.down = 0.0
-        self.up_sum = 0.0
-        self.down_sum = 0.0
-        """Sum of the raw residuals since each side last left zero (the size of the shift)."""
-        self.up_n = 0
-        self.down_n = 0
-
-    def update(self, obs: Observation) -> float:
-        if obs.rebased:
-            self.reset()
-            return 0.0
-        c = self.clip
-        z = c if obs.z > c else -c if obs.z < -c else obs.z
-        top = self.cap * self.threshold
-        residual = (obs.value - obs.expected) if obs.learnt else 0.0
-        up = self.up + z - self.drift
-        if up > 0.0:
-            self.up, self.up_sum, self.up_n = min(up, top), self.up_sum + residual, self.up_n + 1
-        else:
-            self.up, self.up_sum, self.up_n = 0.0, 0.0, 0
-        down = self.down - z - self.drift
-        if down > 0.0:
-            self.down, self.down_sum, self.down_n = min(down, top), self.down_sum + residual, self.down_n + 1
-        else:
-            self.down, self.down_sum, self.down_n = 0.0, 0.0, 0
-        return self.up if self.up > self.down else self.down
-
-    def direction(self) -> str:
-        return "up" if self.up >= self.down else "down"
-
-    def shift(self) -> float:
-        """The mean residual of the side that is ahead: how far the level has moved."""
-        if self.up >= self.down:
-            return self.up_sum / self.up_n if self.up_n else 0.0
-        return self.down_sum / self.down_n if self.down_n else 0.0
-
-    def reset(self) -> None:
-        self.up = self.down = self.up_sum = self.down_sum = 0.0
-        self.up_n = self.down_n = 0
-
-    def to_state(self) -> dict[str, Any]:
-        params = {"drift": self.drift, "threshold": self.threshold, "clip": self.clip, "cap": self.cap}
-        return {
-            "kind": self.name,
-            "params": params,
-            "up": self.up,
-            "down": self.down,
-            "up_sum": self.up_sum,
-            "down_sum": self.down_sum,
-            "up_n": self.up_n,
-            "down_n": self.down_n,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> LevelShift:
-        self = cls(**state["params"])
-        self.up, self.down = float(state["up"]), float(state["down"])
-        self.up_sum, self.down_sum = float(state.get("up_sum", 0.0)), float(state.get("down_sum", 0.0))
-        self.up_n, self.down_n = int(state.get("up_n", 0)), int(state.get("down_n", 0))
-        return self
-
-
-class TrendChange:
-    """How far the fast level has run from a slow one, in robust scales (drifts, gradual degradation).
-
-    A re-baseline (a step, already alarmed once) moves the slow level with the fast one."""
-
-    name = "trend"
-
-    def __init__(self, *, eta_slow: float = 0.002, threshold: float = 4.0, warmup: int = 100):
-        self.eta_slow, self.threshold, self.warmup = eta_slow, threshold, warmup
-        self.slow: float | None = None
-        self.n = 0
-
-    def update(self, obs: Observation) -> float:
-        self.n += 1
-        if self.slow is None or self.n <= self.warmup or obs.rebased:
-            self.slow = obs.level
-            return 0.0
-        gap = (obs.level - self.slow) / obs.sigma
-        if obs.learnt:
-            self.slow += self.eta_slow * (obs.level - self.slow)
-        return abs(gap)
-
-    def to_state(self) -> dict[str, Any]:
-        params = {"eta_slow": self.eta_slow, "threshold": self.threshold, "warmup": self.warmup}
-        return {"kind": self.name, "params": params, "slow": self.slow, "n": self.n}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> TrendChange:
-        self = cls(**state["params"])
-        self.slow = None if state["slow"] is None else float(state["slow"])
-        self.n = int(state["n"])
-        return self
-
-
-class RollingZScore:
-    """The simple baseline: z of a point against the mean and deviation of the ``window`` points before it."""
-
-    name = "zscore"
-
-    def __init__(self, *, window: int = 100, threshold: float = 3.0):
-        if window < 3:
-            raise ValueError("window must hold at least 3 points")
-        self.window, self.threshold = window, threshold
-        self.values: deque[float] = deque(maxlen=window)
-        self.total = 0.0
-        self.squares = 0.0
-
-    def peek(self, value: float) -> float:
-        """The point's statistic without learning it."""
-        n = len(self.values)
-        if n < 3:
-            return 0.0
-        mean = self.total / n
-        var = max(self.squares / n - mean * mean, 0.0)
-        std = math.sqrt(var) or max(abs(mean) * 1e-6, 1e-9)
-        return abs(value - mean) / std
-
-    def update(self, value: float) -> float:
-        stat = self.peek(value)
-        if len(self.values) == self.window:
-            old = self.values[0]
-            self.total -= old
-            self.squares -= old * old
-        self.values.append(value)
-        self.total += value
-        self.squares += value * value
-        return stat
-
-    def to_state(self) -> dict[str, Any]:
-        params = {"window": self.window, "threshold": self.threshold}
-        return {
-            "kind": self.name,
-            "params": params,
-            "values": list(self.values),
-            "total": self.total,
-            "squares": self.squares,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> RollingZScore:
-        self = cls(**state["params"])
-        self.values.extend(float(v) for v in state["values"])
-        self.total, self.squares = float(state["total"]), float(state["squares"])
         return self

@@ -18,15 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from anomaly.calendar import BusinessCalendar
-from anomaly.detectors import (
-    STATE_VERSION,
-    LevelShift,
-    RollingZScore,
-    SeasonalBaseline,
-    TrendChange,
-    ratio_score,
-    tail_score,
-)
+from anomaly.change import LevelShift, RollingZScore, TrendChange
+from anomaly.detectors import STATE_VERSION, SeasonalBaseline
+from anomaly.scores import ratio_score, tail_score
 
 COMPONENTS = ("seasonal", "level-shift", "trend", "zscore")
 """Detectors the ensemble can also report alone (``--detector``); ``zscore`` is the comparison baseline."""

@@ -25,7 +25,8 @@ import numpy as np
 if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]  # no type hints shipped
 
-from anomaly.detectors import MAD_TO_SIGMA, calibrate
+from anomaly.detectors import MAD_TO_SIGMA
+from anomaly.scores import calibrate
 
 
 class WindowedIsolationForest:

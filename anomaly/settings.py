@@ -111,6 +111,9 @@ class AnomalySettings(StrictModel):
     """Declared severity of a metric alarm, before the severity rules (close window) adjust it."""
     slot_minutes: int = Field(60, ge=1, le=1440)
     """Width of a time-of-day slot of the seasonal baseline (must divide a day)."""
+    rebaseline_points: int = Field(10, ge=1, le=10_000)
+    """Consecutive points beyond the threshold on one side after which the level moves to them: a
+    sustained shift is one alarm, then the new normal (docs/benchmarks.md: 10 scored best on real series)."""
     multivariate: MultivariateSettings = MultivariateSettings()
     """Related series of one source scored together (see :class:`MultivariateSettings`)."""
 

@@ -268,6 +268,7 @@ class MetricWatch:
                 fixed_high=high,
                 calendar=calendar,
                 slot_minutes=cfg.slot_minutes,
+                rebaseline_points=cfg.rebaseline_points,
             )
         ensemble = UnivariateEnsemble.from_state(state.detector, calendar=calendar)
         # Warm-up length and fixed band follow the configuration as it is now.

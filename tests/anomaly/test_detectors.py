@@ -9,10 +9,12 @@ import pytest
 
 from anomaly.alarms import AlarmProcessor
 from anomaly.calendar import BusinessCalendar
-from anomaly.detectors import LevelShift, Observation, RollingZScore, SeasonalBaseline, calibrate
+from anomaly.change import LevelShift, RollingZScore
+from anomaly.detectors import Observation, SeasonalBaseline
 from anomaly.ensemble import Score, UnivariateEnsemble
 from anomaly.events import fingerprint
 from anomaly.multivariate import WindowedIsolationForest
+from anomaly.scores import calibrate
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC).timestamp()  # a Monday
 STEP = 300.0

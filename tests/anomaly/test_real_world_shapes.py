@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 import pytest
 
 from anomaly.alarms import AlarmProcessor
-from anomaly.detectors import SeasonalBaseline, log10_tail, tail_score
+from anomaly.detectors import SeasonalBaseline
 from anomaly.ensemble import Score, UnivariateEnsemble
+from anomaly.scores import log10_tail, tail_score
 
 T0 = 1_793_000_000.0  # 2026-10-26, a Monday
 MINUTE = 60.0
