@@ -16,10 +16,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, String, and_, case, func, literal, or_, select, union_all
 
+from core.vocabulary import OPEN_STATUSES
 from dashboards.data import Filters, in_range, ratio, ticket_scope
 from dashboards.sql import utc_day, utc_hour
 from monitor.models import CheckResultRow, MetricSampleRow
-from tickets.models import OPEN_STATUSES, EventRecord, Ticket
+from tickets.models import EventRecord, Ticket
 
 TECHNICAL_PREFIXES = ("probe.", "collector.", "host.", "db.", "integration.", "job.", "source.")
 """Check ids of probes and collectors: technical checks, not data consistency."""

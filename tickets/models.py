@@ -24,9 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, JSONType, Money, UTCDateTime, utcnow
+from core.vocabulary import OPEN_STATUSES, OutboxStatus, TicketStatus
 
-OPEN_STATUSES = ("new", "acknowledged", "in_progress", "waiting", "reopened")
-CLOSED_STATUSES = ("resolved", "closed")
 ROLES = ("viewer", "reporter", "agent", "oncall", "manager", "admin")
 """What each role may do is ``tickets.auth.ROLE_SCOPES``."""
 
@@ -71,7 +70,7 @@ class Ticket(Base):
     second open ticket for one fingerprint, whatever the number of concurrent writers."""
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.NEW)
     priority: Mapped[str] = mapped_column(String(2))
     impact: Mapped[str] = mapped_column(String(8))
     urgency: Mapped[str] = mapped_column(String(8))
@@ -245,7 +244,8 @@ class NotificationOutbox(Base):
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     notify_type: Mapped[str] = mapped_column(String(16), default="failure")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | dead
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    """An :class:`~core.vocabulary.OutboxStatus`: pending | held | muted | digested | sent | dead."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
