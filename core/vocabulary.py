@@ -5,6 +5,9 @@ Each is a :class:`~enum.StrEnum`: a member *is* its string (``Priority.P1 == "P1
 and ``f"{Priority.P1}"`` are ``"P1"``, JSON writes ``"P1"``), so settings, API bodies, templates and the
 store keep reading and writing the same text. Members are listed in the order the domain uses them (most
 urgent first, open statuses before closed ones); iterating an enum gives that order.
+
+The store holds the same sets as CHECK constraints (:func:`core.db.one_of` on the models, migration
+0011_vocabulary_checks), so a value outside them cannot be written by any path.
 """
 
 from __future__ import annotations
