@@ -23,11 +23,11 @@ from anomaly.events import Event, fingerprint
 from anomaly.settings import AnomalyConfig
 from anomaly.severity import Exposure, SeverityContext, adjust, money, threshold
 from core.vocabulary import Category, Priority
+from monitor import check_ids
 from monitor.dualrun.model import AggregateResult, ComparisonResult, EntityResult, RowDifference
 
 RUNBOOK = "dualrun-difference"
 ERROR_RUNBOOK = "collector-error"
-CHECK_PREFIX = "dualrun"
 EVIDENCE_ROWS = 50
 """Rows of the differences table kept in one event's evidence."""
 ERROR_SEVERITY = Priority.P3
@@ -40,7 +40,7 @@ OpenFingerprints = Mapping[tuple[str, str], set[str]]
 
 def check_id(comparison: str, entity: str) -> str:
     """``dualrun.<comparison>.<entity>``: what runbooks' ``applies_to`` and routing rules match on."""
-    return f"{CHECK_PREFIX}.{comparison}.{entity}"[:128]
+    return check_ids.dualrun(comparison, entity)[:128]
 
 
 def event_entity(period: str | None) -> dict[str, str]:
