@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from anomaly.ensemble import Score
-from anomaly.events import Category, Event, Priority, fingerprint
+from anomaly.events import Event, fingerprint
+from core.vocabulary import Category, Priority
 
 
 class AlarmProcessor:
@@ -27,8 +28,8 @@ class AlarmProcessor:
         instant: float = 0.9,
         min_duration: int = 3,
         clear_points: int = 3,
-        severity: Priority = "P2",
-        category: Category = "technical",
+        severity: Priority = Priority.P2,
+        category: Category = Category.TECHNICAL,
     ) -> None:
         if not 0 <= off < on <= instant <= 1:
             raise ValueError("needs 0 <= off < on <= instant <= 1")

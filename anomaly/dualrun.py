@@ -19,17 +19,18 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from anomaly.events import Event, Priority, fingerprint
+from anomaly.events import Event, fingerprint
 from anomaly.settings import AnomalyConfig
 from anomaly.severity import Exposure, SeverityContext, adjust, money, threshold
+from core.vocabulary import Category, Priority
+from monitor import check_ids
 from monitor.dualrun.model import AggregateResult, ComparisonResult, EntityResult, RowDifference
 
 RUNBOOK = "dualrun-difference"
 ERROR_RUNBOOK = "collector-error"
-CHECK_PREFIX = "dualrun"
 EVIDENCE_ROWS = 50
 """Rows of the differences table kept in one event's evidence."""
-ERROR_SEVERITY: Priority = "P3"
+ERROR_SEVERITY = Priority.P3
 _CENT = Decimal("0.01")
 _KIND_TEXT = {"changed": "changed", "missing_in_new": "missing in new", "extra_in_new": "extra in new"}
 
@@ -39,7 +40,7 @@ OpenFingerprints = Mapping[tuple[str, str], set[str]]
 
 def check_id(comparison: str, entity: str) -> str:
     """``dualrun.<comparison>.<entity>``: what runbooks' ``applies_to`` and routing rules match on."""
-    return f"{CHECK_PREFIX}.{comparison}.{entity}"[:128]
+    return check_ids.dualrun(comparison, entity)[:128]
 
 
 def event_entity(period: str | None) -> dict[str, str]:
@@ -171,8 +172,7 @@ def _severity(
     reasons = (f"{declared} as declared for dual-run differences (dualrun.severity)", *reasons)
     classes = {c for c, n in entity.by_classification.items() if n}
     if classes == {"timing"} and sum(entity.by_classification.values()) >= entity.differences:
-        levels: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")
-        lowered = levels[min(levels.index(severity) + 1, len(levels) - 1)]
+        lowered = severity.step(+1)
         why = "every difference is a timing (cut-off) difference, expected to clear in a later run"
         reasons = (*reasons, f"lowered to {lowered}: {why}" if lowered != severity else f"stays P4: {why}")
         severity = lowered
@@ -223,7 +223,7 @@ def _trigger(
     return Event(
         fingerprint=difference_fingerprint(result.comparison, entity.entity, entity.period, source),
         severity=severity,
-        category="data",
+        category=Category.DATA,
         summary=_summary(result, entity, currency),
         source=source,
         check_id=check_id(result.comparison, entity.entity),
@@ -249,7 +249,7 @@ def _error(result: ComparisonResult, entity: EntityResult) -> Event:
     return Event(
         fingerprint=error_fingerprint(result.comparison, entity.entity, entity.period, source),
         severity=ERROR_SEVERITY,
-        category="technical",
+        category=Category.TECHNICAL,
         summary=f"Dual run {result.comparison}: {entity.entity}{where} could not be compared: {entity.error}"[
             :300
         ],
@@ -269,8 +269,8 @@ def _resolve(result: ComparisonResult, entity: EntityResult, fp: str, what: str)
     return Event(
         fingerprint=fp,
         action="resolve",
-        severity="P4",
-        category="data" if what == "matches" else "technical",
+        severity=Priority.P4,
+        category=Category.DATA if what == "matches" else Category.TECHNICAL,
         summary=f"Dual run {result.comparison}: {entity.entity}{where} {what} again"[:300],
         source=_source(result),
         check_id=check_id(result.comparison, entity.entity),

@@ -10,10 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Priority = Literal["P1", "P2", "P3", "P4"]
-Category = Literal["data", "process", "technical", "user"]
+from core.vocabulary import Category, Level, Priority
+
 Action = Literal["trigger", "acknowledge", "resolve"]
-Level = Literal["high", "medium", "low"]
 
 
 def fingerprint(*parts: str, entity: dict[str, Any] | None = None) -> str:

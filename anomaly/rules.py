@@ -17,15 +17,16 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from anomaly.events import Event, Priority, fingerprint
+from anomaly.events import Event, fingerprint
 from anomaly.settings import AnomalySettings
 from anomaly.severity import Exposure, SeverityContext, adjust
+from core.vocabulary import Category, Priority, parse
 from monitor.results import CheckResult
 
 OpenFingerprints = Mapping[tuple[str, str], set[str]]
 """Fingerprints with an open exception, per (check id, source)."""
 
-COLLECTOR_ERROR_SEVERITY = "P3"
+COLLECTOR_ERROR_SEVERITY = Priority.P3
 
 
 def _describe_entity(entity: Mapping[str, Any]) -> str:
@@ -43,7 +44,8 @@ def _severity(
     context: SeverityContext | None,
 ) -> dict[str, Any]:
     declared = f"{result.severity} as declared by check {result.check_id}"
-    if settings is None or result.severity not in {"P1", "P2", "P3", "P4"}:
+    declared_priority = parse(Priority, result.severity)
+    if settings is None or declared_priority is None:
         return {"severity": result.severity, "severity_reasons": (declared,)}
     exposure = Exposure(
         check_id=result.check_id,
@@ -52,7 +54,6 @@ def _severity(
         affected=max(result.violations, len(result.entities)),
         tags=result.tags,
     )
-    declared_priority: Priority = result.severity  # type: ignore[assignment]  # checked just above
     severity, reasons = adjust(declared_priority, exposure, settings, context)
     return {"severity": severity, "severity_reasons": (declared, *reasons)}
 
@@ -86,7 +87,7 @@ def events_for_result(
             Event(
                 fingerprint=fingerprint("collector-error", result.check_id, result.source),
                 severity=COLLECTOR_ERROR_SEVERITY,
-                category="technical",
+                category=Category.TECHNICAL,
                 summary=f"Check {result.check_id} could not run on {result.source}: {result.error}"[:300],
                 source=result.source,
                 check_id=result.check_id,

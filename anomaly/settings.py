@@ -107,7 +107,7 @@ class AnomalySettings(StrictModel):
     )
     """Metric names whose series (one per label set) the collection pipeline streams through the
     detectors; ``[]`` switches metric anomaly detection off."""
-    alarm_severity: Priority = "P3"
+    alarm_severity: Priority = Priority.P3
     """Declared severity of a metric alarm, before the severity rules (close window) adjust it."""
     slot_minutes: int = Field(60, ge=1, le=1440)
     """Width of a time-of-day slot of the seasonal baseline (must divide a day)."""

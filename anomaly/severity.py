@@ -14,10 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from anomaly.calendar import BusinessCalendar
-from anomaly.events import Priority
 from anomaly.settings import AnomalySettings
-
-LEVELS: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")
+from core.vocabulary import Priority
 
 
 @dataclass(frozen=True)
@@ -49,10 +47,6 @@ def threshold(amount: Decimal) -> str:
     return f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
 
 
-def _step(priority: Priority, delta: int) -> Priority:
-    return LEVELS[min(max(LEVELS.index(priority) + delta, 0), len(LEVELS) - 1)]
-
-
 def adjust(
     declared: Priority,
     exposure: Exposure,
@@ -61,13 +55,13 @@ def adjust(
 ) -> tuple[Priority, tuple[str, ...]]:
     """The adjusted priority and one reason per rule that applied, in the order applied."""
     context = context or SeverityContext()
-    current = declared
+    current = Priority(declared)  # callers may hand in the text ("P2") as well as the member
     reasons: list[str] = []
 
     def move(delta: int, why: str) -> None:
         """delta +1 raises (towards P1), -1 lowers (towards P4)."""
         nonlocal current
-        moved = _step(current, -delta)
+        moved = current.step(-delta)
         if moved == current:
             reasons.append(f"stays {current} (already {'most' if delta > 0 else 'least'} urgent): {why}")
         else:

@@ -42,6 +42,7 @@ from anomaly.settings import AnomalySettings
 from anomaly.severity import Exposure, SeverityContext, adjust
 from core.db import Base, JSONType, UTCDateTime, utcnow
 from core.errors import ConfigError, StoreError
+from monitor import check_ids
 from monitor.results import CheckResult, MetricSample
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ def _identity(key: str, entry: _Series) -> dict[str, Any]:
 def _related_check(labels: Mapping[str, str]) -> tuple[str, str] | None:
     """The check that already judges this series (a probe's latency: the probe's own check)."""
     probe = labels.get("probe")
-    return (f"probe.{probe}", labels.get("source", "")) if probe else None
+    return (check_ids.probe(probe), labels.get("source", "")) if probe else None
 
 
 @dataclass

@@ -307,8 +307,9 @@ class Writer:
     def _run(self) -> None:
         from sqlalchemy import func, select, update
 
+        from core.vocabulary import OPEN_STATUSES
         from hypercare.store import make_engine
-        from tickets.models import OPEN_STATUSES, Ticket
+        from tickets.models import Ticket
 
         engine = make_engine(self.url)
         with engine.connect() as conn:

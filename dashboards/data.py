@@ -5,7 +5,7 @@ and a :class:`Filters`, issues a fixed number of queries whatever the number of 
 frozen dataclasses (a row per day, per priority, per bucket...). No ticket list is ever loaded whole.
 
 KPI definitions follow the ERP domain catalog, section 4 (K1-K17); where the tickets code already defines a
-notion it is reused: open means :data:`tickets.models.OPEN_STATUSES`, open counts per priority are
+notion it is reused: open means :data:`core.vocabulary.OPEN_STATUSES`, open counts per priority are
 :func:`tickets.queries.open_counts` semantics (the API's ``facets.by_priority`` of ``status=open``), the
 workaround register is :func:`tickets.workarounds.register`.
 
@@ -29,11 +29,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
 
-from core.vocabulary import PRIORITIES
+from core.vocabulary import OPEN_STATUSES, Priority
 from dashboards.sql import seconds_between, utc_day
 from monitor.models import Source
-from tickets.models import OPEN_STATUSES, Ticket
+from tickets.models import Ticket
 
+PRIORITIES: tuple[str, ...] = tuple(p.value for p in Priority)
+"""The priorities as plain text, most urgent first: what the pages show, chart and key their tables by."""
 HOUR = 3600.0
 AGE_BUCKETS = ("0-2 d", "3-7 d", "8-14 d", ">14 d")
 
@@ -160,7 +162,11 @@ def open_urgent(conn: Connection, f: Filters, now: datetime, *, limit: int = 200
             age,
             Ticket.sla_state,
         )
-        .where(Ticket.status.in_(OPEN_STATUSES), Ticket.priority.in_(("P1", "P2")), *ticket_scope(f))
+        .where(
+            Ticket.status.in_(OPEN_STATUSES),
+            Ticket.priority.in_((Priority.P1, Priority.P2)),
+            *ticket_scope(f),
+        )
         .order_by(Ticket.priority, Ticket.created_at, Ticket.id)
         .limit(limit)
     ).all()

@@ -15,13 +15,14 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import HypercareError
+from core.vocabulary import OPEN_STATUSES, Priority
 from dashboards.data import Filters, FlowDay, flow, open_counts, ticket_scope
 from dashboards.data_cutover import DualRunStatus
 from dashboards.data_monitor import check_summaries, interfaces, latest_pass_ratio, worst_age
 from dashboards.data_service import active_workarounds, combined, reopen_rate, sla_compliance
 from dashboards.settings import DashboardsConfig
 from monitor.checks import configured_checks
-from tickets.models import OPEN_STATUSES, Ticket
+from tickets.models import Ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ def _open_data_p1_p2(conn: Connection, f: Filters) -> int:
             select(func.count(Ticket.id)).where(
                 Ticket.status.in_(OPEN_STATUSES),
                 Ticket.category == "data",
-                Ticket.priority.in_(("P1", "P2")),
+                Ticket.priority.in_((Priority.P1, Priority.P2)),
                 *ticket_scope(f),
             )
         )

@@ -12,10 +12,10 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from core.vocabulary import PRIORITIES
-from dashboards.data import Filters, hours, in_range, ratio, ticket_scope
+from core.vocabulary import OPEN_STATUSES, Priority, TicketStatus
+from dashboards.data import PRIORITIES, Filters, hours, in_range, ratio, ticket_scope
 from dashboards.sql import seconds_between
-from tickets.models import OPEN_STATUSES, Ticket, TicketRating
+from tickets.models import Ticket, TicketRating
 from tickets.workarounds import register
 
 ParetoDimension = Literal["category", "check_id", "source"]
@@ -83,7 +83,9 @@ def _clocks(now: datetime) -> tuple[tuple[str, Any, _Clock], ...]:
         (
             "resolution",
             Ticket.sla_resolution_due_at,
-            _clock(Ticket.resolved_at, Ticket.sla_resolution_due_at, now, Ticket.status == "waiting"),
+            _clock(
+                Ticket.resolved_at, Ticket.sla_resolution_due_at, now, Ticket.status == TicketStatus.WAITING
+            ),
         ),
     )
 
@@ -231,7 +233,7 @@ def by_queue(conn: Connection, f: Filters) -> list[QueueRow]:
                 case((and_(Ticket.resolved_at.is_not(None), in_range(Ticket.resolved_at, f)), 1), else_=0)
             ),
             func.sum(case((is_open, 1), else_=0)),
-            func.sum(case((and_(is_open, Ticket.priority.in_(("P1", "P2"))), 1), else_=0)),
+            func.sum(case((and_(is_open, Ticket.priority.in_((Priority.P1, Priority.P2))), 1), else_=0)),
         )
         .where(
             or_(in_range(Ticket.created_at, f), in_range(Ticket.resolved_at, f), is_open), *ticket_scope(f)

@@ -22,6 +22,7 @@ from anomaly.events import Event, fingerprint
 from anomaly.rules import events_for_results
 from anomaly.state import MetricWatch, severity_context
 from core.session import session_scope
+from core.vocabulary import Category, Priority
 from hypercare.config import Settings
 from monitor.checks import CheckSpec
 from monitor.collect import Collection, Progress, collect, store_collection
@@ -37,7 +38,7 @@ from tickets.notify import AppriseNotifier, DispatchReport, Notifier, dispatch_p
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
-SOURCE_DOWN_SEVERITY = "P2"
+SOURCE_DOWN_SEVERITY = Priority.P2
 
 
 @dataclass
@@ -168,7 +169,7 @@ def source_event(change: SourceChange) -> Event:
             fingerprint=fp,
             action="resolve",
             severity=SOURCE_DOWN_SEVERITY,
-            category="technical",
+            category=Category.TECHNICAL,
             summary=f"Source {change.source} answers again after {change.failures} failed attempt(s)",
             source=change.source,
             occurred_at=change.at,
@@ -178,7 +179,7 @@ def source_event(change: SourceChange) -> Event:
     return Event(
         fingerprint=fp,
         severity=SOURCE_DOWN_SEVERITY,
-        category="technical",
+        category=Category.TECHNICAL,
         summary=f"Source {change.source} is unreachable: {change.reason}"[:300],
         source=change.source,
         runbook="collector-error",

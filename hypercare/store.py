@@ -3,10 +3,12 @@ engine the served processes use (ticket writes bump the tickets version the resp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from alembic import command
-from sqlalchemy import Engine, MetaData
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy.exc import OperationalError
 
 import anomaly.state
@@ -46,13 +48,43 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    _migrate(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run migrations in one transaction. On SQLite, with foreign key enforcement off while they run: a
+    migration that rebuilds a table (batch mode: copy, drop the old one, rename) would otherwise have the
+    drop cascade to the rows referring to it. The keys are checked before the commit instead."""
     cfg = alembic_config(str(engine.url))
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        with engine.connect() as conn:
+            if sqlite:  # only outside a transaction does SQLite take this pragma
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    step(cfg, revision)
+                    if sqlite:
+                        _check_foreign_keys(conn)
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
     except OperationalError as exc:
         raise StoreError(f"store {redact_url(str(engine.url))} is unreachable: {first_line(exc)}") from None
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        shown = ", ".join(f"{row[0]} rowid {row[1]} -> {row[2]}" for row in broken[:10])
+        raise StoreError(f"the migration left {len(broken)} row(s) referring to missing rows: {shown}")
 
 
 def check_migrations(url: str) -> None:

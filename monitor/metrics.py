@@ -36,6 +36,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor import check_ids
 from monitor.checks import CheckSpec, configured_checks
 from monitor.collectors.catalog import METRIC_HELP, PREFIXES, metric_help
 from monitor.models import CheckResultRow, MetricSampleRow
@@ -62,22 +63,26 @@ def check_catalog(settings: MonitorConfig, specs: Iterable[CheckSpec] = ()) -> d
     """
     catalog = {spec.id: CheckLabels(spec.severity, spec.category) for spec in specs}
     for probe in settings.probes:
-        catalog[f"probe.{probe.name}"] = CheckLabels(probe.severity, "technical")
+        catalog[check_ids.probe(probe.name)] = CheckLabels(probe.severity, "technical")
     c = settings.collectors
     for what in ("disk_usage", "memory", "process"):
-        catalog[f"host.{what}"] = CheckLabels(c.host.severity, "technical")
+        catalog[check_ids.host(what)] = CheckLabels(c.host.severity, "technical")
     for what in ("connections", "long_queries", "idle_in_transaction", "lock_waits", "cache_hit_ratio",
                  "replication_lag"):  # fmt: skip
-        catalog[f"db.{what}"] = CheckLabels(c.db_health.severity, "technical")
-    catalog["collector.db_health"] = CheckLabels(c.db_health.severity, "technical")
+        catalog[check_ids.db(what)] = CheckLabels(c.db_health.severity, "technical")
+    catalog[check_ids.collector("db_health")] = CheckLabels(c.db_health.severity, "technical")
     for integration in c.integrations:
         for what in ("backlog", "oldest_age", "failed"):
-            catalog[f"integration.{integration.name}.{what}"] = CheckLabels(integration.severity, "technical")
-        catalog[f"collector.integration.{integration.name}"] = CheckLabels(integration.severity, "technical")
+            catalog[check_ids.integration(integration.name, what)] = CheckLabels(
+                integration.severity, "technical"
+            )
+        catalog[check_ids.collector("integration", integration.name)] = CheckLabels(
+            integration.severity, "technical"
+        )
     for job in c.jobs:
         for what in ("stale", "failed", "duration"):
-            catalog[f"job.{job.name}.{what}"] = CheckLabels(job.severity, "process")
-        catalog[f"collector.job.{job.name}"] = CheckLabels(job.severity, "technical")
+            catalog[check_ids.job(job.name, what)] = CheckLabels(job.severity, "process")
+        catalog[check_ids.collector("job", job.name)] = CheckLabels(job.severity, "technical")
     return catalog
 
 
@@ -90,20 +95,19 @@ def settings_catalog(settings: MonitorConfig) -> dict[str, CheckLabels]:
 def labels_for(check_id: str, catalog: Mapping[str, CheckLabels]) -> CheckLabels:
     if check_id in catalog:
         return catalog[check_id]
-    kind = check_id.split(".", 1)[0]
-    category = "process" if kind == "job" else "technical" if kind in _TECHNICAL else "unknown"
+    kind = check_ids.kind(check_id)
+    category = (
+        "process" if kind == check_ids.JOB else "technical" if kind in check_ids.BUILTIN_KINDS else "unknown"
+    )
     return CheckLabels("unknown", category)
-
-
-_TECHNICAL = {"probe", "host", "db", "integration", "collector"}
 
 
 def collector_kind(check_id: str) -> str:
     """Which collector an error result belongs to: ``collector.<kind>...``, ``probe.*``, else ``checks``."""
-    parts = check_id.split(".")
-    if parts[0] == "collector" and len(parts) > 1:
-        return parts[1]
-    return "probe" if parts[0] == "probe" else "checks"
+    collector = check_ids.collector_kind(check_id)
+    if collector is not None:
+        return collector
+    return check_ids.PROBE if check_ids.kind(check_id) == check_ids.PROBE else "checks"
 
 
 class CheckResultsCollector(Collector):

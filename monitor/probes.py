@@ -20,12 +20,13 @@ from typing import Any
 
 import httpx
 
+from monitor import check_ids
 from monitor.results import CheckResult, CheckStatus, MetricSample
 from monitor.settings import ProbeSettings
 
 
 def probe_check_id(probe: ProbeSettings) -> str:
-    return f"probe.{probe.name}"
+    return check_ids.probe(probe.name)
 
 
 def run_probe(probe: ProbeSettings, client: httpx.Client) -> tuple[CheckResult, list[MetricSample]]:

@@ -56,7 +56,7 @@ class ProbeSettings(StrictModel):
     timeout_s: float = Field(5.0, gt=0, le=120)
     latency_warn_s: float = Field(1.0, gt=0)
     latency_fail_s: float = Field(2.0, gt=0)
-    severity: Priority = "P2"
+    severity: Priority = Priority.P2
     runbook: str | None = None
     owner: str | None = None
     tls_warn_days: float = Field(21.0, ge=0)
@@ -84,7 +84,7 @@ class HostCollectorSettings(StrictModel):
     disk_fail_ratio: float = Field(0.95, gt=0, le=1)
     memory_warn_ratio: float = Field(0.90, gt=0, le=1)
     memory_fail_ratio: float = Field(0.97, gt=0, le=1)
-    severity: Priority = "P2"
+    severity: Priority = Priority.P2
 
 
 class DbHealthSettings(StrictModel):
@@ -102,7 +102,7 @@ class DbHealthSettings(StrictModel):
     cache_hit_warn_ratio: float = Field(0.90, ge=0, le=1)
     replication_lag_warn_s: float = Field(60.0, gt=0)
     replication_lag_fail_s: float = Field(300.0, gt=0)
-    severity: Priority = "P2"
+    severity: Priority = Priority.P2
 
 
 class IntegrationProbeSettings(StrictModel):
@@ -124,7 +124,7 @@ class IntegrationProbeSettings(StrictModel):
     oldest_age_fail_s: float | None = Field(None, gt=0)
     failed_fail: int = Field(1, ge=1)
     """Failed messages within the window at which integration.<name>.failed fails."""
-    severity: Priority = "P2"
+    severity: Priority = Priority.P2
     runbook: str | None = None
     owner: str | None = None
 
@@ -149,7 +149,7 @@ class JobMonitorSettings(StrictModel):
     duration_warn_factor: float = Field(2.0, gt=1)
     duration_fail_factor: float = Field(4.0, gt=1)
     success_statuses: tuple[str, ...] = ("success", "succeeded", "ok", "done", "completed")
-    severity: Priority = "P2"
+    severity: Priority = Priority.P2
     runbook: str | None = None
     owner: str | None = None
 
@@ -270,7 +270,7 @@ class DualRunSettings(StrictModel):
     """What a scheduled run compares: everything, or the period (day or month) holding today/yesterday."""
     timeout_s: float = Field(3600.0, gt=0, le=86400)
     """How long one scheduled comparison may take."""
-    severity: Priority = "P3"
+    severity: Priority = Priority.P3
     """Declared severity of a difference event before the money rules (anomaly/severity.py) adjust it."""
     explained: tuple[Literal["timing", "mapping", "data", "defect"], ...] = ("timing", "mapping")
     """Classifications that explain a difference; the others are unexplained variance."""

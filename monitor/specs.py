@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.vocabulary import Category, Priority
 from monitor.intervals import ScheduleError, parse_interval
 
 if TYPE_CHECKING:
@@ -205,8 +206,8 @@ class CheckSpec(BaseModel):
     compare: tuple[CompareColumn, ...] = ()
     report: tuple[Discrepancy, ...] = ("missing_left", "missing_right", "different")
     """Which discrepancies of a reconciliation are offending rows."""
-    category: Literal["data", "process", "technical", "user"]
-    severity: Literal["P1", "P2", "P3", "P4"]
+    category: Category
+    severity: Priority
     amount_column: str | None = None
     key_columns: tuple[str, ...] = ()
     sample_limit: int = Field(20, ge=0, le=1000)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import utcnow
 from core.session import session_scope
+from monitor import check_ids
 from monitor.checks import CheckDefinitionError, fetch_rows, reason
 from monitor.settings import ProbeSettings
 from monitor.sources import source_engine
@@ -201,7 +202,8 @@ class Runner:
         out.truncated = rows.truncated
 
     def _probe(self, diagnostic: Diagnostic, ticket: Ticket) -> ProbeSettings | None:
-        wanted = diagnostic.probe or (ticket.check_id or "").removeprefix("probe.")
+        check_id = ticket.check_id or ""
+        wanted = diagnostic.probe or check_ids.probe_name(check_id) or check_id
         return next((p for p in self.settings.probes if p.name == wanted), None)
 
     def _http(self, diagnostic: Diagnostic, ticket: Ticket, out: DiagnosticRun) -> None:

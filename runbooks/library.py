@@ -31,6 +31,7 @@ from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import HypercareError
+from core.vocabulary import Category, Priority, parse
 
 SECTIONS: tuple[str, ...] = (
     "What this means",
@@ -65,7 +66,6 @@ class RunbookError(HypercareError, ValueError):
         super().__init__(f"{self.path}:{line}: {message}" if line is not None else f"{self.path}: {message}")
 
 
-CATEGORIES: frozenset[str] = frozenset({"data", "process", "technical", "user"})
 PARAM_ROOTS: tuple[str, ...] = ("entity", "evidence", "labels", "ticket")
 """Where a diagnostic's parameter comes from: the event's entity keys, its evidence (dotted path), its
 labels, or the ticket (``ticket.source``, ``ticket.check_id``, ``ticket.fingerprint``)."""
@@ -150,7 +150,7 @@ def parse_matcher(item: Any) -> Matcher:
         if "=" in text_:
             key, _, pattern = text_.partition("=")
             return Matcher(labels={key.strip(): pattern.strip()}, text=text_)  # type: ignore[dict-item]
-        if text_ in CATEGORIES:
+        if parse(Category, text_) is not None:
             return Matcher(category=text_, text=text_)
         return Matcher(check=text_, text=text_)
     if isinstance(item, dict):
@@ -288,7 +288,7 @@ class _FrontMatter(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=128)
     title: str = Field(min_length=1, max_length=200)
     applies_to: tuple[Matcher, ...] = Field(min_length=1)
-    severity: Literal["P1", "P2", "P3", "P4"]
+    severity: Priority = Field(strict=False)  # strict would take only a Priority object, never YAML text
     owner: str = Field(min_length=1, max_length=64)
     escalation: Escalation
     diagnostics: tuple[Diagnostic, ...] = ()

@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from monitor import check_ids
 from monitor.checks import CheckSpec, load_pack, shipped_packs
 from monitor.collectors.catalog import METRIC_HELP
 from runbooks.library import (
@@ -180,7 +181,7 @@ def _subject(check_id: str | None, evidence: Mapping[str, object] | None = None,
 
 
 def _probe(problem: str) -> Subject:
-    return _subject("probe.example", {"row": {"problem": problem}})
+    return _subject(check_ids.probe("example"), {"row": {"problem": problem}})
 
 
 _PROBE_ROW = ("url_path", "status_code", "latency_s", "tls_expires_at", "problem")
@@ -194,15 +195,17 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     Signal("host CPU", _subject(None, kind="metric", series="hypercare_host_cpu_usage_ratio"), _METRIC),
     Signal(
         "host memory",
-        _subject("host.memory"),
+        _subject(check_ids.host("memory")),
         _collector(("metric", "usage_ratio", "available_bytes"), ("metric",)),
     ),
     Signal(
         "host disk",
-        _subject("host.disk_usage"),
+        _subject(check_ids.host("disk_usage")),
         _collector(("mount", "usage_ratio", "free_bytes", "problem"), ("mount",)),
     ),
-    Signal("host process", _subject("host.process"), _collector(("process", "problem"), ("process",))),
+    Signal(
+        "host process", _subject(check_ids.host("process")), _collector(("process", "problem"), ("process",))
+    ),
     Signal("HTTP probe down", _probe("HTTP 503, expected 200"), _row_shape((), _PROBE_ROW)),
     Signal(
         "HTTP probe unreachable",
@@ -217,61 +220,65 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         "db connections",
-        _subject("db.connections"),
+        _subject(check_ids.db("connections")),
         _collector(("metric", "connections", "max_connections"), ("metric",)),
     ),
     Signal(
         "db long queries",
-        _subject("db.long_queries"),
+        _subject(check_ids.db("long_queries")),
         _collector(("metric", "long_running", "oldest_query_age_s"), ("metric",)),
     ),
     Signal(
         "db idle in transaction",
-        _subject("db.idle_in_transaction"),
+        _subject(check_ids.db("idle_in_transaction")),
         _collector(("metric", "sessions"), ("metric",)),
     ),
     Signal(
-        "db lock waits", _subject("db.lock_waits"), _collector(("metric", "waiting", "blocking"), ("metric",))
+        "db lock waits",
+        _subject(check_ids.db("lock_waits")),
+        _collector(("metric", "waiting", "blocking"), ("metric",)),
     ),
     Signal(
         "db cache hit ratio",
-        _subject("db.cache_hit_ratio"),
+        _subject(check_ids.db("cache_hit_ratio")),
         _collector(("metric", "cache_hit_ratio"), ("metric",)),
     ),
     Signal(
-        "db replication lag", _subject("db.replication_lag"), _collector(("metric", "lag_s"), ("metric",))
+        "db replication lag",
+        _subject(check_ids.db("replication_lag")),
+        _collector(("metric", "lag_s"), ("metric",)),
     ),
     Signal(
         "integration backlog",
-        _subject("integration.example.backlog"),
+        _subject(check_ids.integration("example", "backlog")),
         _collector(("integration", "backlog"), ("integration",)),
     ),
     Signal(
         "integration oldest age",
-        _subject("integration.example.oldest_age"),
+        _subject(check_ids.integration("example", "oldest_age")),
         _collector(("integration", "oldest_age_s", "oldest_at"), ("integration",)),
     ),
     Signal(
         "integration failed",
-        _subject("integration.example.failed"),
+        _subject(check_ids.integration("example", "failed")),
         _collector(("integration", "failed", "window_s"), ("integration",)),
     ),
     Signal(
         "job stale",
-        Subject("job.example.stale", "process", {}, {}),
+        Subject(check_ids.job("example", "stale"), "process", {}, {}),
         _collector(("job", "last_started_at", "expected_interval_s"), ("job",)),
     ),
     Signal(
         "job failed",
-        Subject("job.example.failed", "process", {}, {}),
+        Subject(check_ids.job("example", "failed"), "process", {}, {}),
         _collector(("job", "status", "started_at"), ("job",)),
     ),
     Signal(
         "job duration",
-        Subject("job.example.duration", "process", {}, {}),
+        Subject(check_ids.job("example", "duration"), "process", {}, {}),
         _collector(("job", "duration_s", "median_s", "running"), ("job",)),
     ),
-    Signal("collector error", _subject("collector.db_health", kind="collector-error"), _ERROR),
+    Signal("collector error", _subject(check_ids.collector("db_health"), kind="collector-error"), _ERROR),
     Signal("check could not run", _subject("gl.unbalanced_entries", kind="collector-error"), _ERROR),
     Signal(
         "source down",
@@ -303,24 +310,13 @@ def check_shape(spec: CheckSpec) -> EventShape:
 
 
 def _signal_shape(check_id: str) -> EventShape | None:
-    if check_id.startswith("dualrun."):
+    if check_ids.kind(check_id) == check_ids.DUALRUN:
         return DUALRUN_SHAPE
+    family = check_ids.family(check_id)  # integration.example.backlog stands for integration.<any>.backlog
     for signal in BUILTIN_SIGNALS:
-        if signal.subject.check_id and _same_family(signal.subject.check_id, check_id):
+        if signal.subject.check_id and check_ids.family(signal.subject.check_id) == family:
             return signal.shape
     return None
-
-
-def _same_family(example: str, check_id: str) -> bool:
-    """``integration.example.backlog`` stands for ``integration.<any>.backlog`` (and ``job.``, ``probe.``)."""
-    a, b = example.split("."), check_id.split(".")
-    if a[0] in {"integration", "job"} and len(a) == len(b) == 3:
-        return a[0] == b[0] and a[2] == b[2]
-    if a[0] == "probe":
-        return b[0] == "probe"
-    if a[0] == "collector":
-        return b[0] == "collector"
-    return example == check_id
 
 
 # --- the lint ------------------------------------------------------------------------------------------
@@ -424,8 +420,8 @@ def _known(name: str, specs: Mapping[str, CheckSpec]) -> bool:
     if any(fnmatch.fnmatchcase(n, name) for n in specs) or any(fnmatch.fnmatchcase(k, name) for k in KINDS):
         return True
     examples = [s.subject.check_id for s in BUILTIN_SIGNALS if s.subject.check_id]
-    examples += ["host.disk_usage", "host.memory", "host.process", "collector.integration.example"]
-    examples += ["collector.job.example"]
+    examples += [check_ids.host(what) for what in ("disk_usage", "memory", "process")]
+    examples += [check_ids.collector("integration", "example"), check_ids.collector("job", "example")]
     if any(fnmatch.fnmatchcase(e, name) for e in examples):
         return True
     return _signal_shape(name) is not None and name.split(".", maxsplit=1)[0] in {

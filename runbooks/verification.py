@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.rules import events_for_result
 from core.session import session_scope
+from monitor import check_ids
 from monitor.checks import CheckDefinitionError, configured_checks
 from monitor.collect import Collection, run_configured_check, store_collection
 from monitor.collectors import run_collector
@@ -34,19 +35,6 @@ from tickets.ports import CannotVerify, Verdict
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
-
-
-def _collector_name(check_id: str, source: str) -> str | None:
-    parts = check_id.split(".")
-    if parts[0] == "host":
-        return "host"
-    if parts[0] == "db" or check_id == "collector.db_health":
-        return f"db_health:{source}"
-    if parts[0] in {"integration", "job"} and len(parts) == 3:
-        return f"{parts[0]}:{parts[1]}"
-    if parts[0] == "collector" and len(parts) == 3:
-        return f"{parts[1]}:{parts[2]}"
-    return None
 
 
 def run_signal(  # noqa: PLR0912 - one branch per kind of check, flat on purpose
@@ -69,8 +57,9 @@ def run_signal(  # noqa: PLR0912 - one branch per kind of check, flat on purpose
         finally:
             for engine in engines.values():
                 engine.dispose()
-    if check_id.startswith("probe."):
-        probe = next((p for p in settings.probes if f"probe.{p.name}" == check_id), None)
+    probe_name = check_ids.probe_name(check_id)
+    if probe_name is not None:
+        probe = next((p for p in settings.probes if p.name == probe_name), None)
         if probe is None:
             raise CannotVerify(f"probe {check_id} is not configured any more")
         client = http_client or httpx.Client(follow_redirects=False)
@@ -79,7 +68,7 @@ def run_signal(  # noqa: PLR0912 - one branch per kind of check, flat on purpose
         finally:
             if http_client is None:
                 client.close()
-    name = _collector_name(check_id, source)
+    name = check_ids.collector_unit(check_id, source)
     if name is None:
         raise CannotVerify(f"no check, probe or collector produces {check_id}")
     try:
@@ -87,7 +76,7 @@ def run_signal(  # noqa: PLR0912 - one branch per kind of check, flat on purpose
     except ValueError as exc:
         raise CannotVerify(str(exc)) from None
     errors = [r for r in results if r.status == "error"]
-    if check_id.startswith("collector.") or errors:
+    if check_ids.kind(check_id) == check_ids.COLLECTOR or errors:
         if errors:
             return errors[0]
         first = results[0]  # the collector works again: its first check stands for it

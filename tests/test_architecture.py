@@ -33,7 +33,13 @@ FORBIDDEN: dict[str, frozenset[str]] = {
 ONLY: dict[tuple[str, str], frozenset[str]] = {
     # anomaly reads what the monitor produces (result types, settings), never its I/O
     ("anomaly", "monitor"): frozenset(
-        {"monitor.results", "monitor.settings", "monitor.intervals", "monitor.dualrun.model"}
+        {
+            "monitor.results",
+            "monitor.settings",
+            "monitor.intervals",
+            "monitor.check_ids",
+            "monitor.dualrun.model",
+        }
     ),
     # the queue shows runbook content and checklists; diagnostics and verification reach the ERP and are
     # plugged in by the wiring through tickets/ports.py

@@ -30,8 +30,9 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from anomaly.events import Category, Event, Priority, fingerprint
+from anomaly.events import Event, fingerprint
 from core.db import Money, UTCDateTime
+from core.vocabulary import Category, Priority, parse
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
 from tickets.settings import AlertmanagerSettings
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 PRODUCER = "alertmanager"
 ACTOR = "alertmanager"
-CATEGORIES: tuple[Category, ...] = ("data", "process", "technical", "user")
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 BULK_DIALECTS = ("postgresql", "sqlite")
 """Stores where a webhook's firing alerts are applied set-wise (``INSERT ... ON CONFLICT DO NOTHING
@@ -137,10 +137,9 @@ def map_labels(labels: dict[str, str], settings: AlertmanagerSettings) -> AlertT
         severity = labels.get(settings.severity_label, "").lower()
         priority = settings.severity_priority.get(severity, settings.default_priority)
     named = labels.get(settings.category_label, "").lower()
-    labelled = [c for c in CATEGORIES if c == named]
     return AlertTriage(
         priority=priority,
-        category=category or (labelled[0] if labelled else settings.default_category),
+        category=category or parse(Category, named) or settings.default_category,
         queue=queue,
         resolve_on_resolved=settings.resolve_on_resolved if resolve is None else resolve,
     )

@@ -24,10 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from core.db import utcnow
-from core.vocabulary import PRIORITIES
+from core.vocabulary import OPEN_STATUSES, Priority, TicketStatus
 from tickets import outbox, sla
 from tickets.lifecycle import Lifecycle, auto_close
-from tickets.models import OPEN_STATUSES, Ticket
+from tickets.models import Ticket
 from tickets.service import SYSTEM_ACTOR, TicketService
 from tickets.settings import EscalationLevel, TicketsConfig
 
@@ -101,7 +101,7 @@ def escalate_batch(
     for ticket in tickets:
         status = sla.evaluate(ticket, settings, now)
         levels = settings.escalation.levels.get(ticket.priority, ())  # type: ignore[call-overload]
-        while ticket.escalation_level < len(levels) and ticket.status != "waiting":
+        while ticket.escalation_level < len(levels) and ticket.status != TicketStatus.WAITING:
             level = levels[ticket.escalation_level]
             why = _due(level, ticket, status, now)
             if why is None:
@@ -119,8 +119,8 @@ def _fire(
 ) -> None:
     ticket.escalation_level = number
     detail: dict[str, object] = {"level": number, "reason": why, "notify_tags": list(level.notify_tags)}
-    if level.raise_priority and ticket.priority != PRIORITIES[0]:
-        raised = PRIORITIES[PRIORITIES.index(ticket.priority) - 1]
+    if level.raise_priority and ticket.priority != Priority.P1:
+        raised = Priority(ticket.priority).step(-1)
         detail["priority"] = {"before": ticket.priority, "after": raised}
         Lifecycle(service)._set_priority(
             ticket, SYSTEM_ACTOR, raised, now, reason=f"escalation level {number}: {why}"

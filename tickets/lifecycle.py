@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.vocabulary import PRIORITIES
+from core.vocabulary import Priority, TicketStatus, parse
 from tickets import sla
 from tickets.errors import InvalidTransition, TicketError, TicketNotFound
 from tickets.models import Ticket, TicketLink, TicketWatcher, User
@@ -63,26 +63,26 @@ class Lifecycle:
         if to not in TRANSITIONS.get(ticket.status, ()):
             raise InvalidTransition(ticket_id, ticket.status, f"move it to {to}")
         now = self.service.now()
-        if to == "acknowledged":
+        if to == TicketStatus.ACKNOWLEDGED:
             return self.service.acknowledge(ticket_id, actor)
-        if to == "resolved":
+        if to == TicketStatus.RESOLVED:
             return self.service.resolve(ticket_id, actor, _reason(reason, "resolving"))
-        if to == "waiting" and waiting_reason not in WAITING_REASONS:
+        if to == TicketStatus.WAITING and waiting_reason not in WAITING_REASONS:
             raise ValueError(f"waiting needs a waiting_reason: one of {', '.join(WAITING_REASONS)}")
-        if to in ("reopened", "closed"):
-            reason = _reason(reason, "reopening" if to == "reopened" else "closing")
+        if to in (TicketStatus.REOPENED, TicketStatus.CLOSED):
+            reason = _reason(reason, "reopening" if to == TicketStatus.REOPENED else "closing")
         before = _snapshot(ticket, "status", "waiting_reason", "sla_state")
         previous = ticket.status
         ticket.status = to
-        ticket.waiting_reason = waiting_reason if to == "waiting" else None
+        ticket.waiting_reason = waiting_reason if to == TicketStatus.WAITING else None
         ticket.updated_at = now
-        if to == "waiting":
+        if to == TicketStatus.WAITING:
             sla.pause(ticket, self.settings, now)
-        elif previous == "waiting":
+        elif previous == TicketStatus.WAITING:
             sla.resume(ticket, self.settings, now)
-        if to == "closed":
+        if to == TicketStatus.CLOSED:
             ticket.closed_at = now
-        if to == "reopened":
+        if to == TicketStatus.REOPENED:
             self._reopen(ticket, now)
         after = _snapshot(ticket, "status", "waiting_reason", "sla_state")
         self.service.audit(ticket, actor, "status_changed", now, before=before, after=after, reason=reason)
@@ -99,15 +99,15 @@ class Lifecycle:
                 self.session.flush()
         except IntegrityError:
             raise InvalidTransition(
-                ticket.id, "resolved", "reopen it while another ticket is open for it"
+                ticket.id, TicketStatus.RESOLVED, "reopen it while another ticket is open for it"
             ) from None
         sla.resume(ticket, self.settings, now)
         self.service.notify(ticket, "reopened", now)
 
     def change_priority(self, ticket_id: int, actor: str, priority: str, reason: str) -> Ticket:
         """Set the priority by hand, with a reason; the SLA keeps the time used and paused."""
-        if priority not in PRIORITIES:
-            raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}, got {priority!r}")
+        if parse(Priority, priority) is None:
+            raise ValueError(f"priority must be one of {', '.join(Priority)}, got {priority!r}")
         why = _reason(reason, "a priority change")
         ticket = self.service.locked(ticket_id)
         if not ticket.is_open:
@@ -220,21 +220,21 @@ def auto_close(service: TicketService, *, limit: int = 500) -> int:
     cutoff = now - timedelta(days=service.settings.tickets.auto_close_days)
     tickets = service.session.scalars(
         select(Ticket)
-        .where(Ticket.status == "resolved", Ticket.resolved_at < cutoff)
+        .where(Ticket.status == TicketStatus.RESOLVED, Ticket.resolved_at < cutoff)
         .order_by(Ticket.id)
         .limit(limit)
         .with_for_update()
     ).all()
     for ticket in tickets:
-        ticket.status, ticket.closed_at, ticket.updated_at = "closed", now, now
+        ticket.status, ticket.closed_at, ticket.updated_at = TicketStatus.CLOSED, now, now
         reason = f"auto-closed {service.settings.tickets.auto_close_days:g} days after resolution"
         service.audit(
             ticket,
             SYSTEM_ACTOR,
             "status_changed",
             now,
-            before={"status": "resolved"},
-            after={"status": "closed"},
+            before={"status": TicketStatus.RESOLVED},
+            after={"status": TicketStatus.CLOSED},
             reason=reason,
         )
     service.session.flush()

@@ -23,10 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, JSONType, Money, UTCDateTime, utcnow
+from core.db import Base, JSONType, Money, UTCDateTime, one_of, utcnow
+from core.vocabulary import OPEN_STATUSES, Category, Level, OutboxStatus, Priority, TicketStatus
 
-OPEN_STATUSES = ("new", "acknowledged", "in_progress", "waiting", "reopened")
-CLOSED_STATUSES = ("resolved", "closed")
 ROLES = ("viewer", "reporter", "agent", "oncall", "manager", "admin")
 """What each role may do is ``tickets.auth.ROLE_SCOPES``."""
 
@@ -35,6 +34,7 @@ class EventRecord(Base):
     """Every event received (from anomaly/, Alertmanager, reporters), kept as it arrived."""
 
     __tablename__ = "event"
+    __table_args__ = (one_of("severity", Priority), one_of("category", Category))  # migration 0011
     id: Mapped[int] = mapped_column(primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(128), index=True)
     action: Mapped[str] = mapped_column(String(16))  # trigger | acknowledge | resolve
@@ -63,6 +63,12 @@ class Ticket(Base):
         Index("ix_ticket_created_at", "created_at"),
         Index("ix_ticket_acknowledged_at", "acknowledged_at"),
         Index("ix_ticket_resolved_created", "resolved_at", "created_at"),
+        # the vocabulary (core/vocabulary.py), enforced by the store itself (migration 0011)
+        one_of("status", TicketStatus),
+        one_of("priority", Priority),
+        one_of("impact", Level),
+        one_of("urgency", Level),
+        one_of("category", Category),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(128), index=True)
@@ -71,7 +77,7 @@ class Ticket(Base):
     second open ticket for one fingerprint, whatever the number of concurrent writers."""
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.NEW)
     priority: Mapped[str] = mapped_column(String(2))
     impact: Mapped[str] = mapped_column(String(8))
     urgency: Mapped[str] = mapped_column(String(8))
@@ -236,7 +242,10 @@ class NotificationOutbox(Base):
     crash between the two can neither lose the alert nor send one for a change that never happened."""
 
     __tablename__ = "notification_outbox"
-    __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notification_outbox_due", "status", "next_attempt_at"),
+        one_of("status", OutboxStatus),  # migration 0011
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
     target: Mapped[int] = mapped_column(Integer)
@@ -245,7 +254,8 @@ class NotificationOutbox(Base):
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     notify_type: Mapped[str] = mapped_column(String(16), default="failure")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | dead
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    """An :class:`~core.vocabulary.OutboxStatus`: pending | held | muted | digested | sent | dead."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -350,6 +360,7 @@ class Report(Base):
     """An employee's exception report; it becomes (or joins) a ticket."""
 
     __tablename__ = "report"
+    __table_args__ = (one_of("category", Category), one_of("urgency", Level), one_of("impact", Level))  # 0011
     id: Mapped[int] = mapped_column(primary_key=True)
     reporter_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import utcnow
 from core.settings import redact_url
+from core.vocabulary import OutboxStatus
 from tickets.models import NotificationOutbox
 from tickets.outbox import apprise_tag
 from tickets.settings import NotificationTarget, TicketsConfig
@@ -44,6 +45,15 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 3600.0
 MAX_ERROR_CHARS = 2000
 NOTIFY_TYPES = ("info", "success", "warning", "failure")
+_METRIC_ORDER = (
+    OutboxStatus.PENDING,
+    OutboxStatus.HELD,
+    OutboxStatus.SENT,
+    OutboxStatus.DEAD,
+    OutboxStatus.MUTED,
+    OutboxStatus.DIGESTED,
+)
+"""The order the outbox collector has always listed its series in (every status, once)."""
 
 
 class Notifier(Protocol):
@@ -153,7 +163,7 @@ def backoff(settings: TicketsConfig, attempts: int) -> timedelta:
 def _claim(session: Session, now: datetime) -> NotificationOutbox | None:
     query = (
         select(NotificationOutbox)
-        .where(NotificationOutbox.status == "pending", NotificationOutbox.next_attempt_at <= now)
+        .where(NotificationOutbox.status == OutboxStatus.PENDING, NotificationOutbox.next_attempt_at <= now)
         .order_by(NotificationOutbox.next_attempt_at, NotificationOutbox.id)
         .limit(1)
     )
@@ -193,11 +203,11 @@ def dispatch_pending(
                 "attempts": row.attempts,
             }
             if ok:
-                row.status, row.sent_at, row.last_error = "sent", at, None
+                row.status, row.sent_at, row.last_error = OutboxStatus.SENT, at, None
                 sent += 1
                 log.info("notification sent", extra=context)
             elif row.attempts >= settings.notifications.max_attempts:
-                row.status, row.last_error = "dead", error
+                row.status, row.last_error = OutboxStatus.DEAD, error
                 dead += 1
                 log.error(
                     "notification undeliverable after %d attempts, given up: %s",
@@ -237,6 +247,6 @@ class OutboxCollector:
                     select(NotificationOutbox.status, func.count()).group_by(NotificationOutbox.status)
                 ).all()
             )
-        for status in ("pending", "held", "sent", "dead", "muted", "digested"):
-            family.add_metric([status], float(counts.get(status, 0)))
+        for status in _METRIC_ORDER:
+            family.add_metric([status.value], float(counts.get(status, 0)))
         yield family

@@ -3,10 +3,12 @@
 Rows go into ``notification_outbox`` in the caller's transaction, next to the ticket change itself, so the
 alert is durable exactly when the change is (see :mod:`tickets.notify` for delivery).
 
-Statuses a row is written with: ``pending`` (page now: the priority is in ``notifications.page_priorities``
-or it is an escalation), ``held`` (waits for the target's next digest, :func:`build_digests`), ``muted``
-(a silence matched; ``silence_id`` names it). Every row carries the apprise tag of its target, and the
-notifier sends with that tag only: an untagged apprise call would reach every configured service.
+Statuses a row is written with (:class:`~core.vocabulary.OutboxStatus`): ``pending`` (page now: the
+priority is in ``notifications.page_priorities`` or it is an escalation), ``held`` (waits for the target's
+next digest, :func:`build_digests`, then ``digested``), ``muted`` (a silence matched; ``silence_id`` names
+it). :mod:`tickets.notify` moves ``pending`` rows to ``sent`` or ``dead``. Every row carries the apprise
+tag of its target, and the notifier sends with that tag only: an untagged apprise call would reach every
+configured service.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.vocabulary import OutboxStatus
 from tickets import silences
 from tickets.models import NotificationOutbox, Ticket
 from tickets.settings import NotificationTarget, TicketsConfig
@@ -92,7 +95,9 @@ def enqueue(
     title, body = compose(ticket, kind, settings.server.base_url())
     silence = silences.muting(session, ticket, now)
     paged = kind == "escalated" or ticket.priority in settings.notifications.page_priorities
-    status = "muted" if silence is not None else ("pending" if paged else "held")
+    status = (
+        OutboxStatus.MUTED if silence is not None else (OutboxStatus.PENDING if paged else OutboxStatus.HELD)
+    )
     chosen = [
         index
         for index, target in enumerate(settings.notifications.targets)
@@ -124,7 +129,7 @@ def build_digests(session: Session, settings: TicketsConfig, *, now: datetime) -
     all its held rows, which become ``digested`` (same transaction: none is lost or listed twice)."""
     query = (
         select(NotificationOutbox)
-        .where(NotificationOutbox.status == "held")
+        .where(NotificationOutbox.status == OutboxStatus.HELD)
         .order_by(NotificationOutbox.target, NotificationOutbox.id)
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -146,7 +151,7 @@ def build_digests(session: Session, settings: TicketsConfig, *, now: datetime) -
             title=f"[Hypercare] Digest: {len(rows)} ticket notification(s)",
             body="\n".join(lines),
             notify_type="info",
-            status="pending",
+            status=OutboxStatus.PENDING,
             attempts=0,
             next_attempt_at=now,
             created_at=now,
@@ -155,7 +160,7 @@ def build_digests(session: Session, settings: TicketsConfig, *, now: datetime) -
         session.add(digest)
         session.flush()
         for row in rows:
-            row.status, row.digest_id = "digested", digest.id
+            row.status, row.digest_id = OutboxStatus.DIGESTED, digest.id
         digests.append(digest)
     session.flush()
     return digests

@@ -16,10 +16,9 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session, defer
 
+from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
 from tickets.errors import TicketNotFound
 from tickets.models import (
-    CLOSED_STATUSES,
-    OPEN_STATUSES,
     Occurrence,
     Ticket,
     TicketAudit,
@@ -30,7 +29,9 @@ from tickets.models import (
 StatusFilter = Literal[
     "open", "closed", "new", "acknowledged", "in_progress", "waiting", "reopened", "resolved"
 ]
-"""A status, or ``open`` / ``closed`` for every status of that group."""
+"""A :class:`~core.vocabulary.TicketStatus`, or ``open`` / ``closed`` for every status of that group (a
+``Literal``, not the enum, so the API documents the two groups too; tests/core/test_vocabulary.py keeps it
+in step with the enum)."""
 STATUS_FILTERS: tuple[str, ...] = get_args(StatusFilter)
 SortKey = Literal["priority", "sla_due", "oldest", "newest", "last_seen"]
 """``priority``: open first, P1 first, most recently seen first. ``sla_due``: the SLA deadline nearest

@@ -24,7 +24,8 @@ from typing import BinaryIO, Literal
 
 from sqlalchemy import select
 
-from anomaly.events import Category, Event, Level, fingerprint
+from anomaly.events import Event, fingerprint
+from core.vocabulary import Category, Level, Priority
 from tickets.models import Report, ReportAttachment, User
 from tickets.service import IngestResult, TicketService
 from tickets.settings import TicketsConfig
@@ -36,7 +37,7 @@ PRODUCER = "reporter"
 CHUNK = 64 * 1024
 SNIFF_BYTES = 8192
 Affected = Literal["me", "team", "many"]
-AFFECTED_IMPACT: dict[str, Level] = {"me": "low", "team": "medium", "many": "high"}
+AFFECTED_IMPACT: dict[str, Level] = {"me": Level.LOW, "team": Level.MEDIUM, "many": Level.HIGH}
 """Who cannot work (or which customers or suppliers are touched) -> impact."""
 _MAGIC: dict[str, tuple[bytes, ...]] = {
     "application/pdf": (b"%PDF-",),
@@ -95,7 +96,7 @@ def impact_of(data: ReportInput, settings: TicketsConfig) -> Level:
     impact = AFFECTED_IMPACT[data.affected]
     amount = data.amount_at_risk
     if amount is not None and amount >= settings.reports.high_impact_amount:
-        return "high"
+        return Level.HIGH
     return impact
 
 
@@ -189,7 +190,7 @@ def report_event(
         fp = fingerprint(PRODUCER, uuid.uuid4().hex)
     draft = Event(
         fingerprint=fp,
-        severity="P4",
+        severity=Priority.P4,
         category=data.category,
         summary=data.title,
         source=settings.reports.source,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from anomaly.events import Event
 from core.db import utcnow
 from core.jsonable import jsonable
+from core.vocabulary import TicketStatus
 from runbooks.library import RunbookError
 from tickets import outbox, queries, routing, sla
 from tickets.errors import InvalidTransition, TicketNotFound
@@ -35,16 +36,17 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["opened", "deduplicated", "reopened", "resolved", "acknowledged", "ignored"]
 SYSTEM_ACTOR = "system"
-ACKNOWLEDGEABLE = ("new", "reopened")
+ACKNOWLEDGEABLE = (TicketStatus.NEW, TicketStatus.REOPENED)
 """Statuses an acknowledgement moves to ``acknowledged``; from the other open statuses it is a no-op."""
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "new": ("acknowledged", "resolved"),
-    "acknowledged": ("in_progress", "waiting", "resolved"),
-    "in_progress": ("waiting", "resolved"),
-    "waiting": ("in_progress", "resolved"),
-    "resolved": ("closed", "reopened"),
-    "reopened": ("acknowledged", "in_progress", "resolved"),
-    "closed": (),
+_S = TicketStatus
+TRANSITIONS: dict[str, tuple[TicketStatus, ...]] = {
+    _S.NEW: (_S.ACKNOWLEDGED, _S.RESOLVED),
+    _S.ACKNOWLEDGED: (_S.IN_PROGRESS, _S.WAITING, _S.RESOLVED),
+    _S.IN_PROGRESS: (_S.WAITING, _S.RESOLVED),
+    _S.WAITING: (_S.IN_PROGRESS, _S.RESOLVED),
+    _S.RESOLVED: (_S.CLOSED, _S.REOPENED),
+    _S.REOPENED: (_S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.RESOLVED),
+    _S.CLOSED: (),
 }
 """The lifecycle: which status may follow which (anything else is :class:`InvalidTransition`, HTTP 409)."""
 WAITING_REASONS = ("vendor", "reporter", "other_team")
@@ -152,7 +154,7 @@ class TicketService:
             open_fingerprint=event.fingerprint,
             title=event.summary[:300],
             description="\n".join(event.severity_reasons),
-            status="new",
+            status=TicketStatus.NEW,
             priority=tri.priority,
             impact=tri.impact,
             urgency=tri.urgency,
@@ -226,7 +228,7 @@ class TicketService:
     def _reopen(self, ticket: Ticket, event: Event, record: EventRecord, now: datetime) -> None:
         fields = ("status", "priority", "impact", "urgency", "reopen_count", "resolved_at")
         before = _snapshot(ticket, *fields)
-        ticket.status = "reopened"
+        ticket.status = TicketStatus.REOPENED
         ticket.open_fingerprint = ticket.fingerprint
         ticket.reopen_count += 1
         ticket.resolved_at = None
@@ -346,7 +348,11 @@ class TicketService:
         since = now - timedelta(hours=self.settings.tickets.reopen_window_h)
         return self.session.scalars(
             select(Ticket)
-            .where(Ticket.fingerprint == fingerprint, Ticket.status == "resolved", Ticket.resolved_at > since)
+            .where(
+                Ticket.fingerprint == fingerprint,
+                Ticket.status == TicketStatus.RESOLVED,
+                Ticket.resolved_at > since,
+            )
             .order_by(Ticket.resolved_at.desc())
             .limit(1)
             .with_for_update()
@@ -383,7 +389,7 @@ class TicketService:
 
     def _acknowledge(self, ticket: Ticket, actor: str, now: datetime, **detail: Any) -> None:
         before = _snapshot(ticket, "status")
-        ticket.status = "acknowledged"
+        ticket.status = TicketStatus.ACKNOWLEDGED
         if ticket.acknowledged_at is None:  # the first acknowledgement is what MTTA measures
             ticket.acknowledged_at = now
         ticket.updated_at = now
@@ -397,7 +403,7 @@ class TicketService:
 
     def _resolve(self, ticket: Ticket, actor: str, now: datetime, *, reason: str, **detail: Any) -> None:
         before = _snapshot(ticket, "status", "resolved_at")
-        ticket.status = "resolved"
+        ticket.status = TicketStatus.RESOLVED
         ticket.resolved_at = now
         ticket.open_fingerprint = None
         ticket.waiting_reason = None

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from core.settings import StrictModel
-from core.vocabulary import PRIORITIES, Category, Level, Priority
+from core.vocabulary import Category, Level, Priority
 
 
 class ServerSettings(StrictModel):
@@ -43,7 +43,7 @@ class NotificationTarget(StrictModel):
     """An apprise URL and the tickets it is told about."""
 
     url: SecretStr
-    min_priority: Priority = "P2"
+    min_priority: Priority = Priority.P2
     """Notify for tickets of this priority or more urgent (P1 is the most urgent)."""
     tags: tuple[str, ...] = ()
     """Only tickets matching one of these: a category, source, queue, check id or ``key=value`` label.
@@ -57,17 +57,19 @@ class NotificationSettings(StrictModel):
     max_attempts: int = Field(8, ge=1, le=100)
     retry_base_s: float = Field(30.0, gt=0)
     """Back-off before retry n is retry_base_s * 2**(n-1), capped at one hour."""
-    page_priorities: tuple[Priority, ...] = ("P1", "P2")
+    page_priorities: tuple[Priority, ...] = (Priority.P1, Priority.P2)
     """Priorities paged at once; the others wait for the periodic digest."""
     digest_interval_s: float = Field(3600.0, gt=0)
     """How often held notifications go out as one digest per target."""
 
 
 def _itil_matrix() -> dict[Level, dict[Level, Priority]]:
+    high, medium, low = Level
+    p1, p2, p3, p4 = Priority
     return {
-        "high": {"high": "P1", "medium": "P2", "low": "P3"},
-        "medium": {"high": "P2", "medium": "P3", "low": "P4"},
-        "low": {"high": "P3", "medium": "P4", "low": "P4"},
+        high: {high: p1, medium: p2, low: p3},
+        medium: {high: p2, medium: p3, low: p4},
+        low: {high: p3, medium: p4, low: p4},
     }
 
 
@@ -77,8 +79,8 @@ class TriageSettings(StrictModel):
 
     @field_validator("matrix")
     @classmethod
-    def _complete(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        levels = {"high", "medium", "low"}
+    def _complete(cls, value: dict[Level, dict[Level, Priority]]) -> dict[Level, dict[Level, Priority]]:
+        levels = set(Level)
         if set(value) != levels or any(set(row) != levels for row in value.values()):
             raise ValueError("needs a priority for every impact x urgency pair of high/medium/low")
         return value
@@ -134,10 +136,10 @@ class SlaTarget(StrictModel):
 
 def _default_sla_targets() -> dict[Priority, SlaTarget]:
     return {
-        "P1": SlaTarget(response_min=30, resolution_min=24 * 60),
-        "P2": SlaTarget(response_min=60, resolution_min=3 * 9 * 60),
-        "P3": SlaTarget(response_min=8 * 60, resolution_min=10 * 9 * 60),
-        "P4": SlaTarget(response_min=2 * 9 * 60, resolution_min=20 * 9 * 60),
+        Priority.P1: SlaTarget(response_min=30, resolution_min=24 * 60),
+        Priority.P2: SlaTarget(response_min=60, resolution_min=3 * 9 * 60),
+        Priority.P3: SlaTarget(response_min=8 * 60, resolution_min=10 * 9 * 60),
+        Priority.P4: SlaTarget(response_min=2 * 9 * 60, resolution_min=20 * 9 * 60),
     }
 
 
@@ -151,8 +153,8 @@ class SlaSettings(StrictModel):
 
     @field_validator("targets")
     @classmethod
-    def _every_priority(cls, value: dict[str, SlaTarget]) -> dict[str, SlaTarget]:
-        missing = [p for p in PRIORITIES if p not in value]
+    def _every_priority(cls, value: dict[Priority, SlaTarget]) -> dict[Priority, SlaTarget]:
+        missing = [p for p in Priority if p not in value]
         if missing:
             raise ValueError(f"needs a target for every priority; missing {', '.join(missing)}")
         return value
@@ -215,7 +217,8 @@ class AlertmanagerRule(StrictModel):
 
 
 def _alert_severities() -> dict[str, Priority]:
-    return {"critical": "P1", "page": "P1", "error": "P2", "major": "P2", "warning": "P3", "info": "P4"}
+    p1, p2, p3, p4 = Priority
+    return {"critical": p1, "page": p1, "error": p2, "major": p2, "warning": p3, "info": p4}
 
 
 class AlertmanagerSettings(StrictModel):
@@ -224,10 +227,10 @@ class AlertmanagerSettings(StrictModel):
     severity_label: str = "severity"
     severity_priority: dict[str, Priority] = Field(default_factory=_alert_severities)
     """Value of ``severity_label`` -> priority; other values get ``default_priority``."""
-    default_priority: Priority = "P3"
+    default_priority: Priority = Priority.P3
     category_label: str = "category"
     """A label whose value, when it is a category (data/process/technical/user), sets the category."""
-    default_category: Category = "technical"
+    default_category: Category = Category.TECHNICAL
     source_label: str = "job"
     """The label naming the monitored system (ticket ``source``); ``alertmanager`` when absent."""
     rules: tuple[AlertmanagerRule, ...] = ()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from core.vocabulary import CLOSED_STATUSES, Priority
 from tickets.calendar import Calendar
 from tickets.models import Ticket
 from tickets.settings import SlaTarget, TicketsConfig
@@ -51,7 +52,7 @@ class SlaStatus:
 
 
 def calendar_for(settings: TicketsConfig, priority: str) -> Calendar:
-    always = priority == "P1" and settings.sla.p1_24x7
+    always = priority == Priority.P1 and settings.sla.p1_24x7
     return Calendar.from_settings(settings.sla.calendar, always=always)
 
 
@@ -91,7 +92,7 @@ def evaluate(ticket: Ticket, settings: TicketsConfig, now: datetime) -> SlaStatu
     resolution_target = target.resolution_min * 60
     used = resolution_used(ticket, settings, now)
     resolution_state: ClockState
-    if ticket.status in ("resolved", "closed"):
+    if ticket.status in CLOSED_STATUSES:
         resolution_state = "met" if used <= resolution_target else "breached"
     elif ticket.sla_clock_at is None:
         resolution_state = "breached" if used > resolution_target else "paused"

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from anomaly.events import Event, Level, Priority
-from core.vocabulary import PRIORITIES
+from anomaly.events import Event
+from core.vocabulary import Level, Priority
 from tickets.settings import TriageSettings
 
 SEVERITY_LEVELS: dict[Priority, tuple[Level, Level]] = {
-    "P1": ("high", "high"),
-    "P2": ("high", "medium"),
-    "P3": ("medium", "medium"),
-    "P4": ("low", "medium"),
+    Priority.P1: (Level.HIGH, Level.HIGH),
+    Priority.P2: (Level.HIGH, Level.MEDIUM),
+    Priority.P3: (Level.MEDIUM, Level.MEDIUM),
+    Priority.P4: (Level.LOW, Level.MEDIUM),
 }
 """(impact, urgency) assumed for a severity when the event does not say."""
 
@@ -39,7 +39,7 @@ def triage(event: Event, settings: TriageSettings) -> Triage:
 
 def priority_rank(priority: str) -> int:
     """0 for P1 (most urgent) to 3 for P4; lower is more urgent."""
-    return PRIORITIES.index(priority)
+    return Priority(priority).rank
 
 
 def more_urgent(a: str, b: str) -> bool:

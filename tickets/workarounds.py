@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.vocabulary import CLOSED_STATUSES
 from tickets.errors import InvalidTransition, TicketError
 from tickets.models import Ticket, TicketRating, Workaround
 from tickets.service import TicketService
@@ -143,7 +144,7 @@ def rate(
     if not 1 <= score <= 5:
         raise ValueError(f"a rating is 1 to 5, got {score}")
     ticket = service.locked(ticket_id)
-    if ticket.status not in ("resolved", "closed"):
+    if ticket.status not in CLOSED_STATUSES:
         raise InvalidTransition(ticket_id, ticket.status, "rate")
     now = service.now()
     rating = TicketRating(

@@ -14,6 +14,7 @@ from dashboards.data_monitor import (
     metric_series,
     worst_age,
 )
+from monitor import check_ids
 
 ctx = ui.context()
 ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
@@ -29,7 +30,9 @@ pending_backlog = ui.start(
 pending_failed = ui.start(
     ctx, "integration_failed", lambda c: metric_series(c, f, INTEGRATION_FAILED, "integration"), f
 )
-pending_checks = ui.start(ctx, "integration_checks", lambda c: failing_checks(c, f, "integration."), f)
+pending_checks = ui.start(
+    ctx, "integration_checks", lambda c: failing_checks(c, f, f"{check_ids.INTEGRATION}."), f
+)
 
 status = pending_status.get()
 age = worst_age(status)

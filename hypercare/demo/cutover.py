@@ -25,6 +25,7 @@ from sqlalchemy import Connection, select, update
 
 from hypercare.demo import erp_schema as s
 from hypercare.demo.faults import InjectedFault
+from monitor import check_ids
 
 COMPARISON = "demo-cutover"
 """The ``name`` in hypercare/demo/dualrun.yaml."""
@@ -127,7 +128,7 @@ def expected_tickets(
                 kind=f"dual run: {entity}",
                 category="data",
                 expected_priority=priority,
-                check_id=f"dualrun.{COMPARISON}.{entity}",
+                check_id=check_ids.dualrun(COMPARISON, entity),
                 source=NEW_SOURCE,
                 entity={},
                 description="; ".join(reasons[entity]),

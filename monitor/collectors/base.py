@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.jsonable import jsonable
+from monitor import check_ids
 from monitor.checks import make_read_only
 from monitor.results import CheckResult, CheckStatus, MetricSample
 
@@ -142,7 +143,7 @@ def error_result(
     kind: str, source: str, problem: str, *, started: datetime, severity: str = "P2", name: str | None = None
 ) -> CheckResult:
     """The collector could not look at its target: an ``error`` result, ``collector.<kind>[.<name>]``."""
-    check_id = f"collector.{kind}" + (f".{name}" if name else "")
+    check_id = check_ids.collector(kind, name)
     log_error(kind, source, problem, name=name)
     return check(
         check_id,

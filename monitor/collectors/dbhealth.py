@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
+from monitor import check_ids
 from monitor.collectors.base import (
     COLLECTOR_ERRORS,
     CollectorOutput,
@@ -232,10 +233,10 @@ def _checks(name: str, v: dict[str, float], s: DbHealthSettings, started: dateti
     finished = datetime.now(UTC)
     results: list[CheckResult] = []
 
-    def add(check_id: str, title: str, status: Any, measured: float, row: dict[str, Any]) -> None:
+    def add(signal: str, title: str, status: Any, measured: float, row: dict[str, Any]) -> None:
         results.append(
             check(
-                check_id,
+                check_ids.db(signal),
                 name,
                 title,
                 status=status,
@@ -243,14 +244,14 @@ def _checks(name: str, v: dict[str, float], s: DbHealthSettings, started: dateti
                 finished=finished,
                 severity=s.severity,
                 measured=measured,
-                offending=[{"metric": check_id.removeprefix("db."), **row}],
+                offending=[{"metric": signal, **row}],
             )
         )
 
     if "connections_usage_ratio" in v:
         ratio = v["connections_usage_ratio"]
         add(
-            "db.connections",
+            "connections",
             "Database connections against max_connections",
             grade(ratio, s.connections_warn_ratio, s.connections_fail_ratio),
             ratio,
@@ -259,7 +260,7 @@ def _checks(name: str, v: dict[str, float], s: DbHealthSettings, started: dateti
     if "long_running_queries" in v:
         long_running = v["long_running_queries"]
         add(
-            "db.long_queries",
+            "long_queries",
             f"Queries running longer than {s.long_query_s:g}s",
             "fail" if long_running else "pass",
             long_running,
@@ -268,7 +269,7 @@ def _checks(name: str, v: dict[str, float], s: DbHealthSettings, started: dateti
     if "idle_in_transaction_sessions" in v:
         idle = v["idle_in_transaction_sessions"]
         add(
-            "db.idle_in_transaction",
+            "idle_in_transaction",
             f"Sessions idle in a transaction longer than {s.idle_in_transaction_s:g}s",
             "warn" if idle else "pass",
             idle,
@@ -277,7 +278,7 @@ def _checks(name: str, v: dict[str, float], s: DbHealthSettings, started: dateti
     if "lock_waiting_sessions" in v:
         waiting = v["lock_waiting_sessions"]
         add(
-            "db.lock_waits",
+            "lock_waits",
             "Sessions waiting on locks",
             grade(waiting, None, s.lock_wait_fail),
             waiting,
@@ -286,7 +287,7 @@ def _checks(name: str, v: dict[str, float], s: DbHealthSettings, started: dateti
     if "cache_hit_ratio" in v:
         ratio = v["cache_hit_ratio"]
         add(
-            "db.cache_hit_ratio",
+            "cache_hit_ratio",
             "Buffer cache hit ratio",
             grade(ratio, s.cache_hit_warn_ratio, None, below=True),
             ratio,
@@ -295,7 +296,7 @@ def _checks(name: str, v: dict[str, float], s: DbHealthSettings, started: dateti
     if "replication_lag_seconds" in v:
         lag = v["replication_lag_seconds"]
         add(
-            "db.replication_lag",
+            "replication_lag",
             "Replica replay lag",
             grade(lag, s.replication_lag_warn_s, s.replication_lag_fail_s),
             lag,

@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from monitor import check_ids
 from monitor.collectors.base import CollectorOutput, check, grade, sample
 from monitor.results import CheckResult, MetricSample
 from monitor.settings import HostCollectorSettings
@@ -141,7 +142,7 @@ def _disk_check(
     unreadable = any(d["usage_ratio"] is None for d in offending)
     status = "fail" if unreadable else grade(worst, settings.disk_warn_ratio, settings.disk_fail_ratio)
     return check(
-        "host.disk_usage",
+        check_ids.host("disk_usage"),
         SOURCE,
         "Disk usage of the watched mounts",
         status=status,
@@ -157,7 +158,7 @@ def _memory_check(
     settings: HostCollectorSettings, ratio: float, available: int, started: datetime, finished: datetime
 ) -> CheckResult:
     return check(
-        "host.memory",
+        check_ids.host("memory"),
         SOURCE,
         "Memory usage of the host",
         status=grade(ratio, settings.memory_warn_ratio, settings.memory_fail_ratio),
@@ -174,7 +175,7 @@ def _process_check(
 ) -> CheckResult:
     missing = [{"process": name, "problem": "not running"} for name, t in totals.items() if t.count == 0]
     return check(
-        "host.process",
+        check_ids.host("process"),
         SOURCE,
         "ERP processes are running",
         status="fail" if missing else "pass",

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from monitor import check_ids
 from monitor.collectors.base import (
     COLLECTOR_ERRORS,
     CollectorOutput,
@@ -136,7 +137,7 @@ def _result(
 ) -> CheckResult:
     runbook = "integration-message-failed" if what == "failed" else "integration-message-stuck"
     return check(
-        f"integration.{probe.name}.{what}",
+        check_ids.integration(probe.name, what),
         probe.source,
         f"{title} ({probe.name})",
         status=grade(value, warn, fail),

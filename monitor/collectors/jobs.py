@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from monitor import check_ids
 from monitor.collectors.base import (
     COLLECTOR_ERRORS,
     CollectorOutput,
@@ -121,7 +122,7 @@ def assess_job(
         what: str, title: str, status: CheckStatus, measured: float, row: dict[str, Any]
     ) -> CheckResult:
         return check(
-            f"job.{job.name}.{what}",
+            check_ids.job(job.name, what),
             job.source,
             f"{title} ({job.name})",
             status=status,

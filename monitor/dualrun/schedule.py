@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.errors import HypercareError
+from monitor import check_ids
 from monitor.collect import Collection
 from monitor.dualrun import config as config_loader
 from monitor.dualrun import runner
@@ -136,7 +137,7 @@ def run_unit(settings: MonitorConfig, config: ComparisonConfig, now: datetime, r
         finished = datetime.now(UTC)
         log.warning("dual-run comparison failed", extra={"comparison": config.name, "error": reason})
         error = CheckResult(
-            check_id=f"{UNIT_PREFIX}.{config.name}",
+            check_id=check_ids.dualrun(config.name),
             source=config.new[:64],
             status="error",
             title=f"Dual run {config.name}",

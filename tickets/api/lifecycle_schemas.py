@@ -21,6 +21,8 @@ class _Body(BaseModel):
 
 class StatusChange(_Body):
     status: Literal["acknowledged", "in_progress", "waiting", "resolved", "closed", "reopened"]
+    """Every :class:`~core.vocabulary.TicketStatus` but ``new``, which no ticket goes back to (a Literal, so
+    the API documents the subset; tests/core/test_vocabulary.py keeps it in step with the enum)."""
     reason: Text | None = Field(None, description="Required to resolve, close or reopen.")
     waiting_reason: Literal["vendor", "reporter", "other_team"] | None = Field(
         None, description="Required when the status is waiting."

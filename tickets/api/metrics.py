@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.vocabulary import PRIORITIES
+from core.vocabulary import Priority
 from tickets.queries import open_counts
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class TicketsOpenCollector(Collector):
             log.warning("cannot count open tickets for /metrics: %s", type(exc).__name__)
             return
         family = GaugeMetricFamily(self.NAME, self.HELP, labels=["priority"])
-        for priority in PRIORITIES:
+        for priority in Priority:
             family.add_metric([priority], counts.get(priority, 0))
         yield family
 

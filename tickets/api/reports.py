@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFil
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from anomaly.events import Category, Level
+from core.vocabulary import Category, Level
 from tickets.api.deps import ReportViewer, ReportWriter, ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
 from tickets.api.schemas import Problem

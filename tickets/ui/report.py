@@ -11,7 +11,7 @@ from typing import Annotated, Any, cast, get_args
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
-from anomaly.events import Category, Level
+from core.vocabulary import Category, Level, parse
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
 from tickets.auth import ROLE_SCOPES
@@ -45,8 +45,8 @@ def _form(request: Request, user: User, values: dict[str, Any], error: str | Non
         "user": user,
         "values": values,
         "error": error,
-        "categories": get_args(Category),
-        "urgencies": get_args(Level),
+        "categories": list(Category),
+        "urgencies": list(Level),
         "affected": AFFECTED_LABELS,
         "modules": (),
     }
@@ -113,8 +113,8 @@ def file_report(
             title=values["title"],
             description=values["description"],
             module=values["module"],
-            category=cast(Category, category),  # each checked by _check
-            urgency=cast(Level, urgency),
+            category=Category(category),  # each checked by _check
+            urgency=Level(urgency),
             affected=cast(Affected, affected),
             document_number=values["document_number"] or None,
             amount_at_risk=amount,
@@ -144,9 +144,9 @@ def _check(values: dict[str, str]) -> str | None:
         return "Say in one line what happened."
     if not values["module"]:
         return "Say where it happened: the ERP module."
-    if values["category"] not in get_args(Category):
+    if parse(Category, values["category"]) is None:
         return "Choose a category."
-    if values["urgency"] not in get_args(Level):
+    if parse(Level, values["urgency"]) is None:
         return "Choose how urgent it is."
     if values["affected"] not in get_args(Affected):
         return "Choose who is affected."

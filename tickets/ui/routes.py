@@ -8,16 +8,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal, cast, get_args
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from anomaly.events import Category
 from core.db import utcnow
-from core.vocabulary import PRIORITIES, Priority
+from core.vocabulary import Category, Priority, TicketStatus
 from runbooks.models import diagnostics_of
 from runbooks.steps import done_steps
 from tickets import queries
@@ -27,7 +26,7 @@ from tickets.auth import authenticate
 from tickets.cache import cache_for, engine_cache, store_version
 from tickets.errors import TicketNotFound
 from tickets.lifecycle import Lifecycle
-from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, TicketFilter
+from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.ui import actions, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS
@@ -58,9 +57,7 @@ from tickets.ui.web import (
 
 router = APIRouter(include_in_schema=False)
 
-UiStatus = Literal[
-    "all", "open", "closed", "new", "acknowledged", "in_progress", "waiting", "reopened", "resolved"
-]
+UiStatus = Literal["all", StatusFilter]
 PAGE_SIZE = 100
 _SLOT = f"hcslot{secrets.token_hex(8)}x"
 """Marks the places of a rendered queue page filled per request (unguessable: no ticket text holds it)."""
@@ -229,8 +226,8 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "params": params,
                 "url": lambda **change: queue_url(params, **change),
                 "statuses": ("all", *STATUS_FILTERS),
-                "priorities": PRIORITIES,
-                "categories": get_args(Category),
+                "priorities": list(Priority),
+                "categories": list(Category),
                 "sorts": SORTS,
                 "status_counts": status_counts(page.facets.by_status),
                 "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
@@ -276,9 +273,11 @@ def ticket_page(
             ),
             "diagnostics": diagnostics_view(diagnostics_of(service.session, ticket_id)),
             "clock": sla_clock(ticket, utcnow()),
-            "transitions": [to for to in TRANSITIONS.get(ticket.status, ()) if to != "acknowledged"],
+            "transitions": [
+                to for to in TRANSITIONS.get(ticket.status, ()) if to != TicketStatus.ACKNOWLEDGED
+            ],
             "waiting_reasons": WAITING_REASONS,
-            "priorities": PRIORITIES,
+            "priorities": list(Priority),
             "link_kinds": LINK_KINDS,
             "links": lifecycle.links(ticket_id),
             "watchers": lifecycle.watchers(ticket_id),

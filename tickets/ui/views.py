@@ -12,10 +12,11 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 
+from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
 from runbooks.library import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
 from runbooks.models import TicketDiagnostic
 from runbooks.steps import render_checklist_section, steps
-from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Ticket
+from tickets.models import Ticket
 
 
 @dataclass(frozen=True, slots=True)
