@@ -23,7 +23,7 @@ from core.errors import HypercareError
 from hypercare.commands.common import console, err_console, state
 from hypercare.config import Settings
 from monitor.checks import CheckDefinitionError, CheckSpec, load_checks
-from monitor.results import CheckResult
+from monitor.results import CheckResult, VolumeSeries
 
 check_app = typer.Typer(no_args_is_help=True, help="Data-consistency checks.")
 
@@ -103,15 +103,31 @@ def check_run(
     source: Annotated[str | None, typer.Option(help="Only checks of this source.")] = None,
     check_id: Annotated[str | None, typer.Option("--check", help="Only the check with this id.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Results as JSON on stdout.")] = False,
+    volumes: Annotated[
+        bool,
+        typer.Option(
+            "--volumes", help="Also run the volume watches and show each series' last complete bucket."
+        ),
+    ] = False,
 ) -> None:
     """Run checks now, read-only, and show the results (nothing is stored; `hypercare collect` stores).
 
     Exit status: 0 every check passed or warned, 1 some check failed, 4 some check could not run.
     """
-    from monitor.collect import run_configured_check
+    from monitor.collect import run_configured_check, run_configured_volume
+    from monitor.volumes import load_volumes
 
     settings = state.settings()
     specs = _select(_load_checks(settings, pack), source, check_id)
+    watches = []
+    if volumes:
+        try:
+            packs = [pack] if pack else settings.checks.packs
+            watches = load_volumes(packs, () if pack else settings.checks.paths)
+        except CheckDefinitionError as exc:
+            raise HypercareError(str(exc)) from None
+        watches = [w for w in watches if source in {None, w.source} and check_id in {None, w.id}]
+    series: list[VolumeSeries] = []
     results: list[CheckResult] = []
     engines: dict[str, Engine] = {}
     progress = Progress(
@@ -126,10 +142,16 @@ def check_run(
     now = datetime.now(UTC)
     try:
         with progress:
-            task = progress.add_task("checks", total=len(specs))
+            task = progress.add_task("checks", total=len(specs) + len(watches))
             for spec in specs:
                 progress.update(task, description=spec.id)
                 results.append(run_configured_check(settings, spec, now=now, engines=engines))
+                progress.advance(task)
+            for watch in watches:
+                progress.update(task, description=watch.id)
+                found = run_configured_volume(settings, watch, now=now, engines=engines)
+                results.extend(found.results)
+                series.extend(found.volumes)
                 progress.advance(task)
     finally:
         for engine in engines.values():
@@ -138,6 +160,8 @@ def check_run(
         typer.echo(json.dumps([_result_json(r) for r in results], ensure_ascii=False, indent=2))
     else:
         _print_results(results)
+        if watches:
+            _print_volumes(series)
     statuses = {r.status for r in results}
     if "error" in statuses:
         raise typer.Exit(EXIT_ERRORED)
@@ -164,6 +188,22 @@ def _print_results(results: list[CheckResult]) -> None:
     console.print(table)
     counts = {status: sum(1 for r in results if r.status == status) for status in _STYLE}
     console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
+def _print_volumes(found: list[VolumeSeries]) -> None:
+    """Each volume series' last complete bucket (what `hypercare collect` exposes on /metrics)."""
+    table = Table("watch", "key", "measure", "last complete bucket", "value", "buckets read")
+    for series in found:
+        last = series.points[-1] if series.points else None
+        table.add_row(
+            series.watch_id,
+            "/".join(series.key.values()) or "all",
+            series.measure,
+            last[0].isoformat(sep=" ", timespec="minutes") if last else "-",
+            f"{last[1]:,.2f}".rstrip("0").rstrip(".") if last else "-",
+            str(len(series.points)),
+        )
+    console.print(table)
 
 
 @check_app.command("trace")

@@ -20,6 +20,7 @@ from core.errors import HypercareError
 from hypercare.commands.common import console, state
 from monitor.checks import CheckDefinitionError, load_checks
 from monitor.metrics import CheckLabels, check_catalog
+from monitor.volumes import load_volumes
 
 if TYPE_CHECKING:
     from monitor.scheduler import RunSummary
@@ -54,6 +55,7 @@ def collect(
     settings = state.settings()
     try:
         checks = load_checks(settings.checks.packs, settings.checks.paths)
+        volumes = load_volumes(settings.checks.packs, settings.checks.paths, [c.id for c in checks])
     except CheckDefinitionError as exc:
         raise HypercareError(str(exc)) from None
     engine = make_engine(settings.store_url)
@@ -71,11 +73,12 @@ def collect(
     stop, hurry = threading.Event(), threading.Event()
     on_signal = _signal_handler(stop, hurry)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = _serve_metrics(factory, check_catalog(settings, checks), metrics_port) if metrics_port else None
+    catalog = check_catalog(settings, checks, volumes)
+    server = _serve_metrics(factory, catalog, metrics_port) if metrics_port else None
     try:
         with httpx.Client(follow_redirects=False) as client:
             try:
-                units = build_units(settings, checks, http_client=client)
+                units = build_units(settings, checks, http_client=client, volumes=volumes)
             except ScheduleError as exc:
                 raise HypercareError(str(exc)) from None
             scheduler = Scheduler(
