@@ -11,9 +11,13 @@ How a bucket is judged:
 * the expected value is the seasonal baseline's (:class:`~anomaly.detectors.SeasonalBaseline`, one slot
   per day for daily buckets, the business calendar's day kinds: weekends, public holidays, China's
   make-up working days, close and payroll days) once the series has ``anomaly.volumes.warmup_days`` of
-  buckets; until then (a young series) it is the median of the same kind of day (business or rest; and
-  the same hour for hourly buckets) among the buckets kept, at least 3 of them, and the ratios below are
-  at least ``anomaly.volumes.young_ratio`` (5): the median knows no month-end peak yet;
+  buckets, held against the median of the same weekday and kind of day over the last 8 weeks: a spike
+  must be one against both (Monday catch-up of weekend payments is learnt slowly by the baseline's
+  weekday offsets, at once by the median), a drop likewise;
+* a young series (fewer buckets) is judged against the median of the same weekday and kind of day
+  (business or rest), or of the same kind of day while it has fewer than 3 of that weekday (for hourly
+  buckets: the same hour and kind of day), with ratios of at least ``anomaly.volumes.young_ratio`` (5):
+  the median knows no month-end peak yet;
 * a **spike**: value >= ``spike_ratio`` x expected and at least ``min_change`` above it; a **drop** or an
   unusual **quiet**: value <= expected / ``drop_ratio`` and at least ``min_change`` below it, on a
   business day only (quiet is what weekends and holidays are for). A mature series must also be
@@ -124,7 +128,8 @@ class _Series:
         self.zone = ZoneInfo(s.timezone)
         per_day = 1 if s.bucket == "day" else 24
         self.warmup = cfg.volumes.warmup_days * per_day
-        self.keep = self.warmup  # the young-series history: as many buckets as the warm-up
+        # the medians' history: 8 weeks of days (the same weekday 8 times), or the warm-up's hours
+        self.keep = 56 if s.bucket == "day" else self.warmup
         state = row.detector or {}
         if state.get("kind") == "volume":
             self.baseline = SeasonalBaseline.from_state(state["baseline"], calendar=calendar)
@@ -179,39 +184,47 @@ class _Series:
         obs = self.baseline.update(ts, value)
         kind = obs.day_kind
         klass = ("rest" if kind in REST_DAYS else "work") + (f"@{bucket.hour}" if s.bucket == "hour" else "")
-        mature = self.fed >= self.warmup
-        expected: float | None
-        sigma: float | None = None
-        if mature:
-            expected, sigma, detector, z = max(obs.expected, 0.0), obs.sigma, "seasonal", obs.z
-        else:
-            same = [v for c, v in self.history if c == klass]
-            expected = statistics.median(same) if len(same) >= MIN_SAME_KIND else None
-            detector, z = "median", 0.0
-        self.history.append([klass, value])
+        weekday = bucket.weekday() if s.bucket == "day" else None
+        same_kind = [h[1] for h in self.history if h[0] == klass]
+        same_day = [
+            h[1] for h in self.history if h[0] == klass and weekday is not None and h[2:] == [weekday]
+        ]
+        kind_median = statistics.median(same_kind) if len(same_kind) >= MIN_SAME_KIND else None
+        day_median = statistics.median(same_day) if len(same_day) >= MIN_SAME_KIND else None
+        self.history.append([klass, value, weekday])
         del self.history[: -self.keep]
+        mature = self.fed >= self.warmup
         self.fed += 1
-        if expected is None:
-            return Judgement(value, None, None, None, "", "none", 0.0, None, kind)
+        sigma: float | None = None
+        if mature:  # the seasonal baseline, checked against the same weekday's median (Monday catch-ups)
+            base = max(obs.expected, 0.0)
+            high_ref = base if day_median is None else max(base, day_median)
+            low_ref = base if day_median is None else min(base, day_median)
+            sigma, detector, z = obs.sigma, "seasonal", obs.z
+        else:
+            young = day_median if day_median is not None else kind_median
+            if young is None:
+                return Judgement(value, None, None, None, "", "none", 0.0, None, kind)
+            base = high_ref = low_ref = young
+            detector, z = "median", 0.0
         thr = self.cfg.volumes.threshold
-        young = self.cfg.volumes.young_ratio
+        ratio = self.cfg.volumes.young_ratio
         up, down = (
-            (s.spike_ratio, s.drop_ratio) if mature else (max(s.spike_ratio, young), max(s.drop_ratio, young))
+            (s.spike_ratio, s.drop_ratio) if mature else (max(s.spike_ratio, ratio), max(s.drop_ratio, ratio))
         )
-        low, high = expected / down, expected * up
+        low, high = low_ref / down, high_ref * up
         if sigma is not None:
-            low, high = min(low, expected - thr * sigma), max(high, expected + thr * sigma)
-        direction = ""
-        if value >= up * expected and value - expected >= s.min_change and (not mature or z >= thr):
-            direction = "spike"
-        elif (
+            low, high = min(low, base - thr * sigma), max(high, base + thr * sigma)
+        if value >= up * high_ref and value - high_ref >= s.min_change and (not mature or z >= thr):
+            return Judgement(value, high_ref, max(low, 0.0), high, "spike", detector, z, sigma, kind)
+        if (
             kind not in REST_DAYS
-            and value * down <= expected
-            and expected - value >= s.min_change
+            and value * down <= low_ref
+            and low_ref - value >= s.min_change
             and (not mature or z <= -thr)
         ):
-            direction = "drop"
-        return Judgement(value, expected, max(low, 0.0), high, direction, detector, z, sigma, kind)
+            return Judgement(value, low_ref, max(low, 0.0), high, "drop", detector, z, sigma, kind)
+        return Judgement(value, base, max(low, 0.0), high, "", detector, z, sigma, kind)
 
     def save(self, now: datetime) -> None:
         row = self.row

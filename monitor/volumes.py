@@ -152,7 +152,7 @@ class VolumeSpec(BaseModel):
         if twice:
             raise ValueError(f"measures: column(s) {twice} named twice among bucket, key and measure columns")
         if parse_interval(self.lookback) < BUCKET_LENGTH[self.bucket] * 7:
-            raise ValueError(f"lookback: at least 7 buckets ({7 * BUCKET_LENGTH[self.bucket]}) to learn from")
+            raise ValueError(f"lookback: at least 7 buckets (7 {self.bucket}s) to learn from")
         return self
 
     @property
