@@ -342,6 +342,8 @@ class LintReport:
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     problems: list[LintProblem] = field(default_factory=list)
     checks: int = 0
+    watches: int = 0
+    """Volume watches covered (``volumes:`` of the packs)."""
     signals: int = 0
 
     @property
@@ -428,7 +430,7 @@ def _watch_coverage(
 ) -> None:
     """Every volume watch names a runbook that exists and applies to the watch."""
     for watch in watches.values():
-        report.checks += 1
+        report.watches += 1
         linked = runbooks.get(watch.runbook)
         if linked is None:
             problem = f"volume watch {watch.id} names runbook '{watch.runbook}', which does not exist"

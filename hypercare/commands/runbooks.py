@@ -37,7 +37,8 @@ def lint(
     report = run_lint(chosen, checks=checks, volumes=volumes)
     for problem in report.problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-    covered = f"{report.checks} checks and {report.signals} built-in signals covered"
+    watches = f"{report.watches} volume watches"
+    covered = f"{report.checks} checks, {watches} and {report.signals} built-in signals covered"
     summary = f"{len(report.runbooks)} runbooks, {covered}"
     if not report.ok:
         err_console.print(f"runbooks lint: {len(report.problems)} problem(s); {summary}", soft_wrap=True)
