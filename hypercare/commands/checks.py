@@ -50,12 +50,21 @@ def check_list(pack: Annotated[str | None, typer.Option(help="Only this shipped 
 def check_validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="Check files or folders.")] = None,
 ) -> None:
-    """Validate check definitions (the configured ones, or the files given)."""
+    """Validate check definitions and volume watches (the configured ones, or the files given)."""
+    from monitor.volumes import load_volumes
+
     try:
         specs = load_checks([], paths) if paths else _load_checks(state.settings())
+        if paths:
+            watches = load_volumes([], paths, [s.id for s in specs])
+        else:
+            settings = state.settings()
+            watches = load_volumes(settings.checks.packs, settings.checks.paths, [s.id for s in specs])
     except CheckDefinitionError as exc:
         raise HypercareError(str(exc)) from None
     console.print(f"{len(specs)} check(s) valid")
+    if watches:
+        console.print(f"{len(watches)} volume watch(es) valid")
 
 
 # --- check run / check trace ---------------------------------------------------------------------------

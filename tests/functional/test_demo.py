@@ -68,8 +68,8 @@ def test_every_injected_fault_becomes_exactly_one_ticket_and_a_rerun_only_adds_o
 
         # the replayed integration queue is one ticket of the invoice volume watch, with the day's evidence
         (replay,) = [s for s in card.faults if s.fault.kind == "integration_replay"]
-        evidence = replay.tickets[0]
-        assert (evidence.check_id, evidence.category, evidence.runbook_id) == (
+        ticket = replay.tickets[0]
+        assert (ticket.check_id, ticket.category, ticket.runbook_id) == (
             "sales.volume.invoices",
             "process",
             "business-volume-invoices",
