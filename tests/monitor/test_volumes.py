@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hypercare.config import Settings
@@ -13,6 +14,7 @@ from monitor.checks import CheckDefinitionError, load_checks, parse_checks
 from monitor.collect import Collection, collect
 from monitor.results import VolumeSeries
 from monitor.sources import source_engine
+from monitor.units import build_units
 from monitor.volumes import (
     VOLUME_METRIC,
     VolumeSpec,
@@ -194,3 +196,21 @@ def test_a_collection_carries_the_watches_series_beside_the_check_results(tmp_pa
     assert [r.check_id for r in found.results] == ["volume.sales.volume.invoices"]
     assert all(isinstance(s, VolumeSeries) for s in found.volumes) and len(found.volumes) == 2
     assert {s.name for s in found.samples} == {VOLUME_METRIC, "hypercare_check_duration_seconds"}
+
+
+def test_the_scheduler_runs_each_watch_as_a_unit_of_its_own(tmp_path: Path) -> None:
+    url = _erp(tmp_path / "erp.db", {NOW.date() - timedelta(days=n): {"out": 3} for n in range(1, 9)})
+    settings = Settings(sources={"erp": {"url": url}}, data_dir=tmp_path)  # type: ignore[arg-type]
+    watch = _spec(WATCH.replace("bucket: day", "bucket: day\n    schedule: 1h"))
+    with httpx.Client() as client:
+        units = build_units(settings, [], http_client=client, volumes=[watch])
+    unit = next(u for u in units if u.kind == "volume")
+    assert (unit.key, unit.source, unit.interval) == (
+        "volume:volume.sales.volume.invoices",
+        "erp",
+        timedelta(hours=1),
+    )
+    assert unit.error_result(NOW, "timed out").check_id == "volume.sales.volume.invoices"
+    assert "source:erp" in {u.key for u in units}  # a watch's source is pinged when it errors, as a check's
+    found = unit.run(NOW)
+    assert [r.status for r in found.results] == ["pass"] and len(found.volumes) == 2
