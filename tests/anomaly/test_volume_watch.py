@@ -198,3 +198,49 @@ def test_buckets_older_than_alert_days_only_teach_the_baseline(session: Session,
     assert events == []  # the spike (5 days ago) and the quiet day are history on a first run
     with pytest.raises(ValueError, match="young_ratio"):
         AnomalySettings.model_validate({"volumes": {"young_ratio": 1}})
+
+
+HOURLY = """
+volumes:
+  - id: outbox.volume.messages_per_hour
+    title: Outbox messages per hour
+    source: erp
+    sql: |
+      SELECT SUBSTR(CAST(created_at AS CHAR(19)), 1, 13) AS bucket, COUNT(*) AS count
+      FROM integration_outbox WHERE created_at >= :since
+      GROUP BY SUBSTR(CAST(created_at AS CHAR(19)), 1, 13)
+    bucket: hour
+    measures: [count]
+    lookback: 30d
+    grace: 5m
+    runbook: business-volume-operations
+"""
+
+
+def test_hourly_buckets_are_judged_against_the_same_hour_of_the_same_kind_of_day(
+    session: Session, tmp_path: Path
+) -> None:
+    """Messages 09:00-18:00 on business days; the 09:00 hour of the last business day has 15x."""
+    now = datetime(2025, 11, 24, 10, 30, tzinfo=UTC)  # a Monday: 09:00-10:00 is complete
+    db = sqlite3.connect(tmp_path / "erp.db")
+    db.execute("CREATE TABLE integration_outbox (id INTEGER PRIMARY KEY, created_at TIMESTAMP)")
+    rows = []
+    day = date(2025, 11, 1)
+    while day <= now.date():
+        for hour in range(9, 18) if CN.is_business_day(day) else ():
+            n = 150 if (day, hour) == (now.date(), 9) else 10
+            rows += [f"{day.isoformat()} {hour:02d}:{i % 60:02d}:{i // 60:02d}" for i in range(n)]
+        day += timedelta(days=1)
+    db.executemany("INSERT INTO integration_outbox (created_at) VALUES (?)", [(r,) for r in rows])
+    db.commit()
+    db.close()
+    watch = parse_volumes(HOURLY, "h.yaml")[0]
+    run = run_volume(watch, source_engine(f"sqlite:///{tmp_path / 'erp.db'}"), now=now)
+    assert run.result.status == "pass", run.result.error
+    (series,) = run.series
+    assert series.complete_until == datetime(2025, 11, 24, 10) and series.key == {}
+    events = VolumeWatch(settings(), SeverityContext(calendar=CN)).observe(session, run.series, now=now)
+    assert [(e.action, e.evidence["bucket"], e.evidence["direction"]) for e in events] == [
+        ("trigger", "2025-11-24T09:00", "spike")
+    ]
+    assert events[0].evidence["expected"] == 10 and events[0].entity == {"measure": "count"}
