@@ -16,7 +16,7 @@ from anomaly.calendar import BusinessCalendar, calendar_from_mapping
 from anomaly.events import Event
 from anomaly.settings import AnomalySettings
 from anomaly.severity import SeverityContext
-from anomaly.state import SeriesState
+from anomaly.state import SeriesState, severity_context
 from anomaly.volumes import VolumeWatch, state_metric, volume_fingerprint
 from monitor.sources import source_engine
 from monitor.volumes import VolumeSpec, parse_volumes, run_volume
@@ -244,3 +244,15 @@ def test_hourly_buckets_are_judged_against_the_same_hour_of_the_same_kind_of_day
         ("trigger", "2025-11-24T09:00", "spike")
     ]
     assert events[0].evidence["expected"] == 10 and events[0].entity == {"measure": "count"}
+
+
+def test_calendar_country_joins_the_calendar_file_or_stands_alone() -> None:
+    alone = severity_context(AnomalySettings(calendar_country="cn")).calendar
+    assert alone is not None and alone.country == "CN" and alone.day_kind(date(2025, 10, 11)) == "business"
+    both = severity_context(
+        AnomalySettings(calendar_file=Path("cn-2026.yaml"), calendar_country="CN")
+    ).calendar
+    assert both is not None and both.country == "CN" and both.utc_offset_minutes == 480
+    assert both.day_kind(date(2025, 10, 1)) == "holiday"  # 2025 from the library, 2026 from the file too
+    with pytest.raises(ValueError, match="not known to the holidays library"):
+        AnomalySettings(calendar_country="XX")
