@@ -127,7 +127,7 @@ def check_run(
     from monitor.volumes import load_volumes
 
     settings = state.settings()
-    specs = _select(_load_checks(settings, pack), source, check_id)
+    checks = _load_checks(settings, pack)
     watches = []
     if volumes:
         try:
@@ -136,6 +136,7 @@ def check_run(
         except CheckDefinitionError as exc:
             raise HypercareError(str(exc)) from None
         watches = [w for w in watches if source in {None, w.source} and check_id in {None, w.id}]
+    specs = [] if watches and check_id is not None else _select(checks, source, check_id)
     series: list[VolumeSeries] = []
     results: list[CheckResult] = []
     engines: dict[str, Engine] = {}
@@ -201,7 +202,7 @@ def _print_results(results: list[CheckResult]) -> None:
 
 def _print_volumes(found: list[VolumeSeries]) -> None:
     """Each volume series' last complete bucket (what `hypercare collect` exposes on /metrics)."""
-    table = Table("watch", "key", "measure", "last complete bucket", "value", "buckets read")
+    table = Table("watch", "key", "measure", "last bucket with data", "value", "buckets read")
     for series in found:
         last = series.points[-1] if series.points else None
         table.add_row(
