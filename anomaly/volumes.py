@@ -18,9 +18,11 @@ How a bucket is judged:
   (business or rest), or of the same kind of day while it has fewer than 3 of that weekday (for hourly
   buckets: the same hour and kind of day), with ratios of at least ``anomaly.volumes.young_ratio`` (5):
   the median knows no month-end peak yet;
-* a **spike**: value >= ``spike_ratio`` x expected and at least ``min_change`` above it; a **drop** or an
-  unusual **quiet**: value <= expected / ``drop_ratio`` and at least ``min_change`` below it, on a
-  business day only (quiet is what weekends and holidays are for). A mature series must also be
+* a **spike**: value >= ``spike_ratio`` x expected and at least ``min_change`` and ``threshold`` robust
+  spreads (1.4826 x MAD of the same kind of day over the last 8 weeks) above it; a **drop** or an
+  unusual **quiet**: value <= expected / ``drop_ratio`` and as far below it, on a business day only
+  (quiet is what weekends and holidays are for). The spread keeps a sum of a few large payments, which
+  swings a lot, from paging; a replay of invoices is far beyond any spread. A mature series must also be
   ``anomaly.volumes.threshold`` robust sigmas out (the calendar's allowance applies on close and payroll
   days), so a noisy series needs more than the ratio;
 * only buckets that ended within ``anomaly.volumes.alert_days`` may raise: a watch's first run reads its
@@ -212,15 +214,18 @@ class _Series:
         up, down = (
             (s.spike_ratio, s.drop_ratio) if mature else (max(s.spike_ratio, ratio), max(s.drop_ratio, ratio))
         )
-        low, high = low_ref / down, high_ref * up
+        # how far counts as far: min_change, and thr robust spreads of the same kind of day (a sum of a
+        # few large payments swings a lot; a replay of invoices is far beyond any spread)
+        far = max(s.min_change, thr * _spread(same_kind, kind_median))
+        low, high = min(low_ref / down, low_ref - far), max(high_ref * up, high_ref + far)
         if sigma is not None:
             low, high = min(low, base - thr * sigma), max(high, base + thr * sigma)
-        if value >= up * high_ref and value - high_ref >= s.min_change and (not mature or z >= thr):
+        if value >= up * high_ref and value - high_ref >= far and (not mature or z >= thr):
             return Judgement(value, high_ref, max(low, 0.0), high, "spike", detector, z, sigma, kind)
         if (
             kind not in REST_DAYS
             and value * down <= low_ref
-            and low_ref - value >= s.min_change
+            and low_ref - value >= far
             and (not mature or z <= -thr)
         ):
             return Judgement(value, low_ref, max(low, 0.0), high, "drop", detector, z, sigma, kind)
@@ -242,6 +247,15 @@ class _Series:
 
     def aware(self, local: datetime) -> datetime:
         return local.replace(tzinfo=self.zone).astimezone(UTC)
+
+
+def _spread(values: list[float], median: float | None) -> float:
+    """The robust spread (1.4826 x the median absolute deviation) of ``values``, at least
+    :data:`MIN_REL_SCALE` of their median; 0 with fewer than :data:`MIN_SAME_KIND` values."""
+    if median is None or len(values) < MIN_SAME_KIND:
+        return 0.0
+    mad = statistics.median(abs(v - median) for v in values)
+    return max(1.4826 * mad, MIN_REL_SCALE * abs(median))
 
 
 def _brief(judged: Judgement) -> dict[str, Any]:
