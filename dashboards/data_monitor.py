@@ -21,8 +21,8 @@ from dashboards.sql import utc_day, utc_hour
 from monitor.models import CheckResultRow, MetricSampleRow
 from tickets.models import OPEN_STATUSES, EventRecord, Ticket
 
-TECHNICAL_PREFIXES = ("probe.", "collector.", "host.", "db.", "integration.", "job.", "source.")
-"""Check ids of probes and collectors: technical checks, not data consistency."""
+TECHNICAL_PREFIXES = ("probe.", "collector.", "host.", "db.", "integration.", "job.", "source.", "volume.")
+"""Check ids of probes, collectors and volume watches' runs: technical checks, not data consistency."""
 PROBE_LATENCY = "hypercare_probe_duration_seconds"
 PROBE_SUCCESS = "hypercare_probe_success"
 HOST_METRICS = (
