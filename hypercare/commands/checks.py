@@ -39,11 +39,29 @@ def _load_checks(settings: Settings, pack: str | None = None) -> list[CheckSpec]
 
 @check_app.command("list")
 def check_list(pack: Annotated[str | None, typer.Option(help="Only this shipped pack.")] = None) -> None:
-    """List the configured checks."""
+    """List the configured checks and volume watches."""
+    from monitor.volumes import load_volumes
+
+    settings = state.settings()
+    checks = _load_checks(settings, pack)
     table = Table("id", "severity", "category", "source", "title")
-    for spec in _load_checks(state.settings(), pack):
+    for spec in checks:
         table.add_row(spec.id, spec.severity, spec.category, spec.source, spec.title)
     console.print(table)
+    try:
+        packs, paths = ([pack], ()) if pack else (settings.checks.packs, settings.checks.paths)
+        watches = load_volumes(packs, paths, [c.id for c in checks])
+    except CheckDefinitionError as exc:
+        raise HypercareError(str(exc)) from None
+    if watches:
+        listed = Table(
+            "volume watch", "bucket", "keys", "measures", "source", "runbook", title="Volume watches"
+        )
+        for w in watches:
+            listed.add_row(
+                w.id, w.bucket, ", ".join(w.key_columns), ", ".join(w.measures), w.source, w.runbook
+            )
+        console.print(listed)
 
 
 @check_app.command("validate")
