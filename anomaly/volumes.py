@@ -107,17 +107,17 @@ class Judgement:
     day_kind: str
 
     def score(self) -> Score:
+        """What the alarm is fed: 1 for an anomalous bucket (an alarm at once), 0 for a normal one."""
         return Score(
-            1.0 if self.direction else 0.0,
-            self.detector,
-            self.value,
-            self.expected,
-            self.sigma,
-            abs(self.z),
-            0.0,
-            self.z,
-            self.day_kind,
-            self.direction,
+            score=1.0 if self.direction else 0.0,
+            detector=self.detector,
+            value=self.value,
+            expected=self.expected,
+            sigma=self.sigma,
+            statistic=abs(self.z),
+            z=self.z,
+            day_kind=self.day_kind,
+            direction=self.direction,
         )
 
 
