@@ -16,6 +16,14 @@ The YAML file (``anomaly.calendar_file``)::
     payroll_days_of_month: [10]      # moved to the business day before when not a business day
     payroll_dates: []
     cutover: {start: 2026-11-20, end: 2026-11-22}
+    country: CN                      # public holidays and make-up workdays from the `holidays` library
+
+``country`` (an ISO 3166 code; also ``anomaly.calendar_country``) adds the public holidays the `holidays`
+library knows for that country, year by year as days are asked about, and the weekend days it knows are
+worked in exchange (China's 调休 make-up working days, ``weekend_workdays``). The dates listed in the file
+win over the library: a date under ``holidays`` is a rest day, one under ``workdays`` a working day, even
+where the library says otherwise. For a year whose official schedule is not yet published the library
+computes the fixed and lunar holidays by rule and knows no make-up days: list them here until it does.
 """
 
 from __future__ import annotations
@@ -54,7 +62,12 @@ class BusinessCalendar:
     payroll_days_of_month: tuple[int, ...] = ()
     payroll_dates: frozenset[date] = frozenset()
     cutover: tuple[date, date] | None = None
+    country: str | None = None
+    """ISO 3166 code whose public holidays and make-up workdays come from the `holidays` library."""
     _memo: dict[date, DayKind] = field(default_factory=dict, compare=False, repr=False)
+    _years: dict[int, tuple[frozenset[date], frozenset[date]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     # --- days ---------------------------------------------------------------------------------------
 
@@ -63,10 +76,30 @@ class BusinessCalendar:
         seconds = ts.timestamp() if isinstance(ts, datetime) else ts
         return datetime.fromtimestamp(seconds + self.utc_offset_minutes * 60, UTC).date()
 
-    def is_business_day(self, day: date) -> bool:
+    def _country_days(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
+        """The library's (holidays, make-up workdays) of ``self.country`` in ``year`` (memoised)."""
+        found = self._years.get(year)
+        if found is None:
+            found = country_days(self.country, year) if self.country else (frozenset(), frozenset())
+            self._years[year] = found
+        return found
+
+    def is_holiday(self, day: date) -> bool:
+        """A public holiday: listed in the file, or known to the library and not listed as a workday."""
         if day in self.holidays:
+            return True
+        return day not in self.workdays and day in self._country_days(day.year)[0]
+
+    def is_makeup_workday(self, day: date) -> bool:
+        """A weekend day worked in exchange for a holiday (listed, or China's 调休 from the library)."""
+        if day in self.workdays:
+            return True
+        return day not in self.holidays and day in self._country_days(day.year)[1]
+
+    def is_business_day(self, day: date) -> bool:
+        if self.is_holiday(day):
             return False
-        return day in self.workdays or day.weekday() not in self.weekend
+        return day.weekday() not in self.weekend or self.is_makeup_workday(day)
 
     def _shift_business(self, day: date, step: int) -> date:
         day += timedelta(days=step)
@@ -119,7 +152,7 @@ class BusinessCalendar:
         kind: DayKind
         if self.cutover is not None and self.cutover[0] <= day <= self.cutover[1]:
             kind = "cutover"
-        elif day in self.holidays:
+        elif self.is_holiday(day):
             kind = "holiday"
         elif not self.is_business_day(day):
             kind = "weekend"
@@ -131,6 +164,32 @@ class BusinessCalendar:
             kind = "business"
         self._memo[day] = kind
         return kind
+
+
+def country_days(country: str, year: int) -> tuple[frozenset[date], frozenset[date]]:
+    """Public holidays and make-up workdays (weekend days worked, China's 调休) of ``country`` in ``year``,
+    from the `holidays` library; a country it does not know is a :class:`CalendarError`."""
+    import holidays  # noqa: PLC0415 - the country tables are large: imported when a calendar first asks
+
+    try:
+        found = holidays.country_holidays(country, years=year)
+    except NotImplementedError:
+        raise CalendarError(f"country {country!r} is not known to the holidays library") from None
+    rest = frozenset(d for d in found if d.year == year)
+    worked = frozenset(d for d in found.weekend_workdays if d.year == year)
+    return rest, worked
+
+
+def check_country(country: str) -> str:
+    """``country`` upper-cased when the `holidays` library knows it; else :class:`CalendarError`."""
+    import holidays  # noqa: PLC0415 - the country tables are large: imported when a calendar first asks
+
+    code = country.strip().upper()
+    if code not in holidays.list_supported_countries():
+        raise CalendarError(
+            f"country {country!r} is not known to the holidays library (ISO 3166 codes: CN, DE...)"
+        )
+    return code
 
 
 # --- loading ------------------------------------------------------------------------------------------
@@ -146,6 +205,7 @@ _KEYS = {
     "payroll_days_of_month",
     "payroll_dates",
     "cutover",
+    "country",
 }
 
 
@@ -202,6 +262,9 @@ def calendar_from_mapping(data: Mapping[str, Any]) -> BusinessCalendar:
         cutover = (start, end)
     close = _window(data, "close")
     year_end = _window(data, "year_end_close")
+    country = data.get("country")
+    if country is not None and not isinstance(country, str):
+        raise CalendarError("'country' must be an ISO 3166 country code such as CN")
     return BusinessCalendar(
         utc_offset_minutes=offset,
         weekend=frozenset(_ints(data, "weekend", 0, 6)) if "weekend" in data else frozenset({5, 6}),
@@ -215,6 +278,7 @@ def calendar_from_mapping(data: Mapping[str, Any]) -> BusinessCalendar:
         payroll_days_of_month=_ints(data, "payroll_days_of_month", 1, 31),
         payroll_dates=_dates(data, "payroll_dates"),
         cutover=cutover,
+        country=check_country(country) if country else None,
     )
 
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from anomaly.calendar import CalendarError, check_country
 from core.settings import StrictModel
 from core.vocabulary import Priority
 from monitor.settings import DualRunSettings
@@ -65,6 +66,26 @@ class MultivariateSettings(StrictModel):
         return self
 
 
+class VolumeSettings(StrictModel):
+    """Business-volume watches: a series per (watch, key, measure), one point per complete bucket."""
+
+    warmup_days: int = Field(28, ge=7, le=366)
+    """Days of buckets a series needs before the seasonal baseline judges it; until then the median rule
+    (the same kind of day, and the same hour for hourly buckets) does."""
+    young_ratio: float = Field(5.0, gt=1)
+    """A young series' bucket must be this many times above (or below) the median of its kind of day,
+    and the watch's ``spike_ratio``/``drop_ratio`` if they are larger: the median knows nothing of
+    month-end or payment-run peaks yet, so it is judged more coarsely."""
+    alert_days: int = Field(7, ge=1, le=90)
+    """Only buckets that ended within this many days may raise an event: older ones (a watch's first run
+    reads its whole lookback) only teach the baseline."""
+    clear_buckets: int = Field(2, ge=1, le=48)
+    """Consecutive normal buckets after which a volume alarm resolves."""
+    threshold: float = Field(4.5, gt=0)
+    """Robust z (beyond the calendar's allowance on close and payroll days) a mature series must reach,
+    on top of the watch's ratio and minimum change."""
+
+
 class AnomalySettings(StrictModel):
     """anomaly/: money-aware severity rules over check results and the metric detectors' alarms."""
 
@@ -83,6 +104,11 @@ class AnomalySettings(StrictModel):
     """Check ids with a documented workaround: -1 level while the amount is below materiality."""
     calendar_file: Path | None = None
     """Business calendar YAML (close days, payroll, holidays, cutover); anomaly/calendar.py documents it."""
+    calendar_country: str | None = None
+    """ISO 3166 code (``CN``): the public holidays and make-up workdays (China's 调休) of that country from
+    the `holidays` library join the calendar; the dates the calendar file lists win over the library."""
+    volumes: VolumeSettings = VolumeSettings()
+    """How business-volume watches (``volumes:`` in check packs) judge their buckets."""
     warmup_points: int = Field(288, ge=1)
     """Points a metric series needs before its detectors may alarm; ``fixed_thresholds`` cover the gap."""
     fixed_thresholds: dict[str, FixedThreshold] = {}
@@ -116,6 +142,14 @@ class AnomalySettings(StrictModel):
     sustained shift is one alarm, then the new normal (docs/benchmarks.md: 10 scored best on real series)."""
     multivariate: MultivariateSettings = MultivariateSettings()
     """Related series of one source scored together (see :class:`MultivariateSettings`)."""
+
+    @field_validator("calendar_country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        try:
+            return check_country(value) if value else None
+        except CalendarError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _hysteresis(self) -> AnomalySettings:

@@ -19,6 +19,7 @@ ticket already speaks for the incident, so neither the alarm's trigger nor its l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -157,10 +158,12 @@ def _load(path: str, mtime_ns: int) -> BusinessCalendar:
 
 
 def severity_context(settings: AnomalySettings) -> SeverityContext:
-    """The calendar of ``anomaly.calendar_file`` (re-read when the file changes); a bad file is a
-    :class:`ConfigError` naming it."""
+    """The calendar of ``anomaly.calendar_file`` (re-read when the file changes), with the public holidays
+    and make-up workdays of ``anomaly.calendar_country`` when set; a bad file is a :class:`ConfigError`
+    naming it."""
+    country = settings.calendar_country
     if settings.calendar_file is None:
-        return SeverityContext()
+        return SeverityContext(calendar=_country_calendar(country)) if country else SeverityContext()
     path = calendar_path(settings.calendar_file)
     try:
         mtime = path.stat().st_mtime_ns
@@ -169,9 +172,22 @@ def severity_context(settings: AnomalySettings) -> SeverityContext:
             f"anomaly.calendar_file: {path}: cannot read the calendar ({exc.strerror})"
         ) from None
     try:
-        return SeverityContext(calendar=_load(str(path), mtime))
+        calendar = _load(str(path), mtime)
     except CalendarError as exc:
         raise ConfigError(f"anomaly.calendar_file: {exc}") from None
+    if country and calendar.country != country:
+        calendar = _with_country(calendar, country)
+    return SeverityContext(calendar=calendar)
+
+
+@functools.lru_cache(maxsize=8)
+def _country_calendar(country: str) -> BusinessCalendar:
+    return BusinessCalendar(country=country)
+
+
+@functools.lru_cache(maxsize=8)
+def _with_country(calendar: BusinessCalendar, country: str) -> BusinessCalendar:
+    return dataclasses.replace(calendar, country=country, _memo={}, _years={})
 
 
 # --- streaming the series of a pass ------------------------------------------------------------------

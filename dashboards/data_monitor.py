@@ -23,9 +23,10 @@ from monitor import check_ids
 from monitor.models import CheckResultRow, MetricSampleRow
 from tickets.models import EventRecord, Ticket
 
-NOT_DATA_KINDS = check_ids.BUILTIN_KINDS | {"source"}
-"""Kinds of check ids that are technical checks, not data consistency: those of probes and collectors
-(``source.*``: nothing makes such ids today; kept so the pages classify as they always have)."""
+NOT_DATA_KINDS = check_ids.BUILTIN_KINDS | {"source", "volume"}
+"""Kinds of check ids that are technical checks, not data consistency: those of probes, collectors and
+volume watches' runs (``source.*``: nothing makes such ids today; kept so the pages classify as they
+always have)."""
 PROBE_LATENCY = "hypercare_probe_duration_seconds"
 PROBE_SUCCESS = "hypercare_probe_success"
 HOST_METRICS = (

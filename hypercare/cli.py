@@ -54,10 +54,11 @@ def _main(config: ConfigOption = None) -> None:
 def config_check() -> None:
     """Validate the settings and show them, secrets redacted; fail when a check pack or collector reads
     a source that is not configured."""
-    from hypercare.commands.checks import load_configured_checks, require_known_sources
+    from hypercare.commands.checks import load_configured_checks, load_watches, require_known_sources
 
     settings = state.settings()
-    require_known_sources(settings, load_configured_checks(settings))
+    checks = load_configured_checks(settings)
+    require_known_sources(settings, checks, load_watches(settings, None, checks))
     table = Table(title="Hypercare settings (valid)", show_header=True)
     table.add_column("key")
     table.add_column("value")

@@ -21,6 +21,7 @@ from anomaly.dualrun import events_for_comparison
 from anomaly.events import Event, fingerprint
 from anomaly.rules import events_for_results
 from anomaly.state import MetricWatch, severity_context
+from anomaly.volumes import VolumeWatch
 from core.session import session_scope
 from core.vocabulary import Category, Priority
 from hypercare.config import Settings
@@ -32,6 +33,7 @@ from monitor.dualrun.store import store_result as store_dualrun
 from monitor.leases import SourceChange
 from monitor.results import CheckResult
 from monitor.scheduler import UnitOutcome
+from monitor.volumes import VolumeSpec
 from runbooks.diagnostics import attach_runbooks_quietly
 from tickets.models import Ticket
 from tickets.notify import AppriseNotifier, DispatchReport, Notifier, dispatch_pending
@@ -74,10 +76,14 @@ def run_pipeline(
     notifier: Notifier | None = None,
     progress: Progress | None = None,
     trigger: str = "manual",
+    volumes: Sequence[VolumeSpec] = (),
 ) -> PipelineReport:
-    """Collect every check and probe once, then process the whole pass (see :func:`process_collection`)."""
+    """Collect every check, volume watch and probe once, then process the whole pass (see
+    :func:`process_collection`)."""
     now = now or datetime.now(UTC)
-    collection = collect(settings, checks, now=now, http_client=http_client, progress=progress)
+    collection = collect(
+        settings, checks, now=now, http_client=http_client, progress=progress, volumes=volumes
+    )
     return process_collection(settings, factory, collection, trigger=trigger, notifier=notifier)
 
 
@@ -112,6 +118,7 @@ def process_collection(
         )
         watch = MetricWatch(settings.anomaly, context)
         events = [*events, *watch.observe(session, collection.samples, collection.results)]
+        events = [*events, *VolumeWatch(settings.anomaly, context).observe(session, collection.volumes)]
         if in_transaction is not None:
             events = [*events, *in_transaction(session)]
         report = PipelineReport(run_id=run.id, results=collection.results, events=len(events))

@@ -114,8 +114,8 @@ def _load_documents(text_: str, origin: str) -> list[dict[str, Any]]:
         raise CheckDefinitionError(f"{origin}:{where}: {getattr(exc, 'problem', None) or exc}") from None
     if data is None:
         return []
-    if isinstance(data, dict) and "checks" in data:
-        data = data["checks"]
+    if isinstance(data, dict) and ("checks" in data or "volumes" in data):
+        data = data.get("checks") or []  # volume watches are read by monitor.volumes.parse_volumes
     elif isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):

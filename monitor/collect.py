@@ -16,9 +16,10 @@ from monitor.checks import CheckSpec, run_check
 from monitor.models import CheckResultRow, CheckRun, MetricSampleRow, Source
 from monitor.probes import run_probe
 from monitor.reconcile import run_reconcile
-from monitor.results import CheckResult, MetricSample
+from monitor.results import CheckResult, MetricSample, VolumeSeries
 from monitor.settings import MonitorConfig, ProbeSettings
 from monitor.sources import source_engine
+from monitor.volumes import VolumeSpec, run_volume
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -28,6 +29,8 @@ Progress = Callable[[str], None]
 class Collection:
     results: list[CheckResult] = field(default_factory=list)
     samples: list[MetricSample] = field(default_factory=list)
+    volumes: list[VolumeSeries] = field(default_factory=list)
+    """The business-volume series the pass's watches read (the detectors judge them)."""
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -57,11 +60,20 @@ def collect(
     now: datetime | None = None,
     http_client: httpx.Client | None = None,
     progress: Progress | None = None,
+    volumes: Sequence[VolumeSpec] = (),
 ) -> Collection:
-    """Run every check and probe once. Nothing here raises for a failing system: it becomes a result."""
+    """Run every check, volume watch and probe once. Nothing here raises for a failing system: it
+    becomes a result."""
     now = now or datetime.now(UTC)
     out = Collection()
     _run_checks(settings, checks, now, out, progress)
+    engines: dict[str, Engine] = {}
+    try:
+        for spec in volumes:
+            _record_volume(out, run_configured_volume(settings, spec, now=now, engines=engines), progress)
+    finally:
+        for engine in engines.values():
+            engine.dispose()
     if settings.probes:
         client = http_client or httpx.Client(follow_redirects=False)
         try:
@@ -129,6 +141,64 @@ def check_collection(
     out = Collection()
     _record(out, result, [_duration_sample(result)], None)
     return out
+
+
+def run_configured_volume(
+    settings: MonitorConfig,
+    spec: VolumeSpec,
+    *,
+    now: datetime,
+    engines: dict[str, Engine],
+    timeout_s: float | None = None,
+) -> Collection:
+    """One volume watch against its configured source: its run result, series and gauge samples."""
+    source = settings.sources.get(spec.source)
+    problem = None
+    if source is None:
+        problem = f"source '{spec.source}' is not configured under 'sources:'"
+    elif spec.source not in engines:
+        problem = _connect(spec.source, settings, engines)
+    if source is None or problem is not None:
+        result = CheckResult(
+            check_id=spec.result_id,
+            source=spec.source,
+            status="error",
+            title=spec.title,
+            category=spec.category,
+            severity=spec.severity,
+            started_at=now,
+            finished_at=now,
+            error=problem,
+            runbook=spec.runbook,
+            owner=spec.owner,
+            tags=spec.tags,
+        )
+        return Collection([result])
+    limit = source.statement_timeout_s if timeout_s is None else min(timeout_s, source.statement_timeout_s)
+    run = run_volume(spec, engines[spec.source], now=now, timeout_s=limit)
+    return Collection([run.result], [*run.samples, _duration_sample(run.result)], run.series)
+
+
+def volume_collection(
+    settings: MonitorConfig, spec: VolumeSpec, *, now: datetime, timeout_s: float | None = None
+) -> Collection:
+    """One volume watch as a collection of its own (the scheduler's unit of work)."""
+    engines: dict[str, Engine] = {}
+    try:
+        found = run_configured_volume(settings, spec, now=now, engines=engines, timeout_s=timeout_s)
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+    out = Collection()
+    _record_volume(out, found, None)
+    return out
+
+
+def _record_volume(out: Collection, found: Collection, progress: Progress | None) -> None:
+    for result in found.results:
+        _record(out, result, [], progress)
+    out.samples.extend(found.samples)
+    out.volumes.extend(found.volumes)
 
 
 def probe_collection(probe: ProbeSettings, client: httpx.Client) -> Collection:

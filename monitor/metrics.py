@@ -16,7 +16,10 @@ store, ``collect()`` reading it) registered on an injected registry. It exposes:
   restart does not reset it), plus the gauge ``hypercare_probe_latency_seconds`` of the latest latency;
 * the latest host, database, integration and job samples (names in
   :data:`monitor.collectors.catalog.PREFIXES`) newer than ``max_age_s``: gauges, or counters for ``_total``
-  names. Older samples are left out, so a stopped collector's values disappear instead of looking current.
+  names. Older samples are left out, so a stopped collector's values disappear instead of looking current;
+* ``hypercare_business_volume{watch,key,measure,source}``: the last complete bucket of each volume watch
+  series (monitor/volumes.py), kept for :data:`VOLUME_MAX_AGE`. Its keys are bounded: document types,
+  journals, companies, integrations, at most ``max_keys`` (50 by default) per watch.
 
 Labels are bounded sets (check id, source, severity, category, probe, and names from the settings), never
 entity keys. A store that cannot be read is logged and leaves these families out of that scrape.
@@ -41,6 +44,7 @@ from monitor.checks import CheckSpec, configured_checks
 from monitor.collectors.catalog import METRIC_HELP, PREFIXES, metric_help
 from monitor.models import CheckResultRow, MetricSampleRow
 from monitor.settings import MonitorConfig
+from monitor.volumes import VOLUME_METRIC, VolumeSpec, load_volumes
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,9 @@ STATUSES = ("pass", "warn", "fail", "error")
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 COLLECTOR_KINDS = ("host", "db_health", "integration", "job", "probe", "checks")
 PROBE_METRIC = "hypercare_probe_duration_seconds"
+VOLUME_MAX_AGE = timedelta(hours=26)
+"""``hypercare_business_volume`` stays exposed this long after its watch last ran (watches run hourly or
+daily: a day's volume is current for a day)."""
 
 
 class CheckLabels(NamedTuple):
@@ -55,13 +62,17 @@ class CheckLabels(NamedTuple):
     category: str
 
 
-def check_catalog(settings: MonitorConfig, specs: Iterable[CheckSpec] = ()) -> dict[str, CheckLabels]:
-    """Severity and category of every check id the settings and check definitions produce.
+def check_catalog(
+    settings: MonitorConfig, specs: Iterable[CheckSpec] = (), volumes: Iterable[VolumeSpec] = ()
+) -> dict[str, CheckLabels]:
+    """Severity and category of every check id the settings, check definitions and volume watches produce.
 
     Collector check ids that depend on what is found (``db.*``, ``host.*``) are listed too; ids missing
     from the catalog are labelled by their prefix (:func:`labels_for`).
     """
     catalog = {spec.id: CheckLabels(spec.severity, spec.category) for spec in specs}
+    for watch in volumes:  # the watch's run (could it read its source), not its anomalies
+        catalog[watch.result_id] = CheckLabels(watch.severity, watch.category)
     for probe in settings.probes:
         catalog[check_ids.probe(probe.name)] = CheckLabels(probe.severity, "technical")
     c = settings.collectors
@@ -89,7 +100,9 @@ def check_catalog(settings: MonitorConfig, specs: Iterable[CheckSpec] = ()) -> d
 def settings_catalog(settings: MonitorConfig) -> dict[str, CheckLabels]:
     """The catalog of everything the configured packs, check files, probes and collectors produce."""
 
-    return check_catalog(settings, configured_checks(settings))
+    checks = configured_checks(settings)
+    volumes = load_volumes(settings.checks.packs, settings.checks.paths, [c.id for c in checks])
+    return check_catalog(settings, checks, volumes)
 
 
 def labels_for(check_id: str, catalog: Mapping[str, CheckLabels]) -> CheckLabels:
@@ -262,15 +275,19 @@ class CheckResultsCollector(Collector):
         return family
 
     def _samples(self, session: Session) -> list[GaugeMetricFamily | CounterMetricFamily]:
-        cutoff = datetime.now(UTC) - self._max_age
+        now = datetime.now(UTC)
+        cutoff = now - self._max_age
+        volume_cutoff = now - max(self._max_age, VOLUME_MAX_AGE)
         stmt = (
             select(MetricSampleRow)
             .where(or_(*(MetricSampleRow.name.startswith(p, autoescape=True) for p in PREFIXES)))
-            .where(MetricSampleRow.ts >= cutoff)
+            .where(MetricSampleRow.ts >= min(cutoff, volume_cutoff))
             .order_by(MetricSampleRow.ts, MetricSampleRow.id)
         )
         latest: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
         for row in session.scalars(stmt):  # later rows overwrite earlier ones: the latest value wins
+            if row.name != VOLUME_METRIC and row.ts < cutoff:
+                continue
             labels = tuple(sorted((str(k), str(v)) for k, v in (row.labels or {}).items()))
             latest.setdefault(row.name, {})[labels] = row.value
         families: list[GaugeMetricFamily | CounterMetricFamily] = []

@@ -12,10 +12,13 @@ from collections.abc import Iterable
 
 from monitor.settings import MonitorConfig
 from monitor.specs import CheckSpec
+from monitor.volumes import VolumeSpec
 
 
-def unconfigured_sources(settings: MonitorConfig, specs: Iterable[CheckSpec]) -> list[str]:
-    """One line per (pack or setting, missing source), naming how many checks need it."""
+def unconfigured_sources(
+    settings: MonitorConfig, specs: Iterable[CheckSpec], volumes: Iterable[VolumeSpec] = ()
+) -> list[str]:
+    """One line per (pack or setting, missing source), naming how many checks or watches need it."""
     known = set(settings.sources)
     configured = ", ".join(sorted(known)) or "none"
     needs: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -23,6 +26,9 @@ def unconfigured_sources(settings: MonitorConfig, specs: Iterable[CheckSpec]) ->
         for source in spec.sources:
             if source not in known:
                 needs[(f"check pack '{spec.pack}'", source)].append(spec.id)
+    for watch in volumes:
+        if watch.source not in known:
+            needs[(f"check pack '{watch.pack}'", watch.source)].append(watch.id)
     collectors = settings.collectors
     for key, names in (
         ("collectors.integrations", [(i.name, i.source) for i in collectors.integrations]),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 CheckStatus = Literal["pass", "warn", "fail", "error"]
+Bucket = Literal["day", "hour"]
+BUCKET_LENGTH: dict[str, timedelta] = {"day": timedelta(days=1), "hour": timedelta(hours=1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +56,34 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.status == "pass"
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeSeries:
+    """One series of a business-volume watch: a (key, measure) of the watch and its complete buckets.
+
+    ``points`` are (bucket start, value), oldest first, in the watch's local time (naive), complete
+    buckets only; a bucket the query did not return is not there (the detectors read it as 0 between the
+    series' first bucket and ``complete_until``). How a bucket is judged (``spike_ratio``, ``drop_ratio``,
+    ``min_change``) is the watch's; the detectors decide, monitor/ only measures.
+    """
+
+    watch_id: str
+    source: str
+    title: str
+    measure: str
+    key: dict[str, str]
+    bucket: Bucket
+    points: tuple[tuple[datetime, float], ...]
+    complete_until: datetime
+    """Start of the first bucket that is not complete yet (local, naive): every bucket before it is."""
+    timezone: str
+    """IANA name of the watch's local time (its buckets' clock)."""
+    category: str
+    severity: str
+    runbook: str | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    spike_ratio: float = 3.0
+    drop_ratio: float = 3.0
+    min_change: float = 5.0

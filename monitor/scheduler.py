@@ -38,6 +38,7 @@ from monitor.leases import SourceChange, UnitRow
 from monitor.results import CheckResult, MetricSample
 from monitor.settings import MonitorConfig
 from monitor.units import (
+    READS_SOURCE,
     UnitOutcome,
     build_units,
     next_due,
@@ -287,7 +288,7 @@ class Scheduler:
             except Exception as exc:  # a collector's bug must not stop the scheduler: it is an error result
                 log.exception("unit crashed", extra={"unit": unit.key, "worker": self.worker_id})
                 collection = Collection([unit.error_result(now, f"{type(exc).__name__}: {exc}")], [])
-            pingable = unit.kind in {"check", "collector"} and unit.source in self.settings.sources
+            pingable = unit.kind in READS_SOURCE and unit.source in self.settings.sources
             if pingable and collection.count("error"):
                 down = ping_source(self.settings, unit.source)
         with flight.lock:

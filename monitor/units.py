@@ -15,13 +15,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import collectors, leases
 from monitor.checks import CheckSpec
-from monitor.collect import Collection, check_collection, probe_collection
+from monitor.collect import Collection, check_collection, probe_collection, volume_collection
 from monitor.dualrun.schedule import dualrun_units
 from monitor.intervals import ScheduleError, parse_interval
 from monitor.probes import probe_check_id
 from monitor.settings import MonitorConfig
 from monitor.sources import source_engine
+from monitor.volumes import VolumeSpec
 from monitor.work import WorkUnit
+
+READS_SOURCE = frozenset({"check", "volume", "collector"})
+"""Unit kinds that query a monitored source (an error of theirs may mean the source is down)."""
 
 
 def next_due(started: datetime, interval: timedelta, jitter_ratio: float, rng: random.Random) -> datetime:
@@ -58,9 +62,14 @@ def ping_source(settings: MonitorConfig, name: str) -> str | None:
 
 
 def build_units(
-    settings: MonitorConfig, checks: Sequence[CheckSpec], *, http_client: httpx.Client
+    settings: MonitorConfig,
+    checks: Sequence[CheckSpec],
+    *,
+    http_client: httpx.Client,
+    volumes: Sequence[VolumeSpec] = (),
 ) -> list[WorkUnit]:
-    """Every check, probe, collector and database source as a unit; a bad ``schedule`` is a ScheduleError."""
+    """Every check, volume watch, probe, collector and database source as a unit; a bad ``schedule`` is a
+    ScheduleError."""
     conf = settings.scheduler
     default = parse_interval(conf.default_interval)
     units: list[WorkUnit] = []
@@ -85,6 +94,26 @@ def build_units(
                 spec.category,
                 spec.severity,
                 spec.runbook,
+            )
+        )
+    for watch in volumes:
+        interval = parse_interval(watch.schedule) if watch.schedule else default
+
+        def run_watch(now: datetime, watch: VolumeSpec = watch) -> Collection:
+            return volume_collection(settings, watch, now=now, timeout_s=conf.unit_timeout_s)
+
+        units.append(
+            WorkUnit(
+                f"volume:{watch.result_id}",
+                "volume",
+                watch.source,
+                interval,
+                conf.unit_timeout_s,
+                watch.title,
+                run_watch,
+                watch.category,
+                watch.severity,
+                watch.runbook,
             )
         )
     for probe in settings.probes:
@@ -124,7 +153,7 @@ def build_units(
             )
         )
     units.extend(dualrun_units(settings))
-    pinged = {u.source for u in units if u.kind in {"check", "collector"} and u.source in settings.sources}
+    pinged = {u.source for u in units if u.kind in READS_SOURCE and u.source in settings.sources}
     for source in sorted(pinged):
 
         def no_run(_now: datetime) -> Collection:

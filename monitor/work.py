@@ -1,5 +1,5 @@
 """A unit of scheduled work: what `hypercare collect` leases and runs (a check, probe, collector, source
-ping or dual-run comparison), and the error result it stands for when it cannot run."""
+ping volume watch or dual-run comparison), and the error result it stands for when it cannot run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Literal
 from monitor.collect import Collection
 from monitor.results import CheckResult
 
-UnitKind = Literal["check", "probe", "collector", "source", "dualrun"]
+UnitKind = Literal["check", "volume", "probe", "collector", "source", "dualrun"]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from sqlglot.errors import ParseError
 from monitor import check_ids
 from monitor.checks import CheckSpec, load_pack, shipped_packs
 from monitor.collectors.catalog import METRIC_HELP
+from monitor.volumes import VolumeSpec, load_volumes
 from runbooks.library import (
     SHIPPED_PACKAGE,
     TICKET_FIELDS,
@@ -337,6 +338,8 @@ class LintReport:
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     problems: list[LintProblem] = field(default_factory=list)
     checks: int = 0
+    watches: int = 0
+    """Volume watches covered (``volumes:`` of the packs)."""
     signals: int = 0
 
     @property
@@ -379,6 +382,7 @@ def lint(
     paths: Iterable[Path] = (),
     *,
     checks: Iterable[CheckSpec] | None = None,
+    volumes: Iterable[VolumeSpec] | None = None,
     include_shipped: bool = True,
 ) -> LintReport:
     """Lint the shipped runbooks overlaid by those under ``paths`` (a user file replaces the shipped one of
@@ -407,14 +411,37 @@ def lint(
     specs = {spec.id: spec for pack in shipped_packs() for spec in load_pack(pack)}
     for spec in checks or ():
         specs[spec.id] = spec
+    watches = {w.id: w for w in load_volumes(shipped_packs())}
+    for watch in volumes or ():
+        watches[watch.id] = watch
     for runbook in loaded.values():
-        _lint_runbook(runbook, specs, report)
+        _lint_runbook(runbook, specs, report, frozenset(watches))
     _coverage(loaded, specs, report)
+    _watch_coverage(loaded, watches, report)
     return report
 
 
-def _known(name: str, specs: Mapping[str, CheckSpec]) -> bool:
-    """A check id or pattern names a check, a built-in signal, an exception kind or an alert."""
+def _watch_coverage(
+    runbooks: Mapping[str, Runbook], watches: Mapping[str, VolumeSpec], report: LintReport
+) -> None:
+    """Every volume watch names a runbook that exists and applies to the watch."""
+    for watch in watches.values():
+        report.watches += 1
+        linked = runbooks.get(watch.runbook)
+        if linked is None:
+            problem = f"volume watch {watch.id} names runbook '{watch.runbook}', which does not exist"
+            report.problems.append(LintProblem(watch.pack or watch.id, None, problem))
+        elif not linked.applies(watch.id):
+            line = _key_line(linked.front_matter, "applies_to")
+            problem = f"applies_to misses {watch.id}, whose volume watch names this runbook"
+            report.problems.append(LintProblem(str(linked.path), line, problem))
+
+
+def _known(name: str, specs: Mapping[str, CheckSpec], watches: frozenset[str] = frozenset()) -> bool:
+    """A check id or pattern names a check, a volume watch, a built-in signal, an exception kind or an
+    alert."""
+    if any(fnmatch.fnmatchcase(w, name) for w in watches):
+        return True
     if name.startswith(("alertmanager.", "dualrun.")):  # alert names; dual-run comparisons of the settings
         return True
     if any(fnmatch.fnmatchcase(n, name) for n in specs) or any(fnmatch.fnmatchcase(k, name) for k in KINDS):
@@ -432,7 +459,12 @@ def _known(name: str, specs: Mapping[str, CheckSpec]) -> bool:
     }
 
 
-def _lint_runbook(runbook: Runbook, specs: Mapping[str, CheckSpec], report: LintReport) -> None:
+def _lint_runbook(
+    runbook: Runbook,
+    specs: Mapping[str, CheckSpec],
+    report: LintReport,
+    watches: frozenset[str] = frozenset(),
+) -> None:
     path = str(runbook.path)
     lines = item_lines(runbook.front_matter)
 
@@ -451,7 +483,7 @@ def _lint_runbook(runbook: Runbook, specs: Mapping[str, CheckSpec], report: Lint
     covered: list[str] = []
     for index, matcher in enumerate(runbook.matchers):
         if matcher.check is not None:
-            if not _known(matcher.check, specs):
+            if not _known(matcher.check, specs, watches):
                 problem(
                     "applies_to", index, f"applies_to: no check, signal or alert is named '{matcher.check}'"
                 )
@@ -460,7 +492,7 @@ def _lint_runbook(runbook: Runbook, specs: Mapping[str, CheckSpec], report: Lint
             if key == "series" and not any(fnmatch.fnmatchcase(m, g) for g in globs for m in METRIC_HELP):
                 problem("applies_to", index, f"applies_to: no metric series matches {list(globs)}")
     verify = runbook.verification.check
-    if verify != "ticket" and not _known(verify, specs):
+    if verify != "ticket" and not _known(verify, specs, watches):
         problem("verification", None, f"field 'verification': check '{verify}' does not exist")
     for index, diagnostic in enumerate(runbook.diagnostics):
         for message in _diagnostic_problems(diagnostic, runbook, covered, specs):

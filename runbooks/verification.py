@@ -27,6 +27,7 @@ from monitor.collectors import run_collector
 from monitor.models import CheckResultRow
 from monitor.probes import run_probe
 from monitor.results import CheckResult
+from monitor.volumes import load_volumes
 from runbooks.library import RunbookError, load_runbooks
 from runbooks.settings import RunbooksConfig
 from tickets.errors import TicketNotFound
@@ -35,6 +36,13 @@ from tickets.ports import CannotVerify, Verdict
 from tickets.service import TicketService
 
 log = logging.getLogger(__name__)
+
+
+def _watch_ids(settings: RunbooksConfig) -> set[str]:
+    try:
+        return {w.id for w in load_volumes(settings.checks.packs, settings.checks.paths)}
+    except CheckDefinitionError:
+        return set()
 
 
 def run_signal(  # noqa: PLR0912 - one branch per kind of check, flat on purpose
@@ -69,6 +77,11 @@ def run_signal(  # noqa: PLR0912 - one branch per kind of check, flat on purpose
             if http_client is None:
                 client.close()
     name = check_ids.collector_unit(check_id, source)
+    if name is None and check_id in _watch_ids(settings):
+        raise CannotVerify(
+            f"{check_id} is a volume watch: a past day's volume does not change, so there is nothing to "
+            "re-run; the watch resolves the ticket itself after its normal business days (runbook: Verify)"
+        )
     if name is None:
         raise CannotVerify(f"no check, probe or collector produces {check_id}")
     try:

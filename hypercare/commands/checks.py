@@ -24,7 +24,8 @@ from hypercare.commands.common import JsonOption, console, err_console, print_js
 from hypercare.config import Settings
 from monitor.checks import CheckDefinitionError, CheckSpec, configured_checks, load_checks
 from monitor.preflight import unconfigured_sources
-from monitor.results import CheckResult
+from monitor.results import CheckResult, VolumeSeries
+from monitor.volumes import VolumeSpec, load_volumes
 
 check_app = typer.Typer(no_args_is_help=True, help="Data-consistency checks.")
 
@@ -40,9 +41,12 @@ def load_configured_checks(settings: Settings, pack: str | None = None) -> list[
         raise HypercareError(str(exc)) from None
 
 
-def require_known_sources(settings: Settings, specs: list[CheckSpec]) -> None:
-    """Refuse, with one line per problem, checks and collectors that read a source nobody configured."""
-    problems = unconfigured_sources(settings, specs)
+def require_known_sources(
+    settings: Settings, specs: list[CheckSpec], volumes: list[VolumeSpec] | None = None
+) -> None:
+    """Refuse, with one line per problem, checks, volume watches and collectors that read a source
+    nobody configured."""
+    problems = unconfigured_sources(settings, specs, volumes or ())
     if problems:
         raise ConfigError("; ".join(problems))
 
@@ -52,15 +56,52 @@ def check_list(
     pack: Annotated[str | None, typer.Option(help="Only this shipped pack.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List the configured checks."""
-    specs = load_configured_checks(state.settings(), pack)
+    """List the configured checks and volume watches."""
+    settings = state.settings()
+    checks = load_configured_checks(settings, pack)
+    watches = load_watches(settings, pack, checks)
     if as_json:
-        print_json([_spec_json(spec) for spec in specs])
+        print_json([_spec_json(spec) for spec in checks] + [_watch_json(w) for w in watches])
         return
     table = Table("id", "severity", "category", "source", "title")
-    for spec in specs:
+    for spec in checks:
         table.add_row(spec.id, spec.severity, spec.category, spec.source, spec.title)
     console.print(table)
+    if watches:
+        listed = Table(
+            "volume watch", "bucket", "keys", "measures", "source", "runbook", title="Volume watches"
+        )
+        for w in watches:
+            listed.add_row(
+                w.id, w.bucket, ", ".join(w.key_columns), ", ".join(w.measures), w.source, w.runbook
+            )
+        console.print(listed)
+
+
+def load_watches(settings: Settings, pack: str | None, checks: list[CheckSpec]) -> list[VolumeSpec]:
+    """The volume watches of the configured packs and files (or of one pack), ids distinct from checks'."""
+    packs, paths = ([pack], ()) if pack else (settings.checks.packs, settings.checks.paths)
+    try:
+        return load_volumes(packs, paths, [c.id for c in checks])
+    except CheckDefinitionError as exc:
+        raise HypercareError(str(exc)) from None
+
+
+def _watch_json(watch: VolumeSpec) -> dict[str, Any]:
+    return {
+        "id": watch.id,
+        "title": watch.title,
+        "severity": watch.severity,
+        "category": watch.category,
+        "kind": "volume",
+        "source": watch.source,
+        "sources": [watch.source],
+        "pack": watch.pack or None,
+        "schedule": watch.schedule,
+        "runbook": watch.runbook,
+        "owner": watch.owner,
+        "tags": list(watch.tags),
+    }
 
 
 def _spec_json(spec: CheckSpec) -> dict[str, Any]:
@@ -84,12 +125,18 @@ def _spec_json(spec: CheckSpec) -> dict[str, Any]:
 def check_validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="Check files or folders.")] = None,
 ) -> None:
-    """Validate check definitions (the configured ones, or the files given)."""
+    """Validate check definitions and volume watches (the configured ones, or the files given)."""
     try:
         specs = load_checks([], paths) if paths else load_configured_checks(state.settings())
+        if paths:
+            watches = load_volumes([], paths, [s.id for s in specs])
+        else:
+            watches = load_watches(state.settings(), None, specs)
     except CheckDefinitionError as exc:
         raise HypercareError(str(exc)) from None
     console.print(f"{len(specs)} check(s) valid")
+    if watches:
+        console.print(f"{len(watches)} volume watch(es) valid")
 
 
 # --- check run / check trace ---------------------------------------------------------------------------
@@ -139,16 +186,31 @@ def check_run(
     source: Annotated[str | None, typer.Option(help="Only checks of this source.")] = None,
     check_id: Annotated[str | None, typer.Option("--check", help="Only the check with this id.")] = None,
     as_json: JsonOption = False,
+    volumes: Annotated[
+        bool,
+        typer.Option(
+            "--volumes", help="Also run the volume watches and show each series' last complete bucket."
+        ),
+    ] = False,
 ) -> None:
     """Run checks now, read-only, and show the results (nothing is stored; `hypercare collect` stores).
 
     Exit status: 0 every check passed or warned, 1 some check failed, 4 some check could not run.
     """
-    from monitor.collect import run_configured_check
+    from monitor.collect import run_configured_check, run_configured_volume
 
     settings = state.settings()
-    specs = _select(load_configured_checks(settings, pack), source, check_id)
-    require_known_sources(settings, specs)
+    checks = load_configured_checks(settings, pack)
+    watches: list[VolumeSpec] = []
+    if volumes:
+        watches = [
+            w
+            for w in load_watches(settings, pack, checks)
+            if source in {None, w.source} and check_id in {None, w.id}
+        ]
+    specs = [] if watches and check_id is not None else _select(checks, source, check_id)
+    require_known_sources(settings, specs, watches)
+    series: list[VolumeSeries] = []
     results: list[CheckResult] = []
     engines: dict[str, Engine] = {}
     progress = Progress(
@@ -163,10 +225,16 @@ def check_run(
     now = datetime.now(UTC)
     try:
         with progress:
-            task = progress.add_task("checks", total=len(specs))
+            task = progress.add_task("checks", total=len(specs) + len(watches))
             for spec in specs:
                 progress.update(task, description=spec.id)
                 results.append(run_configured_check(settings, spec, now=now, engines=engines))
+                progress.advance(task)
+            for watch in watches:
+                progress.update(task, description=watch.id)
+                found = run_configured_volume(settings, watch, now=now, engines=engines)
+                results.extend(found.results)
+                series.extend(found.volumes)
                 progress.advance(task)
     finally:
         for engine in engines.values():
@@ -175,6 +243,8 @@ def check_run(
         print_json([_result_json(r) for r in results])
     else:
         _print_results(results)
+        if watches:
+            _print_volumes(series)
     statuses = {r.status for r in results}
     if "error" in statuses:
         raise typer.Exit(EXIT_ERRORED)
@@ -201,6 +271,22 @@ def _print_results(results: list[CheckResult]) -> None:
     console.print(table)
     counts = {status: sum(1 for r in results if r.status == status) for status in _STYLE}
     console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
+def _print_volumes(found: list[VolumeSeries]) -> None:
+    """Each volume series' last complete bucket (what `hypercare collect` exposes on /metrics)."""
+    table = Table("watch", "key", "measure", "last bucket with data", "value", "buckets read")
+    for series in found:
+        last = series.points[-1] if series.points else None
+        table.add_row(
+            series.watch_id,
+            "/".join(series.key.values()) or "all",
+            series.measure,
+            last[0].isoformat(sep=" ", timespec="minutes") if last else "-",
+            f"{last[1]:,.2f}".rstrip("0").rstrip(".") if last else "-",
+            str(len(series.points)),
+        )
+    console.print(table)
 
 
 @check_app.command("trace")

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.errors import HypercareError
 from hypercare.commands.checks import EXIT_ERRORED, EXIT_FAILED, require_known_sources
 from hypercare.commands.common import console, state
-from monitor.checks import CheckDefinitionError, configured_checks
+from hypercare.config import Settings
+from monitor.checks import CheckDefinitionError, CheckSpec, configured_checks
 from monitor.metrics import CheckLabels, check_catalog
+from monitor.volumes import VolumeSpec, load_volumes
 
 if TYPE_CHECKING:
     from monitor.scheduler import RunSummary
@@ -54,11 +56,7 @@ def collect(
     from tickets.notify import AppriseNotifier, dispatch_pending
 
     settings = state.settings()
-    try:
-        checks = configured_checks(settings)
-    except CheckDefinitionError as exc:
-        raise HypercareError(str(exc)) from None
-    require_known_sources(settings, checks)
+    checks, volumes = _configured_work(settings)
     engine = make_engine(settings.store_url)
     require_current_schema(engine)
     factory = session_factory(engine)
@@ -74,11 +72,12 @@ def collect(
     stop, hurry = threading.Event(), threading.Event()
     on_signal = _signal_handler(stop, hurry)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = _serve_metrics(factory, check_catalog(settings, checks), metrics_port) if metrics_port else None
+    catalog = check_catalog(settings, checks, volumes)
+    server = _serve_metrics(factory, catalog, metrics_port) if metrics_port else None
     try:
         with httpx.Client(follow_redirects=False) as client:
             try:
-                units = build_units(settings, checks, http_client=client)
+                units = build_units(settings, checks, http_client=client, volumes=volumes)
             except ScheduleError as exc:
                 raise HypercareError(str(exc)) from None
             scheduler = Scheduler(
@@ -109,6 +108,17 @@ def collect(
     )
     if once:
         _exit_as_check_run(summary)
+
+
+def _configured_work(settings: Settings) -> tuple[list[CheckSpec], list[VolumeSpec]]:
+    """The checks and volume watches to schedule; a definition error or an unconfigured source refuses."""
+    try:
+        checks = configured_checks(settings)
+        volumes = load_volumes(settings.checks.packs, settings.checks.paths, [c.id for c in checks])
+    except CheckDefinitionError as exc:
+        raise HypercareError(str(exc)) from None
+    require_known_sources(settings, checks, volumes)
+    return checks, volumes
 
 
 def _exit_as_check_run(summary: RunSummary) -> None:

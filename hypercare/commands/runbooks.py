@@ -23,6 +23,7 @@ def lint(
     """Validate front matter and sections, coverage of every check and built-in signal, and that
     diagnostics are read-only with parameters the events carry. Exit 1 on any problem."""
     from monitor.checks import configured_checks
+    from monitor.volumes import load_volumes
     from runbooks.lint import lint as run_lint
 
     settings = state.settings()
@@ -31,10 +32,13 @@ def lint(
     if missing:
         err_console.print(f"{missing[0]}: no such file or directory", soft_wrap=True)
         raise typer.Exit(2)
-    report = run_lint(chosen, checks=configured_checks(settings))
+    checks = configured_checks(settings)
+    volumes = load_volumes(settings.checks.packs, settings.checks.paths, [c.id for c in checks])
+    report = run_lint(chosen, checks=checks, volumes=volumes)
     for problem in report.problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-    covered = f"{report.checks} checks and {report.signals} built-in signals covered"
+    watches = f"{report.watches} volume watches"
+    covered = f"{report.checks} checks, {watches} and {report.signals} built-in signals covered"
     summary = f"{len(report.runbooks)} runbooks, {covered}"
     if not report.ok:
         err_console.print(f"runbooks lint: {len(report.problems)} problem(s); {summary}", soft_wrap=True)

@@ -3,9 +3,10 @@
 Every fault is done the way it happens around a go-live — a migration loader that bypasses validation, a
 replayed load, a user posting into the wrong period, an interface message that never leaves, a goods issue
 for stock that was never loaded — and touches one entity only. Each kind maps to exactly one check of the
-``demo_erp`` pack (or, for the slow endpoint, to the HTTP probe of the trial balance) and is designed so
-that this check, and no other, fails: where the real-world fault would cascade (a changed invoice amount
-also changes its journal entry), the injection keeps the rest consistent on purpose.
+``demo_erp`` pack (or, for the slow endpoint, to the HTTP probe of the trial balance; for the replayed
+integration queue, to the pack's invoice volume watch, whose ticket's entity is the key and the measure) and
+is designed so that this check, and no other, fails: where the real-world fault would cascade (a changed
+invoice amount also changes its journal entry), the injection keeps the rest consistent on purpose.
 
 Targets are chosen with a random generator seeded from the build seed and the fault kind, so a fault hits
 the same entity whatever other faults are injected, and never an entity another fault already took.
@@ -112,6 +113,7 @@ FAULTS: tuple[FaultKind, ...] = tuple(
             ops.invoice_stuck_in_draft,
         ),
         ("slow_erp_endpoint", "technical", "P2", "probe.erp-trial-balance", ops.slow_erp_endpoint),
+        ("integration_replay", "process", "P2", "sales.volume.invoices", ops.invoice_replay),
     )
 )
 FAULT_KINDS: tuple[str, ...] = tuple(f.kind for f in FAULTS)

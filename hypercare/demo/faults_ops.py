@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, delete, exists, insert, select, update
+from sqlalchemy import Row, delete, exists, func, insert, select, update
 
 from hypercare.demo import erp_schema as s
 from hypercare.demo.injection import (
@@ -184,4 +184,88 @@ def slow_erp_endpoint(ctx: FaultContext) -> Injected:
     return {}, (
         f"GET {SLOW_PATH} of the ERP API answers in about {SLOW_DELAY_S} s: the report runs a full scan "
         "since the go-live index rebuild was skipped."
+    )
+
+
+REPLAY_FACTOR = 20
+"""The replay day holds up to this many times the usual sales invoices (as many as the recent orders)."""
+
+
+def replay_day(ctx: FaultContext) -> date:
+    """The last business day (Monday to Friday) that is complete at ``as_of`` with two hours to spare, so
+    the volume watch (grace 30 minutes) judges it on the demo's one pass."""
+    as_of = ctx.cal.as_of
+    day = as_of.date() - timedelta(days=1)
+    if as_of - datetime.combine(as_of.date(), time()) < timedelta(hours=2):
+        day -= timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def invoice_replay(ctx: FaultContext) -> Injected:
+    """The web-shop connector replays its queue after a restart: every recent sales order comes again and
+    becomes a draft sales invoice, so one business day holds ~20x the usual invoices. Drafts (no fapiao, no
+    journal entry yet), so only the volume watch sees them before someone posts the duplicates."""
+    inv = s.invoice.c
+    day = replay_day(ctx)
+    usual = ctx.erp.execute(
+        select(func.count())
+        .select_from(s.invoice)
+        .where(inv.kind == "out", inv.state != "cancelled", inv.invoice_date == day)
+    ).scalar_one()
+    copies = list(
+        ctx.erp.execute(
+            select(s.invoice)
+            .where(*live_sales(), inv.invoice_date < day)
+            .order_by(inv.invoice_date.desc(), inv.id.desc())
+            .limit(max(usual, 10) * (REPLAY_FACTOR - 1))
+        )
+    )
+    world = ctx.world
+    lines_of: dict[int, list[Row[Any]]] = {}
+    for line in ctx.erp.execute(
+        select(s.invoice_line).where(s.invoice_line.c.invoice_id.in_([c.id for c in copies]))
+    ):
+        lines_of.setdefault(line.invoice_id, []).append(line)
+    invoices, lines = [], []
+    for n, original in enumerate(copies):
+        invoice_id = world.counters.take("invoice")
+        at = datetime.combine(day, time(13, 5)) + timedelta(seconds=n)
+        invoices.append(
+            {
+                "id": invoice_id,
+                "kind": "out",
+                "number": world.draft_number(),
+                "partner_id": original.partner_id,
+                "invoice_date": day,
+                "due_date": day + timedelta(days=30),
+                "state": "draft",
+                "amount_untaxed": original.amount_untaxed,
+                "amount_tax": original.amount_tax,
+                "amount_total": original.amount_total,
+                "amount_residual": original.amount_total,
+                "created_at": at,
+                "created_by": "interface",
+            }
+        )
+        lines += [
+            {
+                "id": world.counters.take("invoice_line"),
+                "invoice_id": invoice_id,
+                "product_id": line.product_id,
+                "description": line.description,
+                "quantity": line.quantity,
+                "price_unit": line.price_unit,
+                "tax_rate": line.tax_rate,
+                "amount_untaxed": line.amount_untaxed,
+            }
+            for line in lines_of.get(original.id, [])
+        ]
+    ctx.erp.execute(insert(s.invoice), invoices)
+    if lines:
+        ctx.erp.execute(insert(s.invoice_line), lines)
+    return {"kind": "out", "measure": "count"}, (
+        f"The web-shop connector replayed its queue on {day}: {len(copies)} sales orders already invoiced "
+        f"came again as draft invoices ({usual} real ones that day), created by 'interface' at 13:05."
     )

@@ -42,6 +42,7 @@ from monitor.checks import load_checks
 from monitor.dualrun.model import ComparisonResult
 from monitor.dualrun.readiness import evaluate
 from monitor.dualrun.schedule import load_comparison, run_comparison
+from monitor.volumes import load_volumes
 from tickets.auth import create_user
 from tickets.models import Ticket
 
@@ -199,6 +200,7 @@ class DemoOutcome:
 def watch_once(settings: Settings, factory: sessionmaker[Session], console: Console) -> PipelineReport:
     """One pipeline pass with a progress bar."""
     checks = load_checks(settings.checks.packs)
+    volumes = load_volumes(settings.checks.packs, check_ids=[c.id for c in checks])
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -207,8 +209,15 @@ def watch_once(settings: Settings, factory: sessionmaker[Session], console: Cons
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("Watching the ERP", total=len(checks) + len(settings.probes))
-        return run_pipeline(settings, factory, checks, progress=lambda _id: bar.advance(task), trigger="demo")
+        task = bar.add_task("Watching the ERP", total=len(checks) + len(volumes) + len(settings.probes))
+        return run_pipeline(
+            settings,
+            factory,
+            checks,
+            progress=lambda _id: bar.advance(task),
+            trigger="demo",
+            volumes=volumes,
+        )
 
 
 def watch_dualrun(

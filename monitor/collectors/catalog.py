@@ -13,10 +13,14 @@ PREFIXES = (
     "hypercare_job_",
     "hypercare_probe_tls_",
     "hypercare_probe_success",
+    "hypercare_business_volume",
 )
 """Stored samples whose names start with these are exposed on /metrics as the latest value per label set."""
 
 METRIC_HELP: dict[str, str] = {
+    "hypercare_business_volume": (
+        "Business volume of the last complete bucket (day or hour) of a volume watch, per key and measure"
+    ),
     "hypercare_host_cpu_usage_ratio": "CPU busy ratio of the host over a 0.1 s sample",
     "hypercare_host_load1": "Host load average over 1 minute",
     "hypercare_host_load5": "Host load average over 5 minutes",

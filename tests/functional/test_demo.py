@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, func, select, text
 from hypercare.demo.run import demo_environment, expected_fingerprint, score, watch_dualrun
 from hypercare.pipeline import run_pipeline
 from monitor.checks import load_checks
+from monitor.volumes import load_volumes
 from tickets.models import NotificationOutbox, Occurrence, Ticket
 
 pytestmark = pytest.mark.slow
@@ -65,16 +66,28 @@ def test_every_injected_fault_becomes_exactly_one_ticket_and_a_rerun_only_adds_o
             assert [(r["column"], r["legacy"], r["new"]) for r in mapped] == [("ctrl_acct", "1133", "1122")]
             assert ar.runbook_id == "dualrun-difference"
 
+        # the replayed integration queue is one ticket of the invoice volume watch, with the day's evidence
+        (replay,) = [s for s in card.faults if s.fault.kind == "integration_replay"]
+        ticket = replay.tickets[0]
+        assert (ticket.check_id, ticket.category, ticket.runbook_id) == (
+            "sales.volume.invoices",
+            "process",
+            "business-volume-invoices",
+        )
+
         checks = load_checks(demo.settings.checks.packs)
-        again = run_pipeline(demo.settings, demo.factory, checks)
+        volumes = load_volumes(demo.settings.checks.packs, check_ids=[c.id for c in checks])
+        again = run_pipeline(demo.settings, demo.factory, checks, volumes=volumes)
         _, dual_again = watch_dualrun(demo.settings, demo.factory, QUIET)  # the daily comparison, again
         assert again.outcomes["opened"] == 0 and dual_again.outcomes["opened"] == 0
-        assert again.outcomes["deduplicated"] + dual_again.outcomes["deduplicated"] == len(card.faults)
+        # a failing check repeats on every run; a volume bucket is judged once, so the rerun adds nothing
+        repeated = len(card.faults) - 1
+        assert again.outcomes["deduplicated"] + dual_again.outcomes["deduplicated"] == repeated
         with demo.factory() as session:
             assert session.scalar(select(func.count()).select_from(Ticket)) == len(card.faults)
-            counts = set(session.scalars(select(Ticket.occurrence_count)))
-            assert counts == {2}
-            assert session.scalar(select(func.count()).select_from(Occurrence)) == 2 * len(card.faults)
+            counts = {t.check_id: t.occurrence_count for t in session.scalars(select(Ticket))}
+            assert counts.pop("sales.volume.invoices") == 1 and set(counts.values()) == {2}
+            assert session.scalar(select(func.count()).select_from(Occurrence)) == 2 * repeated + 1
         assert len(demo.sink.received()) == urgent  # a repeat pages nobody
 
 

@@ -181,3 +181,22 @@ def test_config_check_fails_when_a_pack_reads_a_source_nobody_configured(tmp_pat
     assert "Traceback" not in done.stderr
     refused = run("check", "run", cwd=tmp_path)
     assert refused.returncode == 2 and "source 'erp'" in refused.stderr, refused.stderr
+
+
+@pytest.mark.parametrize("args", [["check", "validate"], ["check", "list"]])
+def test_check_commands_on_a_broken_volume_watch_name_the_file_and_line(
+    tmp_path: Path, args: list[str]
+) -> None:
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "mine.yaml").write_text(
+        "volumes:\n  - id: sales.volume.orders\n    title: Orders\n    source: erp\n"
+        "    sql: SELECT d AS bucket, 1 AS count FROM t\n    bucket: week\n    measures: [count]\n"
+        "    runbook: business-volume-invoices\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "hypercare.yaml").write_text(
+        f"checks: {{packs: [], paths: [{tmp_path / 'checks'}]}}\n", encoding="utf-8"
+    )
+    done = run(*args, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "mine.yaml:2: volume watch sales.volume.orders: field 'bucket'" in done.stderr

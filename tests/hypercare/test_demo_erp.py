@@ -18,19 +18,26 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Executable, MetaData, create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from anomaly.events import fingerprint
+from anomaly.settings import AnomalySettings
+from anomaly.volumes import VolumeWatch
 from hypercare.demo import erp_schema as s
 from hypercare.demo.builder import DemoErp, build_demo_erp
 from hypercare.demo.erp_schema import ERP, FINANCE, LEGACY
 from hypercare.demo.faults import FAULT_KINDS, FAULTS
 from monitor.checks import CheckSpec, load_pack, run_check
 from monitor.sources import source_engine
+from monitor.volumes import VolumeSpec, load_volumes, run_volume
 from tests.conftest import IN_CI, PG_URL
 
 AS_OF = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 SMALL = 0.05
 PACK = load_pack("demo_erp")
 PACK_IDS = {spec.id for spec in PACK}
+WATCHES = load_volumes(["demo_erp"])
+WATCH_IDS = {watch.id for watch in WATCHES}
 
 
 def failing(erp: DemoErp, pack: list[CheckSpec] = PACK) -> dict[str, list[dict[str, str]]]:
@@ -70,7 +77,8 @@ def test_every_injected_fault_is_found_by_its_check_and_nothing_else(faulty: Dem
     assert [f.kind for f in faulty.faults] == list(FAULT_KINDS)
     found = failing(faulty)
     assert found == expected(faulty)
-    assert len(found) == len(FAULT_KINDS) - 1  # the slow endpoint is the HTTP probe's, not a SQL check's
+    # the slow endpoint is the HTTP probe's and the replayed queue the invoice volume watch's: not a check's
+    assert len(found) == len(FAULT_KINDS) - 2
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
@@ -81,6 +89,9 @@ def test_each_fault_alone_fails_exactly_its_own_check(kind: str, tmp_path: Path)
     assert fault.source == "erp"
     if fault.check_id.startswith("probe."):
         assert fault.entity == {}
+        assert failing(erp) == {}
+    elif fault.check_id in WATCH_IDS:  # drafts no check looks at: only the volume watch sees the day
+        assert fault.entity == {"kind": "out", "measure": "count"}
         assert failing(erp) == {}
     else:
         assert failing(erp) == {fault.check_id: [fault.entity]}
@@ -108,7 +119,8 @@ RAISED_BY_SEVERITY_RULES = {"posting_in_closed_period": "P2"}
 def test_fault_catalogue_spans_the_categories_and_matches_the_pack() -> None:
     assert len(FAULTS) >= 13
     assert {f.category for f in FAULTS} == {"data", "process", "technical", "user"}
-    by_id = {spec.id: spec for spec in PACK}
+    by_id: dict[str, CheckSpec | VolumeSpec] = {spec.id: spec for spec in PACK}
+    by_id.update({watch.id: watch for watch in WATCHES})
     for fault in FAULTS:
         if fault.check_id.startswith("probe."):
             continue
@@ -355,3 +367,18 @@ def test_erp_and_finance_in_one_postgresql_database_build_without_waiting_on_eac
     erp = build_demo_erp(tmp_path, scale=0.05, as_of=AS_OF, erp_url=pg_database, finance_url=pg_database)
     assert erp.finance_url == erp.erp_url == pg_database
     assert failing(erp) == expected(erp)
+
+
+@pytest.mark.parametrize("faults", [["integration_replay"], []], ids=["replayed", "clean"])
+def test_the_replayed_queue_is_one_anomaly_of_the_invoice_volume_watch(
+    faults: list[str], session: Session, tmp_path: Path
+) -> None:
+    erp = build_demo_erp(tmp_path, scale=SMALL, faults=faults, as_of=AS_OF)
+    engine = source_engine(erp.erp_url)
+    try:
+        series = [s for watch in WATCHES for s in run_volume(watch, engine, now=erp.as_of).series]
+    finally:
+        engine.dispose()
+    events = VolumeWatch(AnomalySettings()).observe(session, series, now=erp.as_of)
+    got = [(e.action, e.fingerprint) for e in events]
+    assert got == [("trigger", fingerprint(f.check_id, f.source, entity=f.entity)) for f in erp.faults]

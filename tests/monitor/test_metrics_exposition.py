@@ -192,3 +192,20 @@ def test_served_metrics_pass_promtool(store_url: str, tmp_path: Path) -> None:
         assert expected in text, expected
     lint = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_business_volumes_are_gauges_of_the_last_complete_bucket_kept_for_a_day(store_engine: Engine) -> None:
+    labels = {"watch": "sales.volume.invoices", "key": "out", "measure": "count", "source": "erp"}
+    samples = [
+        MetricSample("hypercare_business_volume", 61, labels, NOW - timedelta(hours=3)),
+        MetricSample("hypercare_business_volume", 5, {**labels, "key": "in"}, NOW - timedelta(hours=5)),
+        MetricSample("hypercare_business_volume", 9, {**labels, "key": "old"}, NOW - timedelta(days=2)),
+    ]
+    store(store_engine, [result("volume.sales.volume.invoices", status="pass")], samples)
+    registry = CollectorRegistry()
+    catalog = check_catalog(Settings(), volumes=[])  # the watch's run result is labelled like a check
+    CheckResultsCollector(session_factory(store_engine), catalog, registry=registry, max_age_s=3600)
+    get = registry.get_sample_value
+    assert get("hypercare_business_volume", labels) == 61  # hourly watches: older than max_age_s, kept
+    assert get("hypercare_business_volume", {**labels, "key": "in"}) == 5
+    assert get("hypercare_business_volume", {**labels, "key": "old"}) is None

@@ -10,16 +10,19 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlglot
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from monitor.checks import load_pack, run_check
 from monitor.results import CheckResult
 from monitor.sources import source_engine
+from monitor.volumes import load_volumes, run_volume
 from tests.conftest import PG_URL, unavailable
 from tests.monitor.tryton_fixture import TrytonUnavailable, build_tryton_database, tryton_skip
 
@@ -259,3 +262,42 @@ def test_the_trial_balance_threshold_measures_the_imbalance(tryton: Copy) -> Non
     beyond = tryton.run("tryton.ledger.trial_balance")
     assert beyond.status == "fail"
     assert beyond.measured_value == pytest.approx(0.504)
+
+
+# --- business-volume watches (monitor/volumes.py) ---------------------------------------------------------
+
+VOLUMES = {watch.id: watch for watch in load_volumes(["tryton"], check_ids=list(PACK))}
+NEEDS_MODULES = {"tryton.volume.statement_lines": "account_statement", "tryton.volume.stock_moves": "stock"}
+"""Watches over modules the fixture does not activate: their SQL is parsed, not run."""
+
+
+def test_the_volume_watches_read_the_tryton_schema(tryton: Copy) -> None:
+    later = datetime.now(UTC) + timedelta(days=2)  # the fixture's documents are dated today: make it complete
+    engine = source_engine(tryton.url)
+    try:
+        runs = {i: run_volume(w, engine, now=later) for i, w in VOLUMES.items() if i not in NEEDS_MODULES}
+    finally:
+        engine.dispose()
+    assert {i: (r.result.status, r.result.error) for i, r in runs.items()} == dict.fromkeys(
+        runs, ("pass", None)
+    )
+
+    def total(watch_id: str, measure: str = "count") -> float:
+        found = runs[watch_id].series
+        return sum(v for s in found if s.measure == measure for _, v in s.points)
+
+    assert total("tryton.volume.invoices") == tryton.scalar(
+        "SELECT COUNT(*) FROM account_invoice WHERE state <> 'cancelled'"
+    )
+    assert {s.key["type"] for s in runs["tryton.volume.invoices"].series} == {"out", "in"}
+    assert total("tryton.volume.moves") == tryton.scalar(
+        "SELECT COUNT(*) FROM account_move WHERE state = 'posted'"
+    )
+
+
+@pytest.mark.parametrize("watch_id", sorted(NEEDS_MODULES))
+def test_the_watches_of_optional_modules_are_postgresql_selects(watch_id: str) -> None:
+    statement = sqlglot.parse_one(VOLUMES[watch_id].sql, read="postgres")
+    assert isinstance(statement, sqlglot.exp.Select)
+    tables = {t.name for t in statement.find_all(sqlglot.exp.Table)}
+    assert tables <= {"account_statement_line", "account_statement", "stock_move", "stock_location"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from ticket_factories import seed_users
 
 from core.session import session_factory
 from hypercare.app import ports
+from hypercare.config import Settings
 from hypercare.pipeline import run_pipeline
 from hypercare.store import make_engine
 from monitor.checks import load_checks
@@ -25,6 +27,7 @@ from monitor.models import CheckResultRow
 from runbooks.library import load_runbooks
 from runbooks.models import RunbookStep
 from runbooks.steps import steps
+from runbooks.verification import run_signal
 from tickets.app import create_app
 from tickets.audit import verify as verify_chain
 from tickets.models import Ticket, TicketAudit
@@ -192,3 +195,11 @@ def test_verify_says_why_when_there_is_no_check_to_rerun(shop: Shop) -> None:
     with pytest.raises(CannotVerify, match=r"no check, probe or collector produces shop\.gone"):
         verify_ticket(shop.erp.settings, shop.factory, shop.ticket_id, "agent")
     assert audit(shop, "verified") == []
+
+
+def test_verify_on_a_volume_ticket_says_the_watch_resolves_it_itself(tmp_path: Path) -> None:
+    from tickets.ports import CannotVerify
+
+    settings = Settings(data_dir=tmp_path, checks={"packs": ["demo_erp"]})  # type: ignore[arg-type]
+    with pytest.raises(CannotVerify, match=r"sales\.volume\.invoices is a volume watch"):
+        run_signal(settings, "sales.volume.invoices", "erp", now=datetime.now(UTC))

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from hypercare.cli import app
 from monitor.checks import load_pack, shipped_packs
+from monitor.volumes import load_volumes, parse_volumes
 from runbooks.library import shipped_runbooks
 from runbooks.lint import BUILTIN_SIGNALS, lint, read_only_problem
 
@@ -189,3 +190,20 @@ def test_read_only_means_one_select_and_nothing_that_writes(sql: str, problem: s
 def test_every_section_is_in_the_sample(tmp_path: Path) -> None:
     text = runbook_markdown()
     assert [line[3:] for line in text.splitlines() if line.startswith("## ")] == list(SECTIONS)
+
+
+def test_every_volume_watch_names_a_runbook_that_applies_to_it() -> None:
+    report = lint()
+    assert report.watches == len(load_volumes(shipped_packs())) >= 10
+    (watch,) = parse_volumes(
+        "volumes:\n  - {id: my.volume.orders, title: Orders, source: erp, bucket: day, measures: [count],\n"
+        "     sql: 'SELECT d AS bucket, 1 AS count FROM t', runbook: no-such-runbook}\n",
+        "mine.yaml",
+        pack="mine",
+    )
+    assert [str(p) for p in lint(volumes=[watch]).problems] == [
+        "mine: volume watch my.volume.orders names runbook 'no-such-runbook', which does not exist"
+    ]
+    elsewhere = watch.model_copy(update={"runbook": "business-volume-invoices"})
+    (problem,) = lint(volumes=[elsewhere]).problems
+    assert "applies_to misses my.volume.orders, whose volume watch names this runbook" in str(problem)
