@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.jsonable import jsonable
 from monitor.readonly import query_refusal
 from monitor.results import CheckResult
-from monitor.sources import UnsupportedSourceError, unsupported_engine
+from monitor.sources import READ_ONLY_DIALECTS, UnsupportedSourceError, unsupported_engine
 from monitor.specs import (
     CheckDefinitionError,
     CheckSpec,
@@ -246,6 +246,8 @@ def fetch_rows(
     The query is judged again by the read-only allow-list in the engine's own dialect before it is sent
     (it was judged in every reading when its file loaded): refused, it raises :class:`CheckDefinitionError`.
     """
+    if engine.dialect.name not in READ_ONLY_DIALECTS:
+        raise unsupported_engine(engine.dialect.name)
     problem = query_refusal(sql, engine.dialect.name)
     if problem is not None:
         raise CheckDefinitionError(f"{check_id}: refused: {problem}")

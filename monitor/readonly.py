@@ -323,7 +323,7 @@ def _judge(sql: str, reading: Reading | None, expression: bool) -> str | None:
             trees.append((name, parsed))
     if not trees:
         if reading is None:
-            return "is not SQL any supported engine can read (an unclosed quote or comment?)"
+            return f"is not SQL any supported engine can read: {errors[0]}"
         return f"does not parse as {reading} SQL: {errors[0]}"
     problems = (_statements_problem(statements, sql, expression) for _name, statements in trees)
     return next((p for p in problems if p is not None), None)
@@ -339,9 +339,21 @@ def _statements_problem(statements: list[exp.Expr], sql: str, expression: bool) 
             return "must be an SQL expression (a condition or a value), not a query"
     elif len(statements) > 1:
         return "must be one statement (found ';')"
-    elif not statements or not isinstance(statements[0], exp.Query):
+    elif not statements:
         return "must be a single SELECT (or WITH ... SELECT) statement"
+    elif not isinstance(statements[0], exp.Query):
+        return f"must be a single SELECT (or WITH ... SELECT) statement, not {_statement_kind(statements[0])}"
     return _tree_problem(statements[0], sql)
+
+
+def _statement_kind(tree: exp.Expr) -> str:
+    """What a statement that is not a query is, as a user would name it (``DELETE``, ``CALL``)."""
+    from sqlglot import exp  # noqa: PLC0415 - sqlglot is large: imported when SQL is first judged
+
+    if isinstance(tree, exp.Command):
+        return str(tree.this).upper()
+    kind = type(tree).__name__
+    return _WRITES.get(kind, kind.upper())
 
 
 def query_refusal(sql: str, dialect: str | None = None) -> str | None:
