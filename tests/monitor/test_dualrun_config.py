@@ -15,8 +15,8 @@ from core.errors import ConfigError
 from hypercare.config import load_settings
 from monitor.checks import CheckDefinitionError, parse_checks
 from monitor.dualrun.config import load_comparison, parse_comparison, resolve_sources
-from monitor.settings import SourceSettings
 from monitor.readonly import check_query as check_read_only
+from monitor.settings import SourceSettings
 
 DEMO = Path(__file__).resolve().parents[2] / "hypercare" / "demo" / "dualrun.yaml"
 
