@@ -24,14 +24,18 @@ async def healthz() -> dict[str, str]:
     "/readyz", responses={503: {"description": "The store is unreachable or its schema is not current."}}
 )
 def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: the store answers and its schema is the one this code needs."""
-    engine = app_state(request).engine
+    """Ready to serve: the store answers and its schema is the one this code needs. ``detail`` lists what
+    start-up found worth knowing (a monitored source running with a privileged user, knowingly)."""
+    state = app_state(request)
+    engine = state.engine
     try:
         ping(engine)
         require_current_schema(engine)
     except StoreError as exc:
         body = {"status": "unavailable", "reason": str(exc)}
         return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
+    if state.notices:
+        return JSONResponse({"status": "ready", "detail": list(state.notices)})
     return JSONResponse({"status": "ready"})
 
 

@@ -24,6 +24,8 @@ class AppState:
     """Cache hits' one-statement lookups (tickets/hot_reads.py); open while the app's lifespan runs."""
     ports: Ports
     """Diagnostics and verification, as the wiring provides them (tickets/ports.py)."""
+    notices: tuple[str, ...] = ()
+    """What the wiring found at start-up for ``/readyz`` to show (a source running with a privileged user)."""
 
 
 def app_state(conn: HTTPConnection) -> AppState:
