@@ -95,7 +95,10 @@ def test_postgres_reads_pass_in_postgres_own_dialect_at_run_time(sql: str, engin
         ("WITH i AS (INSERT INTO t VALUES (1) RETURNING *) SELECT * FROM i", "must only read: holds INSERT"),
         ("SELECT id INTO copy FROM t", "holds SELECT ... INTO at line 1, column 11, which creates a table"),
         ("SELECT id INTO @total FROM t", "holds SELECT ... INTO"),
-        ("SELECT id FROM t INTO OUTFILE '/tmp/x'", "is not SQL any supported engine can read"),  # fails closed
+        (
+            "SELECT id FROM t INTO OUTFILE '/tmp/x'",
+            "is not SQL any supported engine can read",
+        ),  # fails closed
         (
             "SELECT id FROM t FOR UPDATE",
             "holds FOR UPDATE / FOR SHARE at line 1, column 18, which locks rows",
