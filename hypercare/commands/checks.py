@@ -109,9 +109,11 @@ def check_run(
     Exit status: 0 every check passed or warned, 1 some check failed, 4 some check could not run.
     """
     from monitor.collect import run_configured_check
+    from monitor.startup import guard_sources
 
     settings = state.settings()
     specs = _select(_load_checks(settings, pack), source, check_id)
+    guard_sources(settings, {name for spec in specs for name in spec.sources})
     results: list[CheckResult] = []
     engines: dict[str, Engine] = {}
     progress = Progress(
@@ -173,10 +175,12 @@ def check_trace(
 ) -> None:
     """Where is document KEY across the systems (the `collectors.trace` queries)."""
     from monitor.collectors import trace_document
+    from monitor.startup import guard_sources
 
     settings = state.settings()
     if not settings.collectors.trace:
         raise HypercareError("no trace queries configured (collectors.trace in the settings)")
+    guard_sources(settings, {query.source for query in settings.collectors.trace})
     rows = trace_document(settings, key)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))

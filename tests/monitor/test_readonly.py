@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.checks import parse_checks
+from monitor.checks import CheckDefinitionError, parse_checks
 from monitor.readonly import (
     ReadOnlyRefusal,
     check_query,
@@ -147,8 +147,6 @@ def test_a_check_file_names_the_check_the_field_the_function_and_the_line() -> N
         "checks:\n  - id: x.sneaky\n    title: t\n    source: erp\n    category: data\n    severity: P1\n"
         "    sql: |\n      SELECT id\n      FROM journal\n      WHERE dblink_exec('dbname=erp', 'DELETE FROM journal') = 'x'\n"
     )
-    from monitor.checks import CheckDefinitionError
-
     with pytest.raises(CheckDefinitionError) as refused:
         parse_checks(text, "checks.yaml")
     assert str(refused.value) == (
