@@ -85,10 +85,14 @@ ALLOWED_FUNCTIONS = frozenset(
         "Extract", "DateAdd", "DateSub", "DateDiff", "TimestampDiff", "TimestampAdd", "TimestampSub",
         "TimeToStr", "StrToTime", "StrToDate", "TsOrDsToTimestamp", "TsOrDsToDate", "Date", "Year", "Month",
         "Day", "Quarter", "Week", "DayOfWeek", "DayOfMonth", "DayOfYear", "WeekOfYear", "ToChar", "ToNumber",
-        "UnixToTime", "TimeToUnix", "TimeStrToTime", "LastDay", "MonthsBetween", "AddMonths",
+        "UnixToTime", "TimeToUnix", "TimeStrToTime", "LastDay", "MonthsBetween", "AddMonths", "Localtime",
+        "Localtimestamp", "JustifyDays", "JustifyHours", "JustifyInterval", "MakeInterval", "DateBin",
+        "TimeFromParts", "TimestampFromParts", "DateFromParts", "ConvertTimezone", "UtcDate", "UtcTimestamp",
+        "UtcTime", "Hour", "Minute", "Second",
         # sets and catalog
         "GenerateSeries", "ExplodingGenerateSeries", "Unnest", "CurrentDatabase", "CurrentUser",
-        "CurrentSchema",
+        "CurrentSchema", "CurrentVersion", "Typeof", "ArrayPosition", "StartsWith", "Format", "SHA2Digest",
+        "WidthBucket", "Elt", "Unicode", "JSONExtract", "JSONExtractScalar",
     }
 )  # fmt: skip
 """Functions sqlglot knows by type (its ``exp`` class names): pure computations on every engine."""

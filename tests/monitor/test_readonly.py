@@ -5,9 +5,11 @@ expression is rendered from its syntax tree instead of pasted."""
 from __future__ import annotations
 
 import pytest
+from sqlglot import exp
 
 from monitor.checks import CheckDefinitionError, parse_checks
 from monitor.readonly import (
+    ALLOWED_FUNCTIONS,
     ReadOnlyRefusal,
     check_query,
     expression_refusal,
@@ -199,3 +201,30 @@ def test_rendering_refuses_what_the_allow_list_refuses() -> None:
         render_expression("write_row(id) = 1", "postgresql")
     with pytest.raises(ReadOnlyRefusal, match="holds UPDATE"):
         render_query("WITH u AS (UPDATE journal SET amount = 0 RETURNING *) SELECT * FROM u", "postgresql")
+
+
+def test_every_allowed_function_type_is_one_sqlglot_knows() -> None:
+    """A sqlglot upgrade that renames a function type must not silently shrink (or widen) the list."""
+    unknown = sorted(n for n in ALLOWED_FUNCTIONS if not issubclass(getattr(exp, n, object), exp.Func))
+    assert unknown == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "engine"),
+    [
+        (
+            "SELECT localtimestamp, justify_interval(now() - started_at), md5(code), initcap(name), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY amount), data->>'ref' FROM t "
+            "WHERE a IS DISTINCT FROM b AND c = ANY(ARRAY[1, 2]) ORDER BY a NULLS LAST",
+            "postgresql",
+        ),
+        (
+            "SELECT GROUP_CONCAT(code SEPARATOR ','), IF(a, b, c), DATE_SUB(NOW(), INTERVAL 1 DAY), "
+            "CONVERT_TZ(a, '+00:00', '+08:00'), SEC_TO_TIME(s) FROM t WHERE b REGEXP '^x' LIMIT 5, 10",
+            "mariadb",
+        ),
+        ("SELECT date('now', '-1 day'), typeof(a), total(x), iif(a, 1, 0) FROM t", "sqlite"),
+    ],
+)
+def test_everyday_functions_of_each_engine_are_allowed_in_its_dialect(sql: str, engine: str) -> None:
+    assert query_refusal(sql, engine) is None
