@@ -173,6 +173,8 @@ def test_a_check_without_a_runbook_is_named(tmp_path: Path) -> None:
         ("SELECT a INTO copy FROM t", "INTO"),
         ("SELECT nextval('seq')", "nextval"),
         ("SELECT pg_terminate_backend(42)", "pg_terminate_backend"),
+        ("SELECT * FROM dblink_exec('dbname=erp', 'DELETE FROM t') AS t(s text)", "calls dblink_exec()"),
+        ("SELECT pg_read_file('/etc/passwd')", "calls pg_read_file()"),
         ("UPDATE t SET a = 1", "UPDATE"),
         ("WITH gone AS (DELETE FROM t RETURNING *) SELECT * FROM gone", "DELETE"),
         ("SELEC 1 FROM", "is not SQL any supported engine can read"),
