@@ -16,7 +16,7 @@ OUTBOX = {
     "backlog_sql": "SELECT count(*) FROM integration_outbox WHERE status = 'pending'",
     "oldest_sql": "SELECT min(created_at) FROM integration_outbox WHERE status = 'pending'",
     "failed_sql": "SELECT count(*) FROM integration_outbox WHERE status = 'failed' AND created_at >= :since",
-    "window_s": 4 * 86400,  # the demo breaks a message created 6 hours to 3 days before as_of
+    "window_s": 31 * 86400,  # the demo breaks a message 6 hours to 3 days old, up to 30 after a weekend
     "backlog_warn": 1,
     "backlog_fail": 50,
     "oldest_age_warn_s": 600,
