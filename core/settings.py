@@ -46,10 +46,3 @@ def resolve_secret_env(value: Any) -> Any:
         else:
             resolved[key] = item
     return resolved
-
-
-def select_only(sql: str | None) -> str | None:
-    """A validator: the SQL must be one SELECT (or WITH ... SELECT)."""
-    if sql is not None and not re.match(r"^\s*(select|with)\b", sql, re.IGNORECASE):
-        raise ValueError("must be a single SELECT (or WITH ... SELECT) statement")
-    return sql

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -25,6 +25,7 @@ from hypercare.logging import configure_logging
 from hypercare.store import make_engine
 from monitor.dualrun.readiness import ReadinessCollector
 from monitor.metrics import CheckResultsCollector, settings_catalog
+from monitor.startup import guard_sources
 from runbooks.diagnostics import attach_runbooks_quietly
 from runbooks.verification import verify_ticket
 from tickets.app import create_app
@@ -66,10 +67,10 @@ def ports(settings: Settings) -> Ports:
     return Ports(diagnostics=diagnostics, verify=verify)
 
 
-def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    engine = engine or make_engine(
-        settings.store_url, statement_timeout_s=settings.server.store_statement_timeout_s
-    )
+def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequence[str] = ()) -> FastAPI:
+    """The served app. ``notices``: what start-up found about the sources (``monitor.startup.guard_sources``),
+    shown by ``/readyz``."""
+    engine = engine or serving_engine(settings)
     factory = session_factory(engine)
     app = create_app(
         settings,
@@ -80,6 +81,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         ],
         routers=[dualrun_api.router],  # cutover readiness, read-only
         ports=ports(settings),
+        notices=notices,
     )
     inner = app.router.lifespan_context
 
@@ -123,4 +125,4 @@ def worker_app() -> FastAPI:
     from ``$HYPERCARE_CONFIG`` and the environment, as the parent read them."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return build_app(settings, serving_engine(settings))
+    return build_app(settings, serving_engine(settings), notices=guard_sources(settings))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -21,6 +21,9 @@ from hypercare.commands.dualrun import dualrun_app
 from hypercare.commands.runbooks import runbooks_app
 from hypercare.commands.users import tokens_app, users_app
 from hypercare.logging import configure_logging
+
+if TYPE_CHECKING:
+    from hypercare.config import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Hypercare: ERP post-go-live support.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
@@ -72,6 +75,34 @@ def config_check() -> None:
     table.add_row("checks.packs", ", ".join(settings.checks.packs) or "-")
     table.add_row("notifications", f"{len(settings.notifications.targets)} target(s)")
     console.print(table)
+    if not _read_only_guarantee(settings):
+        raise typer.Exit(1)
+
+
+def _read_only_guarantee(settings: Settings) -> bool:
+    """Print what ``config check`` found about the read-only guarantee; False when something is refused:
+    SQL the allow-list refuses in its source's dialect, or a source whose user may do more than read."""
+    from monitor.checks import CheckDefinitionError, load_checks
+    from monitor.privileges import inspect_sources
+    from monitor.startup import sql_problems
+
+    problems: list[str] = []
+    try:
+        checks = load_checks(settings.checks.packs, settings.checks.paths)
+    except CheckDefinitionError as exc:
+        problems.append(str(exc))
+        checks = []
+    problems += sql_problems(settings, checks, settings.dualrun.comparisons)
+    reports = inspect_sources(settings.sources)
+    console.print("[bold]Read-only guarantee[/bold]")
+    for report in reports:
+        mark = "refused" if report.refused else "warning" if report.privileged or report.error else "ok"
+        console.print(f"  {mark}: {report.describe()}", markup=False, highlight=False)
+    for problem in problems:
+        console.print(f"  refused: {problem}", markup=False, highlight=False)
+    if not problems:
+        console.print(f"  ok: the SQL of {len(checks)} check(s) and of the settings is on the allow-list")
+    return not problems and not any(report.refused for report in reports)
 
 
 # --- db ----------------------------------------------------------------------------------------------
@@ -139,10 +170,12 @@ def serve(
     from core.schema import require_current_schema
     from hypercare.app import build_app, serving_engine
     from hypercare.config import config_path
+    from monitor.startup import guard_sources
 
     settings = state.settings()
     engine = serving_engine(settings)
     require_current_schema(engine)
+    notices = guard_sources(settings)  # runbook diagnostics query the sources: the same refusal as collect
     bind_host = host or settings.server.host
     bind_port = port or settings.server.port
     workers = settings.server.workers
@@ -150,7 +183,9 @@ def serve(
         raise ConfigError("server.workers > 1 needs a PostgreSQL store (SQLite: set server.workers to 1)")
     console.print(f"Hypercare on http://{bind_host}:{bind_port}/  (API docs: /docs, metrics: /metrics)")
     if workers == 1:
-        uvicorn.run(build_app(settings, engine), host=bind_host, port=bind_port, log_config=None)
+        uvicorn.run(
+            build_app(settings, engine, notices=notices), host=bind_host, port=bind_port, log_config=None
+        )
         return
     engine.dispose()
     chosen = config_path(state.config)

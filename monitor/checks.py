@@ -28,9 +28,10 @@ from sqlalchemy import Connection, Date, DateTime, Engine, Numeric, bindparam, t
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.jsonable import jsonable
+from monitor.readonly import query_refusal
 from monitor.results import CheckResult
 from monitor.settings import MonitorConfig
-from monitor.sources import UnsupportedSourceError, unsupported_engine
+from monitor.sources import READ_ONLY_DIALECTS, UnsupportedSourceError, unsupported_engine
 from monitor.specs import (
     CheckDefinitionError,
     CheckSpec,
@@ -255,7 +256,16 @@ def fetch_rows(
     *,
     cap: int = ROW_CAP,
 ) -> Rows:
-    """Run one check query read-only and time-bounded; at most ``cap`` rows are fetched."""
+    """Run one check query read-only and time-bounded; at most ``cap`` rows are fetched.
+
+    The query is judged again by the read-only allow-list in the engine's own dialect before it is sent
+    (it was judged in every reading when its file loaded): refused, it raises :class:`CheckDefinitionError`.
+    """
+    if engine.dialect.name not in READ_ONLY_DIALECTS:
+        raise unsupported_engine(engine.dialect.name)
+    problem = query_refusal(sql, engine.dialect.name)
+    if problem is not None:
+        raise CheckDefinitionError(f"{check_id}: refused: {problem}")
     stmt = _statement(check_id, sql, values)
     with engine.connect() as conn:
         try:

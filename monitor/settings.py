@@ -12,13 +12,19 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from core.settings import NAME_PATTERN, StrictModel, resolve_secret_env, select_only
+from core.settings import NAME_PATTERN, StrictModel, resolve_secret_env
 from core.vocabulary import Priority
 from monitor.intervals import parse_interval
+from monitor.readonly import check_query
 
 SOURCE_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "sqlite"})
 """The engines a monitored source may be on: those whose sessions Hypercare can make read-only and
 time-bounded (``monitor.checks.make_read_only``). Any other is refused when the settings load."""
+
+
+def _read_only_query(sql: str | None) -> str | None:
+    """A validator: one query on the read-only allow-list (:mod:`monitor.readonly`)."""
+    return None if sql is None else check_query(sql)
 
 
 class SourceSettings(StrictModel):
@@ -28,6 +34,11 @@ class SourceSettings(StrictModel):
     """SQLAlchemy URL. Use a least-privilege, read-only user (docs/operator-guide.md)."""
     description: str = ""
     statement_timeout_s: float = Field(30.0, gt=0, le=3600)
+    allow_privileged: bool = False
+    """Run even when the user may do more than read (a superuser, the tables' owner, EXECUTE on dblink or
+    on server-signal/file functions; MariaDB: write grants). Off: such a source is refused at start-up and
+    by ``hypercare config check`` (:mod:`monitor.privileges`). On: a warning is logged at start-up and
+    ``/readyz`` names the source. docs/security.md, "The read-only guarantee"."""
 
     @field_validator("url")
     @classmethod
@@ -128,7 +139,7 @@ class IntegrationProbeSettings(StrictModel):
     runbook: str | None = None
     owner: str | None = None
 
-    _sql = field_validator("backlog_sql", "oldest_sql", "failed_sql")(select_only)
+    _sql = field_validator("backlog_sql", "oldest_sql", "failed_sql")(_read_only_query)
 
 
 class JobMonitorSettings(StrictModel):
@@ -153,7 +164,7 @@ class JobMonitorSettings(StrictModel):
     runbook: str | None = None
     owner: str | None = None
 
-    _sql = field_validator("sql")(select_only)
+    _sql = field_validator("sql")(_read_only_query)
 
 
 class TraceQuery(StrictModel):
@@ -163,7 +174,7 @@ class TraceQuery(StrictModel):
     source: str
     sql: str
 
-    _sql = field_validator("sql")(select_only)
+    _sql = field_validator("sql")(_read_only_query)
 
 
 class CollectorSettings(StrictModel):

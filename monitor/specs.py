@@ -9,111 +9,20 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.vocabulary import Category, Priority
 from monitor.intervals import ScheduleError, parse_interval
-
-if TYPE_CHECKING:
-    from sqlglot import Token
+from monitor.readonly import check_query
 
 _RELATIVE = re.compile(r"^(now|today)(?:\s*([+-])\s*(\d+)\s*([smhd]))?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_WRITE_WORDS = frozenset(
-    {
-        "insert", "update", "delete", "merge", "drop", "alter", "create", "truncate", "grant", "revoke",
-        "call", "copy", "vacuum", "attach", "pragma", "into",
-    }
-)  # fmt: skip
-"""Words refused outside string literals and quoted names: they write (``into``: PostgreSQL's ``SELECT
-INTO`` creates a table, MySQL's ``SELECT ... INTO OUTFILE`` writes a file on the database server), lock
-rows (``FOR UPDATE``) or change the session (``PRAGMA``)."""
-_READINGS = ("postgres", "mysql", "sqlite")
-"""The engines a source can be (:data:`monitor.sources.READ_ONLY_DIALECTS`), as sqlglot lexes them."""
 
 
 class CheckDefinitionError(ValueError):
     """A check file holds a wrong field; the message names the file, the check and the field."""
-
-
-def _readings(sql: str) -> list[list[Token]]:
-    """``sql`` split into tokens the way each engine would split it; the readings that fail are left out.
-
-    The engines disagree on what is quoted or commented out (MySQL: ``#`` comments, ``\\'`` escapes,
-    double-quoted strings), and a check file does not say which engine runs it, so a text is judged in
-    every reading: what any engine could see as a statement separator, a comment or a write keyword counts.
-    """
-    from sqlglot import TokenError, tokenize  # noqa: PLC0415 - sqlglot is large: imported when a definition is first read
-
-    found = []
-    for name in _READINGS:
-        try:
-            found.append(tokenize(sql, read=name))
-        except TokenError:
-            continue
-    if not found:
-        raise ValueError("is not SQL any supported engine can read (an unclosed quote or comment?)")
-    return found
-
-
-def _refuse_writes(sql: str, tokens: list[Token]) -> None:
-    for token in tokens:
-        word = sql[token.start : token.end + 1]  # as written: a quoted 'update' or "drop" keeps its quotes
-        if word.lower() in _WRITE_WORDS:
-            raise ValueError(f"must be read-only; found '{word}'")
-
-
-def check_read_only(sql: str) -> str:
-    """``sql`` unchanged when it is one SELECT (or WITH ... SELECT) without a write keyword; else ValueError.
-
-    The one gate for SQL a definition hands to a monitored source: check queries, reconciliation sides and
-    dual-run side queries (:class:`monitor.dualrun.model.SideConfig`). The read-only transaction
-    (:func:`monitor.checks.make_read_only`) is what protects the ERP; this refuses early, naming the field.
-    """
-    from sqlglot import TokenType  # noqa: PLC0415 - sqlglot is large: imported when first needed
-
-    for tokens in _readings(sql):
-        while tokens and tokens[-1].token_type == TokenType.SEMICOLON:
-            tokens.pop()  # a ';' that ends the statement is harmless
-        if not tokens or tokens[0].token_type not in {TokenType.SELECT, TokenType.WITH}:
-            raise ValueError("must be a single SELECT (or WITH ... SELECT) statement")
-        if any(token.token_type == TokenType.SEMICOLON for token in tokens):
-            raise ValueError("must be one statement (found ';')")
-        _refuse_writes(sql, tokens)
-    return sql
-
-
-def check_sql_expression(expression: str) -> str:
-    """``expression`` unchanged when it is one SQL expression that only reads; else ValueError.
-
-    For fragments pasted into generated SQL (a dual-run filter, measure or column expression). Refused: a
-    ``;`` (a second statement), a comment (``--``, ``/* */``, MySQL's ``#``: it would hide the rest of the
-    generated statement), parentheses that do not balance (``a = 1) OR (1 = 1`` escapes the ``WHERE (...)``
-    around a filter) and the write keywords :func:`check_read_only` refuses. Subqueries are fine.
-    """
-    from sqlglot import TokenType  # noqa: PLC0415 - sqlglot is large: imported when first needed
-
-    for tokens in _readings(expression):
-        if not tokens:
-            raise ValueError("must be an SQL expression; it is empty")
-        depth = 0
-        for token in tokens:
-            if token.token_type == TokenType.SEMICOLON:
-                raise ValueError("must be one SQL expression, not statements (found ';')")
-            if token.comments:
-                raise ValueError("must not hold a comment ('--', '/* */' or '#')")
-            if token.token_type == TokenType.L_PAREN:
-                depth += 1
-            elif token.token_type == TokenType.R_PAREN:
-                depth -= 1
-                if depth < 0:
-                    raise ValueError("has a ')' without its '('")
-        if depth:
-            raise ValueError("has a '(' without its ')'")
-        _refuse_writes(expression, tokens)
-    return expression
 
 
 Verdict = Literal["pass", "warn", "fail"]
@@ -173,7 +82,7 @@ class QuerySide(BaseModel):
     @field_validator("sql")
     @classmethod
     def _read_only(cls, sql: str) -> str:
-        return check_read_only(sql)
+        return check_query(sql)
 
 
 class CompareColumn(BaseModel):
@@ -220,7 +129,7 @@ class CheckSpec(BaseModel):
     @field_validator("sql")
     @classmethod
     def _read_only(cls, sql: str) -> str:
-        return check_read_only(sql) if sql else sql
+        return check_query(sql) if sql else sql
 
     @field_validator("schedule")
     @classmethod

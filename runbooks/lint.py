@@ -9,7 +9,8 @@ single run lists them all. What it checks, beyond what loading a runbook checks 
   ``job.<name>.*``, ``collector.*``), an exception kind (``collector-error``, ``source-down``) or an
   Alertmanager alert (``alertmanager.<alertname>``);
 - every shipped check (all packs) and every built-in technical signal has a runbook;
-- every diagnostic's SQL is one SELECT (or WITH ... SELECT) and nothing else, its ``:params`` are
+- every diagnostic's SQL is one SELECT (or WITH ... SELECT) on the read-only allow-list
+  (:mod:`monitor.readonly`: nothing that could write, lock or reach outside), its ``:params`` are
   declared, and each parameter's ``entity.<key>`` / ``evidence.<path>`` is something the events of the
   runbook's checks carry;
 - ``verification.check`` is ``ticket`` or an existing check.
@@ -33,6 +34,7 @@ from sqlglot.errors import ParseError
 from monitor import check_ids
 from monitor.checks import CheckSpec, load_pack, shipped_packs
 from monitor.collectors.catalog import METRIC_HELP
+from monitor.readonly import query_refusal
 from monitor.volumes import VolumeSpec, load_volumes
 from runbooks.library import (
     SHIPPED_PACKAGE,
@@ -46,66 +48,12 @@ from runbooks.library import (
     parse_runbook,
 )
 
-WRITE_NODES: tuple[type[exp.Expression], ...] = (
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Merge,
-    exp.Create,
-    exp.Drop,
-    exp.Alter,
-    exp.Command,
-    exp.Into,
-    exp.Lock,
-    exp.Set,
-    exp.TruncateTable,
-)
-WRITE_FUNCTIONS = frozenset(
-    {
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "set_config",
-        "nextval",
-        "setval",
-        "lo_import",
-        "lo_export",
-        "lo_unlink",
-        "dblink",
-        "dblink_exec",
-        "pg_advisory_lock",
-        "pg_advisory_xact_lock",
-        "pg_switch_wal",
-        "sleep",
-        "pg_sleep",
-        "benchmark",
-        "load_file",
-    }
-)
-"""Functions that change state, reach outside, or only burn time, refused in a diagnostic."""
-
 
 def read_only_problem(sql: str) -> str | None:
-    """Why ``sql`` is not a single read-only query; None when it is one SELECT (or WITH ... SELECT)."""
-    try:
-        statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
-    except ParseError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "parse error"
-        return f"SQL does not parse: {first[:200]}"
-    if len(statements) != 1:
-        return f"SQL holds {len(statements)} statements; a diagnostic is exactly one SELECT"
-    (statement,) = statements
-    if not isinstance(statement, exp.Query):
-        return f"SQL is a {type(statement).__name__.upper()}, not a SELECT: diagnostics only read"
-    for node in statement.walk():
-        if isinstance(node, WRITE_NODES):
-            return f"SQL contains {type(node).__name__.upper()}: diagnostics only read"
-        if isinstance(node, exp.Anonymous | exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in WRITE_FUNCTIONS:
-                return f"SQL calls {name}(): diagnostics only read"
-    return None
+    """Why ``sql`` is not a single read-only query; None when it is one on the read-only allow-list
+    (:mod:`monitor.readonly`, the judge of checks and dual-run queries too), in every engine's reading."""
+    problem = query_refusal(sql)
+    return None if problem is None else f"SQL {problem}"
 
 
 def output_columns(sql: str) -> set[str] | None:

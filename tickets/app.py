@@ -82,14 +82,16 @@ def create_app(
     extra_collectors: Sequence[Collector] = (),
     routers: Sequence[APIRouter] = (),
     ports: Ports | None = None,
+    notices: Sequence[str] = (),
 ) -> FastAPI:
     """Build the Hypercare web app: API, UI, /healthz, /readyz, /metrics.
 
     Without ``engine`` one is built from ``settings.store_url`` and disposed of at shutdown (a given engine
     stays the caller's). Each app has its own metrics registry unless one is given; ``routers`` are other
     parts' routes the wiring mounts after the queue's own (the dual-run readiness API); ``ports`` the
-    runbook diagnostics and verification it plugs in (``hypercare.app.ports``). Start-up refuses a
-    store whose schema is not current, with the command to run.
+    runbook diagnostics and verification it plugs in (``hypercare.app.ports``); ``notices`` what the wiring
+    found at start-up that ``/readyz`` shows as its ``detail`` (sources running with a privileged user).
+    Start-up refuses a store whose schema is not current, with the command to run.
     """
     owns_engine = engine is None
     if engine is None:
@@ -109,6 +111,7 @@ def create_app(
         hot=HotReads(engine),
         ports=ports or Ports(),
         breaker=StoreBreaker(),
+        notices=tuple(notices),
     )
 
     @asynccontextmanager

@@ -198,6 +198,7 @@ def check_run(
     Exit status: 0 every check passed or warned, 1 some check failed, 4 some check could not run.
     """
     from monitor.collect import run_configured_check, run_configured_volume
+    from monitor.startup import guard_sources
 
     settings = state.settings()
     checks = load_configured_checks(settings, pack)
@@ -210,6 +211,7 @@ def check_run(
         ]
     specs = [] if watches and check_id is not None else _select(checks, source, check_id)
     require_known_sources(settings, specs, watches)
+    guard_sources(settings, {name for spec in specs for name in spec.sources} | {w.source for w in watches})
     series: list[VolumeSeries] = []
     results: list[CheckResult] = []
     engines: dict[str, Engine] = {}
@@ -296,10 +298,12 @@ def check_trace(
 ) -> None:
     """Where is document KEY across the systems (the `collectors.trace` queries)."""
     from monitor.collectors import trace_document
+    from monitor.startup import guard_sources
 
     settings = state.settings()
     if not settings.collectors.trace:
         raise HypercareError("no trace queries configured (collectors.trace in the settings)")
+    guard_sources(settings, {query.source for query in settings.collectors.trace})
     rows = trace_document(settings, key)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))

@@ -53,10 +53,12 @@ def collect(
     from hypercare.pipeline import scheduler_processor
     from hypercare.store import make_engine
     from monitor.scheduler import ScheduleError, Scheduler, build_units
+    from monitor.startup import guard_sources
     from tickets.notify import AppriseNotifier, dispatch_pending
 
     settings = state.settings()
     checks, volumes = _configured_work(settings)
+    guard_sources(settings)  # a source whose user may do more than read is refused unless allowed
     engine = make_engine(settings.store_url)
     require_current_schema(engine)
     factory = session_factory(engine)

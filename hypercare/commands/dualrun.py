@@ -58,9 +58,11 @@ def dualrun_run(  # noqa: PLR0917 - typer maps parameters to options
     `--json` prints the result object that `--output` writes and `report --input` reads."""
     from monitor.dualrun.config import load_comparison, resolve_sources
     from monitor.dualrun.runner import run_comparison
+    from monitor.startup import guard_sources
 
     settings = state.settings()
     comparison = load_comparison(config)
+    guard_sources(settings, {comparison.legacy, comparison.new})
     day = _as_of(as_of)
     legacy, new = resolve_sources(comparison, settings, str(config))
     chosen = entity or [e.name for e in comparison.entities if e.enabled]

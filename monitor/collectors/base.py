@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.jsonable import jsonable
 from monitor import check_ids
 from monitor.checks import make_read_only
+from monitor.readonly import require_read_only_sql
 from monitor.results import CheckResult, CheckStatus, MetricSample
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,14 @@ def read_only(engine: Engine, timeout_s: float) -> Iterator[Connection]:
             yield conn
         finally:
             conn.rollback()
+
+
+def configured(conn: Connection, sql: str) -> str:
+    """A query of the settings (integration, job, trace), judged by the read-only allow-list in this
+    connection's dialect before it is sent; refused, it raises :class:`~monitor.readonly.ReadOnlyRefusal`
+    (a ValueError, so the collector reports an error result naming the reason)."""
+    require_read_only_sql(sql, conn.dialect.name)
+    return sql
 
 
 def scalar(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any:

@@ -25,6 +25,7 @@ from monitor.collectors.base import (
     as_float,
     as_utc,
     check,
+    configured,
     error_result,
     grade,
     read_only,
@@ -105,17 +106,13 @@ def _measure(
 ) -> tuple[float, datetime | None, float | None]:
     since = (now - timedelta(seconds=probe.window_s)).astimezone(UTC).replace(tzinfo=None)
     with read_only(engine, timeout_s) as conn:
-        backlog = as_float(scalar(conn, probe.backlog_sql, _used(probe.backlog_sql, since)), "backlog_sql")
-        oldest = (
-            as_utc(scalar(conn, probe.oldest_sql, _used(probe.oldest_sql, since)), "oldest_sql")
-            if probe.oldest_sql
-            else None
-        )
-        failed = (
-            as_float(scalar(conn, probe.failed_sql, _used(probe.failed_sql, since)), "failed_sql")
-            if probe.failed_sql
-            else None
-        )
+
+        def ask(sql: str) -> Any:
+            return scalar(conn, configured(conn, sql), _used(sql, since))
+
+        backlog = as_float(ask(probe.backlog_sql), "backlog_sql")
+        oldest = as_utc(ask(probe.oldest_sql), "oldest_sql") if probe.oldest_sql else None
+        failed = as_float(ask(probe.failed_sql), "failed_sql") if probe.failed_sql else None
     return backlog, oldest, failed
 
 
@@ -174,7 +171,8 @@ def trace_document(settings: MonitorConfig, business_key: str) -> list[dict[str,
             engine = source_engine(source.url.get_secret_value())
             try:
                 with read_only(engine, source.statement_timeout_s) as conn:
-                    rows = conn.execute(text(query.sql), {"key": business_key}).mappings().fetchmany(100)
+                    stmt = text(configured(conn, query.sql))
+                    rows = conn.execute(stmt, {"key": business_key}).mappings().fetchmany(100)
                     found += [{"trace": query.name, "source": query.source, **dict(r)} for r in rows]
             finally:
                 engine.dispose()

@@ -30,6 +30,7 @@ from monitor.collectors.base import (
     CollectorOutput,
     as_utc,
     check,
+    configured,
     error_result,
     grade,
     read_only,
@@ -73,6 +74,7 @@ def _runs(job: JobMonitorSettings, source: SourceSettings, now: datetime) -> lis
     engine = source_engine(source.url.get_secret_value())
     try:
         with read_only(engine, source.statement_timeout_s) as conn:
+            configured(conn, job.sql)
             result = conn.execute(stmt, params)
             columns = list(result.keys())
             missing = [c for c in COLUMNS if c not in columns]

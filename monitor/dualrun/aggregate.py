@@ -27,6 +27,7 @@ from monitor.dualrun.model import (
     EntityResult,
 )
 from monitor.dualrun.sql import SourceQuery
+from monitor.readonly import render_expression
 
 Totals = dict[tuple[str, ...], tuple[Decimal | None, ...]]
 
@@ -61,7 +62,7 @@ class AggregateDiff(EntityDiff):
 
     def _totals(self, q: SourceQuery) -> Totals:
         groups = [q.canon(c) for c in self.entity.group_by]
-        measures = [m.side(q.source.role) for m in self.entity.measures]
+        measures = [render_expression(m.side(q.source.role), q.dialect) for m in self.entity.measures]
         sql = (
             f"SELECT {', '.join([*groups, *measures])} {q.from_clause()} {q.where()}"
             f" GROUP BY {', '.join(groups)}"

@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.specs import check_read_only, check_sql_expression
+from monitor.readonly import check_expression, check_query
 
 __all__ = [
     "CLASSIFICATIONS",
@@ -134,10 +134,11 @@ class ColumnSpec(_Strict):
     @field_validator("legacy", "new")
     @classmethod
     def _expression(cls, value: str | None) -> str | None:
-        """A name is quoted into the generated SQL; anything else is pasted in, so it must only read."""
+        """A name is quoted into the generated SQL; an expression is rendered from its syntax tree
+        (:func:`monitor.readonly.render_expression`) and must be on the read-only allow-list."""
         if value is None or cls.is_identifier(value):
             return value
-        return check_sql_expression(value)
+        return check_expression(value)
 
     @field_validator("legacy_timezone", "new_timezone")
     @classmethod
@@ -191,14 +192,15 @@ class SideConfig(_Strict):
     @field_validator("query")
     @classmethod
     def _read_only(cls, query: str | None) -> str | None:
-        """The gate of a check's SQL (:func:`monitor.specs.check_read_only`): one SELECT that only reads."""
-        return None if query is None else check_read_only(query)
+        """The gate of a check's SQL (:func:`monitor.readonly.check_query`): one SELECT that only reads."""
+        return None if query is None else check_query(query)
 
     @field_validator("filter")
     @classmethod
     def _filter(cls, condition: str | None) -> str | None:
-        """Pasted into ``WHERE (...)`` of every query on this side: one expression that only reads."""
-        return None if condition is None else check_sql_expression(condition)
+        """Rendered from its syntax tree into the WHERE of every query on this side: one expression that only
+        reads (:func:`monitor.readonly.check_expression`)."""
+        return None if condition is None else check_expression(condition)
 
     @model_validator(mode="after")
     def _one_of(self) -> SideConfig:
@@ -228,8 +230,9 @@ class MeasureSpec(_Strict):
     @field_validator("legacy", "new")
     @classmethod
     def _expression(cls, value: str | None) -> str | None:
-        """Pasted into the SELECT list of the aggregate query: one expression that only reads."""
-        return None if value is None else check_sql_expression(value)
+        """Rendered from its syntax tree into the SELECT list of the aggregate query: one expression that
+        only reads."""
+        return None if value is None else check_expression(value)
 
     def side(self, which: Literal["legacy", "new"]) -> str:
         return self.legacy if which == "legacy" or self.new is None else self.new

@@ -44,6 +44,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from monitor.dualrun.model import ColumnSpec
+from monitor.readonly import render_expression
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
 Side = Literal["legacy", "new"]
@@ -134,10 +135,11 @@ def native_of(dialect: Dialect, description: Sequence[Any]) -> Native:
     return Native(kind, scale if kind == "decimal" else None, nullable)
 
 
-def source_expression(column: ColumnSpec, side: Side, quote: Callable[[str], str]) -> str:
-    """The raw column (quoted identifier) or expression for one side."""
+def source_expression(column: ColumnSpec, side: Side, dialect: Dialect, quote: Callable[[str], str]) -> str:
+    """The raw column (quoted identifier) or expression for one side: an expression is rendered from its
+    syntax tree in the side's dialect, after the read-only allow-list, never pasted as written."""
     expr = column.side(side)
-    return quote(expr) if ColumnSpec.is_identifier(expr) else f"({expr})"
+    return quote(expr) if ColumnSpec.is_identifier(expr) else f"({render_expression(expr, dialect)})"
 
 
 def canonical(
@@ -154,7 +156,7 @@ def canonical(
 
     ``native`` (the source column's type, when known) lets the SQL skip conversions that change nothing.
     """
-    raw = source_expression(column, side, quote)
+    raw = source_expression(column, side, dialect, quote)
     expr = _typed(column, side, dialect, raw, native)
     if mapped and column.map and side == "legacy":
         whens = " ".join(f"WHEN {lit(k, dialect)} THEN {lit(v, dialect)}" for k, v in column.map.items())

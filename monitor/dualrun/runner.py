@@ -18,6 +18,7 @@ from monitor.dualrun.model import ComparisonConfig, ComparisonResult, EntityConf
 from monitor.dualrun.normalise import NormaliseError, needs_zone_tables
 from monitor.dualrun.objects import ObjectDiff
 from monitor.dualrun.sql import DualRunError, Source, entity_query, period_of
+from monitor.readonly import ReadOnlyRefusal
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def run_entity(
         else:
             tally = KeyedDiff(entity, lq, nq, pool, step).run()
         return tally.result(entity.kind, label, time.perf_counter() - t0)
-    except (SQLAlchemyError, DualRunError, NormaliseError) as exc:
+    except (SQLAlchemyError, DualRunError, NormaliseError, ReadOnlyRefusal) as exc:
         message = reason(exc)
         log.warning(
             "dual-run entity failed", extra={"entity": entity.name, "error": message, "legacy": legacy.name}

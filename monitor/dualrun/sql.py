@@ -40,6 +40,7 @@ from monitor.dualrun.normalise import (
     register_sqlite_functions,
     source_expression,
 )
+from monitor.readonly import render_expression, render_query
 from monitor.sources import read_only_url, source_engine
 
 __all__ = ["DualRunError", "Period", "Source", "SourceQuery", "dualrun_engine", "period_of"]
@@ -169,16 +170,18 @@ class SourceQuery:
             self.natives[column.name] = native_of(self.dialect, entry)
 
     def raw(self, column: ColumnSpec) -> str:
-        return source_expression(column, self.source.role, self.source.quote)
+        return source_expression(column, self.source.role, self.dialect, self.source.quote)
 
     def from_clause(self) -> str:
         if self.side.table is not None:
             name = ".".join(self.source.quote(part) for part in self.side.table.split("."))
             return f"FROM {name} src"
-        return f"FROM ({self.side.query}) src"
+        query = self.side.query or ""  # SideConfig holds a table or a query
+        return f"FROM ({render_query(query, self.dialect)}) src"
 
     def conditions(self) -> list[str]:
-        found = [f"({self.side.filter})"] if self.side.filter else []
+        """The side's filter (rendered from its syntax tree, never pasted) and the period's bounds."""
+        found = [f"({render_expression(self.side.filter, self.dialect)})"] if self.side.filter else []
         if self.period_column is not None and self.period is not None:
             raw = self.raw(self.period_column)
             found.append(f"{raw} >= :hc_period_start AND {raw} < :hc_period_end")

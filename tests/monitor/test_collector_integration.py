@@ -16,7 +16,7 @@ OUTBOX = {
     "backlog_sql": "SELECT count(*) FROM integration_outbox WHERE status = 'pending'",
     "oldest_sql": "SELECT min(created_at) FROM integration_outbox WHERE status = 'pending'",
     "failed_sql": "SELECT count(*) FROM integration_outbox WHERE status = 'failed' AND created_at >= :since",
-    "window_s": 4 * 86400,  # the demo breaks a message created 6 h to 3 days before as_of (4 after a weekend)
+    "window_s": 31 * 86400,  # the demo breaks a message 6 hours to 3 days old, up to 30 after a weekend
     "backlog_warn": 1,
     "backlog_fail": 50,
     "oldest_age_warn_s": 600,
@@ -93,11 +93,21 @@ def test_broken_query_is_an_error_result_naming_the_integration(demo: DemoErp) -
 
 
 def test_integration_query_cannot_write_to_the_erp(demo: DemoErp) -> None:
+    """Refused when the settings load; and a query that got past them is judged again before it runs."""
+    from core.errors import ConfigError
+    from hypercare.config import load_settings
+
     sneaky = "WITH x AS (SELECT 1) SELECT count(*) FROM integration_outbox; DELETE FROM integration_outbox"
-    results, _ = run_collector(
-        "integration:finance-outbox", settings_for(demo, backlog_sql=sneaky), now=demo.as_of
+    with pytest.raises(ConfigError, match=r"backlog_sql': Value error, must be one statement \(found ';'\)"):
+        load_settings(None, collectors={"integrations": [{**OUTBOX, "backlog_sql": sneaky}]})
+    settings = settings_for(demo)
+    probe = settings.collectors.integrations[0].model_copy(update={"backlog_sql": sneaky})
+    unchecked = settings.model_copy(
+        update={"collectors": settings.collectors.model_copy(update={"integrations": (probe,)})}
     )
+    results, _ = run_collector("integration:finance-outbox", unchecked, now=demo.as_of)
     assert results[0].status == "error"
+    assert "refused query: must be one statement" in (results[0].error or "")
     engine = create_engine(demo.erp_url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM integration_outbox")).scalar_one() > 0

@@ -78,14 +78,14 @@ BROKEN = {
             "diagnostics:\n  - name: fix_it\n    title: t\n    sql: DELETE FROM journal_line\n",
             applies="gl.unbalanced_entries",
         ),
-        r"x\.md:11: diagnostic fix_it: SQL is a DELETE, not a SELECT",
+        r"x\.md:11: diagnostic fix_it: SQL must be a single SELECT \(or WITH \.\.\. SELECT\) statement, not DELETE",
     ),
     "two statements": (
         runbook_markdown(
             "diagnostics:\n  - name: two\n    title: t\n    sql: SELECT 1; DROP TABLE account\n",
             applies="gl.unbalanced_entries",
         ),
-        r"x\.md:11: diagnostic two: SQL holds 2 statements",
+        r"x\.md:11: diagnostic two: SQL must be one statement \(found ';'\)",
     ),
     "a parameter the event lacks": (
         runbook_markdown(
@@ -170,13 +170,15 @@ def test_a_check_without_a_runbook_is_named(tmp_path: Path) -> None:
         ("SELECT a FROM t WHERE b = :b", None),
         ("WITH x AS (SELECT 1 AS a) SELECT a FROM x", None),
         ("SELECT 1 UNION ALL SELECT 2", None),
-        ("SELECT * FROM journal_line FOR UPDATE", "LOCK"),
+        ("SELECT * FROM journal_line FOR UPDATE", "FOR UPDATE / FOR SHARE"),
         ("SELECT a INTO copy FROM t", "INTO"),
         ("SELECT nextval('seq')", "nextval"),
         ("SELECT pg_terminate_backend(42)", "pg_terminate_backend"),
+        ("SELECT * FROM dblink_exec('dbname=erp', 'DELETE FROM t') AS t(s text)", "calls dblink_exec()"),
+        ("SELECT pg_read_file('/etc/passwd')", "calls pg_read_file()"),
         ("UPDATE t SET a = 1", "UPDATE"),
         ("WITH gone AS (DELETE FROM t RETURNING *) SELECT * FROM gone", "DELETE"),
-        ("SELEC 1 FROM", "does not parse"),
+        ("SELEC 1 FROM", "is not SQL any supported engine can read"),
     ],
 )
 def test_read_only_means_one_select_and_nothing_that_writes(sql: str, problem: str | None) -> None:

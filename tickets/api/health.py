@@ -32,7 +32,8 @@ READY_DEADLINE_S = 2.0
     responses={503: {"description": "The store is unreachable, silent, or its schema is not current."}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: the store answers within 2 s and its schema is the one this code needs."""
+    """Ready to serve: the store answers within 2 s and its schema is the one this code needs. ``detail``
+    lists what start-up found worth knowing (a monitored source running with a privileged user, knowingly)."""
     state = app_state(request)
 
     def check() -> None:
@@ -51,6 +52,8 @@ async def readyz(request: Request) -> JSONResponse:
         body = {"status": "unavailable", "reason": str(exc)}
         return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
     state.breaker.close()
+    if state.notices:
+        return JSONResponse({"status": "ready", "detail": list(state.notices)})
     return JSONResponse({"status": "ready"})
 
 

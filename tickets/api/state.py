@@ -27,6 +27,8 @@ class AppState:
     breaker: StoreBreaker
     """Open while the store does not answer (tickets/api/guards.py); /readyz closes it."""
     """Diagnostics and verification, as the wiring provides them (tickets/ports.py)."""
+    notices: tuple[str, ...] = ()
+    """What the wiring found at start-up for ``/readyz`` to show (a source running with a privileged user)."""
 
 
 def app_state(conn: HTTPConnection) -> AppState:
