@@ -76,7 +76,8 @@ def config_check() -> None:
 def db_upgrade() -> None:
     """Create or migrate the store's schema to this version's head."""
     from core.schema import head_revision
-    from hypercare.store import make_engine, upgrade
+    from core.session import make_engine
+    from hypercare.store import upgrade
 
     settings = state.settings()
     engine = make_engine(settings.store_url)
@@ -88,7 +89,7 @@ def db_upgrade() -> None:
 def db_current() -> None:
     """Show the store's schema revision and whether it is current."""
     from core.schema import current_revision, head_revision
-    from hypercare.store import make_engine
+    from core.session import make_engine
 
     settings = state.settings()
     current = current_revision(make_engine(settings.store_url))

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from anomaly.events import Category, Event, Priority, fingerprint
 from tickets import dedup
+from tickets.cache import bump_version
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
 from tickets.settings import AlertmanagerSettings
@@ -582,6 +583,7 @@ def _add_sightings(
         _add_sightings_pg(service, sightings, changes)
     else:
         _add_sightings_sqlite(service, sightings, changes)
+    bump_version(session)  # on PostgreSQL the writes are text SQL, which the session's hook cannot see
     _expire_counters(session, sorted(changes))
 
 

@@ -385,3 +385,6 @@ class ReportAttachment(Base):
 
 # Chains every audit row on flush, whoever writes it (imported last: it builds on the tables above).
 from tickets import audit as _audit  # noqa: E402, F401
+
+# Moves the tickets version in every transaction that writes a ticket, occurrence, audit row or user.
+from tickets import cache as _cache  # noqa: E402, F401

@@ -28,6 +28,10 @@ class ServerSettings(StrictModel):
     threads), less what waits on the CPU anyway; fewer makes requests open and close overflow connections."""
     max_overflow: int = Field(10, ge=0, le=200)
     """Extra connections a process may open beyond ``pool_size`` at a peak (closed again after use)."""
+    response_cache: bool = True
+    """Serve repeated queue pages and list API answers from a cache filed under the store's tickets version
+    (never stale: tickets/cache.py). ``false`` builds every answer anew (to measure without the caches:
+    bench/queue_load.py ``--uncached``)."""
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

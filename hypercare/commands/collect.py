@@ -45,9 +45,8 @@ def collect(
     once. On SQLite run one worker.
     """
     from core.schema import require_current_schema
-    from core.session import session_factory
+    from core.session import make_engine, session_factory
     from hypercare.pipeline import scheduler_processor
-    from hypercare.store import make_engine
     from monitor.scheduler import ScheduleError, Scheduler, build_units
     from tickets.notify import AppriseNotifier, dispatch_pending
 

@@ -15,8 +15,7 @@ from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_settings, seed_users
 
 from anomaly.events import Event
-from core.session import session_factory
-from hypercare.store import make_engine
+from core.session import make_engine, session_factory
 from tickets.alertmanager import map_labels
 from tickets.api import create_app
 from tickets.models import AlertmanagerAlert, EventRecord, Ticket, TicketAudit

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_event, make_settings
 
 from core.errors import SchemaOutOfDate
-from hypercare.store import make_engine
+from core.session import make_engine
 from tickets.api import create_app
 from tickets.models import ApiToken
 

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
+from tickets.cache import ResponseCaches
 from tickets.hot_reads import HotReads
 from tickets.ports import Ports
 from tickets.settings import TicketsConfig
@@ -24,6 +25,8 @@ class AppState:
     """Cache hits' one-statement lookups (tickets/hot_reads.py); open while the app's lifespan runs."""
     ports: Ports
     """Diagnostics and verification, as the wiring provides them (tickets/ports.py)."""
+    caches: ResponseCaches
+    """The queue page's and the list API's response caches (tickets/cache.py)."""
 
 
 def app_state(conn: HTTPConnection) -> AppState:
