@@ -46,7 +46,7 @@ CATEGORIES: tuple[Category, ...] = ("data", "process", "technical", "user")
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 BULK_DIALECTS = ("postgresql", "sqlite")
 """Stores where a webhook's firing alerts are applied set-wise (``INSERT ... ON CONFLICT DO NOTHING
-RETURNING``); elsewhere alert by alert, with the same outcomes."""
+RETURNING``); elsewhere alert by alert, with the same outcomes (both apply ``tickets/dedup.py``)."""
 AlertOutcome = Literal[
     "opened", "deduplicated", "reopened", "resolved", "acknowledged", "ignored", "repeat", "recorded"
 ]
@@ -344,10 +344,13 @@ def _ingest_alert(
 # The same outcomes as :func:`_ingest_alert`, in a fixed number of statements per run of firing alerts
 # instead of a dozen per alert: the episodes in one INSERT ... ON CONFLICT DO NOTHING RETURNING (what it
 # does not return is a repeat, counted by one UPDATE), the open tickets of all the run's fingerprints in
-# one SELECT ... FOR UPDATE (in id order, so two webhooks never deadlock), then for the sightings of an
-# open ticket one INSERT of the events, one of the occurrences and one UPDATE per ticket. A fingerprint
-# with no open ticket goes through TicketService.ingest (open or reopen: triage, routing, SLA, audit,
-# outbox), like any other event. Resolved alerts keep the alert-by-alert path, in payload order.
+# one SELECT ... FOR UPDATE (in id order, so two webhooks never deadlock) with the counters a repeat reads,
+# then for the sightings of an open ticket one INSERT of the events, one of the occurrences and one UPDATE
+# per ticket, with what tickets/dedup.py decides over the locked rows (the same rule TicketService applies
+# to one event). A fingerprint with no open ticket goes through TicketService.ingest (open or reopen:
+# triage, routing, SLA, audit, outbox), like any other event. Resolved alerts keep the alert-by-alert path,
+# in payload order. MariaDB takes the alert-by-alert path throughout (no UPDATE ... RETURNING), which
+# applies the same rule through the service.
 
 
 @dataclass(frozen=True, slots=True)
