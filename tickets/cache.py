@@ -29,6 +29,7 @@ restore).
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import OrderedDict
@@ -55,6 +56,7 @@ _WROTE = "hypercare_wrote"
 """``Session.info`` key: this transaction flushed a change of any kind (see :func:`wrote`)."""
 _HAS_TABLE = "hypercare_version_table"
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 
 
 class TicketVersion(Base):
@@ -116,6 +118,21 @@ def _before_commit(session: Session) -> None:
         _bump(session.connection())
 
 
+def _after_commit(session: Session) -> None:
+    """Still marked after the commit: it was made with a SAVEPOINT open (``session.begin_nested()`` left
+    open, then ``session.commit()``), whose release came after the hook. Bump at once in a transaction of
+    its own: a moment late, never missed."""
+    if session.in_nested_transaction() or not session.info.pop(_CHANGED, False):
+        return  # a SAVEPOINT released (the transaction goes on), or bumped before the commit
+    bind = session.get_bind()
+    log.warning("tickets version bumped after the commit (a SAVEPOINT was still open at commit)")
+    if isinstance(bind, Connection):  # a session joined to a caller's transaction: the caller commits
+        _bump(bind)
+        return
+    with bind.begin() as conn:
+        _bump(conn)
+
+
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # committed or rolled back: the next transaction starts unmarked
         session.info.pop(_CHANGED, None)
@@ -128,6 +145,7 @@ def install() -> None:
         ("after_flush", _after_flush),
         ("do_orm_execute", _on_execute),
         ("before_commit", _before_commit),
+        ("after_commit", _after_commit),
         ("after_transaction_end", _after_transaction_end),
     ):
         if not event.contains(Session, name, listener):

@@ -361,3 +361,21 @@ def test_alertmanager_sightings_applied_set_wise_show_at_once(
     assert counts() == [1]
     deliver(10)  # a new episode of an open ticket: on PostgreSQL one data-modifying CTE (WITH ... INSERT)
     assert counts() == [2]
+
+
+def test_savepoints_do_not_bump_early_and_one_left_open_at_commit_still_bumps(ticket_app: TicketApp) -> None:
+    engine = ticket_app.engine
+    ticket_id = open_ticket(ticket_app)
+    before = version_of(engine)
+    assert before is not None
+    with ticket_app.factory() as session:
+        with session.begin_nested():  # released: the transaction goes on, nothing bumped yet
+            session.execute(update(Ticket).where(Ticket.id == ticket_id).values(title="inside"))
+        assert version_of(engine) == before
+        session.commit()
+    assert version_of(engine) == before + 1
+    with ticket_app.factory() as session:
+        session.begin_nested()  # left open: the commit releases it after the hook ran
+        session.execute(update(Ticket).where(Ticket.id == ticket_id).values(title="left open"))
+        session.commit()
+    assert version_of(engine) == before + 2
