@@ -26,7 +26,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from hypercare.store import make_engine, upgrade
+from core.session import make_engine
+from hypercare.store import upgrade
 
 PG_URL = os.environ.get("HYPERCARE_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("HYPERCARE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

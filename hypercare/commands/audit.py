@@ -12,8 +12,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="The ticket audit trail.")
 @audit_app.command("verify")
 def verify() -> None:
     """Recompute the audit trail's hash chain; exit 1 naming the first row that breaks it."""
-    from core.session import session_factory
-    from hypercare.store import make_engine
+    from core.session import make_engine, session_factory
     from tickets.audit import verify as verify_chain
 
     settings = state.settings()
