@@ -43,6 +43,7 @@ from tickets.settings import (
     NotificationSettings,
     ReportSettings,
     RoutingSettings,
+    SecuritySettings,
     ServerSettings,
     SlaSettings,
     TicketSettings,
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     collectors: CollectorSettings = CollectorSettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     reports: ReportSettings = ReportSettings()
+    security: SecuritySettings = SecuritySettings()
     anomaly: AnomalySettings = AnomalySettings()
     dualrun: DualRunSettings = DualRunSettings()
     dashboard: DashboardSettings = DashboardSettings()

@@ -41,7 +41,6 @@ from tickets.ui.web import STATIC_DIR, LoginRequired, login_redirect, render_err
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "hypercare_session"
-SESSION_MAX_AGE_S = 12 * 3600
 
 
 def session_secret(settings: TicketsConfig) -> str:
@@ -140,7 +139,7 @@ def create_app(
         SessionMiddleware,
         secret_key=session_secret(settings),
         session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE_S,
+        max_age=int(settings.security.session_max_age_s),
         same_site="lax",
         https_only=settings.server.base_url().startswith("https://"),
     )

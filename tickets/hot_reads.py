@@ -10,8 +10,9 @@ the store's engine in one worker thread (other stores). A request that this cann
 such user, a role without the scope, a token whose use is due to be recorded, flash messages to show, a
 store error) goes the general way, which gives the same answer it always did: this is only ever a
 shortcut to the same response, never a second set of rules. The statement fetches facts, not decisions
-(the user's ``active`` flag, the token's ``revoked_at``, ``scopes`` and ``last_used_at``, filtered by
-nothing but the id or hash): :func:`tickets.auth.session_access` and :func:`tickets.auth.token_access`
+(the user's ``active`` flag, the session's ``revoked_at``, ``expires_at`` and ``last_seen_at``, the
+token's ``revoked_at``, ``expires_at``, ``scopes`` and ``last_used_at``, filtered by nothing but the
+hash): :func:`tickets.auth.session_access` and :func:`tickets.auth.token_access`
 decide, as they do for the general path.
 
 Never stale: the version is read in the same statement as the user, before the cached response is looked
@@ -30,9 +31,10 @@ from starlette.concurrency import run_in_threadpool
 
 from core.db import utcnow
 from core.session import pg_connect_args
-from tickets.auth import plausible_token, session_access, session_uid, token_access, token_hash
+from tickets.auth import plausible_token, seen_due, session_access, token_access, token_hash
 from tickets.cache import TicketVersion
-from tickets.models import ApiToken, User
+from tickets.models import ApiToken, AuthSession, User
+from tickets.sessions import plausible_session_id, session_hash
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,27 @@ POOL_TIMEOUT_S = 1.0
 
 _VERSION = select(func.sum(TicketVersion.version)).scalar_subquery()
 _WHO = (User.id, User.username, User.role, User.display_name, User.active)
-SESSION_USER: Select[Any] = select(*_WHO, _VERSION.label("version")).where(User.id == bindparam("uid"))
-"""The user of a session cookie and the tickets version."""
+SESSION_USER: Select[Any] = (
+    select(
+        *_WHO,
+        _VERSION.label("version"),
+        AuthSession.revoked_at,
+        AuthSession.expires_at,
+        AuthSession.last_seen_at,
+    )
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("hash"))
+)
+"""The user of a session cookie, the session's state, and the tickets version."""
 TOKEN_USER: Select[Any] = (
-    select(*_WHO, _VERSION.label("version"), ApiToken.scopes, ApiToken.revoked_at, ApiToken.last_used_at)
+    select(
+        *_WHO,
+        _VERSION.label("version"),
+        ApiToken.scopes,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+    )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("hash"))
 )
@@ -110,17 +129,27 @@ class HotReads:
             await pool.close()
 
     async def session_user(self, value: object) -> Who | None:
-        """The user whose id a session cookie holds, with the tickets version, if
-        :func:`~tickets.auth.session_access` lets them in; else None (as on a failed lookup: the caller
-        takes the general path, which says why)."""
-        uid = session_uid(value)
-        if uid is None:
+        """The user of the login session whose id a cookie holds, with the tickets version, if
+        :func:`~tickets.auth.session_access` lets them in and the session's last request is not due to be
+        recorded (a write: the general path does it); else None (as on a failed lookup: the caller takes
+        the general path, which says why)."""
+        session_id = plausible_session_id(value)
+        if session_id is None:
             return None
-        row = await self._first("session", SESSION_USER, {"uid": uid})
+        row = await self._first("session", SESSION_USER, {"hash": session_hash(session_id)})
         if row is None:
             return None
-        scopes = session_access(active=bool(row["active"]), role=str(row["role"]))
-        return None if scopes is None else _who(row, scopes)
+        now = utcnow()
+        scopes = session_access(
+            active=bool(row["active"]),
+            role=str(row["role"]),
+            revoked_at=row["revoked_at"],
+            expires_at=row["expires_at"],
+            now=now,
+        )
+        if scopes is None or seen_due(row["last_seen_at"], now):
+            return None
+        return _who(row, scopes)
 
     async def token_user(self, token: str) -> Who | None:
         """The user of a token with its scopes and the tickets version, if
@@ -139,6 +168,7 @@ class HotReads:
             scopes=None if scopes is None else str(scopes),
             last_used_at=row["last_used_at"],
             now=utcnow(),
+            expires_at=row["expires_at"],
         )
         if access is None or access.record_use:
             return None

@@ -235,7 +235,7 @@ class ApiToken(Base):
     scopes: Mapped[str | None] = mapped_column(String(512))
     """Space-separated scopes; NULL (tokens made before scopes existed) means the role's default scopes."""
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    """Refused from then on; NULL: never expires (tokens from before migration 0013, or ``--expires never``)."""
+    """Refused from then on; NULL: never (tokens from before migration 0013, or ``--expires never``)."""
     user: Mapped[User] = relationship(lazy="joined")
 
 

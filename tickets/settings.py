@@ -289,6 +289,36 @@ class ReportSettings(StrictModel):
         return value
 
 
+def _silence_limits() -> dict[str, dict[Priority, float]]:
+    return {
+        "agent": {Priority.P1: 4, Priority.P2: 24, Priority.P3: 7 * 24, Priority.P4: 30 * 24},
+        "oncall": {Priority.P1: 24, Priority.P2: 72, Priority.P3: 30 * 24, Priority.P4: 90 * 24},
+        "admin": {Priority.P1: 7 * 24, Priority.P2: 30 * 24, Priority.P3: 90 * 24, Priority.P4: 365 * 24},
+    }
+
+
+class SecuritySettings(StrictModel):
+    """Login throttling, session and token lifetimes, and how long each role may silence what."""
+
+    login_window_s: float = Field(900.0, gt=0, le=86_400)
+    """Failed logins are counted over this window (15 min)."""
+    login_max_failures_per_user: int = Field(5, ge=1, le=1000)
+    """A user name is locked after this many failures in the window (unknown names alike)."""
+    login_max_failures_per_address: int = Field(20, ge=1, le=10_000)
+    """A client address is locked after this many failures in the window, whatever names it tries."""
+    login_lockout_s: float = Field(30.0, gt=0, le=86_400)
+    """The first lock's length; each further lock in a row doubles it ..."""
+    login_lockout_max_s: float = Field(900.0, gt=0, le=7 * 86_400)
+    """... up to this (15 min)."""
+    session_max_age_s: float = Field(12 * 3600.0, ge=60, le=30 * 86_400)
+    """A login session ends this long after the login, however active (12 h)."""
+    token_default_days: float = Field(90.0, gt=0, le=3650)
+    """An API token's lifetime when ``tokens create`` is not given ``--expires``."""
+    silence_max_hours: dict[str, dict[Priority, float]] = Field(default_factory=_silence_limits)
+    """The longest silence each role may create, by the most urgent priority it can mute (a silence without
+    a ``priorities`` matcher can mute P1). A role or priority not listed may not silence it at all."""
+
+
 class TicketsConfig(Protocol):
     """The slice of Hypercare's settings the ticket queue reads (``hypercare.config.Settings`` has it)."""
 
@@ -330,3 +360,6 @@ class TicketsConfig(Protocol):
 
     @property
     def runbooks_dir(self) -> Path | None: ...
+
+    @property
+    def security(self) -> SecuritySettings: ...

@@ -17,9 +17,17 @@ from ticket_factories import TicketApp
 
 from core.db import utcnow
 from core.session import session_scope
-from tickets.auth import ROLE_SCOPES, create_token, principal_for_token, token_hash
+from tickets import sessions
+from tickets.auth import (
+    ROLE_SCOPES,
+    check_token,
+    create_token,
+    principal_for_token,
+    token_hash,
+    user_for_session,
+)
 from tickets.hot_reads import HotReads
-from tickets.models import ApiToken, User
+from tickets.models import ApiToken, AuthSession, User
 
 LIST = "/api/v1/tickets?status=open"
 
@@ -27,6 +35,13 @@ LIST = "/api/v1/tickets?status=open"
 def hot_of(ticket_app: TicketApp) -> HotReads:
     hot: HotReads = ticket_app.app.state.hypercare.hot
     return hot
+
+
+def start_session(ticket_app: TicketApp, username: str) -> str:
+    """A login session of ``username``, as the login form makes one; its id (what the cookie holds)."""
+    with session_scope(ticket_app.factory) as session:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        return sessions.start(session, user, now=utcnow(), max_age=timedelta(hours=12))
 
 
 def set_active(ticket_app: TicketApp, username: str, active: bool) -> None:
@@ -185,15 +200,24 @@ def test_the_hot_lookup_and_the_general_path_decide_alike(client: TestClient, ti
         return None if who is None else who.scopes
 
     def hot_session() -> frozenset[str] | None:
-        who = client.portal.call(hot.session_user, agent_id)
+        who = client.portal.call(hot.session_user, session_id)
         return None if who is None else who.scopes
+
+    def general_session() -> str | None:
+        with session_scope(ticket_app.factory) as session:
+            found = user_for_session(session, session_id)
+            return None if found is None else found.username
+
+    def change_session(**values: object) -> None:
+        with session_scope(ticket_app.factory) as session:
+            digest = sessions.session_hash(session_id)
+            session.execute(update(AuthSession).where(AuthSession.token_hash == digest).values(**values))
 
     def change_token(**values: object) -> None:
         with session_scope(ticket_app.factory) as session:
             session.execute(update(ApiToken).where(ApiToken.token_hash == digest).values(**values))
 
-    with session_scope(ticket_app.factory) as session:
-        agent_id = session.scalars(select(User.id).where(User.username == "agent")).one()
+    session_id = start_session(ticket_app, "agent")
     scopes = general()  # records the use: the hot lookup may answer now
     assert scopes == hot_token() == ROLE_SCOPES["agent"] == hot_session()
 
@@ -213,12 +237,33 @@ def test_the_hot_lookup_and_the_general_path_decide_alike(client: TestClient, ti
     assert general() == frozenset({"tickets:read"})
     assert hot_token() == frozenset({"tickets:read"})
 
+    # an expired token: refused by both, the general path saying so
+    change_token(expires_at=utcnow() - timedelta(seconds=1))
+    assert hot_token() is None and general() is None
+    with session_scope(ticket_app.factory) as session:
+        refused = check_token(session, token)
+    assert isinstance(refused, str) and "expired" in refused
+    change_token(expires_at=utcnow() + timedelta(days=1))
+    assert hot_token() == general() == frozenset({"tickets:read"})
+
+    # a revoked or expired login session: refused by both
+    assert general_session() == "agent" and hot_session() is not None
+    change_session(expires_at=utcnow() - timedelta(seconds=1))
+    assert hot_session() is None and general_session() is None
+    change_session(expires_at=utcnow() + timedelta(hours=1), revoked_at=utcnow())
+    assert hot_session() is None and general_session() is None
+    change_session(revoked_at=None, last_seen_at=utcnow() - timedelta(minutes=5))
+    assert hot_session() is None, "a request due to be recorded is the general path's (a write)"
+    assert general_session() == "agent"
+    assert hot_session() is not None
+
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_hot_lookup_is_one_statement(client: TestClient, ticket_app: TicketApp) -> None:
     hot = hot_of(ticket_app)
     headers = ticket_app.auth("agent")
     assert client.get(LIST, headers=headers).status_code == 200  # records the token's use
+    session_id = start_session(ticket_app, "agent")
     seen: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
@@ -227,7 +272,7 @@ def test_a_hot_lookup_is_one_statement(client: TestClient, ticket_app: TicketApp
     event.listen(ticket_app.engine, "before_cursor_execute", record)
     try:
         assert client.portal.call(hot.token_user, ticket_app.tokens["agent"]) is not None
-        assert client.portal.call(hot.session_user, 1) is not None
+        assert client.portal.call(hot.session_user, session_id) is not None
     finally:
         event.remove(ticket_app.engine, "before_cursor_execute", record)
     assert len(seen) == 2, seen

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from tickets.api.state import app_state
-from tickets.auth import Principal, principal_for_token, roles_with
+from tickets.auth import Principal, check_token, roles_with
 from tickets.cache import wrote
 from tickets.models import ROLES, User
 from tickets.service import TicketService
@@ -54,9 +54,9 @@ def current_principal(
 ) -> Principal:
     if credentials is None:
         raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    principal = principal_for_token(session, credentials.credentials)
-    if principal is None:
-        raise _unauthorized("invalid, revoked or expired token", "invalid_token")
+    principal = check_token(session, credentials.credentials)
+    if not isinstance(principal, Principal):  # why not: unknown, revoked, expired, its user disabled
+        raise _unauthorized(principal, "invalid_token")
     if wrote(session):  # the token's last use, recorded once a minute: keep it (else no round trip)
         session.commit()
     return principal

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Form, Query, Request, status
@@ -19,15 +19,16 @@ from core.db import utcnow
 from core.vocabulary import Category, Priority, TicketStatus
 from runbooks.models import diagnostics_of
 from runbooks.steps import done_steps
-from tickets import queries
+from tickets import queries, sessions
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
 from tickets.api.state import AppState, app_state
-from tickets.auth import authenticate
+from tickets.auth import login_attempt
 from tickets.cache import store_version
 from tickets.errors import TicketNotFound
 from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
+from tickets.throttle import ThrottleRules
 from tickets.ui import actions, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS
 from tickets.ui.report import may
@@ -44,10 +45,13 @@ from tickets.ui.views import (
     status_counts,
 )
 from tickets.ui.web import (
+    SESSION_KEY,
     Csrf,
     UiUser,
     can_act,
     check_csrf,
+    client_address,
+    cookie_session_id,
     csrf_token,
     render,
     safe_next,
@@ -110,25 +114,43 @@ def login(
     *,
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     csrf: Csrf,
     next: Annotated[str, Form()] = "/tickets",
 ) -> Response:
     check_csrf(request, csrf)
-    user = authenticate(session, username.strip(), password)
+    now = utcnow()
+    address = client_address(request)
+    rules = ThrottleRules.of(settings.security)
+    result = login_attempt(session, username.strip(), password, address=address, rules=rules, now=now)
+    user = result.user
     if user is None:
-        context = {"next": safe_next(next), "error": "Wrong username or password.", "username": username}
-        return render(request, "login.html", context, status_code=status.HTTP_401_UNAUTHORIZED)
-    session.commit()  # keeps a rehashed password (argon2 parameters upgraded on login)
-    request.session.clear()  # a fresh session (and CSRF token) for the logged-in user
-    request.session["uid"] = user.id
+        session.commit()  # the failure counts and any lockout (rows of the store, shared by every process)
+        context = {"next": safe_next(next), "error": result.message(now), "username": username}
+        code = status.HTTP_429_TOO_MANY_REQUESTS if result.locked_until else status.HTTP_401_UNAUTHORIZED
+        response = render(request, "login.html", context, status_code=code)
+        if result.locked_until is not None:
+            response.headers["Retry-After"] = str(
+                max(1, int((result.locked_until - now).total_seconds()) + 1)
+            )
+        return response
+    max_age = timedelta(seconds=settings.security.session_max_age_s)
+    session_id = sessions.start(session, user, now=now, max_age=max_age, address=address)
+    session.commit()  # the session, and a rehashed password (argon2 parameters upgraded on login)
+    request.session.clear()  # a fresh cookie (and CSRF token) for the logged-in user
+    request.session[SESSION_KEY] = session_id
     return _see_other(safe_next(next))
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Csrf) -> Response:
+def logout(request: Request, session: SessionDep, csrf: Csrf) -> Response:
     check_csrf(request, csrf)
+    session_id = cookie_session_id(request)
+    if session_id is not None:
+        sessions.end(session, session_id, now=utcnow())
+        session.commit()
     request.session.clear()
     return _see_other("/login")
 
@@ -162,7 +184,7 @@ async def ticket_queue(
     # (tickets/hot_reads.py). Anything else (nobody logged in, a role without the queue, flash messages to
     # show, a miss) takes the general path in a worker thread, which reads the version first and builds.
     if not request.session.get("flash"):
-        who = await state.hot.session_user(request.session.get("uid"))
+        who = await state.hot.session_user(request.session.get(SESSION_KEY))
         if who is not None and who.allows("tickets:read"):
             key = _queue_key(who.user_id, who.username, who.role, who.display_name, params, offset)
             found = state.caches.get(QUEUE_CACHE).get(key, who.version)

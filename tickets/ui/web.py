@@ -1,8 +1,9 @@
 """The web UI's plumbing: templates and their filters, the logged-in user, CSRF tokens, flash messages.
 
-Sessions are Starlette's signed cookies (``SessionMiddleware``, keyed by ``secret_key``); they hold only the
-user's id and the CSRF token. The user is read from the store on every request, so deactivating a user
-takes effect at once.
+Login sessions live in the store (tickets/sessions.py): the signed cookie (``SessionMiddleware``, keyed by
+``secret_key``) holds the session's random id, the CSRF token and flash messages, never who is logged in.
+The session and its user are read from the store on every request, so a logout, a revocation, a disabled
+user or an expired session takes effect at once, and a copy of the cookie is worthless after it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from tickets.api.deps import ACTING_ROLES, SessionDep
-from tickets.auth import session_access, session_uid
+from tickets.auth import user_for_session
+from tickets.cache import wrote
 from tickets.models import User
 from tickets.outbox import format_amount
+from tickets.sessions import plausible_session_id
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -67,13 +70,27 @@ def safe_next(next_url: str | None) -> str:
     return "/tickets"
 
 
+SESSION_KEY = "sid"
+"""The cookie's key holding the login session's id."""
+
+
+def cookie_session_id(request: Request) -> str | None:
+    return plausible_session_id(request.session.get(SESSION_KEY))
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address as the server sees it (behind a proxy: run uvicorn with --proxy-headers)."""
+    return request.client.host if request.client is not None else None
+
+
 def ui_user(request: Request, session: SessionDep) -> User:
-    uid = session_uid(request.session.get("uid"))
-    user = session.get(User, uid) if uid is not None else None
-    if user is None or session_access(active=user.active, role=user.role) is None:
-        request.session.pop("uid", None)
+    user = user_for_session(session, cookie_session_id(request))
+    if user is None:
+        request.session.pop(SESSION_KEY, None)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
+    if wrote(session):  # the session's last request, recorded once a minute
+        session.commit()
     return user
 
 
