@@ -19,6 +19,7 @@ from tickets.api.deps import (
     PrincipalDep,
     ServiceDep,
     SessionDep,
+    SettingsDep,
     TicketId,
 )
 from tickets.api.lifecycle_schemas import (
@@ -306,20 +307,28 @@ def list_silences(user: CurrentUser, service: ServiceDep, session: SessionDep) -
     "/silences", response_model=SilencePublic, status_code=status.HTTP_201_CREATED, responses=_ERRORS
 )
 def create_silence(
-    body: SilenceCreate, user: ActingUser, service: ServiceDep, session: SessionDep
+    body: SilenceCreate, user: ActingUser, service: ServiceDep, session: SessionDep, settings: SettingsDep
 ) -> SilencePublic:
-    """Mute notifications of matching tickets between starts_at and ends_at (tickets are still recorded)."""
-    row = _run(
-        lambda: silences.create(
-            session,
-            matchers=body.matchers,
-            starts_at=body.starts_at,
-            ends_at=body.ends_at,
-            created_by=user.username,
-            comment=body.comment,
-            now=service.now(),
+    """Mute notifications of matching tickets between starts_at and ends_at (tickets are still recorded).
+
+    Each role may silence each priority for so long (settings ``security.silence_max_hours``; a silence
+    without ``priorities`` can mute P1): a longer one is a 403 naming the limit."""
+    try:
+        row = _run(
+            lambda: silences.create(
+                session,
+                matchers=body.matchers,
+                starts_at=body.starts_at,
+                ends_at=body.ends_at,
+                created_by=user.username,
+                role=user.role,
+                limits=settings.security.silence_max_hours,
+                comment=body.comment,
+                now=service.now(),
+            )
         )
-    )
+    except silences.SilenceNotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     session.commit()
     return SilencePublic.model_validate(row)
 
@@ -332,7 +341,7 @@ def expire_silence(
     session: SessionDep,
 ) -> SilencePublic:
     """End a silence now (it stays on record)."""
-    row = silences.expire(session, silence_id, service.now())
+    row = silences.expire(session, silence_id, service.now(), actor=user.username)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"silence {silence_id} not found")
     session.commit()
