@@ -1,5 +1,6 @@
-"""`hypercare users ...` and `hypercare tokens ...`: users, roles and API tokens, for administrators and
-scripts. Passwords never appear in logs; a token is printed once, alone on the last line of the output."""
+"""`hypercare users ...` and `hypercare tokens ...`: users, roles, login sessions and API tokens, for
+administrators and scripts. Passwords never appear in logs; a token is printed once, alone on the last line
+of the output."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from core.errors import HypercareError
 from hypercare.commands.common import JsonOption, console, print_json, state
 
 users_app = typer.Typer(no_args_is_help=True, help="Users and their roles.")
-tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (bearer, scoped, revocable).")
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (bearer, scoped, expiring, revocable).")
+sessions_app = typer.Typer(no_args_is_help=True, help="Login sessions of the web UI.")
+users_app.add_typer(sessions_app, name="sessions")
 ROLE_HELP = "viewer | reporter | agent | oncall | manager | admin"
 
 
@@ -79,10 +82,12 @@ class TokenRow(TypedDict):
     scopes: list[str]
     """What the token may do now: its scopes within its user's role."""
     created_at: datetime
+    expires_at: datetime | None
+    """None: never expires."""
     last_used_at: datetime | None
     revoked_at: datetime | None
     state: str
-    """active | revoked | user disabled"""
+    """active | revoked | expired | user disabled"""
 
 
 # --- users -------------------------------------------------------------------------------------------
@@ -152,9 +157,68 @@ def users_list(as_json: JsonOption = False) -> None:
     console.print(table)
 
 
+@users_app.command("set-role")
+def users_set_role(username: str, role: Annotated[str, typer.Argument(help=ROLE_HELP)]) -> None:
+    """Change a user's role; their login sessions are revoked (their tokens narrow to the role at once)."""
+    from tickets.auth import set_role
+
+    with _session() as session:
+        set_role(session, username, role)
+    console.print(f"user {username} is now {role}; their login sessions were revoked", highlight=False)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    username: str,
+    password: Annotated[
+        str | None, typer.Option(help="The password (visible to other local users: prefer stdin).")
+    ] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Set a user's password; their login sessions are revoked (their API tokens are not: rotate them)."""
+    from tickets.auth import get_user, set_password
+
+    secret = _read_password(password, password_stdin)
+    with _session() as session:
+        set_password(session, get_user(session, username), secret)
+    console.print(f"password of {username} changed; their login sessions were revoked", highlight=False)
+
+
+@sessions_app.command("revoke")
+def sessions_revoke(username: str) -> None:
+    """End every login session of a user at once (they log in again; their tokens are unaffected)."""
+    from core.db import utcnow
+    from tickets.auth import get_user
+    from tickets.sessions import revoke_user_sessions
+
+    with _session() as session:
+        count = revoke_user_sessions(
+            session, get_user(session, username), reason="revoked by admin", actor="cli", now=utcnow()
+        )
+    console.print(f"{count} login session(s) of {username} revoked", highlight=False)
+
+
+@sessions_app.command("list")
+def sessions_list(username: str) -> None:
+    """A user's live login sessions: opened, last seen, expires, from where (never the session id)."""
+    from core.db import utcnow
+    from tickets.auth import get_user
+    from tickets.sessions import live_sessions
+
+    with _session() as session:
+        rows = [
+            (str(s.id), _when(s.created_at), _when(s.last_seen_at), _when(s.expires_at), s.address or "-")
+            for s in live_sessions(session, get_user(session, username), utcnow())
+        ]
+    table = Table("id", "opened", "last seen", "expires", "address")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 @users_app.command("disable")
 def users_disable(username: str) -> None:
-    """Disable a user: no login, and their tokens stop working."""
+    """Disable a user: no login, their sessions are revoked and their tokens stop working."""
     from tickets.auth import disable_user
 
     with _session() as session:
@@ -173,17 +237,36 @@ def tokens_create(
         list[str] | None,
         typer.Option("--scope", help="A scope (repeatable); default: all of the user's role."),
     ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expires",
+            help="Lifetime: 90d, 12h, 2w, or 'never' (not for a token with the admin scope). "
+            "Default: security.token_default_days (90).",
+        ),
+    ] = None,
 ) -> None:
     """Create an API token. It is printed alone on the last line and never shown again."""
-    from tickets.auth import create_token, get_user, list_tokens
+    from datetime import timedelta
 
+    from tickets.auth import create_token, get_user, list_tokens, parse_lifetime
+
+    try:
+        lifetime = (
+            timedelta(days=state.settings().security.token_default_days)
+            if expires is None
+            else parse_lifetime(expires)
+        )
+    except ValueError as exc:
+        raise HypercareError(str(exc)) from None
     with _session() as session:
         owner = get_user(session, user)
         if not owner.active:
             raise ValueError(f"user {user!r} is disabled")
-        token = create_token(session, owner, name, scope or None)
+        token = create_token(session, owner, name, scope or None, expires=lifetime)
         row = list_tokens(session, user)[-1]
-        summary = f"token {row.id} ({row.prefix}...) for {user}, scopes: {row.scopes}; shown once:"
+        until = "never expires" if row.expires_at is None else f"expires {_when(row.expires_at)} UTC"
+        summary = f"token {row.id} ({row.prefix}...) for {user}, scopes: {row.scopes}, {until}; shown once:"
     console.print(summary, highlight=False, soft_wrap=True)
     typer.echo(token)
 
@@ -192,7 +275,7 @@ def tokens_create(
 def users_token(
     username: str, name: Annotated[str, typer.Option(help="What the token is for.")] = "cli"
 ) -> None:
-    tokens_create(user=username, name=name, scope=None)
+    tokens_create(user=username, name=name, scope=None, expires=None)
 
 
 @tokens_app.command("revoke")
@@ -208,13 +291,39 @@ def tokens_revoke(
     console.print(message, highlight=False)
 
 
+@tokens_app.command("rotate")
+def tokens_rotate(
+    ref: Annotated[str, typer.Argument(help="The token's id or prefix (from `tokens list`).")],
+) -> None:
+    """Issue a new secret for a token (same user, name, scopes and lifetime) and revoke the old one at
+    once. The new token is printed alone on the last line and never shown again."""
+    from tickets.auth import rotate_token
+
+    with _session() as session:
+        row, token = rotate_token(session, ref)
+        until = "never expires" if row.expires_at is None else f"expires {_when(row.expires_at)} UTC"
+        summary = f"token {row.id} ({row.prefix}...) replaces the revoked one, {until}; shown once:"
+    console.print(summary, highlight=False, soft_wrap=True)
+    typer.echo(token)
+
+
 @tokens_app.command("list")
 def tokens_list(
     user: Annotated[str | None, typer.Option("--user", help="Only this user's tokens.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Tokens with their user, scopes, last use and state (never the token itself)."""
+    """Tokens with their user, scopes, created, expires, last use and state (never the token itself)."""
+    from core.db import utcnow
     from tickets.auth import list_tokens, token_scopes
+
+    now = utcnow()
+
+    def state_of(revoked: datetime | None, expires: datetime | None, active: bool) -> str:
+        if revoked is not None:
+            return "revoked"
+        if expires is not None and expires <= now:
+            return "expired"
+        return "active" if active else "user disabled"
 
     with _session() as session:
         tokens = [
@@ -225,16 +334,19 @@ def tokens_list(
                 name=row.name,
                 scopes=sorted(token_scopes(row)),
                 created_at=row.created_at,
+                expires_at=row.expires_at,
                 last_used_at=row.last_used_at,
                 revoked_at=row.revoked_at,
-                state="revoked" if row.revoked_at else ("user disabled" if not row.user.active else "active"),
+                state=state_of(row.revoked_at, row.expires_at, row.user.active),
             )
             for row in list_tokens(session, user)
         ]
     if as_json:
         print_json(tokens)
         return
-    table = Table("id", "prefix", "user", "name", "scopes", "created", "last used", "state")
+    table = Table(
+        "id", "prefix", "user", "name", "scopes", "created", "expires", "last used", "revoked", "state"
+    )
     for t in tokens:
         table.add_row(
             str(t["id"]),
@@ -243,7 +355,9 @@ def tokens_list(
             t["name"],
             " ".join(t["scopes"]),
             _when(t["created_at"]),
+            _when(t["expires_at"]) if t["expires_at"] else "never",
             _when(t["last_used_at"]),
+            _when(t["revoked_at"]),
             t["state"],
         )
     console.print(table)

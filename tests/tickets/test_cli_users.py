@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.db import utcnow
 from core.session import make_engine, session_factory
-from tickets.auth import ROLE_SCOPES, authenticate, principal_for_token
-from tickets.models import User
+from tickets import sessions
+from tickets.auth import ROLE_SCOPES, authenticate, principal_for_token, user_for_session
+from tickets.models import ApiToken, User
 
 HYPERCARE = [sys.executable, "-m", "hypercare"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,7 +159,8 @@ def test_users_and_tokens_list_json_for_scripts(cli: Cli) -> None:
         ("zoe", "laptop", "active"),
     ]
     assert set(rows[0]) == {
-        "id", "prefix", "user", "name", "scopes", "created_at", "last_used_at", "revoked_at", "state",
+        "id", "prefix", "user", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at",
+        "state",
     }  # fmt: skip
     assert rows[0]["scopes"] == ["alerts:write"] and rows[1]["scopes"] == sorted(ROLE_SCOPES["viewer"])
     assert datetime.fromisoformat(rows[0]["revoked_at"]).tzinfo is not None
@@ -166,3 +169,79 @@ def test_users_and_tokens_list_json_for_scripts(cli: Cli) -> None:
     only = json.loads(cli("tokens", "list", "--user", "zoe", "--json").stdout)
     assert [t["name"] for t in only] == ["laptop"]
     assert cli("tokens", "list", "--user", "ghost", "--json").returncode == 1  # as the table form
+
+
+def test_tokens_expire_by_default_and_rotate(cli: Cli) -> None:
+    cli("users", "add", "am", "--role", "oncall", "--password", "am-pass-123")
+    cli("users", "add", "root", "--role", "admin", "--password", "root-pass-123")
+    default = cli("tokens", "create", "--user", "am", "--name", "laptop")
+    assert default.returncode == 0 and "expires 20" in default.stdout
+    short = cli("tokens", "create", "--user", "am", "--name", "ci", "--expires", "12h")
+    never = cli("tokens", "create", "--user", "am", "--name", "alertmanager", "--expires", "never")
+    assert never.returncode == 0 and "never expires" in never.stdout
+    admin_never = cli("tokens", "create", "--user", "root", "--expires", "never")
+    assert admin_never.returncode == 1 and "'admin' scope must expire" in admin_never.stderr
+    bad = cli("tokens", "create", "--user", "am", "--expires", "soon")
+    assert bad.returncode == 1 and "give a duration such as 90d" in bad.stderr
+
+    engine = make_engine(cli.url)
+    factory = session_factory(engine)
+    with factory() as session:
+        made = {t.name: t for t in session.scalars(select(ApiToken))}
+        lifetime = made["laptop"].expires_at - made["laptop"].created_at  # type: ignore[operator]
+        assert lifetime == timedelta(days=90)
+        assert made["ci"].expires_at - made["ci"].created_at == timedelta(hours=12)  # type: ignore[operator]
+        assert made["alertmanager"].expires_at is None
+
+    old = short.stdout.splitlines()[-1]
+    rotated = cli("tokens", "rotate", old[:12])
+    assert rotated.returncode == 0, rotated.stderr
+    new = rotated.stdout.splitlines()[-1]
+    assert new.startswith("hc_") and new != old
+    with factory() as session:
+        assert principal_for_token(session, old) is None, "the old secret is revoked at once"
+        fresh = principal_for_token(session, new)
+        assert fresh is not None and fresh.user.username == "am"
+        row = session.get(ApiToken, fresh.token_id)
+        assert row is not None and row.name == "ci" and row.expires_at is not None
+        assert row.expires_at - row.created_at == timedelta(hours=12)
+        session.commit()
+    listing = json.loads(cli("tokens", "list", "--json").stdout)
+    states = {(t["name"], t["state"]) for t in listing}
+    assert ("ci", "revoked") in states and ("ci", "active") in states
+    assert all("expires_at" in t for t in listing)
+    assert cli("tokens", "rotate", old[:12]).returncode == 1  # a revoked token is not rotated
+    engine.dispose()
+
+
+def test_role_and_password_changes_and_an_admin_revoke_login_sessions(cli: Cli) -> None:
+    cli("users", "add", "alice", "--role", "agent", "--password", "alice-pass-1")
+    engine = make_engine(cli.url)
+    factory = session_factory(engine)
+
+    def login() -> str:
+        with factory() as session:
+            user = session.scalars(select(User).where(User.username == "alice")).one()
+            sid = sessions.start(session, user, now=utcnow(), max_age=timedelta(hours=12))
+            session.commit()
+            return sid
+
+    def works(sid: str) -> bool:
+        with factory() as session:
+            return user_for_session(session, sid) is not None
+
+    first = login()
+    assert works(first)
+    assert cli("users", "set-role", "alice", "oncall").returncode == 0
+    assert not works(first), "a role change ends the sessions"
+    second = login()
+    changed = cli("users", "passwd", "alice", "--password-stdin", stdin="alice-pass-2\n")
+    assert changed.returncode == 0, changed.stderr
+    assert not works(second), "a password change ends the sessions"
+    third = login()
+    revoked = cli("users", "sessions", "revoke", "alice")
+    assert revoked.returncode == 0 and "1 login session(s) of alice revoked" in revoked.stdout
+    assert not works(third)
+    with factory() as session:
+        assert authenticate(session, "alice", "alice-pass-2") is not None
+    engine.dispose()
