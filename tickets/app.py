@@ -26,6 +26,7 @@ from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
 from tickets.api import events, health, lifecycle, tickets
 from tickets.api import reports as reports_api
+from tickets.api import users as users_api
 from tickets.api.guards import StoreBreaker, install_guards
 from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
 from tickets.api.problems import install_error_handlers
@@ -158,6 +159,7 @@ def create_app(
     app.include_router(reports_api.router)
     app.include_router(diagnostics_api.router)  # GET /api/v1/tickets/{ticket_id}/diagnostics
     app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
+    app.include_router(users_api.router)  # DELETE /api/v1/users/{username}/sessions
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
