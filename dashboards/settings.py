@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from anomaly.settings import AnomalySettings
 from core.settings import StrictModel
 from monitor.settings import MonitorConfig
+from tickets.settings import SecuritySettings
 
 
 class ExitCriteriaSettings(StrictModel):
@@ -63,6 +64,11 @@ class DashboardsConfig(MonitorConfig, Protocol):
 
     @property
     def dashboard(self) -> DashboardSettings: ...
+
+    @property
+    def security(self) -> SecuritySettings:
+        """Login throttling, shared with the ticket UI (the dashboards' login counts the same failures)."""
+        ...
 
     @property
     def store_url(self) -> str: ...

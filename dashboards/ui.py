@@ -19,21 +19,22 @@ from typing import Any, Generic, NoReturn, TypeVar, cast
 import altair as alt
 import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type hints (no pandas-stubs here)
 import streamlit as st
-from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from core.errors import HypercareError
 from core.schema import require_current_schema
+from core.session import make_engine
 from core.settings import redact_url
 from dashboards.data import FilterOptions, Filters, filter_options
 from dashboards.present import records, to_csv
 from dashboards.settings import DashboardsConfig
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
-from tickets.auth import authenticate, verify_password
-from tickets.models import User
+from tickets.auth import login_attempt
+from tickets.throttle import ThrottleRules
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,21 +81,22 @@ def context() -> Context:
 # --- access --------------------------------------------------------------------------------------------
 
 
-def _login(ctx: Context, username: str, password: str) -> str | None:
-    """The role of the user if the login is good and the role may see the dashboard, else None."""
+@st.cache_resource(show_spinner=False)
+def _login_engine(url: str) -> Engine:
+    """The dashboards' only writable connection: a login's failure counts and lockouts are rows of the store
+    (tickets/throttle.py), shared with the ticket UI's login, and a rehashed password is kept."""
+    return make_engine(url)
+
+
+def _login(ctx: Context, username: str, password: str, address: str | None = None) -> str | None:
+    """The role of the user if the login is good and the role may see the dashboard, else None (the same
+    for a wrong password, an unknown name and a locked name or address: tickets.auth.login_attempt)."""
     roles = ctx.settings.dashboard.login_roles
-    with Session(ctx.engine) as session:
-        try:
-            user = authenticate(session, username, password)
-        except DBAPIError:
-            # The password was right, but upgrading its hash needs a write the read-only store refuses;
-            # the next login to the ticket UI upgrades it.
-            # The error may also come from the lookup itself: check the password again, never skip it.
-            session.rollback()
-            user = session.scalars(select(User).where(User.username == username, User.active)).first()
-            if user is not None and not verify_password(password, user.password_hash):
-                user = None
-        role = user.role if user is not None else None
+    rules = ThrottleRules.of(ctx.settings.security)
+    with Session(_login_engine(ctx.url)) as session:
+        result = login_attempt(session, username, password, address=address, rules=rules)
+        session.commit()
+        role = result.user.role if result.user is not None else None
     return role if role in roles else None
 
 
@@ -112,7 +114,8 @@ def require_access(ctx: Context) -> str:
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        role = _login(ctx, username.strip(), password)
+        address = st.context.ip_address  # None (or a stand-in under AppTest) when not known
+        role = _login(ctx, username.strip(), password, address if isinstance(address, str) else None)
         if role is not None:
             st.session_state[USER_KEY] = f"{username.strip()} ({role})"
             log.info("dashboard login", extra={"username": username.strip(), "role": role})
