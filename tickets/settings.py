@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from core.settings import StrictModel
 from core.vocabulary import Category, Level, Priority
+from tickets.models import ROLES
 
 
 class ServerSettings(StrictModel):
@@ -317,6 +318,16 @@ class SecuritySettings(StrictModel):
     silence_max_hours: dict[str, dict[Priority, float]] = Field(default_factory=_silence_limits)
     """The longest silence each role may create, by the most urgent priority it can mute (a silence without
     a ``priorities`` matcher can mute P1). A role or priority not listed may not silence it at all."""
+
+    @field_validator("silence_max_hours")
+    @classmethod
+    def _known_roles(cls, value: dict[str, dict[Priority, float]]) -> dict[str, dict[Priority, float]]:
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}: roles are {', '.join(ROLES)}")
+        if any(hours <= 0 for limits in value.values() for hours in limits.values()):
+            raise ValueError("a silence limit must be a positive number of hours")
+        return value
 
 
 class TicketsConfig(Protocol):
