@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import typer
 from rich.table import Table
@@ -88,6 +88,17 @@ class TokenRow(TypedDict):
     revoked_at: datetime | None
     state: str
     """active | revoked | expired | user disabled"""
+
+
+class EventRow(TypedDict):
+    """One security event of `users events --json` (the keys are the output's contract)."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    address: str | None
+    detail: dict[str, Any]
 
 
 # --- users -------------------------------------------------------------------------------------------
@@ -213,6 +224,43 @@ def sessions_list(username: str) -> None:
     table = Table("id", "opened", "last seen", "expires", "address")
     for row in rows:
         table.add_row(*row)
+    console.print(table)
+
+
+@users_app.command("events")
+def users_events(
+    action: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this kind: login_locked, sessions_revoked, token_rotated, silence_created, "
+            "silence_expired."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Security events, newest first: lockouts, sessions revoked, tokens rotated, silences."""
+    from tickets.security_log import events
+
+    with _session() as session:
+        rows = [
+            EventRow(
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                subject=e.subject,
+                address=e.address,
+                detail=dict(e.detail),
+            )
+            for e in events(session, action, limit)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("at", "actor", "action", "subject", "address", "detail")
+    for r in rows:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(r["detail"].items()))
+        table.add_row(_when(r["at"]), r["actor"], r["action"], r["subject"], r["address"] or "-", detail)
     console.print(table)
 
 

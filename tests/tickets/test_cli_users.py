@@ -245,3 +245,8 @@ def test_role_and_password_changes_and_an_admin_revoke_login_sessions(cli: Cli) 
     with factory() as session:
         assert authenticate(session, "alice", "alice-pass-2") is not None
     engine.dispose()
+    listed = cli("users", "events", "--action", "sessions_revoked", "--json")
+    assert listed.returncode == 0, listed.stderr
+    reasons = [e["detail"]["reason"] for e in json.loads(listed.stdout)]
+    assert reasons == ["revoked by admin", "password changed", "role changed"]
+    assert "sessions_revoked" in cli("users", "events").stdout
