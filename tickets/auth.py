@@ -431,13 +431,6 @@ def plausible_token(token: str) -> bool:
     return token.startswith(TOKEN_PREFIX) and len(token) <= MAX_TOKEN_LENGTH
 
 
-def session_uid(value: object) -> int | None:
-    """The user id a login session holds, if it holds one (anything else: nobody is logged in)."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
-        return value
-    return None
-
-
 def seen_due(last: datetime | None, now: datetime) -> bool:
     """Whether a session's or token's use is due to be recorded (to the minute: one hot row per client
     would otherwise be written on every request, each queued on its lock and a commit flush)."""

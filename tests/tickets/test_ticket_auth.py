@@ -21,12 +21,14 @@ from tickets.auth import (
     plausible_token,
     revoke_token,
     session_access,
-    session_uid,
+    session_refusal,
     token_access,
+    token_refusal,
     user_for_token,
     verify_password,
 )
 from tickets.models import ApiToken
+from tickets.sessions import plausible_session_id
 
 
 def test_passwords_are_salted_argon2id_hashes() -> None:
@@ -128,6 +130,9 @@ def test_a_token_is_let_in_only_unrevoked_with_an_active_user_and_scopes_within_
 
     assert access() == TokenAccess(frozenset({"tickets:read", "events:write"}), record_use=False)
     assert access(revoked_at=NOW - timedelta(days=1)) is None
+    assert access(expires_at=NOW) is None, "expired at the instant it expires"
+    assert access(expires_at=NOW + timedelta(seconds=1)) is not None
+    assert "expired at" in (token_refusal(revoked_at=None, active=True, expires_at=NOW, now=NOW) or "")
     assert access(active=False) is None
     demoted = access(role="viewer")  # demoting the user narrows the token at once
     assert demoted is not None and demoted.scopes == frozenset({"tickets:read"})
@@ -153,8 +158,12 @@ def test_a_token_use_is_due_to_be_recorded_once_a_minute() -> None:
 def test_a_login_session_lets_in_an_active_user_with_their_roles_scopes() -> None:
     assert session_access(active=True, role="viewer") == ROLE_SCOPES["viewer"]
     assert session_access(active=False, role="admin") is None
-    assert session_uid(7) == 7
-    for value in (None, "7", True, 0, -1, 2**31, 7.0):
-        assert session_uid(value) is None, value
+    assert session_access(active=True, role="agent", revoked_at=NOW, now=NOW) is None
+    assert session_access(active=True, role="agent", expires_at=NOW, now=NOW) is None
+    assert session_access(active=True, role="agent", expires_at=NOW + timedelta(seconds=1), now=NOW)
+    assert session_refusal(active=True, revoked_at=None, expires_at=NOW, now=NOW) == "the session has expired"
+    assert plausible_session_id("x" * 43) == "x" * 43
+    for value in (None, 7, True, "short", "x" * 200):
+        assert plausible_session_id(value) is None, value
     assert plausible_token("hc_" + "x" * 40)
     assert not plausible_token("Bearer hc_x") and not plausible_token("hc_" + "x" * 300)
