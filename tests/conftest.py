@@ -19,6 +19,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
@@ -27,10 +28,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hypercare.store import make_engine, upgrade
+from tests.servers import CHROMIUM, IN_CI, PG_URL
 
-PG_URL = os.environ.get("HYPERCARE_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("HYPERCARE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+if TYPE_CHECKING:
+    from hypercare.demo.builder import DemoErp
+    from tests.demo_erp import DemoErpFactory
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -104,16 +107,6 @@ def _require(server: _PostgresServer) -> None:
         pytest.skip(reason)
 
 
-def unavailable(server: str, reason: object) -> None:
-    """Skip a test whose database server is missing, or fail it under CI, where it must run."""
-    message = (
-        f"{server} is not reachable: {str(reason).strip().splitlines()[0] if str(reason).strip() else reason}"
-    )
-    if IN_CI:
-        pytest.fail(message + " (CI=true: these tests must run)")
-    pytest.skip(message)
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -183,3 +176,27 @@ def session(backend: str, request: pytest.FixtureRequest) -> Iterator[Session]:
         with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
             yield s
         outer.rollback()
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> Path:
+    """Debian's chromium, which Playwright drives (no ``playwright install``)."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if IN_CI:
+            pytest.fail(reason + " (CI=true: browser tests must run)")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def demo_erp(tmp_path_factory: pytest.TempPathFactory) -> DemoErpFactory:
+    """Builds a throwaway demo ERP in a temporary folder of its own, anew on each call:
+    ``demo_erp(scale=0.05, faults=[])`` takes ``build_demo_erp``'s options. Session-scoped only so that
+    module-scoped fixtures can call it; the ERPs themselves are never shared between modules."""
+    from hypercare.demo.builder import build_demo_erp
+
+    def build(name: str = "erp", /, **options: Any) -> DemoErp:
+        return build_demo_erp(tmp_path_factory.mktemp(name), **options)
+
+    return build

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from known_store import Known
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -16,6 +15,7 @@ from dashboards.data_cutover import NO_DUALRUN
 from dashboards.data_overview import burn_down, exit_criteria, net_flow_streak
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
+from tests.dashboards.known_store import Known
 
 
 def _range(known: Known, days: int = 14, **kw: object) -> Filters:

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from known_store import _ticket
 from sqlalchemy import event
 
 from core.session import session_factory, session_scope
@@ -19,6 +18,7 @@ from dashboards.present import records
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
 from hypercare.store import make_engine
+from tests.dashboards.known_store import _ticket
 
 H = timedelta(hours=1)
 

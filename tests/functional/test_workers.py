@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,10 +27,11 @@ import yaml
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from hypercare.demo.builder import build_demo_erp
 from hypercare.demo.sink import NotificationSink
+from hypercare.serving import free_port
 from monitor.checks import load_pack
 from monitor.models import WorkLease
+from tests.demo_erp import DemoErpFactory
 
 pytestmark = pytest.mark.slow
 LEASE_S = 5.0
@@ -45,12 +45,6 @@ SLOW_CHECK = {
     "category": "technical",
     "severity": "P4",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:
@@ -96,9 +90,9 @@ class Worker:
 
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_two_workers_share_the_work_and_a_killed_workers_lease_is_taken_over(
-    store_url: str, tmp_path: Path
+    store_url: str, tmp_path: Path, demo_erp: DemoErpFactory
 ) -> None:
-    erp = build_demo_erp(tmp_path / "erp", scale=0.05)
+    erp = demo_erp(scale=0.05)
     sink = NotificationSink(tmp_path / "notifications.jsonl")
     with sink:
         _run_two_workers(store_url, tmp_path, erp.erp_url, erp.finance_url, sink)

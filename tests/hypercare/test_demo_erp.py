@@ -25,7 +25,8 @@ from hypercare.demo.erp_schema import ERP, FINANCE, LEGACY
 from hypercare.demo.faults import FAULT_KINDS, FAULTS
 from monitor.checks import CheckSpec, load_pack, run_check
 from monitor.sources import source_engine
-from tests.conftest import IN_CI, PG_URL
+from tests.demo_erp import DemoErpFactory
+from tests.servers import IN_CI, PG_URL
 
 AS_OF = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 SMALL = 0.05
@@ -49,13 +50,13 @@ def expected(erp: DemoErp) -> dict[str, list[dict[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def healthy(tmp_path_factory: pytest.TempPathFactory) -> DemoErp:
-    return build_demo_erp(tmp_path_factory.mktemp("healthy"), faults=[], as_of=AS_OF)
+def healthy(demo_erp: DemoErpFactory) -> DemoErp:
+    return demo_erp("healthy", faults=[], as_of=AS_OF)
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory: pytest.TempPathFactory) -> DemoErp:
-    return build_demo_erp(tmp_path_factory.mktemp("faulty"), as_of=AS_OF)
+def faulty(demo_erp: DemoErpFactory) -> DemoErp:
+    return demo_erp("faulty", as_of=AS_OF)
 
 
 # --- the pack against the ground truth -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from monitor.checks import (
 from monitor.collect import collect
 from monitor.reconcile import run_reconcile
 from monitor.sources import UnsupportedSourceError, source_engine
-from tests.conftest import MARIADB_URL, PG_URL, unavailable
+from tests.servers import MARIADB_URL, PG_URL, unavailable
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from dualrun_factory import comparison, day, diff, entity
 from sqlalchemy import func, select
 
 from anomaly.dualrun import (
@@ -26,6 +25,7 @@ from hypercare.store import make_engine
 from monitor.dualrun.model import AggregateResult
 from monitor.dualrun.store import DualRunEntityResult, DualRunRun
 from runbooks.library import load_runbooks
+from tests.monitor.dualrun_factory import comparison, day, diff, entity
 from tickets.models import Occurrence, Ticket
 from tickets.notify import RecordingNotifier
 

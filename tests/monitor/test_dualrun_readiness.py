@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dualrun_factory import comparison, day, diff, entity
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -20,6 +19,7 @@ from hypercare.store import make_engine
 from monitor.dualrun.model import ComparisonResult
 from monitor.dualrun.readiness import ReadinessCollector, evaluate
 from monitor.dualrun.store import store_failure, store_result
+from tests.monitor.dualrun_factory import comparison, day, diff, entity
 from tickets.api import create_app
 from tickets.auth import create_token, create_user
 

@@ -3,8 +3,6 @@ for browser tests a live server and Debian's chromium driven by Playwright."""
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,24 +14,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_settings, seed_users
 
 from core.session import session_factory
 from hypercare.config import Settings
+from hypercare.serving import free_port
 from hypercare.store import make_engine, upgrade
+from tests.servers import CHROMIUM_ARGS
+from tests.tickets.factories import TicketApp, make_settings, seed_users
 from tickets.api import create_app
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture
@@ -57,23 +45,6 @@ def client(ticket_app: TicketApp) -> Iterator[TestClient]:
 # --- browser -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def chromium_executable() -> Path:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if IN_CI:
-            pytest.fail(reason + " (CI=true: browser tests must run)")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -91,7 +62,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     upgrade(engine)
     factory = session_factory(engine)
     seed_users(factory)
-    port = _free_port()
+    port = free_port()
     settings = make_settings(tmp_path=tmp_path, database_url=url, public_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

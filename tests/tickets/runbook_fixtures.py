@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ticket_factories import make_settings
-
 from hypercare.config import Settings
+from tests.tickets.factories import make_settings
 
 CHECK_ID = "shop.unbalanced_entries"
 RUNBOOK_ID = "shop-unbalanced-entries"

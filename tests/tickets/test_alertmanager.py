@@ -12,11 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_settings, seed_users
 
 from anomaly.events import Event
 from core.session import session_factory
 from hypercare.store import make_engine
+from tests.tickets.factories import TicketApp, make_settings, seed_users
 from tickets.alertmanager import map_labels
 from tickets.api import create_app
 from tickets.models import AlertmanagerAlert, EventRecord, Ticket, TicketAudit

@@ -10,13 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
-from runbook_fixtures import CHECK_ID, RUNBOOK_ID, build_shop
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
-from test_ticket_ui import login
-from ticket_factories import make_event, seed_users
 
 from anomaly.events import Event
 from core.session import session_factory, session_scope
@@ -28,7 +25,10 @@ from monitor.checks import load_checks
 from runbooks.diagnostics import Runner, attach_runbooks
 from runbooks.library import Diagnostic
 from runbooks.models import TicketDiagnostic
-from tests.conftest import PG_URL, unavailable
+from tests.servers import PG_URL, unavailable
+from tests.tickets.factories import make_event, seed_users
+from tests.tickets.runbook_fixtures import CHECK_ID, RUNBOOK_ID, build_shop
+from tests.tickets.web import login
 from tickets.api import create_app
 from tickets.models import Ticket, TicketAudit
 from tickets.service import TicketService

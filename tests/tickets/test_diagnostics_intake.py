@@ -13,19 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
-from runbook_fixtures import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop, runbook_markdown
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
-from test_ticket_ui import csrf_of, login
-from ticket_factories import seed_users
 
 from core.session import session_factory
 from hypercare.app import ports
 from hypercare.serving import BackgroundServer
 from hypercare.store import make_engine, upgrade
 from runbooks.lint import lint
-from tests.conftest import PG_URL, unavailable
+from tests.servers import PG_URL, unavailable
+from tests.tickets.factories import seed_users
+from tests.tickets.runbook_fixtures import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop, runbook_markdown
+from tests.tickets.web import csrf_of, login
 from tickets.api import create_app
 from tickets.models import Report, Ticket, TicketAudit
 

@@ -14,9 +14,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
-from ticket_factories import Clock, make_event, make_settings, target
 
 from core.session import session_factory, session_scope
+from tests.tickets.factories import Clock, make_event, make_settings, target
 from tickets.escalation import HOUSEKEEPING_LOCK, escalate, housekeeping
 from tickets.models import NotificationOutbox, Ticket, TicketAudit
 from tickets.notify import OutboxCollector, RecordingNotifier, build_notifier, dispatch_pending

@@ -14,12 +14,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, event, insert, text, update
 from starlette.testclient import TestClient
-from test_ticket_ui import csrf_of, login, open_ticket
-from ticket_factories import TicketApp
 
 from core.db import utcnow
 from core.session import session_factory, session_scope
 from hypercare.store import make_engine
+from tests.tickets.factories import TicketApp, open_ticket
+from tests.tickets.web import csrf_of, login
 from tickets.api import create_app
 from tickets.cache import VersionedCache, cache_for, store_version, writes_tracked_table
 from tickets.models import Ticket
@@ -331,8 +331,7 @@ def test_reused_clocks_always_read_as_freshly_computed_ones() -> None:
 def test_alertmanager_sightings_applied_set_wise_show_at_once(
     client: TestClient, ticket_app: TicketApp
 ) -> None:
-    from test_alert_intake_bulk import alert, webhook
-
+    from tests.tickets.factories import alert, webhook
     from tickets.alertmanager import ingest_webhook
 
     def deliver(start: int) -> None:

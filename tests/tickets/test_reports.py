@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_settings, seed_users
 
 from core.session import session_factory
 from hypercare.store import make_engine
+from tests.tickets.factories import TicketApp, make_settings, seed_users
 from tickets.api import create_app
 from tickets.models import EventRecord, Report, Ticket
 from tickets.reports import safe_filename

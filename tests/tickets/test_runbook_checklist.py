@@ -9,12 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from runbook_fixtures import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
-from test_ticket_ui import csrf_of, login
-from ticket_factories import seed_users
 
 from core.session import session_factory
 from hypercare.app import ports
@@ -25,6 +22,9 @@ from monitor.models import CheckResultRow
 from runbooks.library import load_runbooks
 from runbooks.models import RunbookStep
 from runbooks.steps import steps
+from tests.tickets.factories import seed_users
+from tests.tickets.runbook_fixtures import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop
+from tests.tickets.web import csrf_of, login
 from tickets.api import create_app
 from tickets.audit import verify as verify_chain
 from tickets.models import Ticket, TicketAudit

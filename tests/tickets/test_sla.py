@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
-from ticket_factories import T0, Clock, make_event, make_settings
 
+from tests.tickets.factories import T0, Clock, make_event, make_settings
 from tickets import sla
 from tickets.calendar import Calendar
 from tickets.lifecycle import Lifecycle

@@ -12,10 +12,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_event, make_settings
 
 from core.errors import SchemaOutOfDate
 from hypercare.store import make_engine
+from tests.tickets.factories import TicketApp, make_event, make_settings
 from tickets.api import create_app
 from tickets.models import ApiToken
 

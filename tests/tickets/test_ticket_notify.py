@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
-from ticket_factories import Clock, make_event, make_settings, target
 
 from core.session import session_factory, session_scope
 from hypercare.config import Settings
+from tests.tickets.factories import Clock, make_event, make_settings, target
 from tickets.models import NotificationOutbox
 from tickets.notify import (
     AppriseNotifier,

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from ticket_factories import T0, Clock, make_event, make_settings, target
 
+from tests.tickets.factories import T0, Clock, make_event, make_settings, target
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.models import EventRecord, NotificationOutbox, Occurrence, Ticket, TicketAudit
 from tickets.service import TicketService

@@ -6,37 +6,16 @@ import re
 from pathlib import Path
 
 import pytest
-from httpx import Response
 from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
-from ticket_factories import PASSWORD, TicketApp, make_event, make_settings
 
 from core.session import session_scope
+from tests.tickets.factories import PASSWORD, TicketApp, make_settings, open_ticket
+from tests.tickets.web import csrf_of, login
 from tickets.api import create_app
 from tickets.auth import create_user
 from tickets.lifecycle import Lifecycle
 from tickets.service import TicketService
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page carries a CSRF token"
-    return found.group(1)
-
-
-def login(
-    client: TestClient, username: str, password: str = PASSWORD, next_url: str = "/tickets"
-) -> Response:
-    token = csrf_of(client.get("/login").text)
-    form = {"username": username, "password": password, "csrf": token, "next": next_url}
-    return client.post("/login", data=form, follow_redirects=False)
-
-
-def open_ticket(ticket_app: TicketApp, **event: object) -> int:
-    with session_scope(ticket_app.factory) as session:
-        ticket = TicketService(session, ticket_app.settings).ingest(make_event(**event)).ticket
-        assert ticket is not None
-        return ticket.id
 
 
 def test_pages_need_a_login_and_come_back_after_it(client: TestClient, ticket_app: TicketApp) -> None:

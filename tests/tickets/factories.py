@@ -1,4 +1,5 @@
-"""Test data for the ticket queue: events, settings and a controllable clock."""
+"""Test data for the ticket queue: events, Alertmanager webhooks, settings, a controllable clock, an app with a
+user per role, and tickets opened through the service."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from anomaly.events import Event
 from core.session import session_scope
 from hypercare.config import Settings
+from tickets.alertmanager import AlertmanagerWebhook
 from tickets.auth import create_token, create_user
+from tickets.service import TicketService
 from tickets.settings import NotificationSettings, NotificationTarget
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -113,3 +116,31 @@ def seed_users(factory: sessionmaker[Session]) -> dict[str, str]:
             user = create_user(session, role, PASSWORD, role, display_name=f"{role.title()} User")
             tokens[role] = create_token(session, user, "tests")
     return tokens
+
+
+def open_ticket(ticket_app: TicketApp, **event: object) -> int:
+    """A ticket opened through the service from ``make_event(**event)``; its id."""
+    with session_scope(ticket_app.factory) as session:
+        ticket = TicketService(session, ticket_app.settings).ingest(make_event(**event)).ticket
+        assert ticket is not None
+        return ticket.id
+
+
+def alert(key: int, start: int, status: str = "firing") -> dict[str, Any]:
+    """One Alertmanager alert, ``start`` minutes after T0 (resolved five minutes later if so)."""
+    starts = (T0 + timedelta(minutes=start)).isoformat().replace("+00:00", "Z")
+    ends = (T0 + timedelta(minutes=start + 5)).isoformat().replace("+00:00", "Z")
+    return {
+        "status": status,
+        "labels": {"alertname": f"ErpCheck{key}", "instance": f"erp-{key}", "severity": "warning"},
+        "annotations": {"summary": f"check {key} failing"},
+        "startsAt": starts,
+        "endsAt": ends if status == "resolved" else "0001-01-01T00:00:00Z",
+        "fingerprint": f"{key:016x}",
+    }
+
+
+def webhook(*alerts: dict[str, Any]) -> AlertmanagerWebhook:
+    return AlertmanagerWebhook.model_validate(
+        {"version": "4", "status": "firing", "receiver": "oncall", "groupKey": "{}", "alerts": list(alerts)}
+    )
