@@ -28,11 +28,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hypercare.store import make_engine, upgrade
-from tests.servers import CHROMIUM, IN_CI, PG_URL
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, IN_CI, PG_URL
 
 if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
     from hypercare.demo.builder import DemoErp
     from tests.demo_erp import DemoErpFactory
+    from tests.tickets.factories import TicketApp
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -178,6 +181,26 @@ def session(backend: str, request: pytest.FixtureRequest) -> Iterator[Session]:
         outer.rollback()
 
 
+# --- the ticket app and a browser (tickets/ and runbooks/ tests), imported inside: only their users pay
+
+
+@pytest.fixture
+def ticket_app(store_url: str, tmp_path: Path) -> Iterator[TicketApp]:
+    """The ticket app on a store of the test's own, with a user and API token per role."""
+    from tests.tickets.factories import ticket_app_on
+
+    with ticket_app_on(store_url, tmp_path) as app:
+        yield app
+
+
+@pytest.fixture
+def client(ticket_app: TicketApp) -> Iterator[TestClient]:
+    from starlette.testclient import TestClient
+
+    with TestClient(ticket_app.app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
 @pytest.fixture(scope="session")
 def chromium_executable() -> Path:
     """Debian's chromium, which Playwright drives (no ``playwright install``)."""
@@ -187,6 +210,25 @@ def chromium_executable() -> Path:
             pytest.fail(reason + " (CI=true: browser tests must run)")
         pytest.skip(reason)
     return CHROMIUM
+
+
+@pytest.fixture
+def browser_page(chromium_executable: Path) -> Iterator[Any]:
+    """A Playwright page in headless Debian chromium (no ``playwright install``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+# --- the demo ERP ----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
-"""Test data for the ticket queue: events, Alertmanager webhooks, settings, a controllable clock, an app with a
-user per role, and tickets opened through the service."""
+"""Test data for the ticket queue: events, Alertmanager webhooks, settings, a controllable clock, the app
+with a user per role, and tickets opened through the service."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,9 +17,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.events import Event
-from core.session import session_scope
+from core.session import session_factory, session_scope
 from hypercare.config import Settings
+from hypercare.store import make_engine
 from tickets.alertmanager import AlertmanagerWebhook
+from tickets.api import create_app
 from tickets.auth import create_token, create_user
 from tickets.service import TicketService
 from tickets.settings import NotificationSettings, NotificationTarget
@@ -116,6 +120,23 @@ def seed_users(factory: sessionmaker[Session]) -> dict[str, str]:
             user = create_user(session, role, PASSWORD, role, display_name=f"{role.title()} User")
             tokens[role] = create_token(session, user, "tests")
     return tokens
+
+
+@contextmanager
+def ticket_app_on(store_url: str, tmp_path: Path, **settings: Any) -> Iterator[TicketApp]:
+    """The ticket app on the (migrated) store at ``store_url`` with a user and token per role; ``settings``
+    go to ``make_settings``. The public URL is plain http like TestClient's: with https the session cookie
+    would be Secure-only."""
+    settings.setdefault("public_url", "http://testserver")
+    config = make_settings(tmp_path=tmp_path, database_url=store_url, **settings)
+    engine = make_engine(store_url)
+    registry = CollectorRegistry()
+    app = create_app(config, engine=engine, registry=registry)
+    factory = session_factory(engine)
+    try:
+        yield TicketApp(app, config, engine, factory, registry, seed_users(factory))
+    finally:
+        engine.dispose()
 
 
 def open_ticket(ticket_app: TicketApp, **event: object) -> int:

@@ -3,7 +3,6 @@ bounded, against the ticket's source; results (and failures) kept with the ticke
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
@@ -25,9 +23,9 @@ from monitor.checks import load_checks
 from runbooks.diagnostics import Runner, attach_runbooks
 from runbooks.library import Diagnostic
 from runbooks.models import TicketDiagnostic
-from tests.servers import PG_URL, unavailable
+from tests.runbooks.factories import CHECK_ID, RUNBOOK_ID, build_shop
+from tests.servers import fresh_database
 from tests.tickets.factories import make_event, seed_users
-from tests.tickets.runbook_fixtures import CHECK_ID, RUNBOOK_ID, build_shop
 from tests.tickets.web import login
 from tickets.api import create_app
 from tickets.models import Ticket, TicketAudit
@@ -195,30 +193,20 @@ def test_a_write_is_refused_before_it_reaches_the_database(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def pg_source() -> Iterator[str]:
+def pg_source(tmp_path: Path) -> Iterator[str]:
     """A PostgreSQL database standing for the ERP, with a function that writes when selected."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"hc_rbk_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        unavailable("PostgreSQL", exc.orig)
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    writer = create_engine(url)
-    with writer.begin() as conn:
-        conn.execute(text("CREATE TABLE shop_counter (n integer)"))
-        conn.execute(
-            text(
-                "CREATE FUNCTION shop_bump() RETURNS integer LANGUAGE sql AS "
-                "$$ INSERT INTO shop_counter VALUES (1) RETURNING n $$"
+    for url in fresh_database("postgres", tmp_path, prefix="hc_rbk"):
+        writer = create_engine(url)
+        with writer.begin() as conn:
+            conn.execute(text("CREATE TABLE shop_counter (n integer)"))
+            conn.execute(
+                text(
+                    "CREATE FUNCTION shop_bump() RETURNS integer LANGUAGE sql AS "
+                    "$$ INSERT INTO shop_counter VALUES (1) RETURNING n $$"
+                )
             )
-        )
-    writer.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+        writer.dispose()
+        yield url
 
 
 @pytest.mark.postgres

@@ -15,7 +15,7 @@ from hypercare.cli import app
 from monitor.checks import load_pack, shipped_packs
 from runbooks.library import shipped_runbooks
 from runbooks.lint import BUILTIN_SIGNALS, lint, read_only_problem
-from tests.tickets.runbook_fixtures import SECTIONS, runbook_markdown
+from tests.runbooks.factories import SECTIONS, runbook_markdown
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -22,9 +22,9 @@ from hypercare.app import ports
 from hypercare.serving import BackgroundServer
 from hypercare.store import make_engine, upgrade
 from runbooks.lint import lint
+from tests.runbooks.factories import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop, runbook_markdown
 from tests.servers import PG_URL, unavailable
 from tests.tickets.factories import seed_users
-from tests.tickets.runbook_fixtures import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop, runbook_markdown
 from tests.tickets.web import csrf_of, login
 from tickets.api import create_app
 from tickets.models import Report, Ticket, TicketAudit

@@ -17,8 +17,8 @@ from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer, free_port
 from hypercare.store import make_engine, upgrade
 from monitor.checks import load_checks
+from tests.runbooks.factories import CHECK_ID, build_shop
 from tests.tickets.factories import PASSWORD, seed_users
-from tests.tickets.runbook_fixtures import CHECK_ID, build_shop
 from tickets.api import create_app
 from tickets.models import Ticket, TicketAudit
 

@@ -22,8 +22,8 @@ from monitor.models import CheckResultRow
 from runbooks.library import load_runbooks
 from runbooks.models import RunbookStep
 from runbooks.steps import steps
+from tests.runbooks.factories import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop
 from tests.tickets.factories import seed_users
-from tests.tickets.runbook_fixtures import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop
 from tests.tickets.web import csrf_of, login
 from tickets.api import create_app
 from tickets.audit import verify as verify_chain
