@@ -30,11 +30,6 @@ def audit_actions(session: Session, ticket_id: int) -> list[str]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def service(session: Session, clock: Clock) -> TicketService:
     settings = make_settings(
         targets=(target("json://127.0.0.1:9/a", "P1"), target("json://127.0.0.1:9/b", "P3"))
