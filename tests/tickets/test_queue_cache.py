@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from core.db import utcnow
 from core.session import session_factory, session_scope
 from hypercare.store import make_engine
+from tests.queries import record_statements
 from tests.tickets.factories import TicketApp, open_ticket
 from tests.tickets.web import csrf_of, login
 from tickets.api import create_app
@@ -31,16 +32,6 @@ from tickets.ui.views import ClockFacts, LiveClocks, clock_html, sla_clock
 def version_of(engine: Engine) -> int | None:
     with session_factory(engine)() as session:
         return store_version(session)
-
-
-def statements_of(engine: Engine) -> list[str]:
-    seen: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    return seen
 
 
 @pytest.fixture
@@ -254,7 +245,7 @@ def test_a_cached_page_keeps_its_clock_and_csrf_token_live(
 def test_a_read_with_a_token_just_used_commits_nothing(client: TestClient, ticket_app: TicketApp) -> None:
     viewer = ticket_app.auth("viewer")
     assert client.get("/api/v1/tickets", headers=viewer).status_code == 200  # records the use
-    statements = statements_of(ticket_app.engine)
+    statements = record_statements(ticket_app.engine)
     commits: list[object] = []
     event.listen(ticket_app.engine, "commit", commits.append)
     assert client.get("/api/v1/tickets", headers=viewer).status_code == 200

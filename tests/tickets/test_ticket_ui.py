@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
 from core.session import session_scope
+from tests.queries import record_statements
 from tests.tickets.factories import PASSWORD, TicketApp, make_settings, open_ticket
 from tests.tickets.web import csrf_of, login
 from tickets.api import create_app
@@ -289,22 +289,12 @@ def test_the_queue_pages_and_keeps_its_filters(client: TestClient, ticket_app: T
     assert 'rel="prev"' in second and 'rel="next"' not in second
 
 
-def count_queries(engine: Engine) -> list[str]:
-    statements: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    return statements
-
-
 def test_the_queue_and_ticket_pages_run_a_fixed_number_of_queries(
     client: TestClient, ticket_app: TicketApp
 ) -> None:
     ids = seed_queue(ticket_app)
     login(client, "agent")
-    statements = count_queries(ticket_app.engine)
+    statements = record_statements(ticket_app.engine)
 
     def queries_for(path: str) -> int:
         statements.clear()
