@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Executable, MetaData, create_engine, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Executable, MetaData, create_engine, func, select
 
 from hypercare.demo import erp_schema as s
 from hypercare.demo.builder import DemoErp, build_demo_erp
@@ -26,7 +24,7 @@ from hypercare.demo.faults import FAULT_KINDS, FAULTS
 from monitor.checks import CheckSpec, load_pack, run_check
 from monitor.sources import source_engine
 from tests.demo_erp import DemoErpFactory
-from tests.servers import IN_CI, PG_URL
+from tests.servers import fresh_database
 
 AS_OF = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 SMALL = 0.05
@@ -299,24 +297,8 @@ def test_default_as_of_is_now_to_the_minute(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def pg_database() -> Iterator[str]:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"hc_demo_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL at {PG_URL} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
-        if IN_CI:
-            pytest.fail(reason + " (CI=true: PostgreSQL tests must run)")
-        pytest.skip(reason)
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def pg_database(tmp_path: Path) -> Iterator[str]:
+    yield from fresh_database("postgres", tmp_path, prefix="hc_demo")
 
 
 @pytest.mark.postgres
