@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli import run_hypercare
+
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    env.update({"COLUMNS": "200", "NO_COLOR": "1"})
-    return subprocess.run(
-        [sys.executable, "-m", "hypercare", "anomaly", "score", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_hypercare("anomaly", "score", *args, cwd=cwd)
 
 
 def write(path: Path, rows: list[tuple[str, str]], header: tuple[str, ...] = ("timestamp", "value")) -> Path:

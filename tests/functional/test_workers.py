@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -31,6 +30,7 @@ from hypercare.demo.sink import NotificationSink
 from hypercare.serving import free_port
 from monitor.checks import load_pack
 from monitor.models import WorkLease
+from tests.cli import cli_env, run_hypercare
 from tests.demo_erp import DemoErpFactory
 
 pytestmark = pytest.mark.slow
@@ -70,8 +70,7 @@ class Worker:
         self.name = name
         self.log = workdir / f"{name}.log"
         self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-        env["HYPERCARE_CONFIG"] = str(config)
+        env = cli_env(HYPERCARE_CONFIG=str(config))
         with self.log.open("wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hypercare", "collect", "--worker-id", name,
@@ -235,14 +234,9 @@ def test_collect_once_from_the_cli_and_a_bad_schedule_is_a_clear_error(tmp_path:
         ),
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    env.update({"HYPERCARE_CONFIG": str(config), "COLUMNS": "200", "NO_COLOR": "1"})
 
     def hypercare(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "hypercare", *args],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        return run_hypercare(*args, cwd=tmp_path, env={"HYPERCARE_CONFIG": str(config)})
 
     assert hypercare("db", "upgrade").returncode == 0
     bad = hypercare("collect", "--once")

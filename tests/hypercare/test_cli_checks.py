@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hypercare.demo.builder import DemoErp
+from tests.cli import run_hypercare
 from tests.demo_erp import DemoErpFactory, sources_of, write_config
 
-HYPERCARE = [sys.executable, "-m", "hypercare"]
 TRACE = [
     {
         "name": "erp-outbox",
@@ -31,17 +29,7 @@ TRACE = [
 
 
 def run(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    env.update({"COLUMNS": "250", "NO_COLOR": "1"})
-    return subprocess.run(
-        [*HYPERCARE, "--config", str(config), *args],
-        cwd=config.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_hypercare("--config", str(config), *args, cwd=config.parent, env={"COLUMNS": "250"})
 
 
 def config_for(demo: DemoErp) -> Path:
