@@ -11,11 +11,9 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.testclient import TestClient
 
 from anomaly.events import Event
 from core.session import session_factory, session_scope
-from hypercare.app import ports
 from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer
 from hypercare.store import make_engine, upgrade
@@ -23,11 +21,10 @@ from monitor.checks import load_checks
 from runbooks.diagnostics import Runner, attach_runbooks
 from runbooks.library import Diagnostic
 from runbooks.models import TicketDiagnostic
-from tests.runbooks.factories import CHECK_ID, RUNBOOK_ID, build_shop
+from tests.runbooks.factories import CHECK_ID, RUNBOOK_ID, Shop, build_shop
 from tests.servers import fresh_database
-from tests.tickets.factories import make_event, seed_users
+from tests.tickets.factories import make_event
 from tests.tickets.web import login
-from tickets.api import create_app
 from tickets.models import Ticket, TicketAudit
 from tickets.service import TicketService
 
@@ -244,19 +241,9 @@ def test_on_postgresql_diagnostics_run_read_only_and_time_bounded(pg_source: str
     check.dispose()
 
 
-def test_the_ticket_page_shows_diagnostic_tables_and_failures(store_url: str, tmp_path: Path) -> None:
-    shop = build_shop(tmp_path, database_url=store_url)
-    engine = make_engine(store_url)
-    factory = session_factory(engine)
-    seed_users(factory)
-    run_pipeline(shop.settings, factory, load_checks((), shop.settings.checks.paths))
-    with factory() as session:
-        ticket_id = session.scalars(select(Ticket.id)).one()
-    app = create_app(shop.settings, engine=engine, ports=ports(shop.settings))
-    with TestClient(app, base_url="http://testserver") as client:
-        login(client, "viewer")
-        page = client.get(f"/tickets/{ticket_id}").text
-    engine.dispose()
+def test_the_ticket_page_shows_diagnostic_tables_and_failures(shop: Shop) -> None:
+    login(shop.client, "viewer")
+    page = shop.client.get(f"/tickets/{shop.ticket_id}").text
     assert 'id="diagnostics"' in page
     assert "The entry line by line" in page and "<td>1122</td>" in page
     assert "Failed: " in page and "entry_archive" in page
