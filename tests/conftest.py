@@ -11,6 +11,10 @@ Both are parametrised over ``sqlite`` and ``postgres``. PostgreSQL is the server
 ``HYPERCARE_TEST_DATABASE_URL`` (default ``postgresql+psycopg://root@127.0.0.1:5432/test``); each test run
 works in throwaway databases of its own. Without a server the PostgreSQL cases skip with the reason, except
 under ``CI=true``, where they fail.
+
+Also here, for every part's tests: the ticket app (``ticket_app``, and ``client`` over TestClient), Debian's
+chromium (``chromium_executable``, ``browser_page``) and the throwaway demo ERP (``demo_erp``). Helpers that
+are not fixtures are modules imported by name: ``tests.servers``, ``tests.demo_erp``, ``tests.x.factories``.
 """
 
 from __future__ import annotations
