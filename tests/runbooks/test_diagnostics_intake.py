@@ -13,12 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from runbook_fixtures import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop, runbook_markdown
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
-from test_ticket_ui import csrf_of, login
-from ticket_factories import seed_users
 
 import runbooks
 from core.session import make_engine, session_factory
@@ -26,7 +23,10 @@ from hypercare.app import ports
 from hypercare.serving import BackgroundServer
 from hypercare.store import upgrade
 from runbooks.lint import lint
-from tests.conftest import PG_URL, unavailable
+from tests.runbooks.factories import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop, runbook_markdown
+from tests.servers import PG_URL, unavailable
+from tests.tickets.factories import seed_users
+from tests.tickets.web import csrf_of, login
 from tickets.app import create_app
 from tickets.models import Report, Ticket, TicketAudit
 
