@@ -24,9 +24,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tickets"))
-
-from runbook_fixtures import build_shop
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shop ERP of the runbook tests
 
 from anomaly.rules import events_for_results
 from core.session import make_engine, session_factory, session_scope
@@ -36,6 +34,7 @@ from monitor.checks import load_checks
 from monitor.collect import collect, store_collection
 from runbooks.diagnostics import attach_runbooks
 from runbooks.library import load_runbooks, shipped_runbooks
+from tests.runbooks.factories import build_shop
 from tickets.service import TicketService
 
 TWO = """diagnostics:

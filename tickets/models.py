@@ -342,6 +342,30 @@ class TicketLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class TicketSubject(Base):
+    """A business entity a ticket is about (``invoice_id=42``): what other checks' events are matched on,
+    so that one fault seen by several checks is one ticket (tickets/correlation.py)."""
+
+    __tablename__ = "ticket_subject"
+    __table_args__ = (UniqueConstraint("ticket_id", "subject"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(300), index=True)
+
+
+class CorrelatedFingerprint(Base):
+    """Another exception's fingerprint joined to an open ticket about the same entity: its repeats are
+    occurrences there, its recovery is noted, not acted on. Removed when the ticket resolves."""
+
+    __tablename__ = "correlated_fingerprint"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(128), unique=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    check_id: Mapped[str | None] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(String(300))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Workaround(Base):
     """A manual workaround or temporary process change in force while the fix is pending."""
 

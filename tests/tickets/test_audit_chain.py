@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
-from ticket_factories import make_event, make_settings
 from typer.testing import CliRunner
 
 from core.session import session_factory, session_scope
 from hypercare.cli import app as cli_app
+from tests.tickets.factories import make_event, make_settings
 from tickets.audit import GENESIS, row_hash, verify
 from tickets.models import Ticket, TicketAudit
 from tickets.service import TicketService

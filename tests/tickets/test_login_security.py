@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
-from test_ticket_ui import PASSWORD, csrf_of, login
-from ticket_factories import T0, TicketApp
 
 from core.session import session_scope
+from tests.tickets.factories import PASSWORD, T0, TicketApp
+from tests.tickets.web import csrf_of, login
 from tickets import auth, security_log, throttle
 from tickets.auth import set_password, set_role, token_hash
 from tickets.models import ApiToken, AuthSession, User

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
-from ticket_factories import T0, Clock, TicketApp, make_event, make_settings, target
 
 from core.db import utcnow
 from core.session import session_scope
 from core.vocabulary import Priority
+from tests.tickets.factories import T0, Clock, TicketApp, make_event, make_settings, target
 from tickets import security_log, silences
 from tickets.models import NotificationOutbox, TicketAudit
 from tickets.service import TicketService
