@@ -15,6 +15,7 @@ import anomaly.state
 import monitor.dualrun.store
 import monitor.models
 import runbooks.models
+import tickets.access_models
 import tickets.cache
 import tickets.models
 from core.db import Base
@@ -28,6 +29,7 @@ _REGISTERED = (
     monitor.dualrun.store,
     monitor.models,
     runbooks.models,
+    tickets.access_models,
     tickets.cache,
     tickets.models,
 )

@@ -43,7 +43,8 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from tickets import security_log, sessions, throttle
-from tickets.models import ROLES, ApiToken, AuthSession, User
+from tickets.access_models import AuthSession
+from tickets.models import ROLES, ApiToken, User
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,10 @@ from starlette.concurrency import run_in_threadpool
 
 from core.db import utcnow
 from core.session import pg_connect_args
+from tickets.access_models import AuthSession
 from tickets.auth import plausible_token, seen_due, session_access, token_access, token_hash
 from tickets.cache import TicketVersion
-from tickets.models import ApiToken, AuthSession, User
+from tickets.models import ApiToken, User
 from tickets.sessions import plausible_session_id, session_hash
 
 log = logging.getLogger(__name__)

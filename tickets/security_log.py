@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
-from tickets.models import SecurityEvent
+from tickets.access_models import SecurityEvent
 
 log = logging.getLogger(__name__)
 

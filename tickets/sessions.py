@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tickets import security_log
-from tickets.models import AuthSession, User
+from tickets.access_models import AuthSession
+from tickets.models import User
 
 log = logging.getLogger(__name__)
 

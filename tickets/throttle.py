@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tickets import security_log
-from tickets.models import LoginThrottle
+from tickets.access_models import LoginThrottle
 from tickets.settings import SecuritySettings
 
 log = logging.getLogger(__name__)
@@ -129,12 +129,17 @@ def record_failure(
                 now=now,
                 level=logging.WARNING,
             )
-    session.execute(
-        delete(LoginThrottle).where(
+    # Stale rows are swept here; a row another login holds is skipped (never waited on: no deadlock).
+    stale = (
+        select(LoginThrottle.key)
+        .where(
             LoginThrottle.updated_at < now - FORGET_AFTER,
             (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now),
         )
+        .limit(100)
+        .with_for_update(skip_locked=True)
     )
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale.scalar_subquery())))
     session.flush()
     return lock
 

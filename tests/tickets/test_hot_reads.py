@@ -18,6 +18,7 @@ from core.session import session_scope
 from tests.tickets.factories import TicketApp, open_ticket
 from tests.tickets.web import login
 from tickets import sessions
+from tickets.access_models import AuthSession
 from tickets.auth import (
     ROLE_SCOPES,
     check_token,
@@ -27,7 +28,7 @@ from tickets.auth import (
     user_for_session,
 )
 from tickets.hot_reads import HotReads
-from tickets.models import ApiToken, AuthSession, User
+from tickets.models import ApiToken, User
 
 LIST = "/api/v1/tickets?status=open"
 

@@ -16,8 +16,9 @@ from core.session import session_scope
 from tests.tickets.factories import PASSWORD, T0, TicketApp
 from tests.tickets.web import csrf_of, login
 from tickets import auth, security_log, throttle
+from tickets.access_models import AuthSession, LoginThrottle
 from tickets.auth import set_password, set_role, token_hash
-from tickets.models import ApiToken, AuthSession, User
+from tickets.models import ApiToken, User
 from tickets.throttle import ThrottleRules
 
 RULES = ThrottleRules(
@@ -98,6 +99,11 @@ def test_a_lock_doubles_up_to_its_cap_and_a_success_forgets_the_name(session: Se
     assert lock == at + timedelta(seconds=30)
     assert throttle.locked_until(session, "someone-else", "203.0.113.7", at) is not None
     assert throttle.locked_until(session, "someone-else", "198.51.100.1", at) is None
+    # rows untouched for a day (and not locked) are swept as failures are counted
+    much_later = at + timedelta(days=2)
+    fail(1, much_later, name="latecomer")
+    keys = set(session.scalars(select(LoginThrottle.key)))
+    assert keys == {"user:latecomer"}
 
 
 def logged_in_cookie(client: TestClient) -> str:
