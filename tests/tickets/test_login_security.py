@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -17,6 +18,7 @@ from tests.tickets.factories import PASSWORD, T0, TicketApp
 from tests.tickets.web import csrf_of, login
 from tickets import auth, security_log, throttle
 from tickets.access_models import AuthSession, LoginThrottle
+from tickets.app import create_app
 from tickets.auth import set_password, set_role, token_hash
 from tickets.models import ApiToken, User
 from tickets.throttle import ThrottleRules
@@ -172,3 +174,24 @@ def test_an_expired_token_is_refused_with_a_clear_401_even_after_cache_hits(
     refused = client.get("/api/v1/tickets?status=open", headers=headers)
     assert refused.status_code == 401
     assert "the token expired at" in refused.text and "hypercare tokens rotate" in refused.text
+
+
+def test_failures_are_counted_across_server_processes(ticket_app: TicketApp) -> None:
+    """Two apps on one store, as two `hypercare serve` workers: failures on either lock the name on both,
+    and a session opened by one is ended for the other by a logout."""
+    other = create_app(ticket_app.settings, engine=ticket_app.engine, registry=CollectorRegistry())
+    with (
+        TestClient(ticket_app.app, base_url="http://testserver") as first,
+        TestClient(other, base_url="http://testserver") as second,
+    ):
+        assert [login(first, "viewer", "wrong-pass").status_code for _ in range(3)] == [401] * 3
+        assert login(second, "viewer", "wrong-pass").status_code == 401
+        assert login(second, "viewer", "wrong-pass").status_code == 429, "the fifth failure, on either"
+        assert login(first, "viewer", PASSWORD).status_code == 429
+        assert login(first, "agent").status_code == 303
+        cookie = first.cookies.get("hypercare_session")
+        assert cookie
+        second.cookies.set("hypercare_session", cookie)  # the secret key is shared: the other worker
+        assert second.get("/tickets").status_code == 200
+        assert first.post("/logout", data={"csrf": csrf_of(first.get("/tickets").text)}).status_code == 200
+        assert second.get("/tickets", follow_redirects=False).status_code == 303
