@@ -29,6 +29,8 @@ from monitor.startup import guard_sources
 from runbooks.diagnostics import attach_runbooks_quietly
 from runbooks.verification import verify_ticket
 from tickets.app import create_app
+from tickets.audit_chain import use_keyring
+from tickets.audit_keys import keyring_for
 from tickets.escalation import housekeeping
 from tickets.notify import build_notifier, dispatch_pending
 from tickets.ports import Ports, Verdict
@@ -71,6 +73,7 @@ def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequ
     """The served app. ``notices``: what start-up found about the sources (``monitor.startup.guard_sources``),
     shown by ``/readyz``."""
     engine = engine or serving_engine(settings)
+    use_keyring(keyring_for(settings))  # audit rows are chained with it; a bad key file stops start-up
     factory = session_factory(engine)
     app = create_app(
         settings,

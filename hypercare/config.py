@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     runbooks: RunbookSettings = RunbookSettings()
     secret_key: SecretStr | None = None
     """Signs UI session cookies. Generated and kept in <data_dir>/secret_key when not set."""
+    audit_key: SecretStr | None = None
+    """The audit trail's keyring as ``kid:base64key`` entries (``HYPERCARE_AUDIT_KEY``); when not set, the
+    file ``tickets.audit_key_file`` (default <data_dir>/audit_key, generated on first use)."""
     server: ServerSettings = ServerSettings()
     sources: dict[str, SourceSettings] = {}
     probes: tuple[ProbeSettings, ...] = ()

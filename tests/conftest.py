@@ -27,11 +27,34 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hypercare.store import make_engine, upgrade
+from tickets.audit_chain import use_keyring
+from tickets.audit_keys import Keyring, parse_keyring
 
 PG_URL = os.environ.get("HYPERCARE_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("HYPERCARE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+TEST_AUDIT_KEYRING = "t1:" + "dGVzdC1hdWRpdC1rZXktb2YtdGhlLXN1aXRlLTMyYnl0ZXM=" + "\n"
+"""The audit keyring every test chains with (``kid:base64key``); a CLI test writes it as its key file."""
+
+
+@pytest.fixture(autouse=True)
+def audit_keyring() -> Keyring:
+    """Audit rows are chained with a key (tickets/audit_chain.py): the suite's own, fresh for each test."""
+    keyring = parse_keyring(TEST_AUDIT_KEYRING, "the test keyring")
+    use_keyring(keyring)
+    return keyring
+
+
+@pytest.fixture
+def audit_key_file(tmp_path: Path) -> Path:
+    """The test keyring as ``<tmp_path>/audit_key``: the key file of a CLI run with ``data_dir: tmp_path``."""
+    path = tmp_path / "audit_key"
+    path.write_text(TEST_AUDIT_KEYRING, encoding="ascii")
+    path.chmod(0o600)
+    return path
 
 
 class _PostgresServer:

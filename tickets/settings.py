@@ -93,6 +93,12 @@ class TicketSettings(StrictModel):
     """A failing check with more offending entities than this raises one grouped event, not one per entity."""
     auto_close_days: float = Field(7.0, gt=0)
     """Resolved tickets close by themselves after this many days (:func:`tickets.service.auto_close`)."""
+    audit_key_file: Path | None = None
+    """The audit trail's keyring (lines ``kid:base64key``, the newest last). Default <data_dir>/audit_key,
+    generated on first use; keep it, and a backup, outside the store (docs/security.md)."""
+    audit_checkpoint_file: Path | None = None
+    """Where ``hypercare audit checkpoint`` appends its signed lines.
+    Default <data_dir>/audit-checkpoints.jsonl."""
 
 
 class BusinessCalendar(StrictModel):
@@ -296,6 +302,9 @@ class TicketsConfig(Protocol):
 
     @property
     def secret_key(self) -> SecretStr | None: ...
+
+    @property
+    def audit_key(self) -> SecretStr | None: ...
 
     @property
     def server(self) -> ServerSettings: ...

@@ -1,5 +1,6 @@
-"""The audit trail is hash-chained: every row carries the previous row's hash, `hypercare audit verify`
-recomputes the chain and names the first tampered row; concurrent writers never fork the chain."""
+"""The audit trail is chained with a key: every row carries the previous row's hash and an HMAC, every
+committed row a seal on the store-wide chain, and `hypercare audit verify` recomputes them all, checks
+checkpoints kept outside the store and names the first tampered place; concurrent writers never fork it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from typer.testing import CliRunner
 from core.session import session_factory, session_scope
 from hypercare.cli import app as cli_app
 from tickets.audit import GENESIS, row_hash, verify
-from tickets.models import Ticket, TicketAudit
+from tickets.audit_chain import row_mac
+from tickets.audit_keys import Keyring
+from tickets.models import Ticket, TicketAudit, TicketAuditSeal
 from tickets.service import TicketService
 
 
@@ -32,7 +35,9 @@ def cli_logging() -> Iterator[None]:
     apprise.setLevel(saved[2])
 
 
-def test_each_ticket_has_its_own_chain(session: Session) -> None:
+def test_each_ticket_has_its_own_keyed_chain_and_every_row_a_seal(
+    session: Session, audit_keyring: Keyring
+) -> None:
     service = TicketService(session, make_settings())
     first = service.ingest(make_event()).ticket
     second = service.ingest(make_event(fingerprint="fp-other", summary="Other")).ticket
@@ -40,7 +45,7 @@ def test_each_ticket_has_its_own_chain(session: Session) -> None:
     service.comment(first.id, "alice", "looking")
     service.comment(second.id, "bob", "me too")
     service.resolve(first.id, "alice", "fixed")
-    session.flush()
+    session.commit()  # seals are written at the commit
     for ticket, length in ((first, 3), (second, 2)):
         rows = list(
             session.scalars(
@@ -50,23 +55,30 @@ def test_each_ticket_has_its_own_chain(session: Session) -> None:
         assert len(rows) == length
         prev = GENESIS
         for row in rows:
-            assert row.prev_hash == prev and row.hash == row_hash(row, prev)
+            assert row.key_id == "t1"
+            assert row.prev_hash == prev and row.hash == row_mac(audit_keyring, "t1", row, prev)
             prev = row.hash
         assert session.scalar(select(Ticket.audit_hash).where(Ticket.id == ticket.id)) == rows[-1].hash
     session.expire_all()
+    seals = list(session.scalars(select(TicketAuditSeal).order_by(TicketAuditSeal.seq)))
+    assert [s.seq - seals[0].seq for s in seals] == list(range(5)), "one seal per row, no gap"
     report = verify(session)
-    assert report.ok and (report.checked, report.chains) == (5, 2)
+    assert report.ok and (report.checked, report.chains, report.legacy) == (5, 2, 0)
+    assert report.keys == ("t1",) and report.unsealed == 0
 
 
 def _tamper(engine: Engine, sql: str) -> None:
     """What an attacker with database access does: drop the append-only trigger, then edit."""
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("DROP TRIGGER ticket_audit_no_change ON ticket_audit"))
-        else:
-            conn.execute(text("DROP TRIGGER ticket_audit_no_update"))
-            conn.execute(text("DROP TRIGGER ticket_audit_no_delete"))
-        conn.execute(text(sql))
+        for table in ("ticket_audit", "ticket_audit_seal"):
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}"))
+            else:
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(text(statement))
 
 
 def _seed(engine: Engine) -> list[int]:
@@ -81,11 +93,11 @@ def _seed(engine: Engine) -> list[int]:
         return list(session.scalars(select(TicketAudit.id).order_by(TicketAudit.id)))
 
 
-@pytest.mark.usefixtures("cli_logging")
+@pytest.mark.usefixtures("cli_logging", "audit_key_file")
 @pytest.mark.parametrize(
     ("sql", "reason"),
     [
-        ("UPDATE ticket_audit SET actor = 'mallory' WHERE id = {id}", "hash does not match"),
+        ("UPDATE ticket_audit SET actor = 'mallory' WHERE id = {id}", "MAC does not match the row's content"),
         ("DELETE FROM ticket_audit WHERE id = {id}", "prev_hash does not match"),
     ],
 )
@@ -108,7 +120,10 @@ def test_verify_names_the_first_tampered_row(
     assert reason in (report.reason or "")
     broken = runner.invoke(cli_app, ["--config", str(config), "audit", "verify"])
     assert broken.exit_code == 1
-    assert f"audit chain BROKEN at row {expected}" in broken.output
+    assert (
+        f"audit chain BROKEN at ticket {report.first.ticket_id if report.first else ''}, row {expected}, seq"
+        in (broken.output)
+    )
 
 
 def test_a_truncated_tail_is_detected(store_engine: Engine) -> None:
@@ -116,7 +131,10 @@ def test_a_truncated_tail_is_detected(store_engine: Engine) -> None:
     _tamper(store_engine, f"DELETE FROM ticket_audit WHERE id = {ids[-1]}")
     with session_factory(store_engine)() as session:
         report = verify(session)
-    assert not report.ok and report.broken_id is None and "truncated" in (report.reason or "")
+    # the seal of the deleted row names it; the ticket's head names a row that is gone
+    assert not report.ok and report.first is not None and report.first.row_id == ids[-1]
+    assert "missing (deleted)" in report.first.reason and report.first.seq == len(ids)
+    assert any("truncated" in finding.reason for finding in report.findings)
 
 
 def test_concurrent_writers_do_not_fork_the_chain(store_engine: Engine) -> None:
@@ -144,9 +162,11 @@ def test_concurrent_writers_do_not_fork_the_chain(store_engine: Engine) -> None:
     with factory() as session:
         report = verify(session)
         rows = list(session.scalars(select(TicketAudit).order_by(TicketAudit.id)))
+        seqs = list(session.scalars(select(TicketAuditSeal.seq).order_by(TicketAuditSeal.seq)))
     assert report.ok and report.checked == 41
     assert len({row.prev_hash for row in rows}) == 41, "no two rows share a predecessor: no fork"
     assert rows[0].prev_hash == GENESIS
+    assert seqs == list(range(1, 42)), "the store-wide chain has no gap and no fork either"
 
 
 def _seed_two(engine: Engine) -> tuple[list[int], list[int]]:
@@ -195,8 +215,8 @@ def test_a_deleted_chain_is_detected_and_others_still_verify(store_engine: Engin
     _tamper(store_engine, f"DELETE FROM ticket_audit WHERE ticket_id = {ticket_two}")
     with session_factory(store_engine)() as session:
         report = verify(session)
-    assert not report.ok and report.broken_id is None
-    assert f"ticket {ticket_two}" in (report.reason or "") and "missing" in (report.reason or "")
+    assert not report.ok and report.first is not None
+    assert report.first.ticket_id == ticket_two and "missing" in report.first.reason
     assert (report.checked, report.chains, report.broken_chains) == (len(one), 1, 1)
 
 
@@ -212,7 +232,11 @@ def test_rows_of_the_old_global_chain_still_verify(store_engine: Engine) -> None
         service = TicketService(session, make_settings())
         tickets = [service.ingest(make_event(fingerprint=f"fp-{n}")).ticket for n in range(2)]
         ids = [t.id for t in tickets if t is not None]
-    _tamper(store_engine, "DELETE FROM ticket_audit")
+    _tamper(
+        store_engine,
+        "DELETE FROM ticket_audit; DELETE FROM ticket_audit_seal; "
+        f"UPDATE audit_chain_head SET last_id = 0, last_hash = '{GENESIS}' WHERE id = 2",
+    )
     prev = GENESIS
     with session_scope(factory) as session:
         session.execute(text("UPDATE ticket SET audit_hash = NULL"))
