@@ -230,9 +230,11 @@ def _verify_chains(session: Session, keyring: Keyring, legacy_end: int, batch: i
     return chains
 
 
-def _verify_seals(session: Session, keyring: Keyring, batch: int) -> tuple[int, list[Finding]]:
-    """The store-wide chain of seals, in seq order, each against the row it sealed."""
+def _verify_seals(session: Session, keyring: Keyring, batch: int) -> tuple[int, list[Finding], Counter[str]]:
+    """The store-wide chain of seals, in seq order, each against the row it sealed; and how many seals
+    each key verified."""
     findings: list[Finding] = []
+    good: Counter[str] = Counter()
     seq, prev = 0, GENESIS
     stmt = (
         select(TicketAuditSeal, TicketAudit.id, TicketAudit.ticket_id, TicketAudit.hash)
@@ -293,6 +295,8 @@ def _verify_seals(session: Session, keyring: Keyring, batch: int) -> tuple[int, 
                         2,
                     )
                 )
+            else:
+                good[seal.key_id] += 1
             seq, prev = seal.seq, seal.mac
     head = session.get(AuditChainHead, SEAL_HEAD_ID)
     if head is not None and (int(head.last_id or 0), head.last_hash) != (seq, prev):
@@ -303,7 +307,7 @@ def _verify_seals(session: Session, keyring: Keyring, batch: int) -> tuple[int, 
                 seq=seq + 1 if int(head.last_id or 0) > seq else None,
             )
         )
-    return seq, findings
+    return seq, findings, good
 
 
 def verify(
@@ -325,16 +329,16 @@ def verify(
             legacy_broken = True
     chains = _verify_chains(session, keyring, legacy_end, batch)
     findings += chains.findings
-    for kid in sorted(set(chains.bad) - set(chains.good)):
+    sealed, seal_findings, sealed_by = _verify_seals(session, keyring, batch)
+    findings += seal_findings
+    for kid in sorted(set(chains.bad) - set(chains.good) - set(sealed_by)):
         findings.append(
             Finding(
-                f"key '{kid}' from {keyring.source} verifies none of the {chains.bad[kid]} rows said to be "
-                "chained with it: it is the wrong key (or every one of those rows was rewritten)",
+                f"key '{kid}' from {keyring.source} verifies none of the rows and seals said to be made "
+                "with it: it is the wrong key (or every one of them was rewritten)",
                 rank=0,
             )
         )
-    sealed, seal_findings = _verify_seals(session, keyring, batch)
-    findings += seal_findings
     unsealed = int(
         session.scalar(
             select(func.count())
