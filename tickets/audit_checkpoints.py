@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tickets.audit_chain import GENESIS
 from tickets.audit_keys import Keyring
@@ -65,6 +65,14 @@ def append(path: Path, checkpoint: dict[str, Any]) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(checkpoint, sort_keys=True) + "\n")
     log.info("audit checkpoint", extra={"audit_checkpoint": checkpoint, "path": str(path)})
+
+
+def write(factory: sessionmaker[Session], keyring: Keyring, path: Path) -> dict[str, Any]:
+    """Take a checkpoint and append it (``hypercare audit checkpoint``, the server's periodic one)."""
+    with factory() as session, session.begin():
+        point = take(session, keyring)
+    append(path, point)
+    return point
 
 
 def _parse(line: str) -> dict[str, Any] | None:

@@ -99,6 +99,8 @@ class TicketSettings(StrictModel):
     audit_checkpoint_file: Path | None = None
     """Where ``hypercare audit checkpoint`` appends its signed lines.
     Default <data_dir>/audit-checkpoints.jsonl."""
+    audit_checkpoint_interval_min: float = Field(60.0, ge=0, le=24 * 60)
+    """``hypercare serve`` appends a checkpoint this often (each worker process; 0: never, use cron)."""
 
 
 class BusinessCalendar(StrictModel):

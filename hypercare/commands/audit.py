@@ -78,7 +78,7 @@ def checkpoint(
     checkpoint file and the log. Keep the file out of reach of the store's owners (docs/security.md)."""
     from core.session import session_factory
     from hypercare.store import make_engine
-    from tickets.audit_checkpoints import append, take
+    from tickets.audit_checkpoints import write
     from tickets.audit_keys import checkpoint_path, keyring_for
 
     settings = state.settings()
@@ -86,11 +86,9 @@ def checkpoint(
     path = file or checkpoint_path(settings)
     engine = make_engine(settings.store_url)
     try:
-        with session_factory(engine)() as session, session.begin():
-            point = take(session, keyring)
+        point = write(session_factory(engine), keyring, path)
     finally:
         engine.dispose()
-    append(path, point)
     console.print(
         f"checkpoint at seq {point['seq']} ({point['rows']} rows, key {point['kid']}) appended to {path}"
     )

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from core.errors import ConfigError
 from core.session import session_factory, session_scope
+from hypercare.app import audit_checkpoint
 from hypercare.cli import app as cli_app
 from tickets.audit import GENESIS, row_hash, verify
 from tickets.audit_chain import row_mac, use_keyring
@@ -586,3 +587,16 @@ def test_the_cli_says_which_rows_are_legacy_and_unkeyed(
     result = _cli(config, "verify")
     assert result.returncode == 0, result.stderr
     assert "1 legacy, unkeyed rows (plain sha256, written before migration 0012)" in result.stdout
+
+
+def test_the_server_appends_checkpoints_that_verify(store_engine: Engine, tmp_path: Path) -> None:
+    """What ``hypercare serve`` does every ``tickets.audit_checkpoint_interval_min``."""
+    _seed(store_engine)
+    settings = make_settings(tmp_path=tmp_path)
+    factory = session_factory(store_engine)
+    audit_checkpoint(factory, settings)
+    path = tmp_path / "audit-checkpoints.jsonl"
+    assert json.loads(path.read_text(encoding="utf-8"))["seq"] == 4
+    with factory() as session:
+        report = verify(session, checkpoints=path)
+    assert report.ok and report.checkpoints == 1
