@@ -36,7 +36,7 @@ from datetime import UTC
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, inspect, select, update
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.db import utcnow
@@ -169,9 +169,9 @@ def _chain_new_rows(session: Session, _ctx: UOWTransaction, _instances: object) 
 
 def _seal(session: Session) -> None:
     """Seal the audit rows this transaction wrote, in id order, on the store-wide chain."""
-    if session.in_nested_transaction() or not session.info.get(_UNSEALED):
+    if session.in_nested_transaction():
         return  # a SAVEPOINT ends: the outer transaction seals at its commit
-    session.flush()
+    session.flush()  # rows still pending are chained now, and sealed below with the others
     rows = sorted(
         (row for row in session.info.pop(_UNSEALED, []) if inspect(row).persistent), key=lambda r: r.id
     )
@@ -213,8 +213,9 @@ def _seal(session: Session) -> None:
         )
 
 
-def _forget(session: Session) -> None:
-    if not session.in_transaction():
+def _forget(session: Session, previous: SessionTransaction) -> None:
+    """The whole transaction rolled back: its rows are gone, and so is the need to seal them."""
+    if previous.parent is None:
         session.info.pop(_UNSEALED, None)
 
 
@@ -223,7 +224,7 @@ def install() -> None:
     if not event.contains(Session, "before_flush", _chain_new_rows):
         event.listen(Session, "before_flush", _chain_new_rows)
         event.listen(Session, "before_commit", _seal)
-        event.listen(Session, "after_rollback", _forget)
+        event.listen(Session, "after_soft_rollback", _forget)
 
 
 install()

@@ -86,8 +86,11 @@ def key_path(data_dir: Path, key_file: Path | None) -> Path:
     return key_file if key_file is not None else Path(data_dir) / "audit_key"
 
 
-def load_keyring(data_dir: Path, key_file: Path | None, env_key: SecretStr | None) -> Keyring:
-    """The keyring from the environment, else the key file (generated with one key on first use)."""
+def load_keyring(
+    data_dir: Path, key_file: Path | None, env_key: SecretStr | None, *, generate: bool = True
+) -> Keyring:
+    """The keyring from the environment, else the key file (generated with one key on first use, unless
+    ``generate`` is false: verifying with a new key would only say every row is wrong)."""
     if env_key is not None:
         return parse_keyring(env_key.get_secret_value(), "HYPERCARE_AUDIT_KEY")
     path = key_path(data_dir, key_file)
@@ -97,6 +100,11 @@ def load_keyring(data_dir: Path, key_file: Path | None, env_key: SecretStr | Non
         pass
     if key_file is not None:
         raise ConfigError(f"tickets.audit_key_file: {path} does not exist (it is never generated when named)")
+    if not generate:
+        raise ConfigError(
+            f"no audit keyring at {path}: restore it from its backup "
+            "(without it the trail cannot be verified)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -129,8 +137,10 @@ def rotate(path: Path) -> str:
     return kid
 
 
-def keyring_for(settings: TicketsConfig) -> Keyring:
-    return load_keyring(settings.data_dir, settings.tickets.audit_key_file, settings.audit_key)
+def keyring_for(settings: TicketsConfig, *, generate: bool = True) -> Keyring:
+    return load_keyring(
+        settings.data_dir, settings.tickets.audit_key_file, settings.audit_key, generate=generate
+    )
 
 
 def checkpoint_path(settings: TicketsConfig) -> Path:

@@ -25,13 +25,12 @@ CheckpointOption = Annotated[
 def verify(checkpoint: CheckpointOption = None) -> None:
     """Recompute the audit trail's chains and seals and check the checkpoints; exit 1 naming the first
     broken place (ticket, row, seq, what is wrong)."""
-    from core.session import session_factory
-    from hypercare.store import make_engine
+    from core.session import make_engine, session_factory
     from tickets.audit import verify as verify_chain
     from tickets.audit_keys import checkpoint_path, keyring_for
 
     settings = state.settings()
-    keyring = keyring_for(settings)
+    keyring = keyring_for(settings, generate=False)
     if checkpoint is None and checkpoint_path(settings).exists():
         checkpoint = checkpoint_path(settings)
     if checkpoint is not None and not checkpoint.exists():
@@ -76,8 +75,7 @@ def checkpoint(
 ) -> None:
     """Append a signed checkpoint of the audit trail (last seq, its MAC, row count, time, key id) to the
     checkpoint file and the log. Keep the file out of reach of the store's owners (docs/security.md)."""
-    from core.session import session_factory
-    from hypercare.store import make_engine
+    from core.session import make_engine, session_factory
     from tickets.audit_checkpoints import write
     from tickets.audit_keys import checkpoint_path, keyring_for
 

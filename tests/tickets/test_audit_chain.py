@@ -600,3 +600,12 @@ def test_the_server_appends_checkpoints_that_verify(store_engine: Engine, tmp_pa
     with factory() as session:
         report = verify(session, checkpoints=path)
     assert report.ok and report.checkpoints == 1
+
+
+def test_verify_never_generates_a_key(store_url: str, tmp_path: Path) -> None:
+    """A missing keyring is a lost key to restore, not a new one to make (every row would then be 'wrong')."""
+    config = tmp_path / "hypercare.yaml"
+    config.write_text(f"database_url: '{store_url}'\ndata_dir: '{tmp_path}'\n", encoding="utf-8")
+    result = _cli(config, "verify")
+    assert result.returncode != 0 and "restore it from its backup" in result.stderr
+    assert not (tmp_path / "audit_key").exists()
