@@ -53,9 +53,9 @@ def hypercare_app() -> Any:
     """The Hypercare app as ``hypercare serve`` builds it, with the benchmark's connection pool: one
     connection per request a worker may be serving (``BENCH_POOL_SIZE``), so no request waits for one or
     opens and closes an overflow connection (SQLAlchemy's default is 5 + 10 overflow)."""
+    from core.session import make_engine
     from hypercare.app import build_app
     from hypercare.config import Settings
-    from hypercare.store import make_engine
 
     settings = Settings()
     pool = int(os.environ.get("BENCH_POOL_SIZE", "5"))
@@ -102,8 +102,8 @@ def fresh_database(name: str) -> str:
 
 def prepare_hypercare(url: str) -> str:
     """Migrate the store and make an on-call user with a token that may post alerts."""
-    from core.session import session_factory, session_scope
-    from hypercare.store import make_engine, upgrade
+    from core.session import make_engine, session_factory, session_scope
+    from hypercare.store import upgrade
     from tickets.auth import create_token, create_user
 
     engine = make_engine(url)

@@ -40,11 +40,11 @@ from sqlalchemy import Date, DateTime, Numeric, bindparam, create_engine, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, make_url
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.config import Settings
 from hypercare.demo.builder import build_demo_erp
 from hypercare.pipeline import scheduler_processor
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from monitor.checks import CheckSpec, bound_parameters, load_pack
 from monitor.collect import collect
 from monitor.scheduler import Scheduler, build_units

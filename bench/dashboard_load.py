@@ -33,7 +33,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hypercare.store import make_engine, upgrade  # noqa: E402
+from core.session import make_engine  # noqa: E402
+from hypercare.store import upgrade  # noqa: E402
 
 DEFAULT_URL = os.environ.get("HYPERCARE_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 DB_NAME = "hc_bench_dashboard"

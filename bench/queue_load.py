@@ -68,8 +68,8 @@ def populate(url: str, count: int) -> int:
     """``count`` tickets through SQLAlchemy Core (model defaults apply); returns an open ticket's id."""
     from sqlalchemy import insert, text
 
-    from core.session import session_factory, session_scope
-    from hypercare.store import make_engine, upgrade
+    from core.session import make_engine, session_factory, session_scope
+    from hypercare.store import upgrade
     from tickets.auth import create_user
     from tickets.models import Ticket
 
@@ -203,7 +203,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--uncached",
         action="store_true",
-        help="serve with the response caches off (HYPERCARE_RESPONSE_CACHE=0)",
+        help="serve with the response caches off (HYPERCARE_SERVER__RESPONSE_CACHE=false)",
     )
     return parser.parse_args()
 
@@ -243,7 +243,7 @@ def main() -> None:
             "HYPERCARE_DATA_DIR": data_dir,
             "HYPERCARE_SECRET_KEY": secrets.token_urlsafe(40),
             "BENCH_POOL_SIZE": str(args.pool),
-            "HYPERCARE_RESPONSE_CACHE": "0" if args.uncached else "1",
+            "HYPERCARE_SERVER__RESPONSE_CACHE": "false" if args.uncached else "true",
         }
         proc, base = serve("hypercare_app", args.workers, env)
         try:
@@ -307,8 +307,8 @@ class Writer:
     def _run(self) -> None:
         from sqlalchemy import func, select, update
 
+        from core.session import make_engine
         from core.vocabulary import OPEN_STATUSES
-        from hypercare.store import make_engine
         from tickets.models import Ticket
 
         engine = make_engine(self.url)
@@ -329,9 +329,8 @@ def settle(url: str) -> dict[str, int]:
     tickets resolved long ago, escalation and SLA flags) until one changes nothing. The generated tickets
     span 90 days nobody served, so the server's own delivery loop would otherwise spend the measured
     seconds catching up (500 auto-closes per pass, each pass a new tickets version)."""
-    from core.session import session_factory
+    from core.session import make_engine, session_factory
     from hypercare.config import Settings
-    from hypercare.store import make_engine
     from tickets.escalation import housekeeping
 
     settings = Settings(database_url=url)
@@ -364,7 +363,8 @@ def reused(count: int) -> int | None:
         return None
     finally:
         engine.dispose()
-    from hypercare.store import make_engine, upgrade
+    from core.session import make_engine
+    from hypercare.store import upgrade
 
     store = make_engine(f"{PG}/hc_bench_queue")
     upgrade(store)  # migrations added since it was built
@@ -373,8 +373,7 @@ def reused(count: int) -> int | None:
 
 
 def make_token(url: str) -> str:
-    from core.session import session_factory, session_scope
-    from hypercare.store import make_engine
+    from core.session import make_engine, session_factory, session_scope
     from tickets.auth import create_token, get_user
 
     engine = make_engine(url)

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tickets"
 from runbook_fixtures import build_shop
 
 from anomaly.rules import events_for_results
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare.pipeline import open_fingerprints
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from monitor.checks import load_checks
 from monitor.collect import collect, store_collection
 from runbooks.diagnostics import attach_runbooks

@@ -19,11 +19,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare import dualrun_api
 from hypercare.config import Settings, load_settings
 from hypercare.logging import configure_logging
-from hypercare.store import make_engine
 from monitor.dualrun.readiness import ReadinessCollector
 from monitor.metrics import CheckResultsCollector, settings_catalog
 from monitor.startup import guard_sources

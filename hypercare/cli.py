@@ -112,7 +112,8 @@ def _read_only_guarantee(settings: Settings) -> bool:
 def db_upgrade() -> None:
     """Create or migrate the store's schema to this version's head."""
     from core.schema import head_revision
-    from hypercare.store import make_engine, upgrade
+    from core.session import make_engine
+    from hypercare.store import upgrade
 
     settings = state.settings()
     engine = make_engine(settings.store_url)
@@ -124,7 +125,7 @@ def db_upgrade() -> None:
 def db_current() -> None:
     """Show the store's schema revision and whether it is current."""
     from core.schema import current_revision, head_revision
-    from hypercare.store import make_engine
+    from core.session import make_engine
 
     settings = state.settings()
     current = current_revision(make_engine(settings.store_url))

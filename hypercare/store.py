@@ -1,10 +1,10 @@
-"""The wiring's side of the store: every part's tables registered, migrations run and checked, and the
-engine the served processes use (ticket writes bump the tickets version the response cache reads)."""
+"""The wiring's side of the store: every part's tables registered, migrations run and checked. Engines are
+``core.session.make_engine``'s: ticket writes move the tickets version through a session hook and explicit
+bumps (``tickets/cache.py``), not through anything installed on the engine."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -17,11 +17,10 @@ import monitor.models
 import runbooks.models
 import tickets.cache
 import tickets.models
-from core import session
 from core.db import Base
 from core.errors import StoreError
 from core.schema import alembic_config
-from core.session import first_line
+from core.session import first_line, make_engine
 from core.settings import redact_url
 
 _REGISTERED = (
@@ -38,13 +37,6 @@ _REGISTERED = (
 def all_metadata() -> MetaData:
     """The metadata with every part's tables registered."""
     return Base.metadata
-
-
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """A store engine whose ticket writes bump the tickets version (``tickets/cache.py``)."""
-    engine = session.make_engine(url, **kwargs)
-    tickets.cache.track_changes(engine)
-    return engine
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

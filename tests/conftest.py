@@ -26,7 +26,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from hypercare.store import make_engine, upgrade
+from core.session import make_engine
+from hypercare.store import upgrade
 from tickets.audit_chain import use_keyring
 from tickets.audit_keys import Keyring, parse_keyring
 

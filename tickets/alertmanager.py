@@ -15,6 +15,7 @@ its ticket only where ``resolve_on_resolved`` says so (else the ticket gets a co
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -25,14 +26,16 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import bindparam, case, func, insert, select, text, tuple_, update
+from sqlalchemy import TextClause, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from anomaly.events import Event, fingerprint
-from core.db import Money, UTCDateTime
 from core.vocabulary import Category, Priority, parse
+from tickets import dedup
+from tickets.cache import bump_version
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
 from tickets.settings import AlertmanagerSettings
@@ -44,7 +47,7 @@ ACTOR = "alertmanager"
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 BULK_DIALECTS = ("postgresql", "sqlite")
 """Stores where a webhook's firing alerts are applied set-wise (``INSERT ... ON CONFLICT DO NOTHING
-RETURNING``); elsewhere alert by alert, with the same outcomes."""
+RETURNING``); elsewhere alert by alert, with the same outcomes (both apply ``tickets/dedup.py``)."""
 AlertOutcome = Literal[
     "opened", "deduplicated", "reopened", "resolved", "acknowledged", "ignored", "repeat", "recorded"
 ]
@@ -341,10 +344,13 @@ def _ingest_alert(
 # The same outcomes as :func:`_ingest_alert`, in a fixed number of statements per run of firing alerts
 # instead of a dozen per alert: the episodes in one INSERT ... ON CONFLICT DO NOTHING RETURNING (what it
 # does not return is a repeat, counted by one UPDATE), the open tickets of all the run's fingerprints in
-# one SELECT ... FOR UPDATE (in id order, so two webhooks never deadlock), then for the sightings of an
-# open ticket one INSERT of the events, one of the occurrences and one UPDATE per ticket. A fingerprint
-# with no open ticket goes through TicketService.ingest (open or reopen: triage, routing, SLA, audit,
-# outbox), like any other event. Resolved alerts keep the alert-by-alert path, in payload order.
+# one SELECT ... FOR UPDATE (in id order, so two webhooks never deadlock) with the counters a repeat reads,
+# then for the sightings of an open ticket one INSERT of the events, one of the occurrences and one UPDATE
+# per ticket, with what tickets/dedup.py decides over the locked rows (the same rule TicketService applies
+# to one event). A fingerprint with no open ticket goes through TicketService.ingest (open or reopen:
+# triage, routing, SLA, audit, outbox), like any other event. Resolved alerts keep the alert-by-alert path,
+# in payload order. MariaDB takes the alert-by-alert path throughout (no UPDATE ... RETURNING), which
+# applies the same rule through the service.
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,15 +500,22 @@ def _ingest_firing(
     session = service.session
     session.flush()
     fingerprints = sorted({item.event.fingerprint for item in run})
-    open_ids: dict[str, int] = {
-        str(open_fp): int(ticket_id)
-        for ticket_id, open_fp in session.execute(
-            select(Ticket.id, Ticket.open_fingerprint)
-            .where(Ticket.open_fingerprint.in_(fingerprints))
-            .order_by(Ticket.id)
-            .with_for_update()
+    open_ids: dict[str, int] = {}
+    counters: dict[int, dedup.Counters] = {}  # what tickets/dedup.py decides the sightings on
+    for row_id, open_fp, count, seen, amount in session.execute(
+        select(
+            Ticket.id,
+            Ticket.open_fingerprint,
+            Ticket.occurrence_count,
+            Ticket.last_seen_at,
+            Ticket.amount_at_risk,
         )
-    }
+        .where(Ticket.open_fingerprint.in_(fingerprints))
+        .order_by(Ticket.id)
+        .with_for_update()
+    ):
+        open_ids[str(open_fp)] = int(row_id)
+        counters[int(row_id)] = dedup.Counters(int(count), seen, amount)
     firsts: dict[tuple[str, datetime], _Firing] = {}
     for item in run:
         firsts.setdefault(item.episode, item)
@@ -525,6 +538,7 @@ def _ingest_firing(
             if result.outcome == "opened" and item.tri.queue:
                 ticket.queue = item.tri.queue  # the Alertmanager mapping names the team of its alerts
             open_ids[item.event.fingerprint] = ticket.id
+            counters[ticket.id] = dedup.counters_of(ticket)
         results[item.index] = AlertResult(
             item.fp, "firing", result.outcome, ticket.id if ticket is not None else None
         )
@@ -549,12 +563,66 @@ def _ingest_firing(
             ticket_id = first.ticket_id if first is not None else None
         results[item.index] = AlertResult(item.fp, "firing", "repeat", ticket_id)
     if sightings:
-        _add_sightings(service, sightings)
+        _add_sightings(service, sightings, counters)
     session.flush()
 
 
-_SIGHTINGS_PG = text(
-    """
+def _add_sightings(
+    service: TicketService, sightings: list[tuple[_Firing, int]], counters: dict[int, dedup.Counters]
+) -> None:
+    """A run's sightings of open tickets (outcome ``deduplicated``), set-wise: the events, their
+    occurrences and each ticket's :data:`~tickets.dedup.REPEAT_FIELDS` as :func:`tickets.dedup.after`
+    decides them over the ticket rows locked by this transaction (``counters``), written once per ticket."""
+    session = service.session
+    now = service.now()
+    by_ticket: dict[int, list[Event]] = {}
+    for item, ticket_id in sightings:
+        by_ticket.setdefault(ticket_id, []).append(item.event)
+    changes = {
+        ticket_id: dedup.after(counters[ticket_id], events, now)
+        for ticket_id, events in sorted(by_ticket.items())
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        _add_sightings_pg(service, sightings, changes)
+    else:
+        _add_sightings_sqlite(service, sightings, changes)
+    bump_version(session)  # on PostgreSQL the writes are text SQL, which the session's hook cannot see
+    _expire_counters(session, sorted(changes))
+
+
+def _event_row(event: Event, ticket_id: int, now: datetime) -> dict[str, Any]:
+    return {
+        "fingerprint": event.fingerprint,
+        "action": event.action,
+        "severity": event.severity,
+        "category": event.category,
+        "summary": event.summary,
+        "source": event.source,
+        "check_id": event.check_id,
+        "producer": event.producer,
+        "labels": dict(event.labels),
+        "entity": dict(event.entity),
+        "evidence": dict(event.evidence),
+        "amount_at_risk": event.amount_at_risk,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "ticket_id": ticket_id,
+    }
+
+
+@functools.cache
+def _sightings_pg(dialect: Dialect) -> TextClause:
+    """A run's sightings in one statement: the events, their occurrences (``dedup.occurrence``'s columns,
+    copied from the event rows) and each ticket's ``dedup.REPEAT_FIELDS`` as decided. Built from those
+    definitions on first use."""
+    ticket = Ticket.metadata.tables["ticket"]
+    decided = ", ".join(
+        f"{name} {ticket.c[name].type.compile(dialect=dialect)}" for name in dedup.REPEAT_FIELDS
+    )
+    assigned = ",\n        ".join(f"{name} = u.{name}" for name in dedup.REPEAT_FIELDS)
+    copied = ", ".join(dedup.OCCURRENCE_OF_EVENT.values())
+    return text(
+        f"""
     WITH ev AS (
         INSERT INTO event (fingerprint, action, severity, category, summary, source, check_id, producer,
                            labels, entity, evidence, amount_at_risk, occurred_at, received_at, ticket_id)
@@ -565,36 +633,29 @@ _SIGHTINGS_PG = text(
                   check_id varchar, labels jsonb, entity jsonb, evidence jsonb, amount numeric,
                   occurred_at timestamptz, ticket_id integer, n integer)
         ORDER BY n
-        RETURNING id, ticket_id, occurred_at, summary, evidence
+        RETURNING id, ticket_id, {copied}
     ),
     occ AS (
-        INSERT INTO occurrence (ticket_id, event_id, seen_at, summary, evidence)
-        SELECT ticket_id, id, occurred_at, summary, evidence FROM ev ORDER BY id
+        INSERT INTO occurrence (ticket_id, event_id, {", ".join(dedup.OCCURRENCE_OF_EVENT)})
+        SELECT ticket_id, id, {copied} FROM ev ORDER BY id
     )
     UPDATE ticket AS t
-    SET occurrence_count = t.occurrence_count + u.n,
-        last_seen_at = greatest(t.last_seen_at, u.last_seen),
-        amount_at_risk = coalesce(u.amount, t.amount_at_risk),
-        updated_at = :now
-    FROM jsonb_to_recordset(CAST(:tickets AS jsonb))
-         AS u(id integer, n integer, last_seen timestamptz, amount numeric)
+    SET {assigned}
+    FROM jsonb_to_recordset(CAST(:tickets AS jsonb)) AS u(id integer, {decided})
     WHERE t.id = u.id
     """
-)
-"""A run's sightings in one statement: the events, their occurrences, each ticket's counters once."""
+    )
 
 
-def _add_sightings_pg(service: TicketService, sightings: list[tuple[_Firing, int]]) -> None:
-    session = service.session
-    now = service.now()
+def _add_sightings_pg(
+    service: TicketService, sightings: list[tuple[_Firing, int]], changes: dict[int, dict[str, Any]]
+) -> None:
     events = [item.event for item, _ in sightings]
-    per_ticket = _per_ticket(events, sightings)
-    ids = sorted(per_ticket)
-    session.execute(
-        _SIGHTINGS_PG,
+    service.session.execute(
+        _sightings_pg(service.session.get_bind().dialect),
         {
             "producer": PRODUCER,
-            "now": now,
+            "now": service.now(),
             "events": _json_rows(
                 [
                     {
@@ -615,52 +676,15 @@ def _add_sightings_pg(service: TicketService, sightings: list[tuple[_Firing, int
                     for n, (e, (_, ticket_id)) in enumerate(zip(events, sightings, strict=True))
                 ]
             ),
-            "tickets": _json_rows(
-                [
-                    {
-                        "id": i,
-                        "n": per_ticket[i][0],
-                        "last_seen": per_ticket[i][1],
-                        "amount": per_ticket[i][2],
-                    }
-                    for i in ids
-                ]
-            ),
+            "tickets": _json_rows([{"id": ticket_id, **values} for ticket_id, values in changes.items()]),
         },
     )
-    _expire_counters(session, ids)
 
 
-def _per_ticket(
-    events: list[Event], sightings: list[tuple[_Firing, int]]
-) -> dict[int, tuple[int, datetime, Decimal | None]]:
-    """Per ticket: how many sightings, the latest seen, the latest amount at risk measured (if any)."""
-    per_ticket: dict[int, tuple[int, datetime, Decimal | None]] = {}
-    for event, (_, ticket_id) in zip(events, sightings, strict=True):
-        n, seen, amount = per_ticket.get(ticket_id, (0, event.occurred_at, None))
-        per_ticket[ticket_id] = (
-            n + 1,
-            max(seen, event.occurred_at),
-            event.amount_at_risk if event.amount_at_risk is not None else amount,
-        )
-    return per_ticket
-
-
-def _expire_counters(session: Session, ticket_ids: list[int]) -> None:
-    """Loaded tickets read their new counters from the store when next used."""
-    for ticket_id in ticket_ids:
-        loaded = session.identity_map.get(session.identity_key(Ticket, (ticket_id,)))
-        if loaded is not None:
-            session.expire(loaded, ["occurrence_count", "last_seen_at", "amount_at_risk", "updated_at"])
-
-
-def _add_sightings(service: TicketService, sightings: list[tuple[_Firing, int]]) -> None:
-    """Events and occurrences of open tickets, set-wise; each ticket's counters once. PostgreSQL has its
-    own statements; this is SQLite's (the only other store in :data:`BULK_DIALECTS`)."""
+def _add_sightings_sqlite(
+    service: TicketService, sightings: list[tuple[_Firing, int]], changes: dict[int, dict[str, Any]]
+) -> None:
     session = service.session
-    if session.get_bind().dialect.name == "postgresql":
-        _add_sightings_pg(service, sightings)
-        return
     now = service.now()
     events = [item.event for item, _ in sightings]
     events_table, occurrences_table = (
@@ -672,26 +696,7 @@ def _add_sightings(service: TicketService, sightings: list[tuple[_Firing, int]])
     before = session.scalar(select(func.max(events_table.c.id))) or 0
     session.execute(
         insert(events_table),
-        [
-            {
-                "fingerprint": event.fingerprint,
-                "action": event.action,
-                "severity": event.severity,
-                "category": event.category,
-                "summary": event.summary,
-                "source": event.source,
-                "check_id": event.check_id,
-                "producer": event.producer,
-                "labels": dict(event.labels),
-                "entity": dict(event.entity),
-                "evidence": dict(event.evidence),
-                "amount_at_risk": event.amount_at_risk,
-                "occurred_at": event.occurred_at,
-                "received_at": now,
-                "ticket_id": ticket_id,
-            }
-            for event, (_, ticket_id) in zip(events, sightings, strict=True)
-        ],
+        [_event_row(event, ticket_id, now) for event, (_, ticket_id) in zip(events, sightings, strict=True)],
     )
     event_ids = session.scalars(
         select(events_table.c.id).where(events_table.c.id > before).order_by(events_table.c.id)
@@ -701,33 +706,25 @@ def _add_sightings(service: TicketService, sightings: list[tuple[_Firing, int]])
     session.execute(
         insert(occurrences_table),
         [
-            {
-                "ticket_id": ticket_id,
-                "event_id": event_id,
-                "seen_at": event.occurred_at,
-                "summary": event.summary,
-                "evidence": dict(event.evidence),
-            }
+            dedup.occurrence(ticket_id, event_id, event)
             for event_id, event, (_, ticket_id) in zip(event_ids, events, sightings, strict=True)
         ],
     )
-    per_ticket = _per_ticket(events, sightings)
     table = Ticket.metadata.tables["ticket"]
-    session.execute(  # what _add_occurrence does, once per ticket
+    session.execute(
         update(table)
         .where(table.c.id == bindparam("ticket"))
-        .values(
-            occurrence_count=table.c.occurrence_count + bindparam("n"),
-            last_seen_at=case(
-                (table.c.last_seen_at < bindparam("seen", type_=UTCDateTime()), bindparam("seen")),
-                else_=table.c.last_seen_at,
-            ),
-            amount_at_risk=func.coalesce(bindparam("amount", type_=Money()), table.c.amount_at_risk),
-            updated_at=bindparam("now", type_=UTCDateTime()),
-        ),
+        .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in dedup.REPEAT_FIELDS}),
         [
-            {"ticket": ticket_id, "n": n, "seen": seen, "amount": amount, "now": now}
-            for ticket_id, (n, seen, amount) in sorted(per_ticket.items())
+            {"ticket": ticket_id, **{f"new_{name}": value for name, value in values.items()}}
+            for ticket_id, values in changes.items()
         ],
     )
-    _expire_counters(session, sorted(per_ticket))
+
+
+def _expire_counters(session: Session, ticket_ids: list[int]) -> None:
+    """Loaded tickets read their new counters from the store when next used."""
+    for ticket_id in ticket_ids:
+        loaded = session.identity_map.get(session.identity_key(Ticket, (ticket_id,)))
+        if loaded is not None:
+            session.expire(loaded, list(dedup.REPEAT_FIELDS))

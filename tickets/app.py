@@ -30,7 +30,7 @@ from tickets.api.guards import StoreBreaker, install_guards
 from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
 from tickets.api.problems import install_error_handlers
 from tickets.api.state import AppState
-from tickets.cache import track_changes
+from tickets.cache import ResponseCaches
 from tickets.hot_reads import HotReads
 from tickets.notify import OutboxCollector
 from tickets.ports import Ports
@@ -96,7 +96,6 @@ def create_app(
     owns_engine = engine is None
     if engine is None:
         engine = make_engine(settings.store_url)
-        track_changes(engine)
     registry = registry if registry is not None else CollectorRegistry()
     factory = session_factory(engine)
     registry.register(TicketsOpenCollector(factory))
@@ -111,6 +110,7 @@ def create_app(
         hot=HotReads(engine),
         ports=ports or Ports(),
         breaker=StoreBreaker(),
+        caches=ResponseCaches(enabled=settings.server.response_cache),
         notices=tuple(notices),
     )
 

@@ -7,6 +7,13 @@ so are argon2 hashes with weaker parameters than today's.
 API tokens are random and shown once; only their SHA-256 and a short prefix (to recognise them in a list)
 are stored. Each token carries scopes; what it may do is its scopes *and* its user's role allows, checked at
 every use, so demoting a user narrows their tokens at once.
+
+Who a request acts as is decided here and only here, from facts about the stored user and token, however
+they were fetched: :func:`session_access` (a login session: an active user, their role's scopes) and
+:func:`token_access` (a bearer token: unrevoked, its user active, its scopes within the role, whether its
+use is due to be recorded). The general path (``tickets/api/deps.py``, ``tickets/ui/web.py``) loads the rows
+with the ORM; the event loop's cache-hit lookups (``tickets/hot_reads.py``) fetch the same facts in one
+statement and hand them to the same functions.
 """
 
 from __future__ import annotations
@@ -281,22 +288,78 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 """How finely a token's last use is recorded."""
 
 
+# --- who a request acts as: the one decision ----------------------------------------------------------
+
+MAX_TOKEN_LENGTH = 256
+
+
+def plausible_token(token: str) -> bool:
+    """Whether a presented bearer token could be one of ours (else it is refused without a lookup)."""
+    return token.startswith(TOKEN_PREFIX) and len(token) <= MAX_TOKEN_LENGTH
+
+
+def session_uid(value: object) -> int | None:
+    """The user id a login session holds, if it holds one (anything else: nobody is logged in)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
+        return value
+    return None
+
+
+def session_access(*, active: bool, role: str) -> frozenset[str] | None:
+    """What the user of a login session may do: their role's scopes; None for a disabled user."""
+    return scopes_within(role, None) if active else None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenAccess:
+    scopes: frozenset[str]
+    """The token's scopes within its user's role."""
+    record_use: bool
+    """Its last use is due to be recorded (to the minute: :data:`LAST_USED_RESOLUTION`)."""
+
+
+def token_access(
+    *,
+    revoked_at: datetime | None,
+    active: bool,
+    role: str,
+    scopes: str | None,
+    last_used_at: datetime | None,
+    now: datetime,
+) -> TokenAccess | None:
+    """What a stored token may do now; None for a revoked token or one whose user is disabled."""
+    if revoked_at is not None or not active:
+        return None
+    # Recorded to the minute: one integration's token on every request would otherwise make each request a
+    # write to one hot row (every concurrent webhook queued on its lock and a commit flush).
+    due = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
+    return TokenAccess(scopes_within(role, scopes), record_use=due)
+
+
 def principal_for_token(
     session: Session, token: str, *, now: Callable[[], datetime] = utcnow
 ) -> Principal | None:
     """The active user owning this unrevoked token with its scopes (its last use is recorded), else None."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
+    if not plausible_token(token):
         return None
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
-    if row is None or row.revoked_at is not None or not row.user.active:
+    if row is None:
         return None
     used = now()
-    # Recorded to the minute: one integration's token on every request would otherwise make each request a
-    # write to one hot row (every concurrent webhook queued on its lock and a commit flush).
-    if row.last_used_at is None or used - row.last_used_at >= LAST_USED_RESOLUTION:
+    access = token_access(
+        revoked_at=row.revoked_at,
+        active=row.user.active,
+        role=row.user.role,
+        scopes=row.scopes,
+        last_used_at=row.last_used_at,
+        now=used,
+    )
+    if access is None:
+        return None
+    if access.record_use:
         row.last_used_at = used
         session.flush()
-    return Principal(row.user, token_scopes(row), row.id)
+    return Principal(row.user, access.scopes, row.id)
 
 
 def user_for_token(session: Session, token: str, *, now: Callable[[], datetime] = utcnow) -> User | None:

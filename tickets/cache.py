@@ -1,11 +1,18 @@
 """Never-stale response caching for the ticket queue: a store-wide "tickets version" and a cache keyed by it.
 
 The version is a counter in the store, bumped in the same transaction as any write to the tables the queue
-shows (tickets, occurrences, audit entries, users): :func:`track_changes` (installed on every engine by
-``hypercare.store.make_engine``) marks a connection that ran an INSERT / UPDATE / DELETE (or REPLACE,
-MERGE, UPSERT, TRUNCATE; the table's name bare, quoted or schema-qualified) on one of them and bumps the
-counter just before that transaction commits. Whatever writes (the service layer, Core bulk inserts, the
-CLI, another Hypercare process on the same store) moves the version, atomically with its data.
+shows (:data:`TRACKED_TABLES`: tickets, occurrences, audit entries, users). Who bumps it is explicit:
+
+* a :class:`~sqlalchemy.orm.Session` marks itself when it flushes a new, changed or deleted object of a
+  tracked mapped class, or executes an INSERT / UPDATE / DELETE statement whose target table is a tracked
+  one (``update(Ticket)``, ``insert(ticket_table)``); just before it commits, after its last flush, it bumps
+  the counter (:func:`install`, on every session, like the audit chain's hook);
+* what a session cannot see the target of (``text()`` SQL, a bare :class:`~sqlalchemy.engine.Connection`)
+  calls :func:`bump_version` itself: on a session it marks it the same way; on a connection it bumps at
+  once, so it is the transaction's last statement.
+
+Nothing parses SQL; a raw ``UPDATE ticket ...`` typed into ``psql`` does not move the version (end such a
+fix with ``UPDATE ticket_version SET version = version + 1 WHERE shard = 0``, or restart the servers).
 
 The counter is split over :data:`SHARDS` rows and the version is their sum: each commit adds one to one row
 picked at random, so concurrent writers rarely wait on the same row lock (the bump is the transaction's last
@@ -16,64 +23,40 @@ data after the version, so whatever it caches is at least as new as the version 
 committed before a request starts has moved the version that request reads: the very next request after
 a change never sees the old page, in this process or any other sharing the store.
 
-Not covered: writes on a connection in AUTOCOMMIT mode (no transaction to bump in) and restoring an older
-backup of the store under a running server (restart the server after a restore).
+Not covered: restoring an older backup of the store under a running server (restart the server after a
+restore).
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import random
-import re
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import BigInteger, Engine, Integer, event
+from sqlalchemy import BigInteger, Integer, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from core.db import Base
 
 SHARDS = 16
 """Rows of the counter (migration 0009 creates them)."""
-TRACKED_TABLES = ("ticket", "occurrence", "ticket_audit", "app_user")
+TRACKED_TABLES = frozenset({"ticket", "occurrence", "ticket_audit", "app_user"})
 """Writes to these move the version: everything the queue page and the list API show."""
 CACHE_SIZE = 512
-"""Responses kept per engine (least recently used dropped first)."""
-ENABLED = os.environ.get("HYPERCARE_RESPONSE_CACHE", "1") != "0"
-"""``HYPERCARE_RESPONSE_CACHE=0`` turns the response caches off (to measure without them: bench/queue_load.py
-``--uncached``); the version is still read and the facet counts still reused per version."""
+"""Responses kept per cache (least recently used dropped first)."""
 FLIGHT_WAIT_S = 10.0
 """How long a request waits for another building the same response before building it itself."""
-_FLAG = "hypercare_tickets_changed"
+_CHANGED = "hypercare_tickets_changed"
+"""``Session.info`` key: this transaction wrote a tracked table (bump before commit)."""
 _WROTE = "hypercare_wrote"
-_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "WITH", "REPLACE", "MERGE", "TRUNCATE", "UPSERT")
-"""First words of the statements that may write (the cheap test run on every statement; ``WITH`` for
-data-modifying CTEs, ``REPLACE`` SQLite's and MySQL's, ``MERGE`` PostgreSQL 15's)."""
+"""``Session.info`` key: this transaction flushed a change of any kind (see :func:`wrote`)."""
 _HAS_TABLE = "hypercare_version_table"
-_NAME = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[\w$]+)'
-"""An identifier, bare or quoted: a schema (``public``, ``"public"``, SQLite's ``main``) or a table."""
-_TRACKED = "|".join(sorted(TRACKED_TABLES, key=len, reverse=True))
-_TABLE = (  # schema-qualified or not, quoted or not; exactly the name: not ticket_watcher, not ticket_version
-    rf"(?:{_NAME}\s*\.\s*){{0,2}}"
-    rf'(?:"(?:{_TRACKED})"|`(?:{_TRACKED})`|\[(?:{_TRACKED})\]|(?:{_TRACKED})(?![\w$]))'
-    r"(?!\s*\.)"  # followed by a dot it is a schema's name, not the table's
-)
-_WRITE = re.compile(  # anywhere in the statement: data-modifying CTEs (WITH ... INSERT INTO occurrence)
-    r"\b(?:"
-    r"(?:INSERT|REPLACE)\s+(?:(?:OR\s+\w+|IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY)\s+)*(?:INTO\s+)?"
-    r"|UPSERT\s+(?:INTO\s+)?"
-    r"|MERGE\s+(?:INTO\s+)?(?:ONLY\s+)?"
-    r"|UPDATE\s+(?:(?:OR\s+\w+|ONLY|LOW_PRIORITY|IGNORE)\s+)*"  # never FOR UPDATE [OF ticket]: no OF
-    r"|DELETE\s+(?:(?:LOW_PRIORITY|QUICK|IGNORE)\s+)*FROM\s+(?:ONLY\s+)?"
-    rf"|TRUNCATE\s+(?:TABLE\s+)?(?:(?:ONLY\s+)?{_NAME}(?:\s*\.\s*{_NAME}){{0,2}}\s*\*?\s*,\s*)*(?:ONLY\s+)?"
-    rf"){_TABLE}",
-    re.IGNORECASE,
-)
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 
 
 class TicketVersion(Base):
@@ -85,30 +68,94 @@ class TicketVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
-def _may_write(statement: str) -> bool:
-    """Whether the statement starts with a verb that writes (cheap: it runs before every statement)."""
-    return statement.lstrip()[:8].upper().startswith(_WRITE_VERBS)
+# --- who bumps ----------------------------------------------------------------------------------------
 
 
-def writes_tracked_table(statement: str) -> bool:
-    """True for an INSERT / UPDATE / DELETE / REPLACE / MERGE / UPSERT / TRUNCATE on one of
-    :data:`TRACKED_TABLES`, however its name is written (``public.ticket``, ``"main"."ticket"``)."""
-    return _may_write(statement) and _WRITE.search(statement) is not None
+def bump_version(target: Session | Connection) -> None:
+    """Move the tickets version for a write the session hook cannot see (``text()`` SQL, a bare connection).
+
+    On a session: marks it; the bump is made just before it commits (last, after its final flush), once
+    however often this is called. On a connection: bumps now, in its transaction: call it last."""
+    if isinstance(target, Session):
+        target.info[_CHANGED] = True
+    else:
+        _bump(target)
 
 
-def _mark(  # noqa: PLR0917  (the event's signature)
-    conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-) -> None:
-    if _may_write(statement):
-        conn.info[_WROTE] = True
-        if _WRITE.search(statement) is not None:
-            conn.info[_FLAG] = True
+def _tracked(obj: object) -> bool:
+    return getattr(obj, "__tablename__", None) in TRACKED_TABLES
+
+
+def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
+    """Mark the session when the flush wrote an object of a tracked class (its lists still hold what was
+    flushed)."""
+    if session.new or session.deleted or session.dirty:
+        session.info[_WROTE] = True
+    if session.info.get(_CHANGED):
+        return
+    added_or_gone = any(_tracked(obj) for obj in (*session.new, *session.deleted))
+    if added_or_gone or any(_tracked(obj) and session.is_modified(obj) for obj in session.dirty):
+        session.info[_CHANGED] = True
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    """Mark the session for an INSERT / UPDATE / DELETE statement on a tracked table (its target, as the
+    statement object names it: ORM entity or Core table)."""
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    state.session.info[_WROTE] = True
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in TRACKED_TABLES:
+        state.session.info[_CHANGED] = True
+
+
+def _before_commit(session: Session) -> None:
+    """Bump once per transaction that wrote a tracked table, as its last statement (root commits only)."""
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the transaction goes on
+    session.flush()  # what commit would flush after this hook: marks the session if it is a tracked write
+    if session.info.pop(_CHANGED, False):
+        _bump(session.connection())
+
+
+def _after_commit(session: Session) -> None:
+    """Still marked after the commit: it was made with a SAVEPOINT open (``session.begin_nested()`` left
+    open, then ``session.commit()``), whose release came after the hook. Bump at once in a transaction of
+    its own: a moment late, never missed."""
+    if session.in_nested_transaction() or not session.info.pop(_CHANGED, False):
+        return  # a SAVEPOINT released (the transaction goes on), or bumped before the commit
+    bind = session.get_bind()
+    log.warning("tickets version bumped after the commit (a SAVEPOINT was still open at commit)")
+    if isinstance(bind, Connection):  # a session joined to a caller's transaction: the caller commits
+        _bump(bind)
+        return
+    with bind.begin() as conn:
+        _bump(conn)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # committed or rolled back: the next transaction starts unmarked
+        session.info.pop(_CHANGED, None)
+        session.info.pop(_WROTE, None)
+
+
+def install() -> None:
+    """Track tracked-table writes on every session (idempotent)."""
+    for name, listener in (
+        ("after_flush", _after_flush),
+        ("do_orm_execute", _on_execute),
+        ("before_commit", _before_commit),
+        ("after_commit", _after_commit),
+        ("after_transaction_end", _after_transaction_end),
+    ):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
 
 
 def wrote(session: Session) -> bool:
     """Whether the session's transaction has written anything yet (so that a commit is not a wasted round
     trip)."""
-    return bool(session.connection().info.get(_WROTE))
+    return bool(session.info.get(_WROTE))
 
 
 def _version_table_exists(conn: Connection) -> bool:
@@ -138,9 +185,8 @@ def _version_table_exists(conn: Connection) -> bool:
 
 
 def _bump(conn: Connection) -> None:
-    """Before a transaction that wrote a tracked table commits: one more on one shard of the counter."""
-    conn.info.pop(_WROTE, None)
-    if not conn.info.pop(_FLAG, False) or not _version_table_exists(conn):
+    """One more on one shard of the counter, in the connection's transaction."""
+    if not _version_table_exists(conn):
         return
     cursor = conn.connection.cursor()
     shard = random.randrange(SHARDS)  # noqa: S311  (spreads writers over rows; nothing secret)
@@ -148,20 +194,6 @@ def _bump(conn: Connection) -> None:
         cursor.execute(f"UPDATE ticket_version SET version = version + 1 WHERE shard = {shard}")
     finally:
         cursor.close()
-
-
-def _forget(conn: Connection) -> None:
-    conn.info.pop(_FLAG, None)
-    conn.info.pop(_WROTE, None)
-
-
-def track_changes(engine: Engine) -> None:
-    """Bump the tickets version in every transaction of ``engine`` that writes a tracked table."""
-    if event.contains(engine, "commit", _bump):
-        return
-    event.listen(engine, "before_cursor_execute", _mark)
-    event.listen(engine, "commit", _bump)
-    event.listen(engine, "rollback", _forget)
 
 
 def store_version(session: Session) -> int | None:
@@ -173,6 +205,7 @@ def store_version(session: Session) -> int | None:
     return None if value is None else int(value)
 
 
+# --- the cache ------------------------------------------------------------------------------------------
 class VersionedCache(Generic[V]):
     """A small LRU of values each filed under the tickets version it was read at."""
 
@@ -244,21 +277,22 @@ class VersionedCache(Generic[V]):
             self._items.clear()
 
 
-_caches: weakref.WeakKeyDictionary[Engine, dict[str, VersionedCache[Any]]] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
+class ResponseCaches:
+    """One app's response caches by name, made on first use; all off when ``enabled`` is false (the
+    ``server.response_cache`` setting: to measure without them, bench/queue_load.py ``--uncached``)."""
+
+    def __init__(self, *, enabled: bool = True, size: int = CACHE_SIZE) -> None:
+        self.enabled = enabled
+        self.size = size
+        self._caches: dict[str, VersionedCache[Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> VersionedCache[Any]:
+        with self._lock:
+            cache = self._caches.get(name)
+            if cache is None:
+                cache = self._caches[name] = VersionedCache(self.size, enabled=self.enabled)
+            return cache
 
 
-def cache_for(session: Session, name: str) -> VersionedCache[Any]:
-    """The process's cache ``name`` for the session's store (one per engine, so a new store starts empty)."""
-    bind = session.get_bind()
-    return engine_cache(bind.engine if isinstance(bind, Connection) else bind, name)
-
-
-def engine_cache(engine: Engine, name: str) -> VersionedCache[Any]:
-    """The process's cache ``name`` for the store behind ``engine``."""
-    with _caches_lock:
-        per_engine = _caches.setdefault(engine, {})
-        cache = per_engine.get(name)
-        if cache is None:
-            cache = per_engine[name] = VersionedCache(enabled=ENABLED)
-        return cache
+install()

@@ -9,7 +9,10 @@ and five round trips, several milliseconds of one process's GIL per request. Her
 the store's engine in one worker thread (other stores). A request that this cannot answer completely (no
 such user, a role without the scope, a token whose use is due to be recorded, flash messages to show, a
 store error) goes the general way, which gives the same answer it always did: this is only ever a
-shortcut to the same response, never a second set of rules.
+shortcut to the same response, never a second set of rules. The statement fetches facts, not decisions
+(the user's ``active`` flag, the token's ``revoked_at``, ``scopes`` and ``last_used_at``, filtered by
+nothing but the id or hash): :func:`tickets.auth.session_access` and :func:`tickets.auth.token_access`
+decide, as they do for the general path.
 
 Never stale: the version is read in the same statement as the user, before the cached response is looked
 up, exactly as the general path reads it first (see tickets/cache.py).
@@ -27,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.db import utcnow
 from core.session import pg_connect_args
-from tickets.auth import LAST_USED_RESOLUTION, TOKEN_PREFIX, scopes_within, token_hash
+from tickets.auth import plausible_token, session_access, session_uid, token_access, token_hash
 from tickets.cache import TicketVersion
 from tickets.models import ApiToken, User
 
@@ -40,25 +43,15 @@ POOL_TIMEOUT_S = 1.0
 """How long a request waits for one of them before it takes the general path instead."""
 
 _VERSION = select(func.sum(TicketVersion.version)).scalar_subquery()
-_WHO = (User.id, User.username, User.role, User.display_name)
-SESSION_USER: Select[Any] = select(*_WHO, _VERSION.label("version")).where(
-    User.id == bindparam("uid"), User.active.is_(True)
-)
-"""The active user of a session cookie and the tickets version."""
+_WHO = (User.id, User.username, User.role, User.display_name, User.active)
+SESSION_USER: Select[Any] = select(*_WHO, _VERSION.label("version")).where(User.id == bindparam("uid"))
+"""The user of a session cookie and the tickets version."""
 TOKEN_USER: Select[Any] = (
-    select(
-        *_WHO,
-        _VERSION.label("version"),
-        ApiToken.scopes,
-        (ApiToken.last_used_at > bindparam("recorded_after", type_=ApiToken.last_used_at.type)).label(
-            "recorded"
-        ),
-    )
+    select(*_WHO, _VERSION.label("version"), ApiToken.scopes, ApiToken.revoked_at, ApiToken.last_used_at)
     .join(User, User.id == ApiToken.user_id)
-    .where(ApiToken.token_hash == bindparam("hash"), ApiToken.revoked_at.is_(None), User.active.is_(True))
+    .where(ApiToken.token_hash == bindparam("hash"))
 )
-"""The active user of an unrevoked token, the token's scopes, whether its last use is recorded recently
-enough (else the general path records it), and the tickets version."""
+"""A token's user, what the token may do and when it was last used, and the tickets version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,27 +109,40 @@ class HotReads:
         if pool is not None:
             await pool.close()
 
-    async def session_user(self, uid: object) -> Who | None:
-        """The active user whose id a session cookie holds, with the tickets version; None if there is
-        none (or the lookup failed: the caller takes the general path, which says why)."""
-        if not isinstance(uid, int) or isinstance(uid, bool) or not 0 < uid < 2**31:
+    async def session_user(self, value: object) -> Who | None:
+        """The user whose id a session cookie holds, with the tickets version, if
+        :func:`~tickets.auth.session_access` lets them in; else None (as on a failed lookup: the caller
+        takes the general path, which says why)."""
+        uid = session_uid(value)
+        if uid is None:
             return None
         row = await self._first("session", SESSION_USER, {"uid": uid})
         if row is None:
             return None
-        return _who(row, scopes_within(str(row["role"]), None))
+        scopes = session_access(active=bool(row["active"]), role=str(row["role"]))
+        return None if scopes is None else _who(row, scopes)
 
     async def token_user(self, token: str) -> Who | None:
-        """The user of an unrevoked token with its scopes and the tickets version; None if the token is not
-        valid, or if its use is due to be recorded (a write: the general path does it), or on failure."""
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
+        """The user of a token with its scopes and the tickets version, if
+        :func:`~tickets.auth.token_access` accepts the token and its use is not due to be recorded (a
+        write: the general path does it); else None (as on a failed lookup)."""
+        if not plausible_token(token):
             return None
-        params = {"hash": token_hash(token), "recorded_after": utcnow() - LAST_USED_RESOLUTION}
-        row = await self._first("token", TOKEN_USER, params)
-        if row is None or not row["recorded"]:
+        row = await self._first("token", TOKEN_USER, {"hash": token_hash(token)})
+        if row is None:
             return None
         scopes = row["scopes"]
-        return _who(row, scopes_within(str(row["role"]), None if scopes is None else str(scopes)))
+        access = token_access(
+            revoked_at=row["revoked_at"],
+            active=bool(row["active"]),
+            role=str(row["role"]),
+            scopes=None if scopes is None else str(scopes),
+            last_used_at=row["last_used_at"],
+            now=utcnow(),
+        )
+        if access is None or access.record_use:
+            return None
+        return _who(row, access.scopes)
 
     async def _first(self, name: str, stmt: Select[Any], params: dict[str, Any]) -> Mapping[str, Any] | None:
         try:

@@ -26,7 +26,7 @@ from core.db import utcnow
 from core.jsonable import jsonable
 from core.vocabulary import TicketStatus
 from runbooks.library import RunbookError
-from tickets import outbox, queries, routing, sla
+from tickets import dedup, outbox, queries, routing, sla
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.models import EventRecord, Occurrence, Ticket, TicketAudit, User
 from tickets.settings import TicketsConfig
@@ -176,7 +176,7 @@ class TicketService:
         sla.start(ticket, self.settings, now)
         self.session.add(ticket)
         self.session.flush()  # raises IntegrityError here when another writer holds open_fingerprint
-        self.session.add(self._occurrence(ticket, event, record))
+        self.session.add(Occurrence(**dedup.occurrence(ticket.id, record.id, record)))
         fields = ("status", "priority", "impact", "urgency", "category", "source", "check_id", "queue")
         after = _snapshot(ticket, *fields, "assignee_id", "runbook_id", "sla_response_due_at")
         self._audit(
@@ -369,23 +369,11 @@ class TicketService:
             raise TicketNotFound(ticket_id)
         return ticket
 
-    def _occurrence(self, ticket: Ticket, event: Event, record: EventRecord) -> Occurrence:
-        return Occurrence(
-            ticket_id=ticket.id,
-            event_id=record.id,
-            seen_at=event.occurred_at,
-            summary=event.summary,
-            evidence=dict(event.evidence),
-        )
-
     def _add_occurrence(self, ticket: Ticket, event: Event, record: EventRecord, now: datetime) -> None:
-        """A repeat: one more occurrence on the ticket. The latest measured amount at risk is kept."""
-        self.session.add(self._occurrence(ticket, event, record))
-        ticket.occurrence_count += 1
-        ticket.last_seen_at = max(ticket.last_seen_at, event.occurred_at)
-        if event.amount_at_risk is not None:
-            ticket.amount_at_risk = event.amount_at_risk
-        ticket.updated_at = now
+        """A repeat on the open (or just reopened) ticket, as tickets/dedup.py defines it."""
+        self.session.add(Occurrence(**dedup.occurrence(ticket.id, record.id, record)))
+        for field, value in dedup.after(dedup.counters_of(ticket), [event], now).items():
+            setattr(ticket, field, value)
 
     def _acknowledge(self, ticket: Ticket, actor: str, now: datetime, **detail: Any) -> None:
         before = _snapshot(ticket, "status")

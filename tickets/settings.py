@@ -34,6 +34,10 @@ class ServerSettings(StrictModel):
     """A request that has not begun to answer after this long is answered 503 with ``Retry-After``, and
     the next ones at once, until a probe request every 2 s finds the store answering again: a store that
     hangs costs callers seconds, not minutes (Alertmanager retries 5xx)."""
+    response_cache: bool = True
+    """Serve repeated queue pages and list API answers from a cache filed under the store's tickets version
+    (never stale: tickets/cache.py). ``false`` builds every answer anew (to measure without the caches:
+    bench/queue_load.py ``--uncached``)."""
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -49,9 +49,8 @@ def collect(
     passed or warned, 1 some check failed, 4 some unit could not run.
     """
     from core.schema import require_current_schema
-    from core.session import session_factory
+    from core.session import make_engine, session_factory
     from hypercare.pipeline import scheduler_processor
-    from hypercare.store import make_engine
     from monitor.scheduler import ScheduleError, Scheduler, build_units
     from monitor.startup import guard_sources
     from tickets.notify import AppriseNotifier, dispatch_pending

@@ -104,9 +104,8 @@ def dualrun_run(  # noqa: PLR0917 - typer maps parameters to options
 
 def _store(result: ComparisonResult, out: Console) -> None:
     from core.schema import require_current_schema
-    from core.session import session_factory
+    from core.session import make_engine, session_factory
     from hypercare.pipeline import process_dualrun
-    from hypercare.store import make_engine
 
     settings = state.settings()
     engine = make_engine(settings.store_url)
@@ -130,8 +129,7 @@ def _load_report(input_: Path | None, comparison: str | None) -> ComparisonResul
         except (ValueError, KeyError, TypeError) as exc:
             raise HypercareError(f"{input_}: not a dual-run result ({exc})") from None
     from core.schema import require_current_schema
-    from core.session import session_factory, session_scope
-    from hypercare.store import make_engine
+    from core.session import make_engine, session_factory, session_scope
     from monitor.dualrun.store import list_runs, load_result
 
     engine = make_engine(state.settings().store_url)

@@ -69,8 +69,7 @@ def list_runbooks() -> None:
 @runbooks_app.command("verify")
 def verify(ticket_id: Annotated[int, typer.Argument(help="The ticket whose check to re-run.")]) -> None:
     """Re-run the ticket's verification check; record the proof; resolve it on a pass where configured."""
-    from core.session import session_factory
-    from hypercare.store import make_engine
+    from core.session import make_engine, session_factory
     from runbooks.verification import verify_ticket
 
     settings = state.settings()

@@ -26,8 +26,7 @@ ROLE_HELP = "viewer | reporter | agent | oncall | manager | admin"
 def _session() -> Iterator[Session]:
     """A committed-on-success session on the configured store; a ValueError becomes a clean CLI error."""
     from core.schema import require_current_schema
-    from core.session import session_factory, session_scope
-    from hypercare.store import make_engine
+    from core.session import make_engine, session_factory, session_scope
 
     engine = make_engine(state.settings().store_url)
     try:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.dualrun import difference_fingerprint
 from anomaly.events import fingerprint
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare.app import build_app
 from hypercare.config import Settings, load_settings
 from hypercare.demo.builder import DemoErp, build_demo_erp
@@ -37,7 +37,7 @@ from hypercare.demo.masterdata import GO_LIVE_DAYS_BEFORE_AS_OF
 from hypercare.demo.sink import NotificationSink
 from hypercare.pipeline import DualRunReport, PipelineReport, process_dualrun, run_pipeline
 from hypercare.serving import BackgroundServer
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from monitor.checks import load_checks
 from monitor.dualrun.model import ComparisonResult
 from monitor.dualrun.readiness import evaluate

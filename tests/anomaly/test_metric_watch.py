@@ -22,8 +22,7 @@ from anomaly.settings import AnomalySettings, FixedThreshold
 from anomaly.severity import SeverityContext
 from anomaly.state import MetricWatch, SeriesState, create_rows, series_name, severity_context
 from core.errors import ConfigError
-from core.session import session_factory, session_scope
-from hypercare.store import make_engine
+from core.session import make_engine, session_factory, session_scope
 from monitor.results import CheckResult, MetricSample
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai

@@ -19,8 +19,8 @@ from anomaly import state as anomaly_state
 from anomaly.events import Event, fingerprint
 from anomaly.settings import AnomalySettings
 from anomaly.state import GROUP_METRIC, MetricWatch, SeriesState
-from core.session import session_factory, session_scope
-from hypercare.store import make_engine, upgrade
+from core.session import make_engine, session_factory, session_scope
+from hypercare.store import upgrade
 from monitor.results import MetricSample
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai

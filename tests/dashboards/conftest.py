@@ -14,8 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from known_store import Known, minute_now, seed
 
-from core.session import session_factory, session_scope
-from hypercare.store import make_engine
+from core.session import make_engine, session_factory, session_scope
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 GO_LIVE_DAYS_AGO = 9  # so today is go-live day 10

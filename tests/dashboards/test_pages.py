@@ -173,8 +173,7 @@ def test_a_page_opened_by_url_asks_for_the_login(known: Known, page: str) -> Non
 def test_cutover_page_shows_the_dual_run_gate(app_test: Any, known: Known, store_url: str) -> None:
     from datetime import timedelta
 
-    from core.session import session_factory, session_scope
-    from hypercare.store import make_engine
+    from core.session import make_engine, session_factory, session_scope
     from monitor.dualrun.store import DualRunEntityResult, DualRunRun
 
     engine = make_engine(store_url)

@@ -12,13 +12,12 @@ from decimal import Decimal
 from known_store import _ticket
 from sqlalchemy import event
 
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from dashboards import data, ui
 from dashboards.data import Filters
 from dashboards.present import records
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
-from hypercare.store import make_engine
 
 H = timedelta(hours=1)
 

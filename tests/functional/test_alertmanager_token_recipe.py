@@ -16,10 +16,9 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.app import build_app
 from hypercare.config import Settings
-from hypercare.store import make_engine
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.slow

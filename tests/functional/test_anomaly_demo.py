@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, delete, insert, select
 from starlette.testclient import TestClient
 
 from anomaly.state import SeriesState
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare.app import ports
 from hypercare.config import Settings
 from hypercare.demo import erp_schema as s
@@ -30,7 +30,7 @@ from hypercare.demo.faults_ops import SLOW_PATH
 from hypercare.demo.run import demo_environment
 from hypercare.pipeline import PipelineReport, run_pipeline
 from hypercare.serving import BackgroundServer, free_port
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from tickets.app import create_app
 from tickets.auth import create_token, create_user
 from tickets.models import EventRecord, Ticket

@@ -9,12 +9,11 @@ from pathlib import Path
 import httpx
 
 from anomaly.events import Event
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare.app import build_app
 from hypercare.config import Settings
 from hypercare.demo.sink import NotificationSink
 from hypercare.serving import BackgroundServer
-from hypercare.store import make_engine
 from monitor.collect import Collection, store_collection
 from monitor.results import CheckResult
 from tickets.service import TicketService

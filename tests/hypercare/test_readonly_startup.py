@@ -14,9 +14,10 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
+from core.session import make_engine
 from hypercare.app import build_app
 from hypercare.config import Settings
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from monitor.startup import guard_sources
 from tests.conftest import PG_URL
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import SchemaOutOfDate, StoreError
 from core.schema import head_revision, require_current_schema
-from hypercare.store import make_engine
+from core.session import make_engine
 from tickets.models import Ticket, TicketAudit
 
 

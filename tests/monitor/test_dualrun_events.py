@@ -19,10 +19,9 @@ from anomaly.dualrun import (
     events_for_comparison,
 )
 from anomaly.events import fingerprint
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.config import Settings
 from hypercare.pipeline import process_dualrun
-from hypercare.store import make_engine
 from monitor.dualrun.model import AggregateResult
 from monitor.dualrun.store import DualRunEntityResult, DualRunRun
 from runbooks.library import load_runbooks

@@ -13,11 +13,10 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare import dualrun_api
 from hypercare.app import ports
 from hypercare.config import Settings
-from hypercare.store import make_engine
 from monitor.dualrun.model import ComparisonResult
 from monitor.dualrun.readiness import ReadinessCollector, evaluate
 from monitor.dualrun.store import store_failure, store_result

@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare.app import build_app
 from hypercare.config import Settings
-from hypercare.store import make_engine
 from monitor.collect import Collection, store_collection
 from monitor.collectors import run_collector
 from monitor.metrics import CheckLabels, CheckResultsCollector, check_catalog

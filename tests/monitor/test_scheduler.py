@@ -23,10 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.events import fingerprint
 from core.errors import ConfigError
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare.config import Settings, load_settings
 from hypercare.pipeline import scheduler_processor
-from hypercare.store import make_engine
 from monitor import leases
 from monitor.checks import CheckDefinitionError, CheckSpec, parse_checks
 from monitor.models import CheckResultRow, WorkLease

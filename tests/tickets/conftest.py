@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_settings, seed_users
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.app import ports
 from hypercare.config import Settings
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from tickets.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,9 +15,8 @@ from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_settings, seed_users
 
 from anomaly.events import Event
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.app import ports
-from hypercare.store import make_engine
 from tickets.alertmanager import map_labels
 from tickets.app import create_app
 from tickets.models import AlertmanagerAlert, EventRecord, Ticket, TicketAudit

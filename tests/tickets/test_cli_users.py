@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.session import session_factory
-from hypercare.store import make_engine
+from core.session import make_engine, session_factory
 from tickets.auth import ROLE_SCOPES, authenticate, principal_for_token
 from tickets.models import User
 

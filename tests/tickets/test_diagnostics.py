@@ -19,11 +19,11 @@ from test_ticket_ui import login
 from ticket_factories import make_event, seed_users
 
 from anomaly.events import Event
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare.app import ports
 from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from monitor.checks import load_checks
 from runbooks.diagnostics import Runner, attach_runbooks
 from runbooks.library import Diagnostic

@@ -20,10 +20,10 @@ from starlette.testclient import TestClient
 from test_ticket_ui import csrf_of, login
 from ticket_factories import seed_users
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.app import ports
 from hypercare.serving import BackgroundServer
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from runbooks.lint import lint
 from tests.conftest import PG_URL, unavailable
 from tickets.app import create_app

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ticket_factories import Clock, make_event, make_settings, target
 
 from core.session import session_factory, session_scope
+from tickets.cache import store_version
 from tickets.escalation import HOUSEKEEPING_LOCK, escalate, housekeeping
 from tickets.models import NotificationOutbox, Ticket, TicketAudit
 from tickets.notify import OutboxCollector, RecordingNotifier, build_notifier, dispatch_pending
@@ -266,3 +267,25 @@ def test_one_process_at_a_time_housekeeps_a_shared_store(
     report = housekeeping(factory, settings, now=clock)
     assert not report.skipped and report.closed == 1
     assert not housekeeping(factory, settings, now=clock).skipped, "the lock is released after each pass"
+
+
+def test_housekeeping_moves_the_tickets_version_only_when_it_changes_a_ticket(
+    factory: sessionmaker[Session], clock: Clock
+) -> None:
+    """The queue's response caches see what escalation and auto-close write (tickets/cache.py)."""
+    settings = make_settings(targets=(ONCALL, LEAD), escalation=ESCALATION)
+    with session_scope(factory) as session:
+        TicketService(session, settings, now=clock).ingest(make_event(fingerprint="kept-fresh"))
+
+    def version() -> int | None:
+        with factory() as session:
+            return store_version(session)
+
+    before = version()
+    assert before is not None
+    assert housekeeping(factory, settings, now=clock).escalated == 0
+    assert version() == before, "a pass that changes nothing moves nothing"
+    clock.advance(minutes=15)
+    assert housekeeping(factory, settings, now=clock).escalated == 1
+    after = version()
+    assert after is not None and after > before

@@ -10,14 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from starlette.testclient import TestClient
 from test_ticket_ui import login, open_ticket
 from ticket_factories import TicketApp
 
 from core.db import utcnow
 from core.session import session_scope
-from tickets.auth import create_token, token_hash
+from tickets.auth import ROLE_SCOPES, create_token, principal_for_token, token_hash
 from tickets.hot_reads import HotReads
 from tickets.models import ApiToken, User
 
@@ -166,3 +166,73 @@ def test_a_change_is_seen_by_the_next_hit(client: TestClient, ticket_app: Ticket
     open_ticket(ticket_app, fingerprint="hot-4", summary="Fresh one")
     assert client.get(LIST, headers=headers).json()["total"] == 1
     assert "Fresh one" in client.get("/tickets").text
+
+
+def test_the_hot_lookup_and_the_general_path_decide_alike(client: TestClient, ticket_app: TicketApp) -> None:
+    """One decision (tickets.auth.token_access / session_access) behind both: the hot lookup lets in exactly
+    whom the general path lets in, with the same scopes (or defers a use due to be recorded to it)."""
+    hot = hot_of(ticket_app)
+    token = ticket_app.tokens["agent"]
+    digest = token_hash(token)
+
+    def general() -> frozenset[str] | None:
+        with session_scope(ticket_app.factory) as session:
+            found = principal_for_token(session, token)
+            return None if found is None else found.scopes
+
+    def hot_token() -> frozenset[str] | None:
+        who = client.portal.call(hot.token_user, token)
+        return None if who is None else who.scopes
+
+    def hot_session() -> frozenset[str] | None:
+        who = client.portal.call(hot.session_user, agent_id)
+        return None if who is None else who.scopes
+
+    def change_token(**values: object) -> None:
+        with session_scope(ticket_app.factory) as session:
+            session.execute(update(ApiToken).where(ApiToken.token_hash == digest).values(**values))
+
+    with session_scope(ticket_app.factory) as session:
+        agent_id = session.scalars(select(User.id).where(User.username == "agent")).one()
+    scopes = general()  # records the use: the hot lookup may answer now
+    assert scopes == hot_token() == ROLE_SCOPES["agent"] == hot_session()
+
+    change_token(scopes="tickets:read")
+    assert hot_token() == general() == frozenset({"tickets:read"})
+    set_role(ticket_app, "agent", "viewer")  # the role narrows the token and the session at once
+    assert hot_token() == general() == frozenset({"tickets:read"})
+    assert hot_session() == ROLE_SCOPES["viewer"]
+    set_role(ticket_app, "agent", "agent")
+    set_active(ticket_app, "agent", False)
+    assert hot_token() is None and general() is None and hot_session() is None
+    set_active(ticket_app, "agent", True)
+    change_token(revoked_at=utcnow())
+    assert hot_token() is None and general() is None
+    change_token(revoked_at=None, last_used_at=utcnow() - timedelta(minutes=5))
+    assert hot_token() is None, "a use due to be recorded is the general path's (a write)"
+    assert general() == frozenset({"tickets:read"})
+    assert hot_token() == frozenset({"tickets:read"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_hot_lookup_is_one_statement(client: TestClient, ticket_app: TicketApp) -> None:
+    hot = hot_of(ticket_app)
+    headers = ticket_app.auth("agent")
+    assert client.get(LIST, headers=headers).status_code == 200  # records the token's use
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement)
+
+    event.listen(ticket_app.engine, "before_cursor_execute", record)
+    try:
+        assert client.portal.call(hot.token_user, ticket_app.tokens["agent"]) is not None
+        assert client.portal.call(hot.session_user, 1) is not None
+    finally:
+        event.remove(ticket_app.engine, "before_cursor_execute", record)
+    assert len(seen) == 2, seen
+
+
+def set_role(ticket_app: TicketApp, username: str, role: str) -> None:
+    with session_scope(ticket_app.factory) as session:
+        session.execute(update(User).where(User.username == username).values(role=role))

@@ -12,18 +12,18 @@ from datetime import datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, event, insert, text, update
+from sqlalchemy import Engine, bindparam, event, insert, text, update
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 from test_ticket_ui import csrf_of, login, open_ticket
-from ticket_factories import TicketApp
+from ticket_factories import TicketApp, make_event, make_settings
 
 from core.db import utcnow
-from core.session import session_factory, session_scope
+from core.session import make_engine, session_factory, session_scope
 from hypercare.app import ports
-from hypercare.store import make_engine
 from tickets.app import create_app
-from tickets.cache import VersionedCache, cache_for, store_version, writes_tracked_table
-from tickets.models import Ticket
+from tickets.cache import VersionedCache, bump_version, store_version
+from tickets.models import ApiToken, Ticket
 from tickets.service import TicketService
 from tickets.ui import routes
 from tickets.ui.views import ClockFacts, LiveClocks, clock_html, sla_clock
@@ -56,58 +56,6 @@ def other_app(ticket_app: TicketApp) -> Iterator[TestClient]:
     engine.dispose()
 
 
-def test_writes_to_the_queue_tables_are_recognised() -> None:
-    assert writes_tracked_table("UPDATE ticket SET status=? WHERE ticket.id = ?")
-    assert writes_tracked_table("INSERT INTO ticket_audit (ticket_id) VALUES (%(ticket_id)s)")
-    assert writes_tracked_table(' insert into "occurrence" (ticket_id) values (1)')
-    assert writes_tracked_table("DELETE FROM app_user WHERE id = 3")
-    assert not writes_tracked_table("INSERT INTO ticket_watcher (ticket_id) VALUES (1)")
-    assert not writes_tracked_table("UPDATE api_token SET last_used_at = now()")
-    assert not writes_tracked_table("SELECT * FROM ticket")
-    assert not writes_tracked_table("SELECT id FROM ticket WHERE id = 1 FOR UPDATE")
-    cte = "WITH ev AS (INSERT INTO event (a) VALUES (1) RETURNING id)\nINSERT INTO occurrence (event_id) SELECT id FROM ev"
-    assert writes_tracked_table(cte), "a data-modifying CTE (the Alertmanager bulk intake)"
-    assert writes_tracked_table("WITH x AS (SELECT 1)\nUPDATE ticket AS t SET occurrence_count = 2")
-    # however the table is named: schema-qualified, quoted, any case and spacing
-    assert writes_tracked_table("UPDATE public.ticket SET title = %(title)s WHERE ticket.id = %(id)s")
-    assert writes_tracked_table('INSERT INTO "public"."ticket" (title) VALUES (%(title)s)')
-    assert writes_tracked_table("UPDATE main.ticket SET title = ? WHERE id = ?")
-    assert writes_tracked_table('update "main" . "occurrence"\n   set x = 1')
-    assert writes_tracked_table("  \n\tdelete\n  from\tPUBLIC.app_user where id = 3")
-    assert writes_tracked_table("UPDATE ONLY public.ticket SET title = 'x'")
-    assert writes_tracked_table("INSERT IGNORE INTO `hypercare`.`ticket_audit` (ticket_id) VALUES (1)")
-    # every other verb that writes rows
-    assert writes_tracked_table("REPLACE INTO ticket (id, title) VALUES (1, 'x')")
-    assert writes_tracked_table("INSERT OR REPLACE INTO ticket (id, title) VALUES (1, 'x')")
-    assert writes_tracked_table(
-        "INSERT INTO ticket (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET title = 'x'"
-    )
-    assert writes_tracked_table("UPSERT INTO ticket (id, title) VALUES (1, 'x')")
-    merge = (
-        "MERGE INTO public.ticket t USING src s ON t.id = s.id WHEN MATCHED THEN UPDATE SET title = s.title"
-    )
-    assert writes_tracked_table(merge)
-    assert writes_tracked_table("TRUNCATE ticket")
-    assert writes_tracked_table("truncate table ticket_watcher, public.occurrence restart identity cascade")
-    assert writes_tracked_table(
-        "WITH gone AS (DELETE FROM public.ticket RETURNING id) SELECT count(*) FROM gone"
-    )
-    # a name that merely starts like a tracked one, a schema named like one, reads, the counter itself
-    assert not writes_tracked_table("UPDATE ticket_version SET version = version + 1 WHERE shard = 3")
-    assert not writes_tracked_table('UPDATE "public"."ticket_version" SET version = 1')
-    assert not writes_tracked_table("UPDATE public.ticket_watcher SET muted = true")
-    assert not writes_tracked_table("REPLACE INTO ticket_watcher (ticket_id) VALUES (1)")
-    assert not writes_tracked_table("TRUNCATE ticket_watcher, ticket_version")
-    assert not writes_tracked_table(
-        "MERGE INTO ticket_watcher w USING ticket t ON w.ticket_id = t.id WHEN MATCHED THEN DELETE"
-    )
-    assert not writes_tracked_table("UPDATE ticket.other SET x = 1")
-    assert not writes_tracked_table("DELETE FROM tickets")
-    assert not writes_tracked_table("SELECT * FROM public.ticket WHERE id = 1 FOR UPDATE OF ticket")
-    assert not writes_tracked_table("SELECT replace(title, 'a', 'b') FROM main.ticket")
-    assert not writes_tracked_table("WITH x AS (SELECT 1) SELECT * FROM ticket FOR UPDATE SKIP LOCKED")
-
-
 def test_every_committed_ticket_change_moves_the_version_and_nothing_else_does(
     ticket_app: TicketApp,
 ) -> None:
@@ -128,8 +76,9 @@ def test_every_committed_ticket_change_moves_the_version_and_nothing_else_does(
         session.rollback()
     assert version_of(engine) == after_open
 
-    with engine.begin() as conn:  # Core, outside the service layer: a step too
+    with engine.begin() as conn:  # Core on a bare connection, outside any session: a step with its bump
         conn.execute(update(Ticket).where(Ticket.id == ticket_id).values(title="Core wrote this"))
+        bump_version(conn)
     assert version_of(engine) == after_open + 1
 
     with session_scope(ticket_app.factory) as session:
@@ -137,23 +86,83 @@ def test_every_committed_ticket_change_moves_the_version_and_nothing_else_does(
     assert version_of(engine) == after_open + 2
 
 
-def test_a_schema_qualified_write_moves_the_version(ticket_app: TicketApp) -> None:
+def test_a_core_bulk_write_through_a_session_moves_the_version_once(ticket_app: TicketApp) -> None:
     engine = ticket_app.engine
     ticket_id = open_ticket(ticket_app)
     before = version_of(engine)
     assert before is not None
-    schema = "public" if engine.dialect.name == "postgresql" else "main"
-    with engine.begin() as conn:  # a script naming the table with its schema
-        conn.execute(
-            text(f"UPDATE {schema}.ticket SET title = :title WHERE id = :id"), {"title": "x", "id": ticket_id}
+    table = Ticket.metadata.tables["ticket"]
+    with session_scope(ticket_app.factory) as session:  # Core statements on the table, executemany
+        session.execute(
+            update(table).where(table.c.id == bindparam("tid")).values(title=bindparam("title")),
+            [{"tid": ticket_id, "title": "one"}, {"tid": ticket_id, "title": "two"}],
         )
+        session.execute(insert(table), [_bulk_row()])
+    assert version_of(engine) == before + 1, "one transaction, one step, however many statements"
+
+
+def test_text_sql_moves_the_version_only_when_its_writer_bumps_it(ticket_app: TicketApp) -> None:
+    engine = ticket_app.engine
+    ticket_id = open_ticket(ticket_app)
+    before = version_of(engine)
+    assert before is not None
+    write = text("UPDATE ticket SET title = :title WHERE id = :id")
+    with session_scope(ticket_app.factory) as session:  # nothing parses SQL: unseen, unbumped
+        session.execute(write, {"title": "unseen", "id": ticket_id})
+    assert version_of(engine) == before
+    with session_scope(ticket_app.factory) as session:
+        session.execute(write, {"title": "seen", "id": ticket_id})
+        bump_version(session)
+        bump_version(session)  # marks; the bump itself is made once, at commit
     assert version_of(engine) == before + 1
-    with engine.begin() as conn:
-        conn.execute(
-            text(f'UPDATE "{schema}"."ticket" SET title = :title WHERE id = :id'),
-            {"title": "y", "id": ticket_id},
-        )
-    assert version_of(engine) == before + 2
+
+
+def test_an_orm_change_left_unflushed_at_commit_moves_the_version(ticket_app: TicketApp) -> None:
+    engine = ticket_app.engine
+    ticket_id = open_ticket(ticket_app)
+    before = version_of(engine)
+    assert before is not None
+    with ticket_app.factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        ticket.title = "flushed by the commit itself"
+        session.commit()
+    assert version_of(engine) == before + 1
+
+
+def test_writes_to_other_tables_and_unchanged_loads_do_not_move_the_version(ticket_app: TicketApp) -> None:
+    engine = ticket_app.engine
+    ticket_id = open_ticket(ticket_app)
+    before = version_of(engine)
+    with session_scope(ticket_app.factory) as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        ticket.title = ticket.title  # set to what it was: no net change, no UPDATE
+        session.execute(update(ApiToken).values(last_used_at=utcnow()))
+    assert version_of(engine) == before
+
+
+def test_a_rolled_back_transaction_leaves_no_mark_for_the_next_one(ticket_app: TicketApp) -> None:
+    engine = ticket_app.engine
+    ticket_id = open_ticket(ticket_app)
+    before = version_of(engine)
+    assert before is not None
+    with ticket_app.factory() as session:
+        session.execute(update(Ticket).where(Ticket.id == ticket_id).values(title="never"))
+        session.rollback()
+        session.execute(text("SELECT 1"))
+        session.commit()
+    assert version_of(engine) == before
+
+
+def test_the_version_moves_in_the_test_sessions_savepoint_mode_too(session: Session) -> None:
+    """The per-test session (tests/conftest.py) joins an outer transaction with SAVEPOINTs: its commits
+    bump as a served process's do."""
+    before = store_version(session)
+    assert before is not None
+    TicketService(session, make_settings()).ingest(make_event(fingerprint="savepoint-mode"))
+    session.commit()
+    assert store_version(session) == before + 1
 
 
 def test_a_change_shows_on_the_very_next_request_in_both_apps(
@@ -174,8 +183,8 @@ def test_a_change_shows_on_the_very_next_request_in_both_apps(
         assert found is not None
         return found.group(1)
 
-    with session_factory(ticket_app.engine)() as session:
-        api_cache, page_cache = cache_for(session, "api-list"), cache_for(session, "queue-page")
+    caches = ticket_app.app.state.hypercare.caches
+    api_cache, page_cache = caches.get("api-list"), caches.get("queue-page")
     for c in (client, other_app):
         assert (api_status(c), page_status(c)) == ("new", "new")
     hits = (api_cache.hits, page_cache.hits)
@@ -189,9 +198,10 @@ def test_a_change_shows_on_the_very_next_request_in_both_apps(
     assert resolved.status_code == 200
     assert (api_status(other_app), page_status(other_app)) == ("resolved", "resolved")
 
-    # a write outside any app (a script on the store) too
+    # a write outside any app (a script on the store that bumps the version) too
     with ticket_app.engine.begin() as conn:
         conn.execute(update(Ticket).where(Ticket.id == ticket_id).values(title="Renamed by a script"))
+        bump_version(conn)
     for c in (client, other_app):
         assert "Renamed by a script" in c.get("/tickets?status=all").text
         assert "Renamed by a script" in c.get("/api/v1/tickets", headers=agent).text
@@ -201,8 +211,8 @@ def test_a_new_ticket_counts_at_once(client: TestClient, ticket_app: TicketApp) 
     open_ticket(ticket_app, fingerprint="one")
     viewer = ticket_app.auth("viewer")
     assert client.get("/api/v1/tickets", headers=viewer).json()["total"] == 1
-    with ticket_app.engine.begin() as conn:  # a bulk Core insert, as the Alertmanager intake does
-        conn.execute(insert(Ticket), [_bulk_row()])
+    with session_scope(ticket_app.factory) as session:  # a bulk insert, as the Alertmanager intake does
+        session.execute(insert(Ticket), [_bulk_row()])
     listing = client.get("/api/v1/tickets", headers=viewer).json()
     assert listing["total"] == 2 and listing["facets"]["by_status"] == {"new": 2}
 
@@ -354,3 +364,21 @@ def test_alertmanager_sightings_applied_set_wise_show_at_once(
     assert counts() == [1]
     deliver(10)  # a new episode of an open ticket: on PostgreSQL one data-modifying CTE (WITH ... INSERT)
     assert counts() == [2]
+
+
+def test_savepoints_do_not_bump_early_and_one_left_open_at_commit_still_bumps(ticket_app: TicketApp) -> None:
+    engine = ticket_app.engine
+    ticket_id = open_ticket(ticket_app)
+    before = version_of(engine)
+    assert before is not None
+    with ticket_app.factory() as session:
+        with session.begin_nested():  # released: the transaction goes on, nothing bumped yet
+            session.execute(update(Ticket).where(Ticket.id == ticket_id).values(title="inside"))
+        assert version_of(engine) == before
+        session.commit()
+    assert version_of(engine) == before + 1
+    with ticket_app.factory() as session:
+        session.begin_nested()  # left open: the commit releases it after the hook ran
+        session.execute(update(Ticket).where(Ticket.id == ticket_id).values(title="left open"))
+        session.commit()
+    assert version_of(engine) == before + 2

@@ -14,9 +14,8 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_settings, seed_users
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.app import ports
-from hypercare.store import make_engine
 from tickets.app import create_app
 from tickets.models import EventRecord, Report, Ticket
 from tickets.reports import safe_filename

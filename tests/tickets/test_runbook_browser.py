@@ -13,11 +13,11 @@ from runbook_fixtures import CHECK_ID, build_shop
 from sqlalchemy import select
 from ticket_factories import PASSWORD, seed_users
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.app import ports
 from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer, free_port
-from hypercare.store import make_engine, upgrade
+from hypercare.store import upgrade
 from monitor.checks import load_checks
 from tickets.app import create_app
 from tickets.models import Ticket, TicketAudit

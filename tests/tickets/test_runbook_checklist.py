@@ -17,11 +17,10 @@ from starlette.testclient import TestClient
 from test_ticket_ui import csrf_of, login
 from ticket_factories import seed_users
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.app import ports
 from hypercare.config import Settings
 from hypercare.pipeline import run_pipeline
-from hypercare.store import make_engine
 from monitor.checks import load_checks
 from monitor.models import CheckResultRow
 from runbooks.library import load_runbooks

@@ -19,10 +19,9 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 from ticket_factories import seed_users
 
-from core.session import session_factory
+from core.session import make_engine, session_factory
 from hypercare.app import ports
 from hypercare.config import Settings
-from hypercare.store import make_engine
 from tickets.app import create_app
 
 

@@ -15,8 +15,8 @@ from starlette.testclient import TestClient
 from ticket_factories import TicketApp, make_event, make_settings
 
 from core.errors import SchemaOutOfDate
+from core.session import make_engine
 from hypercare.app import ports
-from hypercare.store import make_engine
 from tickets.app import create_app
 from tickets.models import ApiToken
 

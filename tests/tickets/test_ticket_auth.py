@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tickets.auth import (
+    LAST_USED_RESOLUTION,
+    ROLE_SCOPES,
+    TokenAccess,
     authenticate,
     create_token,
     create_user,
     hash_password,
+    plausible_token,
     revoke_token,
+    session_access,
+    session_uid,
+    token_access,
     user_for_token,
     verify_password,
 )
@@ -101,3 +109,52 @@ def test_unknown_revoked_and_inactive_tokens_are_refused(session: Session) -> No
     user.active = True
     revoke_token(session, session.scalars(select(ApiToken.id)).one())
     assert user_for_token(session, token) is None
+
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def test_a_token_is_let_in_only_unrevoked_with_an_active_user_and_scopes_within_the_role() -> None:
+    def access(**facts: object) -> TokenAccess | None:
+        given: dict[str, Any] = {
+            "revoked_at": None,
+            "active": True,
+            "role": "agent",
+            "scopes": "tickets:read events:write",
+            "last_used_at": NOW,
+            "now": NOW,
+        }
+        return token_access(**{**given, **facts})
+
+    assert access() == TokenAccess(frozenset({"tickets:read", "events:write"}), record_use=False)
+    assert access(revoked_at=NOW - timedelta(days=1)) is None
+    assert access(active=False) is None
+    demoted = access(role="viewer")  # demoting the user narrows the token at once
+    assert demoted is not None and demoted.scopes == frozenset({"tickets:read"})
+    defaults = access(scopes=None)  # a token from before scopes: its role's defaults
+    assert defaults is not None and defaults.scopes == ROLE_SCOPES["agent"]
+    unknown_role = access(role="intern")
+    assert unknown_role is not None and unknown_role.scopes == frozenset()
+
+
+def test_a_token_use_is_due_to_be_recorded_once_a_minute() -> None:
+    def due(last_used_at: datetime | None) -> bool:
+        found = token_access(
+            revoked_at=None, active=True, role="agent", scopes=None, last_used_at=last_used_at, now=NOW
+        )
+        assert found is not None
+        return found.record_use
+
+    assert due(None)
+    assert not due(NOW - LAST_USED_RESOLUTION + timedelta(seconds=1))
+    assert due(NOW - LAST_USED_RESOLUTION)
+
+
+def test_a_login_session_lets_in_an_active_user_with_their_roles_scopes() -> None:
+    assert session_access(active=True, role="viewer") == ROLE_SCOPES["viewer"]
+    assert session_access(active=False, role="admin") is None
+    assert session_uid(7) == 7
+    for value in (None, "7", True, 0, -1, 2**31, 7.0):
+        assert session_uid(value) is None, value
+    assert plausible_token("hc_" + "x" * 40)
+    assert not plausible_token("Bearer hc_x") and not plausible_token("hc_" + "x" * 300)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
 from tickets.api.guards import StoreBreaker
+from tickets.cache import ResponseCaches
 from tickets.hot_reads import HotReads
 from tickets.ports import Ports
 from tickets.settings import TicketsConfig
@@ -27,6 +28,8 @@ class AppState:
     breaker: StoreBreaker
     """Open while the store does not answer (tickets/api/guards.py); /readyz closes it."""
     """Diagnostics and verification, as the wiring provides them (tickets/ports.py)."""
+    caches: ResponseCaches
+    """The queue page's and the list API's response caches (tickets/cache.py)."""
     notices: tuple[str, ...] = ()
     """What the wiring found at start-up for ``/readyz`` to show (a source running with a privileged user)."""
 

@@ -37,7 +37,7 @@ from tickets.api.schemas import (
     TicketPublic,
 )
 from tickets.api.state import AppState, app_state
-from tickets.cache import cache_for, engine_cache, store_version
+from tickets.cache import store_version
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.models import Ticket, User
 from tickets.queries import MAX_PAGE, MAX_TEXT, SortKey, StatusFilter, TicketDetail, TicketFilter
@@ -133,7 +133,7 @@ async def list_tickets(
         who = await state.hot.token_user(credentials.credentials)
         if who is not None and who.allows(READ_SCOPE):
             key = (who.role, flt, sort, limit, offset)
-            body = engine_cache(state.engine, LIST_CACHE).get(key, who.version)
+            body = state.caches.get(LIST_CACHE).get(key, who.version)
             if body is not None:
                 return Response(body, media_type="application/json")
     page = await run_in_threadpool(_list_page, state, credentials, flt, sort, limit, offset)
@@ -153,7 +153,7 @@ def _list_page(  # noqa: PLR0917  (the route's query, passed on)
         # The same answer for the same query at the same tickets version (tickets/cache.py): read the
         # version first, then serve the JSON filed under it or build it from the data read after it.
         version = store_version(session)
-        cache = cache_for(session, LIST_CACHE)
+        cache = state.caches.get(LIST_CACHE)
         key = (user.role, flt, sort, limit, offset)
 
         def build() -> bytes:

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from core.vocabulary import Category, Level, parse
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
-from tickets.auth import ROLE_SCOPES
+from tickets.auth import session_access
 from tickets.models import User
 from tickets.reports import (
     Affected,
@@ -32,7 +32,8 @@ AFFECTED_LABELS = {"me": "only me", "team": "my team", "many": "many people or c
 
 
 def may(user: User, scope: str) -> bool:
-    return scope in ROLE_SCOPES.get(user.role, frozenset())
+    """Whether the logged-in user may do ``scope`` (``tickets.auth.session_access``)."""
+    return scope in (session_access(active=user.active, role=user.role) or frozenset())
 
 
 def _require_reporter(user: User) -> None:

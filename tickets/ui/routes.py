@@ -23,7 +23,7 @@ from tickets import queries
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
 from tickets.api.state import AppState, app_state
 from tickets.auth import authenticate
-from tickets.cache import cache_for, engine_cache, store_version
+from tickets.cache import store_version
 from tickets.errors import TicketNotFound
 from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
@@ -165,7 +165,7 @@ async def ticket_queue(
         who = await state.hot.session_user(request.session.get("uid"))
         if who is not None and who.allows("tickets:read"):
             key = _queue_key(who.user_id, who.username, who.role, who.display_name, params, offset)
-            found = engine_cache(state.engine, QUEUE_CACHE).get(key, who.version)
+            found = state.caches.get(QUEUE_CACHE).get(key, who.version)
             if found is not None:
                 return _queue_response(request, found)
     return await run_in_threadpool(_queue_page, request, state, params, offset)
@@ -206,7 +206,7 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
         # cached.
         flashes = request.session.pop("flash", [])
         version = store_version(session)
-        cache = cache_for(session, QUEUE_CACHE)
+        cache = state.caches.get(QUEUE_CACHE)
         key = _queue_key(user.id, user.username, user.role, user.display_name, params, offset)
 
         def build() -> QueuePage:

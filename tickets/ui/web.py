@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from tickets.api.deps import ACTING_ROLES, SessionDep
+from tickets.auth import session_access, session_uid
 from tickets.models import User
 from tickets.outbox import format_amount
 
@@ -67,9 +68,9 @@ def safe_next(next_url: str | None) -> str:
 
 
 def ui_user(request: Request, session: SessionDep) -> User:
-    uid = request.session.get("uid")
-    user = session.get(User, uid) if isinstance(uid, int) else None
-    if user is None or not user.active:
+    uid = session_uid(request.session.get("uid"))
+    user = session.get(User, uid) if uid is not None else None
+    if user is None or session_access(active=user.active, role=user.role) is None:
         request.session.pop("uid", None)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
