@@ -160,7 +160,8 @@ def _describe(error: Any, path: Path | None) -> str:
     if kind == "extra_forbidden":
         return f"{where}: unknown key '{loc}'"
     given = error.get("input")
-    shown = "" if isinstance(given, dict | list) or "url" in loc or "secret" in loc else f" (got {given!r})"
+    hidden = isinstance(given, dict | list) or any(word in loc for word in ("url", "secret", "key"))
+    shown = "" if hidden else f" (got {given!r})"
     return f"{where}: key '{loc}': {error['msg']}{shown}"
 
 

@@ -26,10 +26,11 @@ from core.errors import ConfigError
 from core.session import session_factory, session_scope
 from hypercare.app import audit_checkpoint
 from hypercare.cli import app as cli_app
+from hypercare.config import load_settings
 from tickets.audit import GENESIS, row_hash, verify
 from tickets.audit_chain import row_mac, use_keyring
 from tickets.audit_checkpoints import append, take
-from tickets.audit_keys import Keyring, load_keyring, parse_keyring, rotate
+from tickets.audit_keys import Keyring, keyring_for, load_keyring, parse_keyring, rotate
 from tickets.models import Ticket, TicketAudit, TicketAuditSeal
 from tickets.service import TicketService
 
@@ -609,3 +610,19 @@ def test_verify_never_generates_a_key(store_url: str, tmp_path: Path) -> None:
     result = _cli(config, "verify")
     assert result.returncode != 0 and "restore it from its backup" in result.stderr
     assert not (tmp_path / "audit_key").exists()
+
+
+def test_the_keyring_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    one, two = (base64.b64encode(bytes([n]) * 32).decode() for n in (1, 2))
+    monkeypatch.setenv("HYPERCARE_AUDIT_KEY", f"k1:{one},k2:{two}")
+    settings = load_settings(None, data_dir=tmp_path)
+    keyring = keyring_for(settings)
+    assert (list(keyring.keys), keyring.current, keyring.source) == (
+        ["k1", "k2"],
+        "k2",
+        "HYPERCARE_AUDIT_KEY",
+    )
+    assert one not in repr(settings) and not (tmp_path / "audit_key").exists()
+    monkeypatch.setenv("HYPERCARE_AUDIT_KEY", "k1")
+    with pytest.raises(ConfigError, match="HYPERCARE_AUDIT_KEY: entry 1 is not 'kid:base64key'"):
+        keyring_for(load_settings(None, data_dir=tmp_path))
