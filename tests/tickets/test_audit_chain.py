@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 from ticket_factories import make_event, make_settings
 from typer.testing import CliRunner
@@ -27,6 +27,7 @@ from core.session import session_factory, session_scope
 from hypercare.app import audit_checkpoint
 from hypercare.cli import app as cli_app
 from hypercare.config import load_settings
+from hypercare.store import downgrade, upgrade
 from tickets.audit import GENESIS, row_hash, verify
 from tickets.audit_chain import row_mac, use_keyring
 from tickets.audit_checkpoints import append, take
@@ -626,3 +627,44 @@ def test_the_keyring_may_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HYPERCARE_AUDIT_KEY", "k1")
     with pytest.raises(ConfigError, match="HYPERCARE_AUDIT_KEY: entry 1 is not 'kid:base64key'"):
         keyring_for(load_settings(None, data_dir=tmp_path))
+
+
+def test_the_migration_keeps_legacy_hashes_and_new_rows_chain_on_with_the_key(store_engine: Engine) -> None:
+    """A store at 0011 with sha256-chained rows, upgraded: every row keeps its hash and verifies as legacy;
+    the ticket's next row is keyed, chained from the last legacy one, and sealed."""
+    factory = session_factory(store_engine)
+    with session_scope(factory) as session:
+        ticket = TicketService(session, make_settings()).ingest(make_event()).ticket
+        assert ticket is not None
+        ticket_id = ticket.id
+    _tamper(store_engine, "DELETE FROM ticket_audit")
+    downgrade(store_engine, "0011_vocabulary_checks")
+    table = TicketAudit.__table__
+    prev, legacy = GENESIS, []
+    with store_engine.begin() as conn:  # what the writer of migrations 0006 to 0011 stored
+        for n in range(3):
+            row = TicketAudit(ticket_id=ticket_id, actor="system", action="commented", detail={"n": n})
+            row.at = make_event().occurred_at
+            digest = row_hash(row, prev)
+            conn.execute(
+                insert(table).values(
+                    ticket_id=ticket_id,
+                    at=row.at,
+                    actor="system",
+                    action="commented",
+                    detail={"n": n},
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+            legacy.append(digest)
+            prev = digest
+        conn.execute(text("UPDATE ticket SET audit_hash = :h WHERE id = :id"), {"h": prev, "id": ticket_id})
+    upgrade(store_engine)
+    _comment(store_engine, ticket_id, "after the upgrade")
+    rows = _ticket_rows(store_engine)
+    assert [row.hash for row in rows[:3]] == legacy and [row.key_id for row in rows] == [None] * 3 + ["t1"]
+    assert rows[3].prev_hash == legacy[-1]
+    with factory() as session:
+        report = verify(session)
+    assert report.ok and (report.checked, report.legacy, report.sealed) == (4, 3, 1)
