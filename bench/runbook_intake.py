@@ -25,9 +25,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tickets"))
-
-from runbook_fixtures import build_shop
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shop ERP of the runbook tests
 
 from anomaly.rules import events_for_results
 from core.session import make_engine, session_factory, session_scope
@@ -37,6 +35,7 @@ from monitor.checks import load_checks
 from monitor.collect import collect, store_collection
 from runbooks.diagnostics import attach_runbooks
 from runbooks.library import load_runbooks, shipped_runbooks
+from tests.runbooks.factories import build_shop
 from tickets.audit_chain import use_keyring
 from tickets.audit_keys import Keyring
 from tickets.service import TicketService

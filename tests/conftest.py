@@ -11,6 +11,10 @@ Both are parametrised over ``sqlite`` and ``postgres``. PostgreSQL is the server
 ``HYPERCARE_TEST_DATABASE_URL`` (default ``postgresql+psycopg://root@127.0.0.1:5432/test``); each test run
 works in throwaway databases of its own. Without a server the PostgreSQL cases skip with the reason, except
 under ``CI=true``, where they fail.
+
+Also here, for every part's tests: the ticket app (``ticket_app``, and ``client`` over TestClient), Debian's
+chromium (``chromium_executable``, ``browser_page``) and the throwaway demo ERP (``demo_erp``). Helpers that
+are not fixtures are modules imported by name: ``tests.servers``, ``tests.demo_erp``, ``tests.x.factories``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
@@ -30,10 +35,15 @@ from core.session import make_engine
 from hypercare.store import upgrade
 from tickets.audit_chain import use_keyring
 from tickets.audit_keys import Keyring, parse_keyring
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, IN_CI, PG_URL
 
-PG_URL = os.environ.get("HYPERCARE_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("HYPERCARE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
+    from hypercare.demo.builder import DemoErp
+    from tests.demo_erp import DemoErpFactory
+    from tests.tickets.factories import TicketApp
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -128,16 +138,6 @@ def _require(server: _PostgresServer) -> None:
         pytest.skip(reason)
 
 
-def unavailable(server: str, reason: object) -> None:
-    """Skip a test whose database server is missing, or fail it under CI, where it must run."""
-    message = (
-        f"{server} is not reachable: {str(reason).strip().splitlines()[0] if str(reason).strip() else reason}"
-    )
-    if IN_CI:
-        pytest.fail(message + " (CI=true: these tests must run)")
-    pytest.skip(message)
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -207,3 +207,66 @@ def session(backend: str, request: pytest.FixtureRequest) -> Iterator[Session]:
         with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
             yield s
         outer.rollback()
+
+
+# --- the ticket app and a browser (tickets/ and runbooks/ tests), imported inside: only their users pay
+
+
+@pytest.fixture
+def ticket_app(store_url: str, tmp_path: Path) -> Iterator[TicketApp]:
+    """The ticket app on a store of the test's own, with a user and API token per role."""
+    from tests.tickets.factories import ticket_app_on
+
+    with ticket_app_on(store_url, tmp_path) as app:
+        yield app
+
+
+@pytest.fixture
+def client(ticket_app: TicketApp) -> Iterator[TestClient]:
+    from starlette.testclient import TestClient
+
+    with TestClient(ticket_app.app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> Path:
+    """Debian's chromium, which Playwright drives (no ``playwright install``)."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if IN_CI:
+            pytest.fail(reason + " (CI=true: browser tests must run)")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser_page(chromium_executable: Path) -> Iterator[Any]:
+    """A Playwright page in headless Debian chromium (no ``playwright install``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+# --- the demo ERP ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_erp(tmp_path_factory: pytest.TempPathFactory) -> DemoErpFactory:
+    """Builds a throwaway demo ERP in a temporary folder of its own, anew on each call:
+    ``demo_erp(scale=0.05, faults=[])`` takes ``build_demo_erp``'s options. Session-scoped only so that
+    module-scoped fixtures can call it; the ERPs themselves are never shared between modules."""
+    from hypercare.demo.builder import build_demo_erp
+
+    def build(name: str = "erp", /, **options: Any) -> DemoErp:
+        return build_demo_erp(tmp_path_factory.mktemp(name), **options)
+
+    return build

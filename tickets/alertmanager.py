@@ -49,7 +49,15 @@ BULK_DIALECTS = ("postgresql", "sqlite")
 """Stores where a webhook's firing alerts are applied set-wise (``INSERT ... ON CONFLICT DO NOTHING
 RETURNING``); elsewhere alert by alert, with the same outcomes (both apply ``tickets/dedup.py``)."""
 AlertOutcome = Literal[
-    "opened", "deduplicated", "reopened", "resolved", "acknowledged", "ignored", "repeat", "recorded"
+    "opened",
+    "deduplicated",
+    "correlated",
+    "reopened",
+    "resolved",
+    "acknowledged",
+    "ignored",
+    "repeat",
+    "recorded",
 ]
 """``repeat``: an episode already received (no change); ``recorded``: resolved, but the ticket stays open."""
 

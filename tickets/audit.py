@@ -2,7 +2,7 @@
 
 :func:`verify` checks, and names the first place that breaks (ticket, row, seq, what is wrong):
 
-1. **each ticket's chain** (keyed HMAC since migration 0012, plain sha256 before, reported as legacy,
+1. **each ticket's chain** (keyed HMAC since migration 0013, plain sha256 before, reported as legacy,
    unkeyed): an edited row (its MAC differs), a deleted, inserted or reordered one (the next row's
    ``prev_hash`` differs), a row moved to another ticket (the MAC covers ``ticket_id``), a tail cut off
    (the ticket's ``audit_hash`` names a row no longer there), an unkeyed row after keyed ones (a chain
@@ -78,7 +78,7 @@ class VerifyReport:
     """Per-ticket chains verified (the pre-0006 global chain not counted)."""
     broken_chains: int = 0
     legacy: int = 0
-    """Rows verified as legacy, unkeyed (plain sha256, written before migration 0012)."""
+    """Rows verified as legacy, unkeyed (plain sha256, written before migration 0013)."""
     sealed: int = 0
     unsealed: int = 0
     """Keyed rows without a seal yet (written by a transaction that has not committed)."""

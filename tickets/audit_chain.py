@@ -2,7 +2,7 @@
 
 **Per ticket** (as since migration 0006): each row stores ``prev_hash`` (the ticket's previous row's hash,
 or :data:`GENESIS`) and ``hash = HMAC-SHA256(key, canonical JSON of the row + prev_hash + "|" + key_id)``,
-with ``key_id`` naming the keyring's key (tickets/audit_keys.py). Rows written before migration 0012 carry
+with ``key_id`` naming the keyring's key (tickets/audit_keys.py). Rows written before migration 0013 carry
 a plain sha256 and no ``key_id``: they verify as legacy, unkeyed; a ticket's first keyed row chains on from
 its last legacy one. The ticket keeps its chain's last hash (``ticket.audit_hash``).
 
@@ -12,7 +12,7 @@ FOR UPDATE`` on PostgreSQL (a second writer of the same ticket waits for the fir
 its hash: a chain cannot fork); on SQLite a no-op ``UPDATE`` of those tickets first takes the database's
 write lock, which serialises writers.
 
-**Store-wide** (migration 0012): when a session commits, the audit rows it wrote get one *seal* each in
+**Store-wide** (migration 0013): when a session commits, the audit rows it wrote get one *seal* each in
 ``ticket_audit_seal``: a gap-free ``seq`` and ``mac = HMAC(key, seq|audit_id|ticket_id|row hash|prev
 seal mac)``, the previous seal's MAC being the head in ``audit_chain_head`` row 2. A deleted row leaves its
 seal behind; a deleted seal leaves a gap in ``seq`` or breaks the next seal's ``prev_mac``; only the last
@@ -95,7 +95,7 @@ def canonical(row: TicketAudit) -> str:
 
 
 def row_hash(row: TicketAudit, prev_hash: str) -> str:
-    """The legacy, unkeyed hash (rows written before migration 0012)."""
+    """The legacy, unkeyed hash (rows written before migration 0013)."""
     return hashlib.sha256((canonical(row) + prev_hash).encode("utf-8")).hexdigest()
 
 

@@ -197,7 +197,7 @@ class TicketAudit(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
     """HMAC-SHA256 (key ``key_id``) of the row's canonical JSON and ``prev_hash`` (tickets/audit.py), or
-    plain sha256 for rows written before migration 0012 (``key_id`` NULL); set when it is flushed."""
+    plain sha256 for rows written before migration 0013 (``key_id`` NULL); set when it is flushed."""
     key_id: Mapped[str | None] = mapped_column(String(32))
     """The id of the audit key that chained the row (tickets/audit_keys.py); NULL: legacy, unkeyed."""
 
@@ -219,7 +219,7 @@ class TicketAuditSeal(Base):
 class AuditChainHead(Base):
     """Row 1 ends the global audit chain of the rows written before migration 0006 (``last_id`` is the last
     of them); later rows are chained per ticket, each ticket holding its head (``ticket.audit_hash``).
-    Row 2 is the head of the seals (migration 0012): ``last_id`` the last ``seq``, ``last_hash`` its MAC."""
+    Row 2 is the head of the seals (migration 0013): ``last_id`` the last ``seq``, ``last_hash`` its MAC."""
 
     __tablename__ = "audit_chain_head"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -305,6 +305,30 @@ class TicketLink(Base):
     kind: Mapped[str] = mapped_column(String(16))  # relates | duplicates | caused_by
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TicketSubject(Base):
+    """A business entity a ticket is about (``invoice_id=42``): what other checks' events are matched on,
+    so that one fault seen by several checks is one ticket (tickets/correlation.py)."""
+
+    __tablename__ = "ticket_subject"
+    __table_args__ = (UniqueConstraint("ticket_id", "subject"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(300), index=True)
+
+
+class CorrelatedFingerprint(Base):
+    """Another exception's fingerprint joined to an open ticket about the same entity: its repeats are
+    occurrences there, its recovery is noted, not acted on. Removed when the ticket resolves."""
+
+    __tablename__ = "correlated_fingerprint"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(128), unique=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    check_id: Mapped[str | None] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(String(300))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Workaround(Base):

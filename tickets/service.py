@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from anomaly.events import Event
 from core.db import utcnow
 from core.jsonable import jsonable
-from core.vocabulary import TicketStatus
+from core.vocabulary import Priority, TicketStatus
 from runbooks.library import RunbookError
-from tickets import dedup, outbox, queries, routing, sla
+from tickets import correlation, dedup, outbox, queries, routing, sla
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.models import EventRecord, Occurrence, Ticket, TicketAudit, User
 from tickets.settings import TicketsConfig
@@ -34,7 +34,7 @@ from tickets.triage import more_urgent, triage
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["opened", "deduplicated", "reopened", "resolved", "acknowledged", "ignored"]
+Outcome = Literal["opened", "deduplicated", "correlated", "reopened", "resolved", "acknowledged", "ignored"]
 SYSTEM_ACTOR = "system"
 ACKNOWLEDGEABLE = (TicketStatus.NEW, TicketStatus.REOPENED)
 """Statuses an acknowledgement moves to ``acknowledged``; from the other open statuses it is a no-op."""
@@ -120,10 +120,15 @@ class TicketService:
         return result
 
     def _trigger(self, event: Event, record: EventRecord, now: datetime) -> IngestResult:
-        ticket = self._open_ticket(event.fingerprint)
+        ticket = self._open_ticket(event.fingerprint) or correlation.joined_ticket(
+            self.session, event.fingerprint
+        )
         if ticket is not None:
             self._add_occurrence(ticket, event, record, now)
             return IngestResult(ticket, "deduplicated", record)
+        joined = self._correlate(event, record, now)
+        if joined is not None:
+            return IngestResult(joined, "correlated", record)
         recent = self._recently_resolved(event.fingerprint, now)
         outcome: Outcome = "opened" if recent is None else "reopened"
         try:
@@ -177,6 +182,7 @@ class TicketService:
         self.session.add(ticket)
         self.session.flush()  # raises IntegrityError here when another writer holds open_fingerprint
         self.session.add(Occurrence(**dedup.occurrence(ticket.id, record.id, record)))
+        correlation.remember(self.session, ticket.id, correlation.subjects(event.entity))
         fields = ("status", "priority", "impact", "urgency", "category", "source", "check_id", "queue")
         after = _snapshot(ticket, *fields, "assignee_id", "runbook_id", "sla_response_due_at")
         self._audit(
@@ -252,9 +258,37 @@ class TicketService:
         self._notify(ticket, "reopened", now)
         self.session.flush()
 
+    def _correlate(self, event: Event, record: EventRecord, now: datetime) -> Ticket | None:
+        """Join the open ticket about the same entity, if there is one (tickets/correlation.py)."""
+        found = correlation.subjects(event.entity)
+        window = self.settings.tickets.correlation_window_h
+        ticket = correlation.target(self.session, event.source, found, now, window)
+        if ticket is None:
+            return None
+        shared = next(iter(found))
+        correlation.join(self.session, ticket, event.fingerprint, event.check_id, shared)
+        self._add_occurrence(ticket, event, record, now)
+        detail: dict[str, Any] = {"check_id": event.check_id, "subject": shared, "event_id": record.id}
+        tri = triage(event, self.settings.triage)
+        if Priority(tri.priority).rank < Priority(ticket.priority).rank:
+            detail["priority"] = {"before": ticket.priority, "after": tri.priority}
+            ticket.priority, ticket.impact, ticket.urgency = tri.priority, tri.impact, tri.urgency
+            sla.evaluate(ticket, self.settings, now)
+        self._audit(ticket, SYSTEM_ACTOR, "correlated", now, **detail)
+        self.session.flush()
+        log.info(
+            "event joined the open ticket about the same entity",
+            extra={"ticket_id": ticket.id, "fingerprint": event.fingerprint, "subject": shared},
+        )
+        return ticket
+
     def _resolve_event(self, event: Event, record: EventRecord, now: datetime) -> IngestResult:
         ticket = self._open_ticket(event.fingerprint)
         if ticket is None:
+            joined = correlation.joined_ticket(self.session, event.fingerprint)
+            if joined is not None:  # a joined check recovered: noted; the ticket follows its own exception
+                self._audit(joined, SYSTEM_ACTOR, "correlated_recovered", now, event_id=record.id)
+                return IngestResult(joined, "ignored", record)
             return IngestResult(None, "ignored", record)
         self._resolve(ticket, SYSTEM_ACTOR, now, reason=f"recovered ({event.producer})", event_id=record.id)
         return IngestResult(ticket, "resolved", record)
@@ -396,6 +430,7 @@ class TicketService:
         ticket.open_fingerprint = None
         ticket.waiting_reason = None
         ticket.updated_at = now
+        correlation.release(self.session, ticket.id)
         sla.stop(ticket, self.settings, now)
         after = _snapshot(ticket, "status", "resolved_at", "sla_state")
         self._audit(ticket, actor, "resolved", now, before=before, after=after, reason=reason, **detail)

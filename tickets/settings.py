@@ -97,6 +97,10 @@ class TicketSettings(StrictModel):
     """A failing check with more offending entities than this raises one grouped event, not one per entity."""
     auto_close_days: float = Field(7.0, gt=0)
     """Resolved tickets close by themselves after this many days (:func:`tickets.service.auto_close`)."""
+    correlation_window_h: float = Field(24.0, ge=0, le=24 * 31)
+    """An exception about the same business entity (``invoice_id=42``) as an open ticket of the same source
+    first seen less than this many hours ago joins that ticket instead of opening another (one fault seen
+    by several checks pages once; tickets/correlation.py). 0 switches it off."""
     audit_key_file: Path | None = None
     """The audit trail's keyring (lines ``kid:base64key``, the newest last). Default <data_dir>/audit_key,
     generated on first use; keep it, and a backup, outside the store (docs/security.md)."""

@@ -47,7 +47,7 @@ def verify(checkpoint: CheckpointOption = None) -> None:
         extra = []
         if report.legacy:
             extra.append(
-                f"{report.legacy} legacy, unkeyed rows (plain sha256, written before migration 0012)"
+                f"{report.legacy} legacy, unkeyed rows (plain sha256, written before migration 0013)"
             )
         if report.unchained:
             extra.append(f"{report.unchained} older unchained rows")

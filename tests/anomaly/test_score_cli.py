@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import random
 import subprocess
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli import run_hypercare
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    env.update({"COLUMNS": "200", "NO_COLOR": "1"})
-    # this checkout's packages, whichever checkout the environment was installed from
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return subprocess.run(
-        [sys.executable, "-m", "hypercare", "anomaly", "score", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_hypercare("anomaly", "score", *args, cwd=cwd)
 
 
 def write(

@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from known_store import Known, minute_now, seed
 
 from core.session import make_engine, session_factory, session_scope
+from tests.dashboards.known_store import Known, minute_now, seed
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 GO_LIVE_DAYS_AGO = 9  # so today is go-live day 10
@@ -45,7 +45,3 @@ def app_test(known: Known) -> Any:
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.session_state["hypercare_user"] = "manager (manager)"
     return at
-
-
-def metrics(at: Any) -> dict[str, str]:
-    return {m.label: str(m.value) for m in at.metric}

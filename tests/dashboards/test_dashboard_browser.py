@@ -7,7 +7,6 @@ else in the test's temporary directory."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,32 +16,19 @@ from typing import Any
 
 import httpx
 import pytest
-from known_store import PASSWORD, Known
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-]
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from hypercare.serving import free_port
+from tests.dashboards.known_store import PASSWORD, Known
+from tests.servers import CHROMIUM_ARGS
+
 SHOTS = os.environ.get("HYPERCARE_SCREENSHOTS")
 WAIT_MS = 30_000  # a cold Streamlit run on a busy CI machine takes seconds
 SHOTS_DIR = Path(SHOTS).resolve() if SHOTS else None  # resolved now: the test runs in its own directory
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def dashboard_url(known: Known, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "dashboard.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hypercare", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
@@ -74,17 +60,16 @@ def dashboard_url(known: Known, tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("backend", ["sqlite"])  # the figures are checked on PostgreSQL by AppTest
-def test_a_manager_logs_in_and_reads_the_overview(dashboard_url: str, known: Known, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+def test_a_manager_logs_in_and_reads_the_overview(
+    chromium_executable: Path, dashboard_url: str, known: Known, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     shots = SHOTS_DIR or tmp_path
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
+        )
         page: Any = browser.new_context(viewport={"width": 1400, "height": 1900}).new_page()
         page.set_default_timeout(WAIT_MS)
         page.goto(dashboard_url, wait_until="domcontentloaded")

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from hypercare.commands.dashboard import APP, streamlit_command
+from tests.cli import run_hypercare
 
 
 def _run(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HYPERCARE_DATABASE_URL": url, "HYPERCARE_DATA_DIR": str(tmp_path)}
-    env.pop("HYPERCARE_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "hypercare", "dashboard", "--port", "1"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    env = {"HYPERCARE_DATABASE_URL": url, "HYPERCARE_DATA_DIR": str(tmp_path)}
+    return run_hypercare("dashboard", "--port", "1", cwd=tmp_path, env=env, timeout=60)
 
 
 def test_a_missing_store_is_one_clear_line(tmp_path: Path) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from known_store import Known
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from dashboards import data, data_monitor, data_service
@@ -16,6 +14,8 @@ from dashboards.data_cutover import NO_DUALRUN
 from dashboards.data_overview import burn_down, exit_criteria, net_flow_streak
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
+from tests.dashboards.known_store import Known
+from tests.queries import record_statements
 
 
 def _range(known: Known, days: int = 14, **kw: object) -> Filters:
@@ -178,8 +178,7 @@ def test_exit_criteria_and_burn_down(known: Known, store_url: str) -> None:
 def test_queries_are_a_fixed_number_whatever_the_rows(known: Known, store_url: str) -> None:
     """No N+1: the flow of 14 days is three statements."""
     engine = read_only_engine(store_url)
-    statements: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    statements = record_statements(engine)
     with engine.connect() as conn:
         data.flow(conn, _range(known))
     engine.dispose()

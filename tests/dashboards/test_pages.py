@@ -7,18 +7,22 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import APP, metrics
-from known_store import PASSWORD, Known
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
 from hypercare.app import ports
+from hypercare.commands.dashboard import APP
 from hypercare.config import load_settings
+from tests.dashboards.known_store import PASSWORD, Known
 from tickets.app import create_app
 
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 """Page layout checks run on SQLite only: the figures behind them are checked on both engines in
 test_data.py, and the overview, the API parity and the cutover page run on both here."""
+
+
+def metrics(at: Any) -> dict[str, str]:
+    return {m.label: str(m.value) for m in at.metric}
 
 
 def _page(at: Any, name: str) -> Any:

@@ -9,15 +9,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from known_store import _ticket
-from sqlalchemy import event
-
 from core.session import make_engine, session_factory, session_scope
 from dashboards import data, ui
 from dashboards.data import Filters
 from dashboards.present import records
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
+from tests.dashboards.known_store import _ticket
+from tests.queries import record_statements
 
 H = timedelta(hours=1)
 
@@ -51,8 +50,7 @@ def test_mtta_mttr_and_trend_in_one_pass(store_url: str) -> None:
     _seed_response_times(store_url, now)
     engine = read_only_engine(store_url)
     f = Filters(now.date() - timedelta(days=13), now.date())
-    statements: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    statements = record_statements(engine)
     with engine.connect() as conn:
         mtta = data.response_times(conn, f, "MTTA")
         mttr = data.response_times(conn, f, "MTTR")

@@ -24,13 +24,14 @@ from core.session import make_engine, session_factory, session_scope
 from hypercare.app import ports
 from hypercare.config import Settings
 from hypercare.demo import erp_schema as s
-from hypercare.demo.builder import DemoErp, build_demo_erp
+from hypercare.demo.builder import DemoErp
 from hypercare.demo.erp_api import DELAY_PREFIX, create_erp_api
 from hypercare.demo.faults_ops import SLOW_PATH
 from hypercare.demo.run import demo_environment
 from hypercare.pipeline import PipelineReport, run_pipeline
 from hypercare.serving import BackgroundServer, free_port
 from hypercare.store import upgrade
+from tests.demo_erp import DemoErpFactory
 from tickets.app import create_app
 from tickets.auth import create_token, create_user
 from tickets.models import EventRecord, Ticket
@@ -43,8 +44,8 @@ DELAY_S = 0.5
 
 
 @pytest.fixture(scope="module")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> DemoErp:
-    return build_demo_erp(tmp_path_factory.mktemp("anomaly-demo") / "erp", seed=42, faults=[], scale=0.05)
+def erp(demo_erp: DemoErpFactory) -> DemoErp:
+    return demo_erp("anomaly-demo", seed=42, faults=[], scale=0.05)
 
 
 def set_slow(erp: DemoErp, delay_s: float | None) -> None:

@@ -3,9 +3,6 @@ next to it) goes through the real pipeline, and every fault must come out as exa
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from hypercare.demo.run import demo_environment, expected_fingerprint, score, wa
 from hypercare.pipeline import run_pipeline
 from monitor.checks import load_checks
 from monitor.volumes import load_volumes
+from tests.cli import run_hypercare
 from tickets.models import NotificationOutbox, Occurrence, Ticket
 
 pytestmark = pytest.mark.slow
@@ -125,15 +123,7 @@ def test_a_fault_free_erp_opens_no_tickets(tmp_path: Path) -> None:
 
 
 def test_hypercare_demo_once_from_the_command_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "hypercare", "demo", "--once", "--dir", str(tmp_path / "demo")],
-        env={**env, "COLUMNS": "200", "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_hypercare("demo", "--once", "--dir", str(tmp_path / "demo"), timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "faults detected" in done.stdout
     assert "unexpected tickets      │ 0" in done.stdout

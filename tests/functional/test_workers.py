@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,10 +26,12 @@ import yaml
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from hypercare.demo.builder import build_demo_erp
 from hypercare.demo.sink import NotificationSink
+from hypercare.serving import free_port
 from monitor.checks import load_pack
 from monitor.models import WorkLease
+from tests.cli import cli_env, run_hypercare
+from tests.demo_erp import DemoErpFactory
 
 pytestmark = pytest.mark.slow
 LEASE_S = 5.0
@@ -45,12 +45,6 @@ SLOW_CHECK = {
     "category": "technical",
     "severity": "P4",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:
@@ -76,8 +70,7 @@ class Worker:
         self.name = name
         self.log = workdir / f"{name}.log"
         self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-        env["HYPERCARE_CONFIG"] = str(config)
+        env = cli_env(HYPERCARE_CONFIG=str(config))
         with self.log.open("wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hypercare", "collect", "--worker-id", name,
@@ -96,9 +89,9 @@ class Worker:
 
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_two_workers_share_the_work_and_a_killed_workers_lease_is_taken_over(
-    store_url: str, tmp_path: Path
+    store_url: str, tmp_path: Path, demo_erp: DemoErpFactory
 ) -> None:
-    erp = build_demo_erp(tmp_path / "erp", scale=0.05)
+    erp = demo_erp(scale=0.05)
     sink = NotificationSink(tmp_path / "notifications.jsonl")
     with sink:
         _run_two_workers(store_url, tmp_path, erp.erp_url, erp.finance_url, sink)
@@ -241,14 +234,9 @@ def test_collect_once_from_the_cli_and_a_bad_schedule_is_a_clear_error(tmp_path:
         ),
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    env.update({"HYPERCARE_CONFIG": str(config), "COLUMNS": "200", "NO_COLOR": "1"})
 
     def hypercare(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "hypercare", *args],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        return run_hypercare(*args, cwd=tmp_path, env={"HYPERCARE_CONFIG": str(config)})
 
     assert hypercare("db", "upgrade").returncode == 0
     bad = hypercare("collect", "--once")

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from core.schema import head_revision
-
-HYPERCARE = [sys.executable, "-m", "hypercare"]
-ROOT = Path(__file__).resolve().parents[2]
-"""On PYTHONPATH of every run: the process runs this checkout, not whatever one the venv has installed."""
+from tests.cli import run_hypercare
 
 
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    full_env.update({"COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(ROOT), **(env or {})})
-    return subprocess.run(
-        [*HYPERCARE, *args],
-        cwd=cwd,
-        env=full_env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_hypercare(*args, cwd=cwd, env=env, stdin=stdin)
 
 
 def test_config_check_shows_settings_with_secrets_redacted(tmp_path: Path) -> None:
@@ -39,7 +23,7 @@ def test_config_check_shows_settings_with_secrets_redacted(tmp_path: Path) -> No
         "notifications: {targets: [{url: 'json://hooks.example/x?token=abc123'}]}\n",
         encoding="utf-8",
     )
-    done = run("config", "check", cwd=tmp_path)
+    done = run_hypercare("config", "check", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "monitor:***@erp-db" in done.stdout
     assert "hunter2" not in done.stdout + done.stderr
@@ -48,7 +32,7 @@ def test_config_check_shows_settings_with_secrets_redacted(tmp_path: Path) -> No
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("server: {port: lots}\n", encoding="utf-8")
-    done = run("--config", str(tmp_path / "bad.yaml"), "config", "check", cwd=tmp_path)
+    done = run_hypercare("--config", str(tmp_path / "bad.yaml"), "config", "check", cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -58,13 +42,15 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_config_from_environment_variable(tmp_path: Path) -> None:
     (tmp_path / "env.yaml").write_text("server: {port: 9999}\n", encoding="utf-8")
-    done = run("config", "check", cwd=tmp_path, env={"HYPERCARE_CONFIG": str(tmp_path / "env.yaml")})
+    done = run_hypercare(
+        "config", "check", cwd=tmp_path, env={"HYPERCARE_CONFIG": str(tmp_path / "env.yaml")}
+    )
     assert done.returncode == 0, done.stderr
     assert "http://127.0.0.1:9999" in done.stdout
 
 
 def test_unmigrated_store_is_refused_with_the_fix(tmp_path: Path) -> None:
-    done = run("collect", cwd=tmp_path, env={"HYPERCARE_DATA_DIR": str(tmp_path / "data")})
+    done = run_hypercare("collect", cwd=tmp_path, env={"HYPERCARE_DATA_DIR": str(tmp_path / "data")})
     assert done.returncode == 3
     assert "has no schema" in done.stderr and "hypercare db upgrade" in done.stderr
     assert "Traceback" not in done.stderr
@@ -72,7 +58,7 @@ def test_unmigrated_store_is_refused_with_the_fix(tmp_path: Path) -> None:
 
 def test_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
     url = "postgresql+psycopg://hc:s3cret@127.0.0.1:1/hc?connect_timeout=2"
-    done = run("db", "upgrade", cwd=tmp_path, env={"HYPERCARE_DATABASE_URL": url})
+    done = run_hypercare("db", "upgrade", cwd=tmp_path, env={"HYPERCARE_DATABASE_URL": url})
     assert done.returncode == 3
     assert "unreachable" in done.stderr
     assert "s3cret" not in done.stderr
@@ -81,18 +67,18 @@ def test_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_db_upgrade_then_current(tmp_path: Path) -> None:
     env = {"HYPERCARE_DATA_DIR": str(tmp_path / "data")}
-    assert run("db", "current", cwd=tmp_path, env=env).returncode == 1
-    up = run("db", "upgrade", cwd=tmp_path, env=env)
+    assert run_hypercare("db", "current", cwd=tmp_path, env=env).returncode == 1
+    up = run_hypercare("db", "upgrade", cwd=tmp_path, env=env)
     assert up.returncode == 0, up.stderr
-    current = run("db", "current", cwd=tmp_path, env=env)
+    current = run_hypercare("db", "current", cwd=tmp_path, env=env)
     assert current.returncode == 0
     assert f"store revision: {head_revision()}" in current.stdout
 
 
 def test_users_and_tokens_from_the_cli(tmp_path: Path) -> None:
     env = {"HYPERCARE_DATA_DIR": str(tmp_path / "data")}
-    assert run("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
-    made = run(
+    assert run_hypercare("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    made = run_hypercare(
         "users",
         "create",
         "alice",
@@ -104,11 +90,13 @@ def test_users_and_tokens_from_the_cli(tmp_path: Path) -> None:
         stdin="correct horse battery\n",
     )
     assert made.returncode == 0, made.stderr
-    again = run("users", "create", "alice", "--password-stdin", cwd=tmp_path, env=env, stdin="whatever123\n")
+    again = run_hypercare(
+        "users", "create", "alice", "--password-stdin", cwd=tmp_path, env=env, stdin="whatever123\n"
+    )
     assert again.returncode == 1 and "alice" in again.stderr
-    token = run("users", "token", "alice", cwd=tmp_path, env=env)
+    token = run_hypercare("users", "token", "alice", cwd=tmp_path, env=env)
     assert token.returncode == 0 and len(token.stdout.strip()) >= 32
-    nobody = run("users", "token", "bob", cwd=tmp_path, env=env)
+    nobody = run_hypercare("users", "token", "bob", cwd=tmp_path, env=env)
     assert nobody.returncode == 1 and "no user named 'bob'" in nobody.stderr
 
 
@@ -119,7 +107,7 @@ def test_check_commands_on_a_broken_check_file(tmp_path: Path, args: list[str]) 
     (tmp_path / "hypercare.yaml").write_text(
         f"checks: {{packs: [], paths: [{tmp_path / 'checks'}]}}\n", encoding="utf-8"
     )
-    done = run(*args, cwd=tmp_path)
+    done = run_hypercare(*args, cwd=tmp_path)
     assert done.returncode == 1
     assert "mine.yaml: check Bad Id: field 'id'" in done.stderr
 
@@ -128,7 +116,7 @@ def test_check_commands_on_a_broken_check_file(tmp_path: Path, args: list[str]) 
     "args", [["demo", "--once", "--faults", "nope"], ["demo-erp", "build", "x", "--faults", "nope"]]
 )
 def test_unknown_fault_kind_is_a_clear_error(tmp_path: Path, args: list[str]) -> None:
-    done = run(*args, cwd=tmp_path)
+    done = run_hypercare(*args, cwd=tmp_path)
     assert done.returncode == 1
     assert "unknown fault kind(s) ['nope']; known: unbalanced_journal_entry" in done.stderr
     assert "Traceback" not in done.stderr

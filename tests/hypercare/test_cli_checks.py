@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,11 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hypercare.demo.builder import DemoErp, build_demo_erp
+from hypercare.demo.builder import DemoErp
+from tests.cli import run_hypercare
+from tests.demo_erp import DemoErpFactory, sources_of, write_config
 
-HYPERCARE = [sys.executable, "-m", "hypercare"]
-ROOT = Path(__file__).resolve().parents[2]
-"""On PYTHONPATH of every run: the process runs this checkout, not whatever one the venv has installed."""
 TRACE = [
     {
         "name": "erp-outbox",
@@ -34,41 +31,25 @@ TRACE = [
 
 
 def run(*args: str, config: Path, columns: str = "250") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-    env.update({"COLUMNS": columns, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)})
-    return subprocess.run(
-        [*HYPERCARE, "--config", str(config), *args],
-        cwd=config.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return run_hypercare("--config", str(config), *args, cwd=config.parent, env={"COLUMNS": columns})
+
+
+def config_for(demo: DemoErp) -> Path:
+    """hypercare.yaml next to the demo ERP's databases, pointing at them, with the trace collector."""
+    folder = demo.directory
+    return write_config(
+        folder, data_dir=str(folder / "data"), sources=sources_of(demo), collectors={"trace": TRACE}
     )
 
 
-def write_config(folder: Path, demo: DemoErp, **extra: object) -> Path:
-    settings = {
-        "data_dir": str(folder / "data"),
-        "sources": {"erp": {"url": demo.erp_url}, "finance": {"url": demo.finance_url}},
-        "collectors": {"trace": TRACE},
-        **extra,
-    }
-    path = folder / "hypercare.yaml"
-    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    return path
+@pytest.fixture(scope="module")
+def faulty(demo_erp: DemoErpFactory) -> Path:
+    return config_for(demo_erp("faulty", scale=0.02))
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("faulty")
-    return write_config(folder, build_demo_erp(folder / "erp", scale=0.02))
-
-
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("clean")
-    return write_config(folder, build_demo_erp(folder / "erp", scale=0.02, faults=[]))
+def clean(demo_erp: DemoErpFactory) -> Path:
+    return config_for(demo_erp("clean", scale=0.02, faults=[]))
 
 
 def test_faulty_erp_fails_with_exit_1_and_json_results(faulty: Path) -> None:
@@ -172,7 +153,7 @@ def test_no_matching_check_is_a_clear_error(faulty: Path) -> None:
 
 
 def test_trace_shows_a_document_in_both_systems(faulty: Path) -> None:
-    erp = sqlite3.connect(faulty.parent / "erp" / "erp.db")
+    erp = sqlite3.connect(faulty.parent / "erp.db")
     (sent,) = erp.execute(
         "SELECT doc_ref FROM integration_outbox WHERE status = 'sent' ORDER BY id"
     ).fetchone()

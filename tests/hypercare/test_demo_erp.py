@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Executable, MetaData, create_engine, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Executable, MetaData, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from anomaly.events import fingerprint
@@ -30,7 +28,8 @@ from hypercare.demo.faults import FAULT_KINDS, FAULTS
 from monitor.checks import CheckSpec, load_pack, run_check
 from monitor.sources import source_engine
 from monitor.volumes import VolumeSpec, load_volumes, run_volume
-from tests.conftest import IN_CI, PG_URL
+from tests.demo_erp import DemoErpFactory
+from tests.servers import fresh_database
 
 AS_OF = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 SMALL = 0.05
@@ -56,13 +55,13 @@ def expected(erp: DemoErp) -> dict[str, list[dict[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def healthy(tmp_path_factory: pytest.TempPathFactory) -> DemoErp:
-    return build_demo_erp(tmp_path_factory.mktemp("healthy"), faults=[], as_of=AS_OF)
+def healthy(demo_erp: DemoErpFactory) -> DemoErp:
+    return demo_erp("healthy", faults=[], as_of=AS_OF)
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory: pytest.TempPathFactory) -> DemoErp:
-    return build_demo_erp(tmp_path_factory.mktemp("faulty"), as_of=AS_OF)
+def faulty(demo_erp: DemoErpFactory) -> DemoErp:
+    return demo_erp("faulty", as_of=AS_OF)
 
 
 # --- the pack against the ground truth -----------------------------------------------------------------------
@@ -310,24 +309,8 @@ def test_default_as_of_is_now_to_the_minute(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def pg_database() -> Iterator[str]:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"hc_demo_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL at {PG_URL} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
-        if IN_CI:
-            pytest.fail(reason + " (CI=true: PostgreSQL tests must run)")
-        pytest.skip(reason)
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def pg_database(tmp_path: Path) -> Iterator[str]:
+    yield from fresh_database("postgres", tmp_path, prefix="hc_demo")
 
 
 @pytest.mark.postgres

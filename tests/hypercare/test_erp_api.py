@@ -6,23 +6,23 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
 
 from hypercare.demo import erp_schema as s
-from hypercare.demo.builder import DemoErp, build_demo_erp
+from hypercare.demo.builder import DemoErp
 from hypercare.demo.erp_api import create_erp_api
+from tests.demo_erp import DemoErpFactory
 
 AS_OF = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 PROBE_LATENCY_FAIL_S = 1.0  # what the demo's probe of /api/trial-balance is configured with
 
 
 @pytest.fixture(scope="module")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> DemoErp:
-    return build_demo_erp(tmp_path_factory.mktemp("erp"), scale=0.05, faults=[], as_of=AS_OF)
+def erp(demo_erp: DemoErpFactory) -> DemoErp:
+    return demo_erp(scale=0.05, faults=[], as_of=AS_OF)
 
 
 @pytest.fixture
@@ -108,8 +108,8 @@ def test_trial_balance_is_fast_without_the_fault(client: TestClient) -> None:
     assert _timed(client, "/api/trial-balance") < PROBE_LATENCY_FAIL_S / 2
 
 
-def test_slow_endpoint_fault_delays_only_the_trial_balance(tmp_path: Path) -> None:
-    erp = build_demo_erp(tmp_path, scale=0.05, faults=["slow_erp_endpoint"], as_of=AS_OF)
+def test_slow_endpoint_fault_delays_only_the_trial_balance(demo_erp: DemoErpFactory) -> None:
+    erp = demo_erp(scale=0.05, faults=["slow_erp_endpoint"], as_of=AS_OF)
     with TestClient(create_erp_api(erp.erp_url)) as client:
         assert _timed(client, "/api/trial-balance") >= 1.5 > PROBE_LATENCY_FAIL_S
         assert _timed(client, "/api/health") < PROBE_LATENCY_FAIL_S / 2

@@ -19,7 +19,7 @@ from hypercare.app import build_app
 from hypercare.config import Settings
 from hypercare.store import upgrade
 from monitor.startup import guard_sources
-from tests.conftest import PG_URL
+from tests.servers import PG_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 SNEAKY = {

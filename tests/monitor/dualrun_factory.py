@@ -1,11 +1,16 @@
-"""Dual-run results built by hand (the model.py contract), for the store, event and readiness tests."""
+"""Dual-run results built by hand (the model.py contract), for the store, event, readiness and API tests, and
+a store holding two days of a cutover comparison."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy.orm import Session
+
+from core.session import make_engine, session_factory, session_scope
 from monitor.dualrun.model import (
     AggregateResult,
     ColumnDiff,
@@ -14,6 +19,7 @@ from monitor.dualrun.model import (
     EntityResult,
     RowDifference,
 )
+from monitor.dualrun.store import store_result
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 
@@ -104,3 +110,45 @@ def comparison(
 def day(n: int) -> datetime:
     """Run time on the n-th day after T0."""
     return T0 + timedelta(days=n)
+
+
+CRITERIA: list[dict[str, Any]] = [
+    {
+        "name": "tb-3-days",
+        "kind": "consecutive_matches",
+        "entity": "trial_balance",
+        "runs": 3,
+        "description": "Trial balance equal for 3 consecutive daily runs",
+    },
+    {"name": "open-ar", "kind": "within_tolerance", "entity": "open_ar", "max_money": "10.00"},
+    {"name": "unexplained", "kind": "unexplained"},
+    {"name": "rates", "kind": "match_rate", "min_match_rate": 0.99},
+]
+"""Exit criteria of the cutover comparison: one of each kind."""
+
+
+def store_day(
+    session: Session, n: int, *, tb: bool = True, ar_money: str | None = None, at_hour: int = 0
+) -> ComparisonResult:
+    """Day n's run: the trial balance matches (or not), open AR differs by ar_money (or matches)."""
+    tb_samples = [] if tb else [diff("1122", entity="trial_balance", money="500.00")]
+    ar_samples = [diff("XS-1", money=ar_money)] if ar_money else []
+    result = comparison(
+        entity("trial_balance", kind="aggregate", matched=58, samples=tb_samples),
+        entity("open_ar", matched=3000, samples=ar_samples),
+        at=day(n).replace(hour=at_hour),
+    )
+    store_result(session, result)
+    session.flush()
+    return result
+
+
+def store_two_days(store_url: str) -> str:
+    """Day 0 (the trial balance differs) and day 1 (open AR differs by 250.00) stored; the store's URL."""
+    engine = make_engine(store_url)
+    factory = session_factory(engine)
+    with session_scope(factory) as session:
+        store_day(session, 0, tb=False)
+        store_day(session, 1, ar_money="250.00")
+    engine.dispose()
+    return store_url

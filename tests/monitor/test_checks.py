@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -8,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from core.errors import ConfigError
 from hypercare.config import load_settings
@@ -26,7 +25,7 @@ from monitor.checks import (
 from monitor.collect import collect
 from monitor.reconcile import run_reconcile
 from monitor.sources import UnsupportedSourceError, source_engine
-from tests.conftest import MARIADB_URL, PG_URL, unavailable
+from tests.servers import fresh_database
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -90,50 +89,27 @@ def sqlite_erp(tmp_path: Path) -> Engine:
     return source_engine(f"sqlite:///{path}")
 
 
-@pytest.fixture
-def pg_erp() -> Iterator[Engine]:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"hc_erp_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        unavailable("PostgreSQL", exc.orig)
-    url = admin.url.set(database=name)
-    writer = create_engine(url)
-    _fill(writer)
-    with writer.begin() as conn:
-        conn.execute(text("CREATE SEQUENCE counter"))
-    writer.dispose()
-    engine = source_engine(url)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+def _server_erp(kind: str, tmp_path: Path) -> Iterator[Engine]:
+    """The ERP tables in a fresh database on the server, with a sequence, read through a source engine."""
+    for url in fresh_database(kind, tmp_path, prefix="hc_erp"):
+        writer = create_engine(url)
+        _fill(writer)
+        with writer.begin() as conn:
+            conn.execute(text("CREATE SEQUENCE counter"))
+        writer.dispose()
+        engine = source_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture
-def mariadb_erp() -> Iterator[Engine]:
-    admin = create_engine(MARIADB_URL)
-    name = f"hc_erp_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except OperationalError as exc:
-        unavailable("MariaDB", exc.orig)
-    url = admin.url.set(database=name)
-    writer = create_engine(url)
-    _fill(writer)
-    with writer.begin() as conn:
-        conn.execute(text("CREATE SEQUENCE counter"))
-    writer.dispose()
-    engine = source_engine(url)
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP DATABASE {name}"))
-    admin.dispose()
+def pg_erp(tmp_path: Path) -> Iterator[Engine]:
+    yield from _server_erp("postgres", tmp_path)
+
+
+@pytest.fixture
+def mariadb_erp(tmp_path: Path) -> Iterator[Engine]:
+    yield from _server_erp("mariadb", tmp_path)
 
 
 ENGINES = {"sqlite": "sqlite_erp", "postgres": "pg_erp", "mariadb": "mariadb_erp"}

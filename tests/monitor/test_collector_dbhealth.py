@@ -18,7 +18,7 @@ from monitor.collectors import run_collector
 from monitor.collectors.dbhealth import SESSION_CHECKS, collect_db_health
 from monitor.results import MetricSample
 from monitor.settings import DbHealthSettings, SourceSettings
-from tests.conftest import MARIADB_URL, PG_URL, unavailable
+from tests.servers import MARIADB_URL, PG_URL, unavailable
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

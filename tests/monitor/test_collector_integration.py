@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from hypercare.config import Settings
-from hypercare.demo.builder import DemoErp, build_demo_erp
+from hypercare.demo.builder import DemoErp
 from monitor.collectors import run_collector, trace_document
+from tests.demo_erp import DemoErpFactory, sources_of
 
 OUTBOX = {
     "name": "finance-outbox",
@@ -38,13 +39,13 @@ TRACE = [
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoErp:
-    return build_demo_erp(tmp_path_factory.mktemp("demo"), scale=0.02)
+def demo(demo_erp: DemoErpFactory) -> DemoErp:
+    return demo_erp("demo", scale=0.02)
 
 
 def settings_for(demo: DemoErp, **integration: object) -> Settings:
     return Settings(
-        sources={"erp": {"url": demo.erp_url}, "finance": {"url": demo.finance_url}},  # type: ignore[dict-item]
+        sources=sources_of(demo),  # type: ignore[arg-type]
         collectors={  # type: ignore[arg-type]
             "host": {"enabled": False},
             "integrations": [{**OUTBOX, **integration}],

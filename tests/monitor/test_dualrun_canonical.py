@@ -15,7 +15,8 @@ import pytest
 from monitor.dualrun.model import ComparisonConfig, EntityConfig
 from monitor.dualrun.normalise import MOD64, NULL_MARK, SEPARATOR, concat, py_hash64, row_hash
 from monitor.dualrun.sql import SourceQuery
-from tests.monitor.dualrun_fixtures import ENGINES, fresh_database, load, source
+from tests.monitor.dualrun_fixtures import ENGINES, load, source
+from tests.servers import fresh_database
 
 DDL = {
     "postgres": "CREATE TABLE t (id bigint PRIMARY KEY, n integer NOT NULL, amt numeric(14,2), amt3 numeric(14,3),"

@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 from hypercare.cli import app as cli_app
 from monitor.dualrun.model import ComparisonConfig
 from monitor.dualrun.runner import run_comparison
-from tests.monitor.dualrun_fixtures import ENGINES, fresh_database, load, source
+from tests.monitor.dualrun_fixtures import ENGINES, load, source
+from tests.servers import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 

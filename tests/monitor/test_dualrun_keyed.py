@@ -12,7 +12,8 @@ import pytest
 from monitor.dualrun import keyed
 from monitor.dualrun.model import ComparisonConfig, EntityResult
 from monitor.dualrun.runner import run_comparison
-from tests.monitor.dualrun_fixtures import fresh_database, load, source
+from tests.monitor.dualrun_fixtures import load, source
+from tests.servers import fresh_database
 
 PAIRS = [
     pytest.param(

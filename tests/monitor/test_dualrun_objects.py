@@ -13,7 +13,8 @@ from core.errors import ConfigError
 from monitor.dualrun.config import parse_comparison
 from monitor.dualrun.model import ComparisonConfig, ComparisonResult
 from monitor.dualrun.runner import run_comparison
-from tests.monitor.dualrun_fixtures import fresh_database, load, source
+from tests.monitor.dualrun_fixtures import load, source
+from tests.servers import fresh_database
 
 LEGACY_DDL = [
     "CREATE TABLE inv_head (number varchar(10) PRIMARY KEY, customer varchar(10), total numeric(12,2))",

@@ -18,7 +18,8 @@ from monitor.checks import make_read_only
 from monitor.dualrun.config import parse_comparison
 from monitor.dualrun.model import ComparisonConfig, EntityConfig, SideConfig
 from monitor.dualrun.runner import run_comparison
-from tests.monitor.dualrun_fixtures import fresh_database, load, source
+from tests.monitor.dualrun_fixtures import load, source
+from tests.servers import fresh_database
 
 LOGGING_FILTER = "log_row(id) = 1"
 

@@ -7,7 +7,6 @@ import json
 from datetime import date
 from decimal import Decimal
 
-from dualrun_factory import T0, comparison, day, diff, entity
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,6 +22,7 @@ from monitor.dualrun.store import (
     store_failure,
     store_result,
 )
+from tests.monitor.dualrun_factory import T0, comparison, day, diff, entity
 
 
 def test_a_run_and_its_entities_are_stored_with_exact_money_and_derived_status(session: Session) -> None:

@@ -21,7 +21,7 @@ from monitor.collect import Collection, store_collection
 from monitor.collectors import run_collector
 from monitor.metrics import CheckLabels, CheckResultsCollector, check_catalog
 from monitor.results import CheckResult, MetricSample
-from tests.conftest import IN_CI
+from tests.servers import IN_CI
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
-from hypercare.demo.builder import DemoErp, build_demo_erp
+from hypercare.demo.builder import DemoErp
 from monitor.checks import CheckSpec, load_pack
 from monitor.reconcile import run_reconcile
 from monitor.results import CheckResult
 from monitor.sources import source_engine
-from tests.conftest import PG_URL, unavailable
+from tests.demo_erp import DemoErpFactory
+from tests.servers import fresh_database
 
 PACK = {spec.id: spec for spec in load_pack("finance_recon")}
 SCALE = 0.05
@@ -32,29 +31,19 @@ def run(demo: DemoErp, spec: CheckSpec) -> CheckResult:
 
 
 @pytest.fixture
-def sqlite_demo(tmp_path: Path) -> DemoErp:
-    return build_demo_erp(tmp_path, seed=11, scale=SCALE, faults=[])
+def sqlite_demo(demo_erp: DemoErpFactory) -> DemoErp:
+    return demo_erp(seed=11, scale=SCALE, faults=[])
 
 
 @pytest.fixture
-def postgres_demo(tmp_path: Path) -> Iterator[DemoErp]:
+def postgres_demo(tmp_path: Path, demo_erp: DemoErpFactory) -> Iterator[DemoErp]:
     """The ERP on PostgreSQL, the finance system on SQLite: the reconciliation crosses engines.
 
     (Only the ERP goes to PostgreSQL: the demo builder keeps the three loads open in one transaction each
     and ends each with a database-wide ANALYZE, which waits on the shared catalogs another load holds.)
     """
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"hc_fin_erp_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        unavailable("PostgreSQL", exc.orig)
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    yield build_demo_erp(tmp_path, seed=11, scale=SCALE, faults=[], erp_url=url)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    for url in fresh_database("postgres", tmp_path, prefix="hc_fin_erp"):
+        yield demo_erp(seed=11, scale=SCALE, faults=[], erp_url=url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -146,8 +135,8 @@ def test_each_fault_is_caught_by_its_check_and_by_the_daily_parity(clean_demo: D
         assert abs(int(daily.sample[0]["diff_messages"])) == 1
 
 
-def test_the_demo_rounding_fault_is_seen_from_the_finance_side_too(tmp_path: Path) -> None:
-    demo = build_demo_erp(tmp_path, seed=7, scale=SCALE, faults=["invoice_total_differs_from_entry"])
+def test_the_demo_rounding_fault_is_seen_from_the_finance_side_too(demo_erp: DemoErpFactory) -> None:
+    demo = demo_erp(seed=7, scale=SCALE, faults=["invoice_total_differs_from_entry"])
     (fault,) = demo.faults
     result = run(demo, PACK["finance.amount_mismatch"])
     assert result.status == "fail"

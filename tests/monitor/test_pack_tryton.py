@@ -23,8 +23,8 @@ from monitor.checks import load_pack, run_check
 from monitor.results import CheckResult
 from monitor.sources import source_engine
 from monitor.volumes import load_volumes, run_volume
-from tests.conftest import PG_URL, unavailable
 from tests.monitor.tryton_fixture import TrytonUnavailable, build_tryton_database, tryton_skip
+from tests.servers import PG_URL, unavailable
 
 pytestmark = pytest.mark.postgres
 

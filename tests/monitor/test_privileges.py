@@ -26,8 +26,7 @@ from monitor.checks import CheckDefinitionError, CheckSpec, load_path, run_check
 from monitor.privileges import announce, inspect_source, refuse_privileged
 from monitor.settings import SourceSettings
 from monitor.sources import source_engine
-from tests.conftest import MARIADB_URL, PG_URL
-from tests.monitor.dualrun_fixtures import fresh_database
+from tests.servers import MARIADB_URL, PG_URL, fresh_database
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operator-guide.md"
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)

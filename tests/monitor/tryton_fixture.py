@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers import IN_CI
+
 TODAY = dt.datetime.now(dt.UTC).date()  # the container clock is UTC, like trytond's default
 ADMIN_PASSWORD = "hypercare-test-admin"
 
@@ -143,8 +145,8 @@ def fill(database_uri: str, config_file: str) -> None:  # pragma: no cover - run
 
 
 def tryton_skip(reason: str) -> None:
-    """Skip locally, fail under CI=true, like tests.conftest.unavailable."""
-    if os.environ.get("CI") == "true":
+    """Skip locally, fail under CI=true, like tests.servers.unavailable."""
+    if IN_CI:
         pytest.fail(f"Tryton database not available under CI: {reason}")
     pytest.skip(f"Tryton database not available: {reason}")
 

@@ -1,78 +1,58 @@
-"""Fixtures of the ticket queue's HTTP tests: an app on a store of the test's own with a user per role, and
-for browser tests a live server and Debian's chromium driven by Playwright."""
+"""Fixtures of the ticket queue's tests: a clock and a service on the rolled-back session, a session factory
+on a store of the test's own, a webhook receiver, and for browser tests the app served by uvicorn on a
+loopback port (the app under TestClient, ``ticket_app`` and ``client``, and ``browser_page`` are in
+``tests/conftest.py``, for the runbook tests too)."""
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_settings, seed_users
 
 from core.session import make_engine, session_factory
 from hypercare.app import ports
 from hypercare.config import Settings
+from hypercare.serving import free_port
 from hypercare.store import upgrade
+from tests.tickets.factories import Clock, make_settings, seed_users
+from tests.tickets.receiver import Receiver
 from tickets.app import create_app
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from tickets.service import TicketService
 
 
 @pytest.fixture
-def ticket_app(store_url: str, tmp_path: Path) -> Iterator[TicketApp]:
-    # plain http, like TestClient: with an https public_url the session cookie is Secure-only
-    settings = make_settings(tmp_path=tmp_path, database_url=store_url, public_url="http://testserver")
-    engine = make_engine(store_url)
-    registry = CollectorRegistry()
-    app = create_app(settings, engine=engine, registry=registry, ports=ports(settings))
-    factory = session_factory(engine)
-    yield TicketApp(app, settings, engine, factory, registry, seed_users(factory))
-    engine.dispose()
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
-def client(ticket_app: TicketApp) -> Iterator[TestClient]:
-    with TestClient(ticket_app.app, base_url="http://testserver") as test_client:
-        yield test_client
+def service(session: Session, clock: Clock) -> TicketService:
+    """A ticket service with the default settings on the rolled-back session, on the test's clock."""
+    return TicketService(session, make_settings(), now=clock)
+
+
+@pytest.fixture
+def factory(store_engine: Engine) -> sessionmaker[Session]:
+    return session_factory(store_engine)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    sink = Receiver()
+    sink.thread.start()
+    yield sink
+    sink.server.shutdown()
+    sink.server.server_close()
+    sink.thread.join(5)
 
 
 # --- browser -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def chromium_executable() -> Path:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if IN_CI:
-            pytest.fail(reason + " (CI=true: browser tests must run)")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -92,7 +72,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     upgrade(engine)
     factory = session_factory(engine)
     seed_users(factory)
-    port = _free_port()
+    port = free_port()
     settings = make_settings(tmp_path=tmp_path, database_url=url, public_url=f"http://127.0.0.1:{port}")
     app = create_app(settings, ports=ports(settings))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -107,19 +87,3 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server.should_exit = True
     thread.join(10)
     engine.dispose()
-
-
-@pytest.fixture
-def browser_page(chromium_executable: Path) -> Iterator[Any]:
-    """A Playwright page in headless Debian chromium (no ``playwright install``)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-        browser.close()

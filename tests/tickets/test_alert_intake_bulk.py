@@ -5,40 +5,19 @@ order, nothing lost under concurrent webhooks."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
-from ticket_factories import make_settings
 
 from core.session import session_factory, session_scope
+from tests.tickets.factories import T0, alert, make_settings, webhook
 from tickets.alertmanager import AlertmanagerWebhook, ingest_webhook
 from tickets.audit import verify
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-def alert(key: int, start: int, status: str = "firing") -> dict[str, Any]:
-    starts = (T0 + timedelta(minutes=start)).isoformat().replace("+00:00", "Z")
-    ends = (T0 + timedelta(minutes=start + 5)).isoformat().replace("+00:00", "Z")
-    return {
-        "status": status,
-        "labels": {"alertname": f"ErpCheck{key}", "instance": f"erp-{key}", "severity": "warning"},
-        "annotations": {"summary": f"check {key} failing"},
-        "startsAt": starts,
-        "endsAt": ends if status == "resolved" else "0001-01-01T00:00:00Z",
-        "fingerprint": f"{key:016x}",
-    }
-
-
-def webhook(*alerts: dict[str, Any]) -> AlertmanagerWebhook:
-    return AlertmanagerWebhook.model_validate(
-        {"version": "4", "status": "firing", "receiver": "oncall", "groupKey": "{}", "alerts": list(alerts)}
-    )
 
 
 def apply(session: Session, message: AlertmanagerWebhook) -> list[str]:

@@ -12,11 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_settings, seed_users
 
 from anomaly.events import Event
-from core.session import make_engine, session_factory
-from hypercare.app import ports
+from tests.tickets.factories import TicketApp, make_settings, ticket_app_on
 from tickets.alertmanager import map_labels
 from tickets.app import create_app
 from tickets.models import AlertmanagerAlert, EventRecord, Ticket, TicketAudit
@@ -55,14 +53,8 @@ def am_app(store_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
     """Like ``ticket_app`` but with Alertmanager settings given by the test (``@pytest.mark.parametrize``
     is not needed: tests call ``am_app`` through ``indirect`` or use the default)."""
     overrides: dict[str, Any] = getattr(request, "param", {})
-    settings = make_settings(
-        tmp_path=tmp_path, database_url=store_url, public_url="http://testserver", alertmanager=overrides
-    )
-    engine = make_engine(store_url)
-    app = create_app(settings, engine=engine, registry=CollectorRegistry(), ports=ports(settings))
-    factory = session_factory(engine)
-    yield TicketApp(app, settings, engine, factory, CollectorRegistry(), seed_users(factory))
-    engine.dispose()
+    with ticket_app_on(store_url, tmp_path, alertmanager=overrides) as app:
+        yield app
 
 
 @pytest.fixture

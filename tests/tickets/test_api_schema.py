@@ -17,9 +17,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_event
 
 from core.session import session_scope
+from tests.tickets.factories import TicketApp, make_event
 from tickets.service import TicketService
 
 

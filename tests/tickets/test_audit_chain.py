@@ -19,7 +19,6 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
-from ticket_factories import make_event, make_settings
 from typer.testing import CliRunner
 
 from core.errors import ConfigError
@@ -28,14 +27,14 @@ from hypercare.app import audit_checkpoint
 from hypercare.cli import app as cli_app
 from hypercare.config import load_settings
 from hypercare.store import downgrade, upgrade
+from tests.cli import run_hypercare
+from tests.tickets.factories import make_event, make_settings
 from tickets.audit import GENESIS, row_hash, verify
 from tickets.audit_chain import row_mac, use_keyring
 from tickets.audit_checkpoints import append, take
 from tickets.audit_keys import Keyring, keyring_for, load_keyring, parse_keyring, rotate
 from tickets.models import Ticket, TicketAudit, TicketAuditSeal
 from tickets.service import TicketService
-
-CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -477,7 +476,7 @@ def test_a_wrong_key_is_reported_as_such(store_engine: Engine) -> None:
 
 
 def test_legacy_unkeyed_rows_verify_and_new_rows_chain_on_with_the_key(store_engine: Engine) -> None:
-    """Rows chained per ticket with plain sha256 (migrations 0006 to 0011) stay valid; the ticket's next
+    """Rows chained per ticket with plain sha256 (migrations 0006 to 0012) stay valid; the ticket's next
     row is keyed and chains on from the last of them."""
     factory = session_factory(store_engine)
     with session_scope(factory) as session:
@@ -491,7 +490,7 @@ def test_legacy_unkeyed_rows_verify_and_new_rows_chain_on_with_the_key(store_eng
     )
     prev = GENESIS
     with session_scope(factory) as session:
-        for n in range(3):  # what the writer of 0006-0011 did: sha256, per ticket, no key id, no seal
+        for n in range(3):  # what the writer of 0006-0012 did: sha256, per ticket, no key id, no seal
             row = TicketAudit(ticket_id=ticket_id, actor="system", action="commented", detail={"n": n})
             row.at = make_event().occurred_at
             row.prev_hash, row.hash = prev, "x"  # set so the hook leaves the row alone
@@ -526,16 +525,7 @@ def test_the_keyring_file_refuses_what_is_not_a_key(tmp_path: Path) -> None:
 
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
-    env.pop("HYPERCARE_AUDIT_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "hypercare", "--config", str(config), "audit", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_hypercare("--config", str(config), "audit", *args)
 
 
 def test_the_cli_verifies_checkpoints_and_rotates_the_key(
@@ -575,7 +565,7 @@ def test_the_cli_says_which_rows_are_legacy_and_unkeyed(
         ticket = TicketService(session, make_settings()).ingest(make_event()).ticket
         assert ticket is not None
         ticket_id = ticket.id
-    _tamper(store_engine, "UPDATE ticket_audit SET key_id = NULL")  # as if written before migration 0012
+    _tamper(store_engine, "UPDATE ticket_audit SET key_id = NULL")  # as if written before migration 0013
     (legacy,) = _ticket_rows(store_engine)
     _tamper(
         store_engine,
@@ -588,7 +578,7 @@ def test_the_cli_says_which_rows_are_legacy_and_unkeyed(
     config.write_text(f"database_url: '{store_url}'\ndata_dir: '{tmp_path}'\n", encoding="utf-8")
     result = _cli(config, "verify")
     assert result.returncode == 0, result.stderr
-    assert "1 legacy, unkeyed rows (plain sha256, written before migration 0012)" in result.stdout
+    assert "1 legacy, unkeyed rows (plain sha256, written before migration 0013)" in result.stdout
 
 
 def test_the_server_appends_checkpoints_that_verify(store_engine: Engine, tmp_path: Path) -> None:
@@ -630,7 +620,7 @@ def test_the_keyring_may_come_from_the_environment(monkeypatch: pytest.MonkeyPat
 
 
 def test_the_migration_keeps_legacy_hashes_and_new_rows_chain_on_with_the_key(store_engine: Engine) -> None:
-    """A store at 0011 with sha256-chained rows, upgraded: every row keeps its hash and verifies as legacy;
+    """A store at 0012 with sha256-chained rows, upgraded: every row keeps its hash and verifies as legacy;
     the ticket's next row is keyed, chained from the last legacy one, and sealed."""
     factory = session_factory(store_engine)
     with session_scope(factory) as session:
@@ -638,10 +628,10 @@ def test_the_migration_keeps_legacy_hashes_and_new_rows_chain_on_with_the_key(st
         assert ticket is not None
         ticket_id = ticket.id
     _tamper(store_engine, "DELETE FROM ticket_audit")
-    downgrade(store_engine, "0011_vocabulary_checks")
+    downgrade(store_engine, "0012_ticket_correlation")
     table = TicketAudit.__table__
     prev, legacy = GENESIS, []
-    with store_engine.begin() as conn:  # what the writer of migrations 0006 to 0011 stored
+    with store_engine.begin() as conn:  # what the writer of migrations 0006 to 0012 stored
         for n in range(3):
             row = TicketAudit(ticket_id=ticket_id, actor="system", action="commented", detail={"n": n})
             row.at = make_event().occurred_at

@@ -4,9 +4,7 @@ process on a migrated SQLite store, its exit status and output, and the store it
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,39 +12,19 @@ import pytest
 from sqlalchemy import select
 
 from core.session import make_engine, session_factory
+from tests.cli import run_hypercare
 from tickets.auth import ROLE_SCOPES, authenticate, principal_for_token
 from tickets.models import User
-
-HYPERCARE = [sys.executable, "-m", "hypercare"]
-ROOT = Path(__file__).resolve().parents[2]
-"""On PYTHONPATH of every run: the process runs this checkout, not whatever one the venv has installed."""
 
 
 class Cli:
     def __init__(self, tmp_path: Path) -> None:
         self.cwd = tmp_path
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERCARE_")}
-        self.env.update(
-            {
-                "COLUMNS": "200",
-                "NO_COLOR": "1",
-                "PYTHONPATH": str(ROOT),
-                "HYPERCARE_DATA_DIR": str(tmp_path / "data"),
-            }
-        )
+        self.env = {"HYPERCARE_DATA_DIR": str(tmp_path / "data")}
         self.url = f"sqlite:///{tmp_path / 'data' / 'hypercare.db'}"
 
     def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*HYPERCARE, *args],
-            cwd=self.cwd,
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_hypercare(*args, cwd=self.cwd, env=self.env, stdin=stdin)
 
 
 @pytest.fixture

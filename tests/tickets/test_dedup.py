@@ -8,9 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from test_alert_intake_bulk import alert, webhook
-from ticket_factories import T0, make_event, make_settings
 
+from tests.tickets.factories import T0, alert, make_event, make_settings, webhook
 from tickets import dedup
 from tickets.alertmanager import ingest_webhook
 from tickets.models import Occurrence, Ticket, TicketAudit

@@ -4,19 +4,14 @@ delivery that survives a crash mid-send."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
-from ticket_factories import Clock, make_event, make_settings, target
 
-from core.session import session_factory, session_scope
+from core.session import session_scope
+from tests.tickets.factories import Clock, make_event, make_settings, target
+from tests.tickets.receiver import Receiver
 from tickets.cache import store_version
 from tickets.escalation import HOUSEKEEPING_LOCK, escalate, housekeeping
 from tickets.models import NotificationOutbox, Ticket, TicketAudit
@@ -34,11 +29,6 @@ ESCALATION = {
         ]
     }
 }
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def outbox_rows(session: Session) -> list[NotificationOutbox]:
@@ -116,41 +106,6 @@ def test_occurrences_never_page_and_low_priorities_wait_for_one_digest(
     assert "Slow report" in digest.body and "Typo on a form" in digest.body
     assert [r.status for r in outbox_rows(session)[:3]] == ["pending", "digested", "digested"]
     assert build_digests(session, settings, now=clock()) == [], "nothing listed twice"
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                sink.received.append({"path": self.path, "json": json.loads(body)})
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    sink = Receiver()
-    sink.thread.start()
-    yield sink
-    sink.server.shutdown()
-    sink.server.server_close()
-    sink.thread.join(5)
-
-
-@pytest.fixture
-def factory(store_engine: Engine) -> sessionmaker[Session]:
-    return session_factory(store_engine)
 
 
 def test_each_send_reaches_only_its_own_target_through_apprise_tags(

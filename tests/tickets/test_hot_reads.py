@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, update
 from starlette.testclient import TestClient
-from test_ticket_ui import login, open_ticket
-from ticket_factories import TicketApp
 
 from core.db import utcnow
 from core.session import session_scope
+from tests.tickets.factories import TicketApp, open_ticket
+from tests.tickets.web import login
 from tickets.auth import ROLE_SCOPES, create_token, principal_for_token, token_hash
 from tickets.hot_reads import HotReads
 from tickets.models import ApiToken, User

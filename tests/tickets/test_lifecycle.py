@@ -9,23 +9,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
-from ticket_factories import Clock, TicketApp, make_event, make_settings
 
 from core.session import session_scope
+from tests.tickets.factories import Clock, TicketApp, make_event
 from tickets.errors import InvalidTransition
 from tickets.lifecycle import Lifecycle, UnknownUser, auto_close
 from tickets.models import Ticket, TicketAudit
 from tickets.service import TRANSITIONS, TicketService
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(session: Session, clock: Clock) -> TicketService:
-    return TicketService(session, make_settings(), now=clock)
 
 
 def opened(service: TicketService, **event: Any) -> Ticket:

@@ -15,12 +15,13 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, bindparam, event, insert, text, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
-from test_ticket_ui import csrf_of, login, open_ticket
-from ticket_factories import TicketApp, make_event, make_settings
 
 from core.db import utcnow
 from core.session import make_engine, session_factory, session_scope
 from hypercare.app import ports
+from tests.queries import record_statements
+from tests.tickets.factories import TicketApp, make_event, make_settings, open_ticket
+from tests.tickets.web import csrf_of, login
 from tickets.app import create_app
 from tickets.cache import VersionedCache, bump_version, store_version
 from tickets.models import ApiToken, Ticket
@@ -32,16 +33,6 @@ from tickets.ui.views import ClockFacts, LiveClocks, clock_html, sla_clock
 def version_of(engine: Engine) -> int | None:
     with session_factory(engine)() as session:
         return store_version(session)
-
-
-def statements_of(engine: Engine) -> list[str]:
-    seen: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    return seen
 
 
 @pytest.fixture
@@ -267,7 +258,7 @@ def test_a_cached_page_keeps_its_clock_and_csrf_token_live(
 def test_a_read_with_a_token_just_used_commits_nothing(client: TestClient, ticket_app: TicketApp) -> None:
     viewer = ticket_app.auth("viewer")
     assert client.get("/api/v1/tickets", headers=viewer).status_code == 200  # records the use
-    statements = statements_of(ticket_app.engine)
+    statements = record_statements(ticket_app.engine)
     commits: list[object] = []
     event.listen(ticket_app.engine, "commit", commits.append)
     assert client.get("/api/v1/tickets", headers=viewer).status_code == 200
@@ -344,8 +335,7 @@ def test_reused_clocks_always_read_as_freshly_computed_ones() -> None:
 def test_alertmanager_sightings_applied_set_wise_show_at_once(
     client: TestClient, ticket_app: TicketApp
 ) -> None:
-    from test_alert_intake_bulk import alert, webhook
-
+    from tests.tickets.factories import alert, webhook
     from tickets.alertmanager import ingest_webhook
 
     def deliver(start: int) -> None:

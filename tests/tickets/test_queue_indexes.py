@@ -10,8 +10,8 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
-from ticket_factories import make_event, make_settings
 
+from tests.tickets.factories import make_event, make_settings
 from tickets import queries
 from tickets.models import Ticket, User
 from tickets.queries import TicketFilter

@@ -9,14 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_settings, seed_users
 
-from core.session import make_engine, session_factory
-from hypercare.app import ports
-from tickets.app import create_app
+from tests.tickets.factories import TicketApp, ticket_app_on
 from tickets.models import EventRecord, Report, Ticket
 from tickets.reports import safe_filename
 
@@ -43,17 +39,12 @@ def form(**overrides: Any) -> dict[str, str]:
 
 @pytest.fixture
 def rep_app(store_url: str, tmp_path: Path) -> Iterator[TicketApp]:
-    settings = make_settings(
-        tmp_path=tmp_path,
-        database_url=store_url,
-        public_url="http://testserver",
+    with ticket_app_on(
+        store_url,
+        tmp_path,
         reports={"max_attachments": 2, "max_attachment_bytes": 4096, "high_impact_amount": "10000"},
-    )
-    engine = make_engine(store_url)
-    app = create_app(settings, engine=engine, registry=CollectorRegistry(), ports=ports(settings))
-    factory = session_factory(engine)
-    yield TicketApp(app, settings, engine, factory, CollectorRegistry(), seed_users(factory))
-    engine.dispose()
+    ) as app:
+        yield app
 
 
 @pytest.fixture

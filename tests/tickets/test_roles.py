@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp
 
 from core.session import session_scope
+from tests.tickets.factories import TicketApp
 from tickets.api.deps import ACTING_ROLES
 from tickets.auth import (
     ROLE_SCOPES,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from ticket_factories import make_event, make_settings
 
 from core.errors import ConfigError
+from tests.tickets.factories import make_event, make_settings
 from tickets.auth import create_user
 from tickets.models import TicketAudit, User
 from tickets.routing import load_rules, route

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
-from ticket_factories import T0, Clock, TicketApp, make_event, make_settings, target
 
 from core.session import session_scope
+from tests.tickets.factories import T0, Clock, TicketApp, make_event, make_settings, target
 from tickets import silences
 from tickets.models import NotificationOutbox, TicketAudit
 from tickets.service import TicketService

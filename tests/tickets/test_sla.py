@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
-from ticket_factories import T0, Clock, make_event, make_settings
 
+from tests.tickets.factories import T0, Clock, make_event
 from tickets import sla
 from tickets.calendar import Calendar
 from tickets.lifecycle import Lifecycle
@@ -70,16 +69,6 @@ def test_bad_calendars_are_refused_with_the_reason() -> None:
             holidays=frozenset(),
             always=False,
         ).add(MON, 10**12)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(session: Session, clock: Clock) -> TicketService:
-    return TicketService(session, make_settings(), now=clock)
 
 
 def test_new_ticket_gets_due_dates_from_its_priority(service: TicketService) -> None:

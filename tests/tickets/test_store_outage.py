@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
-from ticket_factories import seed_users
 
 from core.session import make_engine, session_factory
 from hypercare.app import ports
 from hypercare.config import Settings
+from tests.tickets.factories import seed_users
 from tickets.app import create_app
 
 

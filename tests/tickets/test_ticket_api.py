@@ -12,11 +12,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
-from ticket_factories import TicketApp, make_event, make_settings
 
 from core.errors import SchemaOutOfDate
 from core.session import make_engine
 from hypercare.app import ports
+from tests.tickets.factories import TicketApp, make_event, make_settings
 from tickets.app import create_app
 from tickets.models import ApiToken
 

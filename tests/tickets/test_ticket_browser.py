@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ticket_factories import PASSWORD, make_event
 
 from core.session import session_scope
+from tests.tickets.factories import PASSWORD, make_event
 from tickets.lifecycle import Lifecycle
 from tickets.service import TicketService
 

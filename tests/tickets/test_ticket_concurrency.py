@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, func, select
-from ticket_factories import make_event, make_settings, target
 
 from core.session import session_factory, session_scope
+from tests.tickets.factories import make_event, make_settings, target
 from tickets.models import EventRecord, NotificationOutbox, Ticket
 from tickets.service import IngestResult, TicketService
 

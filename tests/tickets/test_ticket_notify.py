@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from ticket_factories import Clock, make_event, make_settings, target
 
-from core.session import session_factory, session_scope
+from core.session import session_scope
 from hypercare.config import Settings
+from tests.tickets.factories import Clock, make_event, make_settings, target
+from tests.tickets.receiver import Receiver
 from tickets.models import NotificationOutbox
 from tickets.notify import (
     AppriseNotifier,
@@ -27,47 +24,6 @@ from tickets.notify import (
     dispatch_pending,
 )
 from tickets.service import TicketService
-
-
-class Receiver:
-    """A local webhook sink: records what it receives and answers with ``status``."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.received: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.received.append({"path": self.path, "json": json.loads(body)})
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, path: str = "hook") -> str:
-        return f"json://hook-user:s3cret-token@127.0.0.1:{self.port}/{path}"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    sink = Receiver()
-    sink.thread.start()
-    yield sink
-    sink.server.shutdown()
-    sink.server.server_close()
-    sink.thread.join(5)
-
-
-@pytest.fixture
-def factory(store_engine: Engine) -> sessionmaker[Session]:
-    return session_factory(store_engine)
 
 
 def open_ticket(factory: sessionmaker[Session], settings: Settings, clock: Clock, **event: Any) -> int:

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from ticket_factories import T0, Clock, make_event, make_settings, target
 
+from tests.tickets.factories import T0, Clock, make_event, make_settings, target
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.models import EventRecord, NotificationOutbox, Occurrence, Ticket, TicketAudit
 from tickets.service import TicketService
@@ -27,11 +27,6 @@ def audit_actions(session: Session, ticket_id: int) -> list[str]:
             select(TicketAudit.action).where(TicketAudit.ticket_id == ticket_id).order_by(TicketAudit.id)
         )
     )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

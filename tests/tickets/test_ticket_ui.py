@@ -6,38 +6,17 @@ import re
 from pathlib import Path
 
 import pytest
-from httpx import Response
-from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
-from ticket_factories import PASSWORD, TicketApp, make_event, make_settings
 
 from core.session import session_scope
 from hypercare.app import ports
+from tests.queries import record_statements
+from tests.tickets.factories import PASSWORD, TicketApp, make_settings, open_ticket
+from tests.tickets.web import csrf_of, login
 from tickets.app import create_app
 from tickets.auth import create_user
 from tickets.lifecycle import Lifecycle
 from tickets.service import TicketService
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page carries a CSRF token"
-    return found.group(1)
-
-
-def login(
-    client: TestClient, username: str, password: str = PASSWORD, next_url: str = "/tickets"
-) -> Response:
-    token = csrf_of(client.get("/login").text)
-    form = {"username": username, "password": password, "csrf": token, "next": next_url}
-    return client.post("/login", data=form, follow_redirects=False)
-
-
-def open_ticket(ticket_app: TicketApp, **event: object) -> int:
-    with session_scope(ticket_app.factory) as session:
-        ticket = TicketService(session, ticket_app.settings).ingest(make_event(**event)).ticket
-        assert ticket is not None
-        return ticket.id
 
 
 def test_pages_need_a_login_and_come_back_after_it(client: TestClient, ticket_app: TicketApp) -> None:
@@ -313,22 +292,12 @@ def test_the_queue_pages_and_keeps_its_filters(client: TestClient, ticket_app: T
     assert 'rel="prev"' in second and 'rel="next"' not in second
 
 
-def count_queries(engine: Engine) -> list[str]:
-    statements: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    return statements
-
-
 def test_the_queue_and_ticket_pages_run_a_fixed_number_of_queries(
     client: TestClient, ticket_app: TicketApp
 ) -> None:
     ids = seed_queue(ticket_app)
     login(client, "agent")
-    statements = count_queries(ticket_app.engine)
+    statements = record_statements(ticket_app.engine)
 
     def queries_for(path: str) -> int:
         statements.clear()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ticket_factories import make_event
 
+from tests.tickets.factories import make_event
 from tickets.settings import TriageSettings
 from tickets.triage import Triage, more_urgent, priority_rank, triage
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
-from ticket_factories import Clock, TicketApp, make_event, make_settings
 
 from core.session import session_scope
+from tests.tickets.factories import Clock, TicketApp, make_event, make_settings
 from tickets import workarounds
 from tickets.errors import InvalidTransition
 from tickets.models import TicketAudit

@@ -7,11 +7,15 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from ticket_factories import make_settings
+from typing import TYPE_CHECKING, Any
 
 from hypercare.config import Settings
+from tests.tickets.factories import make_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+    from starlette.testclient import TestClient
 
 CHECK_ID = "shop.unbalanced_entries"
 RUNBOOK_ID = "shop-unbalanced-entries"
@@ -131,3 +135,14 @@ def build_shop(
         **extra,
     )
     return ShopErp(erp, settings)
+
+
+@dataclass
+class Shop:
+    """The shop ERP after a pipeline pass opened its one ticket, and the app on the store, signed out."""
+
+    erp: ShopErp
+    engine: Engine
+    factory: sessionmaker[Session]
+    client: TestClient
+    ticket_id: int

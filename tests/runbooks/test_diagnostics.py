@@ -3,24 +3,17 @@ bounded, against the ticket's source; results (and failures) kept with the ticke
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
-from runbook_fixtures import CHECK_ID, RUNBOOK_ID, build_shop
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.testclient import TestClient
-from test_ticket_ui import login
-from ticket_factories import make_event, seed_users
 
 from anomaly.events import Event
 from core.session import make_engine, session_factory, session_scope
-from hypercare.app import ports
 from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer
 from hypercare.store import upgrade
@@ -28,8 +21,10 @@ from monitor.checks import load_checks
 from runbooks.diagnostics import Runner, attach_runbooks
 from runbooks.library import Diagnostic
 from runbooks.models import TicketDiagnostic
-from tests.conftest import PG_URL, unavailable
-from tickets.app import create_app
+from tests.runbooks.factories import CHECK_ID, RUNBOOK_ID, Shop, build_shop
+from tests.servers import fresh_database
+from tests.tickets.factories import make_event
+from tests.tickets.web import login
 from tickets.models import Ticket, TicketAudit
 from tickets.service import TicketService
 
@@ -194,30 +189,20 @@ def test_a_write_is_refused_before_it_reaches_the_database(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def pg_source() -> Iterator[str]:
+def pg_source(tmp_path: Path) -> Iterator[str]:
     """A PostgreSQL database standing for the ERP, with a function that writes when selected."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"hc_rbk_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        unavailable("PostgreSQL", exc.orig)
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    writer = create_engine(url)
-    with writer.begin() as conn:
-        conn.execute(text("CREATE TABLE shop_counter (n integer)"))
-        conn.execute(
-            text(
-                "CREATE FUNCTION shop_bump() RETURNS integer LANGUAGE sql AS "
-                "$$ INSERT INTO shop_counter VALUES (1) RETURNING n $$"
+    for url in fresh_database("postgres", tmp_path, prefix="hc_rbk"):
+        writer = create_engine(url)
+        with writer.begin() as conn:
+            conn.execute(text("CREATE TABLE shop_counter (n integer)"))
+            conn.execute(
+                text(
+                    "CREATE FUNCTION shop_bump() RETURNS integer LANGUAGE sql AS "
+                    "$$ INSERT INTO shop_counter VALUES (1) RETURNING n $$"
+                )
             )
-        )
-    writer.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+        writer.dispose()
+        yield url
 
 
 @pytest.mark.postgres
@@ -260,19 +245,9 @@ def test_on_postgresql_diagnostics_run_read_only_and_time_bounded(pg_source: str
     check.dispose()
 
 
-def test_the_ticket_page_shows_diagnostic_tables_and_failures(store_url: str, tmp_path: Path) -> None:
-    shop = build_shop(tmp_path, database_url=store_url)
-    engine = make_engine(store_url)
-    factory = session_factory(engine)
-    seed_users(factory)
-    run_pipeline(shop.settings, factory, load_checks((), shop.settings.checks.paths))
-    with factory() as session:
-        ticket_id = session.scalars(select(Ticket.id)).one()
-    app = create_app(shop.settings, engine=engine, ports=ports(shop.settings))
-    with TestClient(app, base_url="http://testserver") as client:
-        login(client, "viewer")
-        page = client.get(f"/tickets/{ticket_id}").text
-    engine.dispose()
+def test_the_ticket_page_shows_diagnostic_tables_and_failures(shop: Shop) -> None:
+    login(shop.client, "viewer")
+    page = shop.client.get(f"/tickets/{shop.ticket_id}").text
     assert 'id="diagnostics"' in page
     assert "The entry line by line" in page and "<td>1122</td>" in page
     assert "Failed: " in page and "entry_archive" in page

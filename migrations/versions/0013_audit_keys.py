@@ -9,8 +9,8 @@ written from now on, in commit order with a gap-free ``seq``; ``audit_chain_head
 Like ``ticket_audit``, the seals refuse UPDATE and DELETE in the database itself. The column is added with
 a plain ``ALTER TABLE ... ADD COLUMN`` (no batch copy on SQLite, which would drop the audit triggers).
 
-Revision ID: 0012_audit_keys
-Revises: 0011_vocabulary_checks
+Revision ID: 0013_audit_keys
+Revises: 0012_ticket_correlation
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_audit_keys"
-down_revision: str | None = "0011_vocabulary_checks"
+revision: str = "0013_audit_keys"
+down_revision: str | None = "0012_ticket_correlation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runbook_fixtures import SECTIONS, runbook_markdown
 from typer.testing import CliRunner
 
 from hypercare.cli import app
@@ -17,6 +16,7 @@ from monitor.checks import load_pack, shipped_packs
 from monitor.volumes import load_volumes, parse_volumes
 from runbooks.library import shipped_runbooks
 from runbooks.lint import BUILTIN_SIGNALS, lint, read_only_problem
+from tests.runbooks.factories import SECTIONS, runbook_markdown
 
 
 def write(directory: Path, name: str, text: str) -> Path:

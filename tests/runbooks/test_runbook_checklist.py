@@ -4,21 +4,13 @@ the linked check, records the proof in the timeline and resolves the ticket on a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from runbook_fixtures import CHECK_ID, RUNBOOK_ID, ShopErp, build_shop
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.testclient import TestClient
-from test_ticket_ui import csrf_of, login
-from ticket_factories import seed_users
+from sqlalchemy import select
 
 from core.session import make_engine, session_factory
-from hypercare.app import ports
 from hypercare.config import Settings
 from hypercare.pipeline import run_pipeline
 from monitor.checks import load_checks
@@ -27,33 +19,10 @@ from runbooks.library import load_runbooks
 from runbooks.models import RunbookStep
 from runbooks.steps import steps
 from runbooks.verification import run_signal
-from tickets.app import create_app
+from tests.runbooks.factories import CHECK_ID, RUNBOOK_ID, Shop, build_shop
+from tests.tickets.web import csrf_of, login
 from tickets.audit import verify as verify_chain
 from tickets.models import Ticket, TicketAudit
-
-
-@dataclass
-class Shop:
-    erp: ShopErp
-    engine: Engine
-    factory: sessionmaker[Session]
-    client: TestClient
-    ticket_id: int
-
-
-@pytest.fixture
-def shop(store_url: str, tmp_path: Path) -> Iterator[Shop]:
-    erp = build_shop(tmp_path, database_url=store_url)
-    engine = make_engine(store_url)
-    factory = session_factory(engine)
-    seed_users(factory)
-    run_pipeline(erp.settings, factory, load_checks((), erp.settings.checks.paths))
-    with factory() as session:
-        ticket_id = session.scalars(select(Ticket.id)).one()
-    app = create_app(erp.settings, engine=engine, ports=ports(erp.settings))
-    with TestClient(app, base_url="http://testserver") as client:
-        yield Shop(erp, engine, factory, client, ticket_id)
-    engine.dispose()
 
 
 def audit(shop: Shop, *actions: str) -> list[TicketAudit]:

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbook_fixtures import CHECK_ID, build_shop
 from sqlalchemy import select
-from ticket_factories import PASSWORD, seed_users
 
 from core.session import make_engine, session_factory
 from hypercare.app import ports
@@ -19,6 +17,8 @@ from hypercare.pipeline import run_pipeline
 from hypercare.serving import BackgroundServer, free_port
 from hypercare.store import upgrade
 from monitor.checks import load_checks
+from tests.runbooks.factories import CHECK_ID, build_shop
+from tests.tickets.factories import PASSWORD, seed_users
 from tickets.app import create_app
 from tickets.models import Ticket, TicketAudit
 

@@ -14,8 +14,6 @@ import httpx
 import pytest
 from markdown_it import MarkdownIt
 from starlette.testclient import TestClient
-from test_ticket_ui import login, open_ticket
-from ticket_factories import TicketApp
 
 from anomaly.rules import events_for_result
 from monitor.checks import CheckSpec, load_pack, shipped_packs
@@ -33,6 +31,9 @@ from runbooks.library import (
     render_sections,
     shipped_runbooks,
 )
+from tests.demo_erp import DemoErpFactory
+from tests.tickets.factories import TicketApp, open_ticket
+from tests.tickets.web import login
 from tickets.ui.views import runbook_panel
 
 SHIPPED = shipped_runbooks()
@@ -146,10 +147,8 @@ def sql_blocks() -> Iterator[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def demo_databases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from hypercare.demo.builder import build_demo_erp
-
-    demo = build_demo_erp(tmp_path_factory.mktemp("demo-erp"), seed=7, scale=0.05)
+def demo_databases(demo_erp: DemoErpFactory) -> dict[str, Path]:
+    demo = demo_erp("demo-erp", seed=7, scale=0.05)
     return {name: demo.directory / f"{name}.db" for name in ("erp", "finance", "legacy")}
 
 
