@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session
 
 from core.session import make_engine
 from hypercare.store import upgrade
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, IN_CI, PG_URL
 from tickets.audit_chain import use_keyring
 from tickets.audit_keys import Keyring, parse_keyring
-from tests.servers import CHROMIUM, CHROMIUM_ARGS, IN_CI, PG_URL
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient

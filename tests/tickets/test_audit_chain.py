@@ -7,10 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import stat
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
