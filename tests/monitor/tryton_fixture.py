@@ -1,10 +1,12 @@
 """A real Tryton database on PostgreSQL for the Tryton pack's tests.
 
-``build_tryton_database`` creates the database, activates ``account_invoice`` (and its dependencies) with
-``trytond-admin``, then fills it through ``proteus`` in a child process (trytond keeps process-wide state:
-its pool, its config, its caches, which must not leak into the test process): a company in USD, the
-minimal chart of accounts, a fiscal year with monthly periods whose first period is closed, a customer, two
-suppliers, three posted customer invoices, two posted supplier invoices and one fresh draft invoice.
+``build_tryton_database`` creates the database, activates ``account_invoice`` and ``stock`` (and their
+dependencies) with ``trytond-admin``, then fills it through ``proteus`` in a child process (trytond keeps
+process-wide state: its pool, its config, its caches, which must not leak into the test process): a company
+in USD, the minimal chart of accounts, a fiscal year with monthly periods whose first period is closed, a
+customer, two suppliers, three posted customer invoices, two posted supplier invoices and one fresh draft
+invoice; in stock, one product received and shipped before a closed stock period (dated 30 days ago) and
+after it, an inventory counted two days ago with one unit missing, and a draft shipment planned for later.
 
 Run as ``python -m tests.monitor.tryton_fixture <database> <trytond.conf>`` to do the proteus part alone.
 """
@@ -58,6 +60,7 @@ def build_tryton_database(database: str, pg_uri: str, workdir: Path) -> None:
             database,
             "-u",
             "account_invoice",
+            "stock",
             "--activate-dependencies",
             "--email",
             "admin@example.com",
@@ -140,6 +143,77 @@ def fill(database_uri: str, config_file: str) -> None:  # pragma: no cover - run
     if first.start_date <= TODAY <= first.end_date:  # never close the period the invoices are in
         raise RuntimeError("the first period holds today; the fiscal year should start months earlier")
     first.click("close")
+
+    _stock()
+
+
+STOCK_MOVES = (  # (days before today, from, to, quantity, unit price); the stock period closes 30 days ago
+    (40, "SUP", "STO", 100, "10.00"),
+    (35, "STO", "CUS", 30, "25.00"),
+    (3, "SUP", "STO", 20, "10.50"),
+    (1, "STO", "CUS", 15, "25.00"),
+)
+STOCK_PERIOD_DAYS_AGO = 30
+INVENTORY_DAYS_AGO = 2  # counts 89 where 90 are expected: one unit goes to lost and found
+
+
+def _stock() -> None:  # pragma: no cover - runs in the child process
+    from proteus import Model, config
+    from trytond.modules.currency.tests.tools import get_currency
+
+    currency = get_currency()
+    unit = Model.get("product.uom").find([("name", "=", "Unit")])[0]
+    template = Model.get("product.template")(
+        name="Widget", default_uom=unit, type="goods", list_price=Decimal("25"), cost_price_method="average"
+    )
+    template.save()
+    product = template.products[0]
+    locations = {
+        loc.code: loc for loc in Model.get("stock.location").find([("code", "in", ["SUP", "STO", "CUS"])])
+    }
+    move_model = Model.get("stock.move")
+
+    def move(days_ago: int, src: str, dst: str, quantity: int, price: str) -> Any:
+        when = TODAY - dt.timedelta(days=days_ago)
+        return move_model(
+            product=product,
+            unit=unit,
+            quantity=quantity,
+            from_location=locations[src],
+            to_location=locations[dst],
+            planned_date=when,
+            effective_date=when if days_ago >= 0 else None,
+            unit_price=Decimal(price),
+            currency=currency,
+        )
+
+    def done(moves: list[Any]) -> None:
+        for record in moves:  # one at a time, in date order: a shipment needs the stock received before it
+            record.save()
+            if record.from_location.type == "storage":  # reserved before it is done, as a shipment would
+                move_model.write([record], {"state": "assigned"}, config.get_config().context)
+                record.reload()
+            record.click("do")
+
+    done([move(*m) for m in STOCK_MOVES if m[0] > STOCK_PERIOD_DAYS_AGO])
+    period = Model.get("stock.period")(date=TODAY - dt.timedelta(days=STOCK_PERIOD_DAYS_AGO))
+    period.save()
+    period.click("close")
+    after = [move(*m) for m in STOCK_MOVES if m[0] <= STOCK_PERIOD_DAYS_AGO]
+    done(after[:1])  # received 3 days ago; the inventory two days ago; shipped yesterday
+    inventory = Model.get("stock.inventory")(
+        location=locations["STO"], date=TODAY - dt.timedelta(days=INVENTORY_DAYS_AGO), empty_quantity="keep"
+    )
+    inventory.save()
+    inventory.click("complete_lines")
+    (line,) = inventory.lines
+    assert line.expected_quantity == 90, line.expected_quantity
+    line.quantity = 89
+    inventory.save()
+    inventory.click("confirm")
+    done(after[1:])
+    planned = move(-2, "STO", "CUS", 5, "25.00")  # work in progress: a draft move planned for later
+    planned.save()
 
 
 def tryton_skip(reason: str) -> None:
