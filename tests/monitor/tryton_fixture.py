@@ -4,9 +4,10 @@
 dependencies) with ``trytond-admin``, then fills it through ``proteus`` in a child process (trytond keeps
 process-wide state: its pool, its config, its caches, which must not leak into the test process): a company
 in USD, the minimal chart of accounts, a fiscal year with monthly periods whose first period is closed, a
-customer, two suppliers, three posted customer invoices, two posted supplier invoices and one fresh draft
-invoice; in stock, one product received and shipped before a closed stock period (dated 30 days ago) and
-after it, an inventory counted two days ago with one unit missing, and a draft shipment planned for later.
+customer, two suppliers, three posted customer invoices, two posted supplier invoices, one fresh draft
+invoice and a fourth posted customer invoice with a 10 % tax; in stock, one product received and shipped
+before a closed stock period (dated 30 days ago) and after it, an inventory counted two days ago with one
+unit missing, and a draft move planned for later.
 
 Run as ``python -m tests.monitor.tryton_fixture <database> <trytond.conf>`` to do the proteus part alone.
 """
@@ -97,7 +98,7 @@ def fill(database_uri: str, config_file: str) -> None:  # pragma: no cover - run
     from proteus import Model, config
 
     config.set_trytond(database=database_uri, config_file=config_file)  # before trytond picks a backend
-    from trytond.modules.account.tests.tools import create_chart, create_fiscalyear, get_accounts
+    from trytond.modules.account.tests.tools import create_chart, create_fiscalyear, create_tax, get_accounts
     from trytond.modules.account_invoice.tests.tools import (
         create_payment_term,
         set_fiscalyear_invoice_sequences,
@@ -137,6 +138,17 @@ def fill(database_uri: str, config_file: str) -> None:  # pragma: no cover - run
     draft = _invoice(invoice_model, customer, "out", "10.00", accounts["revenue"])
     draft.payment_term = term
     draft.save()
+    tax = create_tax(Decimal("0.10"))
+    tax.save()
+    taxed = _invoice(invoice_model, customer, "out", "200.00", accounts["revenue"])
+    taxed.lines[0].taxes.append(Model.get("account.tax")(tax.id))
+    taxed.payment_term = term
+    taxed.save()
+    taxed.click("post")
+    assert (taxed.state, taxed.total_amount) == ("posted", Decimal("220.00")), (
+        taxed.state,
+        taxed.total_amount,
+    )
 
     period_model = Model.get("account.period")
     first = period_model.find([("fiscalyear", "=", fiscalyear.id)], order=[("start_date", "ASC")])[0]
