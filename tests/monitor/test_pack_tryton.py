@@ -305,7 +305,7 @@ FAULTS: dict[str, Fault] = {
         "INSERT INTO account_move (company, journal, period, date, state, number, post_date, description) "
         "SELECT f.company, (SELECT id FROM account_journal WHERE code = 'MISC'), "
         "(SELECT p.id FROM account_period p WHERE p.fiscalyear = f.id ORDER BY p.end_date DESC, p.id DESC LIMIT 1), "
-        "f.end_date, 'posted', 'HC-CLOSE', CURRENT_DATE, 'balance non-deferral' FROM account_fiscalyear f;\n"
+        "f.end_date, 'posted', 'HC-CLOSE', f.end_date, 'balance non-deferral' FROM account_fiscalyear f;\n"
         "INSERT INTO account_move_line (move, account, debit, credit, state) "
         "SELECT (SELECT id FROM account_move WHERE number = 'HC-CLOSE'), l.account, "
         "GREATEST(SUM(l.credit - l.debit), 0), GREATEST(SUM(l.debit - l.credit), 0), 'valid' "
