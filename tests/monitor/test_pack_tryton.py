@@ -97,15 +97,18 @@ def tryton(tryton_clean: str) -> Iterator[Copy]:
 
 
 # Ids in the clean database are looked up, not assumed: a trytond release may number records differently.
-# The untaxed invoices (the fixture's one taxed customer invoice is TAXED).
-FIRST_OUT = (
-    "(SELECT MIN(id) FROM account_invoice WHERE type = 'out' AND state = 'posted' AND tax_amount_cache = 0)"
+# The invoices keyed by hand without tax (the fixture's taxed customer invoice is TAXED; the sale's and the
+# purchase's invoices have lines whose origin is the order line).
+KEYED = (
+    "tax_amount_cache = 0 AND NOT EXISTS "
+    "(SELECT 1 FROM account_invoice_line o WHERE o.invoice = account_invoice.id AND o.origin IS NOT NULL)"
 )
-LAST_OUT = (
-    "(SELECT MAX(id) FROM account_invoice WHERE type = 'out' AND state = 'posted' AND tax_amount_cache = 0)"
-)
-FIRST_IN = "(SELECT MIN(id) FROM account_invoice WHERE type = 'in' AND state = 'posted')"
-LAST_IN = "(SELECT MAX(id) FROM account_invoice WHERE type = 'in' AND state = 'posted')"
+FIRST_OUT = f"(SELECT MIN(id) FROM account_invoice WHERE type = 'out' AND state = 'posted' AND {KEYED})"
+LAST_OUT = f"(SELECT MAX(id) FROM account_invoice WHERE type = 'out' AND state = 'posted' AND {KEYED})"
+FIRST_IN = f"(SELECT MIN(id) FROM account_invoice WHERE type = 'in' AND state = 'posted' AND {KEYED})"
+LAST_IN = f"(SELECT MAX(id) FROM account_invoice WHERE type = 'in' AND state = 'posted' AND {KEYED})"
+SALE_LINE = "(SELECT MIN(id) FROM sale_line)"
+PURCHASE_LINE = "(SELECT MIN(id) FROM purchase_line)"
 TAXED = "(SELECT id FROM account_invoice WHERE state = 'posted' AND tax_amount_cache <> 0)"
 DRAFT = "(SELECT MIN(id) FROM account_invoice WHERE state = 'draft')"
 CLOSED = "(SELECT MIN(id) FROM account_period WHERE state = 'closed')"
@@ -160,6 +163,28 @@ FAULTS: dict[str, Fault] = {
         "tryton.ledger.line_sanity",
         f"UPDATE account_move_line SET debit = -credit, credit = 0 WHERE id = {revenue_line(FIRST_OUT)}",
         revenue_line(FIRST_OUT),
+    ),
+    "a euro line loaded at another rate": Fault(
+        "tryton.ledger.second_currency_rate",
+        "UPDATE account_move_line SET amount_second_currency = amount_second_currency * 1.1 "
+        "WHERE second_currency IS NOT NULL AND debit > 0",
+        "(SELECT id FROM account_move_line WHERE second_currency IS NOT NULL AND debit > 0)",
+        Decimal("5.00"),
+    ),
+    "goods shipped three weeks ago whose invoice was cancelled and never re-issued": Fault(
+        "tryton.flow.shipped_not_invoiced",
+        "UPDATE stock_move SET effective_date = effective_date - 20, planned_date = planned_date - 20 "
+        f"WHERE product = (SELECT product FROM sale_line WHERE id = {SALE_LINE});\n"
+        "UPDATE account_invoice SET state = 'cancelled' "
+        f"WHERE id = (SELECT invoice FROM account_invoice_line WHERE origin = 'sale.line,' || {SALE_LINE})",
+        SALE_LINE,
+        Decimal("280.00"),
+    ),
+    "a supplier invoice line billing more than was received": Fault(
+        "tryton.flow.purchase_invoice_vs_receipt",
+        f"UPDATE account_invoice_line SET quantity = 15 WHERE origin = 'purchase.line,' || {PURCHASE_LINE}",
+        PURCHASE_LINE,
+        Decimal("45.00"),
     ),
     "a reconciliation that does not balance": Fault(
         "tryton.subledger.control_vs_open_lines",
@@ -317,7 +342,7 @@ FAULTS: dict[str, Fault] = {
         "FROM account_move_line l WHERE l.move = (SELECT id FROM account_move WHERE number = 'HC-CLOSE');\n"
         "UPDATE account_fiscalyear SET state = 'closed'",
         "(SELECT MIN(id) FROM account_fiscalyear)",
-        Decimal("715.25"),
+        Decimal("945.25"),  # expenses: 640.00 + 75.25 keyed, 50.00 in euros, 180.00 purchased
     ),
     "a tax amount raised after posting": Fault(
         "tryton.tax.invoice_tax_vs_rate",
@@ -351,7 +376,7 @@ def test_the_pack_covers_every_check_with_a_fault() -> None:
 
 def test_the_clean_tryton_database_passes_every_check(tryton: Copy) -> None:
     posted = tryton.scalar("SELECT COUNT(*) FROM account_invoice WHERE state = 'posted'")
-    assert posted == 6, "the fixture posted four customer (one taxed) and two supplier invoices"
+    assert posted == 8, "four customer (one taxed) and two supplier invoices, a sale's and a purchase's"
     results = {check_id: tryton.run(check_id) for check_id in PACK}
     assert {k: (r.status, r.error) for k, r in results.items()} == dict.fromkeys(PACK, ("pass", None))
     assert results["tryton.ledger.trial_balance"].measured_value == 0.0
@@ -451,3 +476,13 @@ def test_a_draft_within_its_peers_usual_wait_is_not_stuck(tryton: Copy) -> None:
     assert beyond.status == "fail"
     (row,) = beyond.sample
     assert row["business_days_old"] > row["peers_usual_business_days"] > 10
+
+
+def test_a_supplier_invoice_above_the_order_price_is_a_price_difference(tryton: Copy) -> None:
+    tryton.write(
+        f"UPDATE account_invoice_line SET unit_price = 16.50 WHERE origin = 'purchase.line,' || {PURCHASE_LINE}"
+    )
+    result = tryton.run("tryton.flow.purchase_invoice_vs_receipt")
+    purchase_line = str(tryton.scalar(f"SELECT {PURCHASE_LINE}"))
+    assert result.entities == [{"purchase_line_id": purchase_line, "problem": "price differs from order"}]
+    assert result.amount_at_risk == Decimal("18.00")  # 12 billed 1.50 above the order's 15.00

@@ -1,13 +1,14 @@
 """A real Tryton database on PostgreSQL for the Tryton pack's tests.
 
-``build_tryton_database`` creates the database, activates ``account_invoice`` and ``stock`` (and their
-dependencies) with ``trytond-admin``, then fills it through ``proteus`` in a child process (trytond keeps
-process-wide state: its pool, its config, its caches, which must not leak into the test process): a company
-in USD, the minimal chart of accounts, a fiscal year with monthly periods whose first period is closed, a
-customer, two suppliers, three posted customer invoices, two posted supplier invoices, one fresh draft
-invoice and a fourth posted customer invoice with a 10 % tax; in stock, one product received and shipped
-before a closed stock period (dated 30 days ago) and after it, an inventory counted two days ago with one
-unit missing, and a draft move planned for later.
+``build_tryton_database`` creates the database, activates ``account_invoice``, ``stock``, ``sale`` and
+``purchase`` (and their dependencies) with ``trytond-admin``, then fills it through ``proteus`` in a child
+process (trytond keeps process-wide state: its pool, its config, its caches, which must not leak into the
+test process): a company in USD, the minimal chart of accounts, a fiscal year with monthly periods whose
+first period is closed, a customer, two suppliers, three posted customer invoices, two posted supplier
+invoices, one fresh draft invoice, a fourth posted customer invoice with a 10 % tax and a posted journal
+entry in euros; in stock, one product received and shipped before a closed stock period (dated 30 days
+ago) and after it, an inventory counted two days ago with one unit missing, and a draft move planned for
+later; a purchase of another product received and billed, and a sale of it shipped and invoiced.
 
 Run as ``python -m tests.monitor.tryton_fixture <database> <trytond.conf>`` to do the proteus part alone.
 """
@@ -15,6 +16,7 @@ Run as ``python -m tests.monitor.tryton_fixture <database> <trytond.conf>`` to d
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import subprocess
 import sys
@@ -62,6 +64,8 @@ def build_tryton_database(database: str, pg_uri: str, workdir: Path) -> None:
             "-u",
             "account_invoice",
             "stock",
+            "sale",
+            "purchase",
             "--activate-dependencies",
             "--email",
             "admin@example.com",
@@ -151,12 +155,92 @@ def fill(database_uri: str, config_file: str) -> None:  # pragma: no cover - run
     )
 
     period_model = Model.get("account.period")
+    _euro_expense(accounts, period_model)
     first = period_model.find([("fiscalyear", "=", fiscalyear.id)], order=[("start_date", "ASC")])[0]
     if first.start_date <= TODAY <= first.end_date:  # never close the period the invoices are in
         raise RuntimeError("the first period holds today; the fiscal year should start months earlier")
     first.click("close")
 
     _stock()
+    _flows(accounts, term, customer, suppliers[0])
+
+
+def _flows(accounts: dict[str, Any], term: Any, customer: Any, supplier: Any) -> None:  # pragma: no cover
+    """Procure to pay and order to cash, end to end: 12 gadgets bought at 15.00, received and billed; 7 sold at
+    40.00, shipped and invoiced (invoice method 'fulfillment': the invoice follows the goods)."""
+    from proteus import Model
+
+    category = Model.get("product.category")(name="Gadgets", accounting=True)
+    category.account_revenue, category.account_expense = accounts["revenue"], accounts["expense"]
+    category.save()
+    unit = Model.get("product.uom").find([("name", "=", "Unit")])[0]
+    template = Model.get("product.template")(
+        name="Gadget",
+        default_uom=unit,
+        type="goods",
+        salable=True,
+        purchasable=True,
+        list_price=Decimal("40"),
+        account_category=category,
+    )
+    template.save()
+    gadget = template.products[0]
+
+    purchase = Model.get("purchase.purchase")(party=supplier, payment_term=term, invoice_method="fulfillment")
+    line = purchase.lines.new()
+    line.product, line.quantity, line.unit_price = gadget, 12, Decimal("15.00")
+    purchase.click("quote")
+    purchase.click("confirm")
+    move_model = Model.get("stock.move")
+    shipment_in = Model.get("stock.shipment.in")(supplier=supplier)
+    for move in purchase.moves:
+        shipment_in.incoming_moves.append(move_model(move.id))
+    shipment_in.save()
+    shipment_in.click("receive")
+    shipment_in.click("do")
+    purchase.reload()
+    (bill,) = purchase.invoices
+    bill.invoice_date = TODAY
+    bill.reference = "GS-2002"
+    bill.click("post")
+    assert bill.total_amount == Decimal("180.00"), bill.total_amount
+
+    sale = Model.get("sale.sale")(party=customer, payment_term=term, invoice_method="fulfillment")
+    line = sale.lines.new()
+    line.product, line.quantity, line.unit_price = gadget, 7, Decimal("40.00")
+    sale.click("quote")
+    sale.click("confirm")
+    (shipment,) = sale.shipments
+    for button in ("assign_try", "pick", "pack", "do"):
+        shipment.click(button)
+    sale.reload()
+    (invoice,) = sale.invoices
+    invoice.click("post")
+    assert invoice.total_amount == Decimal("280.00"), invoice.total_amount
+
+
+def _euro_expense(accounts: dict[str, Any], period_model: Any) -> None:  # pragma: no cover - child process
+    """A posted journal entry in euros (EUR is 2.0 per USD): 100 EUR of expense paid in cash, 50.00 USD."""
+    from proteus import Model
+    from trytond.modules.currency.tests.tools import get_currency
+
+    euro = get_currency("EUR")
+    (period,) = period_model.find(
+        [("start_date", "<=", TODAY), ("end_date", ">=", TODAY), ("type", "=", "standard")]
+    )
+    (journal,) = Model.get("account.journal").find([("code", "=", "MISC")])
+    move = Model.get("account.move")(journal=journal, period=period, date=TODAY, description="EUR expense")
+    for account, debit, credit, euros in (
+        (accounts["expense"], "50.00", "0", "100.00"),
+        (accounts["cash"], "0", "50.00", "-100.00"),
+    ):
+        line = move.lines.new()
+        line.account = account
+        line.debit, line.credit = Decimal(debit), Decimal(credit)
+        line.second_currency, line.amount_second_currency = euro, Decimal(euros)
+    move.save()
+    move.click("post")
+    assert move.state == "posted", move.state
 
 
 STOCK_MOVES = (  # (days before today, from, to, quantity, unit price); the stock period closes 30 days ago
@@ -202,6 +286,14 @@ def _stock() -> None:  # pragma: no cover - runs in the child process
     def done(moves: list[Any]) -> None:
         for record in moves:  # one at a time, in date order: a shipment needs the stock received before it
             record.save()
+            # With sale and purchase active, Tryton asks to confirm a move from a supplier or to a customer
+            # without an order (a user warning): confirmed here as the client would.
+            warning = (
+                hashlib.md5(f"stock.move,{record.id}".encode(), usedforsecurity=False).hexdigest() + ".done"
+            )
+            Model.get("res.user.warning")(
+                user=Model.get("res.user")(config.get_config().user), name=warning
+            ).save()
             if record.from_location.type == "storage":  # reserved before it is done, as a shipment would
                 move_model.write([record], {"state": "assigned"}, config.get_config().context)
                 record.reload()
