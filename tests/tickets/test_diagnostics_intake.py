@@ -368,7 +368,7 @@ def test_the_tryton_and_dualrun_runbooks_carry_diagnostics_the_lint_accepts() ->
     report = lint()
     assert report.ok, "\n".join(map(str, report.problems))
     tryton = {k: rb for k, rb in report.runbooks.items() if k.startswith("tryton-")}
-    assert len(tryton) == 9
+    assert len(tryton) == 25
     for runbook_id, runbook in tryton.items():
         assert runbook.diagnostics, runbook_id
         for diagnostic in runbook.diagnostics:
