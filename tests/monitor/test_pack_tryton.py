@@ -119,6 +119,18 @@ RECEIVED_AFTER_STOCK_PERIOD = "(SELECT id FROM stock_move WHERE state = 'done' A
 PLANNED_SHIPMENT = "(SELECT id FROM stock_move WHERE state = 'draft')"
 
 
+# The year closed the way Tryton closes it, as far as the balance sheet goes: one deferral per balance-sheet
+# account holding its lines' cumulative debit and credit.
+CLOSE_WITH_DEFERRALS = (
+    "UPDATE account_fiscalyear SET state = 'closed';\n"
+    "INSERT INTO account_account_deferral (account, fiscalyear, debit, credit, amount_second_currency, line_count) "
+    "SELECT l.account, (SELECT MIN(id) FROM account_fiscalyear), SUM(l.debit), SUM(l.credit), 0, COUNT(*) "
+    "FROM account_move_line l JOIN account_account a ON a.id = l.account "
+    "JOIN account_account_type t ON t.id = a.type WHERE t.statement IN ('balance', 'off-balance') "
+    "GROUP BY l.account"
+)
+
+
 def receivable_line(invoice: str) -> str:
     return f"(SELECT l.id FROM account_move_line l JOIN account_invoice i ON i.move = l.move AND i.account = l.account WHERE i.id = {invoice})"
 
@@ -156,6 +168,14 @@ FAULTS: dict[str, Fault] = {
     "the same change breaks the trial balance": Fault(
         "tryton.ledger.trial_balance",
         f"UPDATE account_move_line SET credit = credit - 100 WHERE id = {revenue_line(FIRST_OUT)}",
+        "(SELECT MIN(id) FROM account_fiscalyear)",
+        Decimal("100.00"),
+    ),
+    "a carried-forward receivable balance edited after the year closed": Fault(
+        "tryton.ledger.deferral_vs_lines",
+        f"{CLOSE_WITH_DEFERRALS};\n"
+        "UPDATE account_account_deferral SET debit = debit + 100 "
+        "WHERE account = (SELECT default_account_receivable FROM account_configuration_default_account)",
         "(SELECT MIN(id) FROM account_fiscalyear)",
         Decimal("100.00"),
     ),
@@ -486,3 +506,23 @@ def test_a_supplier_invoice_above_the_order_price_is_a_price_difference(tryton: 
     purchase_line = str(tryton.scalar(f"SELECT {PURCHASE_LINE}"))
     assert result.entities == [{"purchase_line_id": purchase_line, "problem": "price differs from order"}]
     assert result.amount_at_risk == Decimal("18.00")  # 12 billed 1.50 above the order's 15.00
+
+
+def test_a_balance_sheet_account_without_its_carried_forward_balance(tryton: Copy) -> None:
+    tryton.write(
+        f"{CLOSE_WITH_DEFERRALS};\n"
+        "DELETE FROM account_account_deferral "
+        "WHERE account = (SELECT default_account_payable FROM account_configuration_default_account)"
+    )
+    (row,) = tryton.run("tryton.ledger.deferral_vs_lines").sample
+    assert (row["problem"], row["carried_forward"], row["lines_balance"]) == (
+        "no carried-forward balance",
+        None,
+        "-895.25",  # the payables: 640.00 + 75.25 keyed, 180.00 purchased
+    )
+
+
+def test_a_year_closed_the_way_tryton_closes_it_carries_forward_its_lines(tryton: Copy) -> None:
+    tryton.write(CLOSE_WITH_DEFERRALS)
+    result = tryton.run("tryton.ledger.deferral_vs_lines")
+    assert (result.status, result.violations) == ("pass", 0)
