@@ -526,3 +526,34 @@ def test_a_year_closed_the_way_tryton_closes_it_carries_forward_its_lines(tryton
     tryton.write(CLOSE_WITH_DEFERRALS)
     result = tryton.run("tryton.ledger.deferral_vs_lines")
     assert (result.status, result.violations) == ("pass", 0)
+
+
+def test_a_negative_position_resolved_long_before_is_history(tryton: Copy) -> None:
+    """Negative half a year before the latest stock activity, positive ever since: not reported again."""
+    tryton.write(
+        f"UPDATE stock_move SET effective_date = effective_date - 200 WHERE id = {SHIPPED_BEFORE_STOCK_PERIOD}"
+    )
+    result = tryton.run("tryton.stock.negative_stock")
+    assert (result.status, result.violations) == ("pass", 0)
+
+
+def test_a_manual_accrual_without_origin_on_the_revenue_journal_is_not_an_orphan(tryton: Copy) -> None:
+    """Only receivables or payables booked without a document are: an accrual between P&L and balance is not."""
+    tryton.write(
+        "INSERT INTO account_move (company, journal, period, date, state, number, post_date, description) "
+        "SELECT company, journal, period, date, 'posted', 'HC-ACCRUAL', post_date, 'accrued revenue' "
+        f"FROM account_move WHERE id = {move_of(FIRST_OUT)};\n"
+        "INSERT INTO account_move_line (move, account, debit, credit, state) "
+        "SELECT (SELECT id FROM account_move WHERE number = 'HC-ACCRUAL'), a.id, "
+        "CASE WHEN a.code = '1.1.1' THEN 50 ELSE 0 END, CASE WHEN a.code = '1.1.1' THEN 0 ELSE 50 END, 'valid' "
+        "FROM account_account a WHERE a.code IN ('1.1.1', '4.1.1')"
+    )
+    assert (
+        tryton.scalar(
+            "SELECT COUNT(*) FROM account_move_line l JOIN account_move m ON m.id = l.move "
+            "WHERE m.number = 'HC-ACCRUAL'"
+        )
+        == 2
+    )
+    result = tryton.run("tryton.ledger.orphan_moves")
+    assert (result.status, result.violations) == ("pass", 0)
