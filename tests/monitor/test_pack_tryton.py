@@ -16,15 +16,21 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
+from anomaly.rules import events_for_result
+from core.session import make_engine, session_factory, session_scope
+from hypercare.store import upgrade
 from monitor.checks import load_pack, run_check
 from monitor.results import CheckResult
 from monitor.sources import source_engine
 from monitor.volumes import load_volumes, run_volume
 from tests.monitor.tryton_fixture import TrytonUnavailable, build_tryton_database, tryton_skip
 from tests.servers import PG_URL, unavailable
+from tests.tickets.factories import make_settings
+from tickets.models import Ticket
+from tickets.service import TicketService
 
 pytestmark = pytest.mark.postgres
 
@@ -599,3 +605,42 @@ def test_a_manual_accrual_without_origin_on_the_revenue_journal_is_not_an_orphan
     )
     result = tryton.run("tryton.ledger.orphan_moves")
     assert (result.status, result.violations) == ("pass", 0)
+
+
+# --- one fault, one ticket (tickets/correlation.py) on the real books ------------------------------------
+
+SEEN_TWICE = {
+    "a posted invoice lost its move": (
+        "tryton.documents.posted_invoice_without_move",
+        "tryton.documents.invoice_total_vs_move",
+    ),
+    "an invoice total changed after posting": (
+        "tryton.documents.invoice_total_vs_move",
+        "tryton.documents.invoice_lines_vs_header",
+    ),
+}
+"""Faults the pack README lists as failing two checks about the same invoice."""
+
+
+@pytest.mark.parametrize("fault", sorted(SEEN_TWICE))
+def test_a_fault_two_checks_see_on_one_invoice_is_one_ticket(
+    tryton: Copy, fault: str, tmp_path: Path
+) -> None:
+    tryton.write(FAULTS[fault].sql)
+    results = [tryton.run(check_id) for check_id in SEEN_TWICE[fault]]
+    assert [r.status for r in results] == ["fail", "fail"], [r.error for r in results]
+    store = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(store)
+    factory = session_factory(store)
+    outcomes = []
+    with session_scope(factory) as session:
+        service = TicketService(session, make_settings())
+        for result in results:
+            for event in events_for_result(result, group_threshold=5):
+                outcomes.append(service.ingest(event).outcome)
+    with session_scope(factory) as session:
+        opened = list(session.scalars(select(Ticket)))
+    store.dispose()
+    assert outcomes == ["opened", "correlated"]
+    (ticket,) = opened
+    assert ticket.occurrence_count == 2 and ticket.priority in {"P1", "P2"}
