@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from anomaly.events import Event
 from tickets.service import Outcome
 
-_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
-"""Unicode categories that show nothing: controls, format characters (zero-width space...), separators."""
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-"""C0 controls (except tab, line feed, carriage return) and DEL: never part of a person's text."""
+VISIBLE = "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u3000\\ufeff]"
+"""A character that shows: not a control, a space of any width, a zero-width or a direction mark. The same
+pattern in Python and in the OpenAPI schema (ECMA-262), so the schema says what the API accepts."""
+_VISIBLE = re.compile(VISIBLE)
 
 
 def visible_text(value: str) -> str:
     """``value`` without surrounding whitespace; refuses text that shows nothing (only whitespace or control
-    characters) and text holding control characters (a NUL, which PostgreSQL cannot keep, among them)."""
-    if not any(unicodedata.category(char) not in _INVISIBLE for char in value):
+    characters)."""
+    if not _VISIBLE.search(value):
         raise ValueError("must contain visible text, not only whitespace or control characters")
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (only tab and line breaks are allowed)")
     return value.strip()
 
 
@@ -153,6 +158,7 @@ CommentText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=10000),
     AfterValidator(visible_text),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 10000, "pattern": VISIBLE}),
 ]
 
 
