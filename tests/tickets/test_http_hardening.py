@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import CHROMIUM_ARGS
 from sqlalchemy import select
 from starlette.testclient import TestClient
 from test_ticket_ui import csrf_of, login, open_ticket
@@ -129,3 +130,31 @@ def test_a_405_lists_every_method_of_its_path(client: TestClient, ticket_app: Ti
         assert allowed == expected, path
         for other in allowed:
             assert client.request(other, path, headers=agent).status_code != 405, (other, path)
+
+
+def test_the_ui_policy_blocks_inline_script_in_a_real_browser(
+    live_server: Any, chromium_executable: Any
+) -> None:
+    """Chromium enforces the UI's policy (the stylesheet loads, an injected inline script does not run) and
+    reports the violation on the console, which the ``browser_page`` fixture turns into a failure: so the
+    browser tests prove the policy does not break the UI."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page()
+        seen: list[str] = []
+        page.on("console", lambda message: seen.append(message.text))
+        page.goto(live_server.url + "/login")
+        sheets = page.evaluate("document.styleSheets.length")
+        page.evaluate(
+            "() => { const s = document.createElement('script');"
+            " s.textContent = 'document.title = \"injected\"'; document.head.appendChild(s); }"
+        )
+        title = page.title()
+        browser.close()
+    assert sheets == 1, "the stylesheet from /static loads"
+    assert title != "injected"
+    assert any("Content Security Policy" in text for text in seen), seen
