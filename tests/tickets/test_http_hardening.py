@@ -158,3 +158,11 @@ def test_the_ui_policy_blocks_inline_script_in_a_real_browser(
     assert sheets == 1, "the stylesheet from /static loads"
     assert title != "injected"
     assert any("Content Security Policy" in text for text in seen), seen
+
+
+def test_other_request_times_are_iso_8601_strings_too(client: TestClient, ticket_app: TicketApp) -> None:
+    body = {"matchers": {"category": "data"}, "starts_at": 0, "ends_at": "2099-01-01T00:00:00Z"}
+    response = client.post("/api/v1/silences", json=body, headers=ticket_app.auth("agent"))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"].startswith("body.starts_at: ")
+    assert "ISO-8601" in response.json()["error"]["message"]

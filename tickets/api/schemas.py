@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -44,6 +46,10 @@ def iso_8601_aware(value: object) -> object:
     if isinstance(value, datetime) or (isinstance(value, str) and ISO_8601_AWARE.fullmatch(value)):
         return value
     raise ValueError(f"must be an ISO-8601 date and time string with a time zone, e.g. {AWARE_EXAMPLE}")
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(iso_8601_aware)]
+"""A time in a request body: an ISO-8601 string with a time zone (a number is refused, not read as epoch)."""
 
 
 class EventIn(Event):
