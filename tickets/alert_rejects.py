@@ -65,7 +65,7 @@ def storable(value: Any) -> Any:
     return value
 
 
-def _clean_string(value: str) -> str:
+def clean_text(value: str) -> str:
     value = storable(value)
     value = _URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", value)
     value = _QUERY_SECRET.sub(rf"\g<head>{REDACTED}", value)
@@ -78,7 +78,7 @@ def _clean_string(value: str) -> str:
 def sanitise(value: Any, depth: int = 0) -> Any:
     """``value`` (parsed JSON) made safe to store and show: see the module's docstring."""
     if isinstance(value, str):
-        return _clean_string(value)
+        return clean_text(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     if depth >= MAX_DEPTH:
@@ -89,7 +89,7 @@ def sanitise(value: Any, depth: int = 0) -> Any:
             if n == MAX_ITEMS:
                 out["[more keys]"] = len(value) - MAX_ITEMS
                 break
-            name = _clean_string(str(key))[:128]
+            name = clean_text(str(key))[:128]
             out[name] = REDACTED if _SECRET_KEY.search(name) else sanitise(item, depth + 1)
         return out
     if isinstance(value, list | tuple):
@@ -97,7 +97,7 @@ def sanitise(value: Any, depth: int = 0) -> Any:
         if len(value) > MAX_ITEMS:
             items.append(f"[{len(value) - MAX_ITEMS} more items]")
         return items
-    return _clean_string(repr(value))
+    return clean_text(repr(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,7 @@ class Rejected:
     @property
     def fingerprint(self) -> str:
         value = self.raw.get("fingerprint") if isinstance(self.raw, dict) else None
-        return _clean_string(value)[:64] if isinstance(value, str) else ""
+        return clean_text(value)[:64] if isinstance(value, str) else ""
 
     @property
     def status(self) -> str:
@@ -134,7 +134,7 @@ def intake_error_event(
     now: datetime,
 ) -> Event:
     """The intake-error event recording a delivery's bad alerts (``rejected`` is not empty)."""
-    name = _clean_string(receiver)[:64] or "(unnamed)"
+    name = clean_text(receiver)[:64] or "(unnamed)"
     count = len(rejected)
     return Event(
         fingerprint=intake_error_fingerprint(receiver, INVALID_ALERT),
@@ -152,12 +152,12 @@ def intake_error_event(
         evidence={
             "reason": INVALID_ALERT,
             "receiver": name,
-            "group_key": _clean_string(group_key),
-            "external_url": _clean_string(external_url),
+            "group_key": clean_text(group_key),
+            "external_url": clean_text(external_url),
             "alerts_in_delivery": alerts_in_delivery,
             "rejected_count": count,
             "rejected": [
-                {"index": r.index, "problem": _clean_string(r.problem), "alert": sanitise(r.raw)}
+                {"index": r.index, "problem": clean_text(r.problem), "alert": sanitise(r.raw)}
                 for r in rejected[:MAX_KEPT_ALERTS]
             ],
             "fix": "The alerts listed were refused as sent: fix the alerting rule or the labels/annotations "

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from anomaly.events import Event, fingerprint
 from core.vocabulary import Category, Priority, parse
 from tickets import dedup
-from tickets.alert_rejects import Rejected, intake_error_event, storable, unstorable_text
+from tickets.alert_rejects import Rejected, clean_text, intake_error_event, storable, unstorable_text
 from tickets.cache import bump_version
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
@@ -343,7 +343,7 @@ def ingest_delivery(
         try:
             valid.append((index, AlertmanagerAlertIn.model_validate(raw)))
         except ValidationError as exc:
-            rejected.append(Rejected(index, _problem(exc), raw))
+            rejected.append(Rejected(index, clean_text(_problem(exc)), raw))  # names payload keys
     results: list[AlertResult | None] = [None] * len(delivery.alerts)
     if valid:
         envelope = delivery.model_dump(exclude={"alerts"})
