@@ -113,12 +113,19 @@ def real_time(value: datetime) -> datetime:
         raise ValueError("must carry a time zone (Alertmanager sends RFC 3339 with Z)")
     if offset % timedelta(minutes=1) or abs(offset) > MAX_OFFSET:
         raise ValueError(
-            f"has an impossible time zone offset ({value.isoformat()[19:]}): RFC 3339 offsets are whole "
-            "minutes within +-14:00"
+            f"has an impossible time zone offset ({_offset(offset)}): RFC 3339 offsets are whole minutes "
+            "within +-14:00"
         )
     if not 1970 <= value.year <= 9998:
         raise ValueError(f"is not a real alert time (year {value.year})")
     return value
+
+
+def _offset(offset: timedelta) -> str:
+    seconds = int(offset.total_seconds())
+    sign, seconds = ("-" if seconds < 0 else "+"), abs(seconds)
+    shown = f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+    return shown + (f":{seconds % 60:02d}" if seconds % 60 else "")
 
 
 def _storable_fast(data: Any) -> bool:
