@@ -242,7 +242,8 @@ def chromium_executable() -> Path:
 
 @pytest.fixture
 def browser_page(chromium_executable: Path) -> Iterator[Any]:
-    """A Playwright page in headless Debian chromium (no ``playwright install``)."""
+    """A Playwright page in headless Debian chromium (no ``playwright install``). A test fails if the page
+    broke the Content-Security-Policy (chromium reports each blocked style, script or frame)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -251,9 +252,18 @@ def browser_page(chromium_executable: Path) -> Iterator[Any]:
         )
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(15_000)
-        yield context.new_page()
+        page = context.new_page()
+        violations: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                violations.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+        yield page
         context.close()
         browser.close()
+        assert violations == [], "the UI broke its Content-Security-Policy"
 
 
 # --- the demo ERP ----------------------------------------------------------------------------------------

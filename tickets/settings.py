@@ -254,7 +254,15 @@ class AlertmanagerSettings(StrictModel):
     resolve_on_resolved: bool = True
     """A resolved alert resolves its open ticket. Off: the ticket stays open and gets a comment."""
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    """A larger webhook is refused with 413 (Alertmanager does not retry it): keep groups under it with
+    ``max_alerts`` in Alertmanager's webhook_config (docs/operator-guide.md)."""
     max_alerts: int = Field(1000, ge=1, le=100_000)
+    """A webhook with more alerts is refused with 422; set the same ``max_alerts`` on Alertmanager's side."""
+    intake_error_priority: Priority = Priority.P2
+    """Priority of the intake-error ticket recording alerts refused as sent (one per receiver)."""
+    intake_error_queue: str | None = Field(None, min_length=1, max_length=64)
+    """The queue of the on-call admin for intake-error tickets; none: routing decides (check id
+    ``alertmanager.intake_error``, category technical)."""
 
 
 def _attachment_types() -> tuple[str, ...]:
