@@ -17,6 +17,7 @@ Loopback files only; bounded by ``--entities``.
 from __future__ import annotations
 
 import argparse
+import secrets
 import sqlite3
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from monitor.collect import collect, store_collection
 from runbooks.diagnostics import attach_runbooks
 from runbooks.library import load_runbooks, shipped_runbooks
 from tests.runbooks.factories import build_shop
+from tickets.audit_chain import use_keyring
+from tickets.audit_keys import Keyring
 from tickets.service import TicketService
 
 TWO = """diagnostics:
@@ -65,6 +68,7 @@ def run(directory: Path, entities: int, diagnostics: str) -> tuple[float, float,
     engine = make_engine(f"sqlite:///{directory / 'store.db'}")
     upgrade(engine)
     factory = session_factory(engine)
+    use_keyring(Keyring({"bench": secrets.token_bytes(32)}, "a throwaway benchmark key"))
     collection = collect(settings, load_checks((), settings.checks.paths))
     load_runbooks(settings.runbooks_dir)  # parsed once per process (timed apart, in main)
     t0 = time.perf_counter()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -28,6 +29,9 @@ from monitor.startup import guard_sources
 from runbooks.diagnostics import attach_runbooks_quietly
 from runbooks.verification import verify_ticket
 from tickets.app import create_app
+from tickets.audit_chain import current_keyring, use_keyring
+from tickets.audit_checkpoints import write
+from tickets.audit_keys import checkpoint_path, keyring_for
 from tickets.escalation import housekeeping
 from tickets.notify import build_notifier, dispatch_pending
 from tickets.ports import Ports, Verdict
@@ -39,9 +43,14 @@ async def deliver_forever(factory: sessionmaker[Session], settings: Settings) ->
     """Deliver due notifications every ``dispatch_interval_s`` until cancelled. A store hiccup is logged
     and retried on the next tick; nothing is lost because the outbox row stays pending."""
     notifier = build_notifier(settings)
+    every_s = settings.tickets.audit_checkpoint_interval_min * 60
+    next_checkpoint = time.monotonic() + every_s
     while True:
         try:
             await asyncio.to_thread(housekeeping, factory, settings)  # auto-close, escalation, digests
+            if every_s and time.monotonic() >= next_checkpoint:
+                next_checkpoint = time.monotonic() + every_s
+                await asyncio.to_thread(audit_checkpoint, factory, settings)
             report = await asyncio.to_thread(dispatch_pending, factory, notifier, settings)
             if report.sent or report.retried or report.dead:
                 log.info(
@@ -52,6 +61,16 @@ async def deliver_forever(factory: sessionmaker[Session], settings: Settings) ->
             reason = str(exc).splitlines()[0]
             log.warning("outbox delivery failed; retrying next tick", extra={"error": reason})
         await asyncio.sleep(settings.notifications.dispatch_interval_s)
+
+
+def audit_checkpoint(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Append a signed checkpoint of the audit trail (tickets/audit_checkpoints.py); a file that cannot be
+    written is logged, and tried again at the next interval."""
+    path = checkpoint_path(settings)
+    try:
+        write(factory, current_keyring(), path)
+    except OSError as exc:
+        log.warning("audit checkpoint not written: %s", exc.strerror, extra={"path": str(path)})
 
 
 def ports(settings: Settings) -> Ports:
@@ -70,6 +89,7 @@ def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequ
     """The served app. ``notices``: what start-up found about the sources (``monitor.startup.guard_sources``),
     shown by ``/readyz``."""
     engine = engine or serving_engine(settings)
+    use_keyring(keyring_for(settings))  # audit rows are chained with it; a bad key file stops start-up
     factory = session_factory(engine)
     app = create_app(
         settings,

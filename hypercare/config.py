@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     runbooks: RunbookSettings = RunbookSettings()
     secret_key: SecretStr | None = None
     """Signs UI session cookies. Generated and kept in <data_dir>/secret_key when not set."""
+    audit_key: SecretStr | None = None
+    """The audit trail's keyring as ``kid:base64key`` entries (``HYPERCARE_AUDIT_KEY``); when not set, the
+    file ``tickets.audit_key_file`` (default <data_dir>/audit_key, generated on first use)."""
     server: ServerSettings = ServerSettings()
     sources: dict[str, SourceSettings] = {}
     probes: tuple[ProbeSettings, ...] = ()
@@ -159,7 +162,8 @@ def _describe(error: Any, path: Path | None) -> str:
     if kind == "extra_forbidden":
         return f"{where}: unknown key '{loc}'"
     given = error.get("input")
-    shown = "" if isinstance(given, dict | list) or "url" in loc or "secret" in loc else f" (got {given!r})"
+    hidden = isinstance(given, dict | list) or any(word in loc for word in ("url", "secret", "key"))
+    shown = "" if hidden else f" (got {given!r})"
     return f"{where}: key '{loc}': {error['msg']}{shown}"
 
 

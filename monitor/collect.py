@@ -36,9 +36,10 @@ class Collection:
         return sum(1 for r in self.results if r.status == status)
 
 
-def _unconfigured(spec: CheckSpec, now: datetime, reason: str) -> CheckResult:
+def _unconfigured(spec: CheckSpec | VolumeSpec, now: datetime, reason: str | None) -> CheckResult:
+    """The error result of a check or volume watch that could not run (its source is missing or down)."""
     return CheckResult(
-        check_id=spec.id,
+        check_id=spec.result_id if isinstance(spec, VolumeSpec) else spec.id,
         source=spec.source,
         status="error",
         title=spec.title,
@@ -159,21 +160,7 @@ def run_configured_volume(
     elif spec.source not in engines:
         problem = _connect(spec.source, settings, engines)
     if source is None or problem is not None:
-        result = CheckResult(
-            check_id=spec.result_id,
-            source=spec.source,
-            status="error",
-            title=spec.title,
-            category=spec.category,
-            severity=spec.severity,
-            started_at=now,
-            finished_at=now,
-            error=problem,
-            runbook=spec.runbook,
-            owner=spec.owner,
-            tags=spec.tags,
-        )
-        return Collection([result])
+        return Collection([_unconfigured(spec, now, problem)])
     limit = source.statement_timeout_s if timeout_s is None else min(timeout_s, source.statement_timeout_s)
     run = run_volume(spec, engines[spec.source], now=now, timeout_s=limit)
     return Collection([run.result], [*run.samples, _duration_sample(run.result)], run.series)

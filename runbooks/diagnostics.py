@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import utcnow
+from core.jsonable import jsonable
 from core.session import session_scope
 from monitor import check_ids
 from monitor.checks import CheckDefinitionError, fetch_rows, reason
@@ -88,15 +89,7 @@ def parameter(param: Param, ticket: Ticket, evidence: Mapping[str, Any]) -> Any:
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 9)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
+    return jsonable(value, float_digits=9)
 
 
 @dataclass

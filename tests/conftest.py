@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 from core.session import make_engine
 from hypercare.store import upgrade
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, IN_CI, PG_URL
+from tickets.audit_chain import use_keyring
+from tickets.audit_keys import Keyring, parse_keyring
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
@@ -43,6 +45,27 @@ if TYPE_CHECKING:
     from tests.tickets.factories import TicketApp
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+TEST_AUDIT_KEYRING = "t1:" + "dGVzdC1hdWRpdC1rZXktb2YtdGhlLXN1aXRlLTMyYnl0ZXM=" + "\n"
+"""The audit keyring every test chains with (``kid:base64key``); a CLI test writes it as its key file."""
+
+
+@pytest.fixture(autouse=True)
+def audit_keyring() -> Keyring:
+    """Audit rows are chained with a key (tickets/audit_chain.py): the suite's own, fresh for each test."""
+    keyring = parse_keyring(TEST_AUDIT_KEYRING, "the test keyring")
+    use_keyring(keyring)
+    return keyring
+
+
+@pytest.fixture
+def audit_key_file(tmp_path: Path) -> Path:
+    """The test keyring as ``<tmp_path>/audit_key``: the key file of a CLI run with ``data_dir: tmp_path``."""
+    path = tmp_path / "audit_key"
+    path.write_text(TEST_AUDIT_KEYRING, encoding="ascii")
+    path.chmod(0o600)
+    return path
 
 
 class _PostgresServer:
@@ -219,7 +242,8 @@ def chromium_executable() -> Path:
 
 @pytest.fixture
 def browser_page(chromium_executable: Path) -> Iterator[Any]:
-    """A Playwright page in headless Debian chromium (no ``playwright install``)."""
+    """A Playwright page in headless Debian chromium (no ``playwright install``). A test fails if the page
+    broke the Content-Security-Policy (chromium reports each blocked style, script or frame)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -228,9 +252,18 @@ def browser_page(chromium_executable: Path) -> Iterator[Any]:
         )
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(15_000)
-        yield context.new_page()
+        page = context.new_page()
+        violations: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                violations.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+        yield page
         context.close()
         browser.close()
+        assert violations == [], "the UI broke its Content-Security-Policy"
 
 
 # --- the demo ERP ----------------------------------------------------------------------------------------

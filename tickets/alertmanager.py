@@ -21,11 +21,11 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import TextClause, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from anomaly.events import Event, fingerprint
 from core.vocabulary import Category, Priority, parse
 from tickets import dedup
+from tickets.alert_rejects import Rejected, clean_text, intake_error_event, storable, unstorable_text
 from tickets.cache import bump_version
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
@@ -58,8 +59,11 @@ AlertOutcome = Literal[
     "ignored",
     "repeat",
     "recorded",
+    "rejected",
 ]
-"""``repeat``: an episode already received (no change); ``recorded``: resolved, but the ticket stays open."""
+"""``repeat``: an episode already received (no change); ``recorded``: resolved, but the ticket stays open;
+``rejected``: the alert does not validate as sent; it is evidence on the receiver's intake-error ticket."""
+MAX_OFFSET = timedelta(hours=14)
 
 
 # --- the payload -------------------------------------------------------------------------------------
@@ -78,12 +82,19 @@ class AlertmanagerAlertIn(BaseModel):
     generator_url: str = Field("", alias="generatorURL", max_length=4096)
     fingerprint: str = Field("", max_length=64)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """Text the store can keep: PostgreSQL refuses a NUL or an unpaired surrogate anywhere in it."""
+        problem = None if _storable_fast(data) else _unstorable(data, "")
+        if problem:
+            raise ValueError(problem)
+        return data
+
     @field_validator("starts_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone (Alertmanager sends RFC 3339 with Z)")
-        return value
+        return real_time(value)
 
     @field_validator("ends_at")
     @classmethod
@@ -91,23 +102,69 @@ class AlertmanagerAlertIn(BaseModel):
         # Alertmanager zeroes the end of an alert still firing (Go's zero time, year 1).
         if value is None or value.year <= 1:
             return None
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone (Alertmanager sends RFC 3339 with Z)")
-        return value
+        return real_time(value)
 
 
-class AlertmanagerWebhook(BaseModel):
-    """The body Alertmanager's ``webhook_config`` POSTs (``notify/webhook.Message``), version 4.
+def real_time(value: datetime) -> datetime:
+    """An alert's time as RFC 3339 has it: with a time zone whose offset is whole minutes within +-14:00,
+    from 1970 on (an offset beyond what PostgreSQL keeps, or a year the UTC conversion overflows, would
+    fail the whole delivery in the store)."""
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("must carry a time zone (Alertmanager sends RFC 3339 with Z)")
+    if offset % timedelta(minutes=1) or abs(offset) > MAX_OFFSET:
+        raise ValueError(
+            f"has an impossible time zone offset ({_offset(offset)}): RFC 3339 offsets are whole minutes "
+            "within +-14:00"
+        )
+    if not 1970 <= value.year <= 9998:
+        raise ValueError(f"is not a real alert time (year {value.year})")
+    return value
 
-    Unknown fields are ignored; ``notification_reason`` (v0.32+) and ``routeLabels`` (v0.34+) are optional.
-    """
 
+def _offset(offset: timedelta) -> str:
+    seconds = int(offset.total_seconds())
+    sign, seconds = ("-" if seconds < 0 else "+"), abs(seconds)
+    shown = f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+    return shown + (f":{seconds % 60:02d}" if seconds % 60 else "")
+
+
+def _storable_fast(data: Any) -> bool:
+    """True when ``data`` certainly holds no NUL and no unpaired surrogate: one C-speed dump instead of a
+    walk per string (JSON escapes a NUL as ``\\u0000``; a text merely showing that escape takes the walk)."""
+    try:
+        text_ = json.dumps(data, ensure_ascii=False)
+        text_.encode("utf-8")
+    except (TypeError, ValueError):  # not JSON-like (the walk and the model say what), or a surrogate
+        return False
+    return "\\u0000" not in text_
+
+
+def _unstorable(data: Any, where: str) -> str | None:
+    if isinstance(data, str):
+        problem = unstorable_text(data)
+        return f"{where or 'value'}: {problem}" if problem else None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{where}.{key}" if where else str(key)
+            problem = _unstorable(key, f"{name} (the key)") if isinstance(key, str) else None
+            problem = problem or _unstorable(value, name)
+            if problem:
+                return problem
+    if isinstance(data, list):
+        for n, value in enumerate(data):
+            problem = _unstorable(value, f"{where}[{n}]")
+            if problem:
+                return problem
+    return None
+
+
+class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     version: Literal["4"] = Field(description="Only payload version 4 is understood.")
     receiver: str = Field("", max_length=200)
     status: Literal["firing", "resolved"]
-    alerts: list[AlertmanagerAlertIn] = Field(min_length=1)
     group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
     common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
@@ -116,6 +173,37 @@ class AlertmanagerWebhook(BaseModel):
     truncated_alerts: int = Field(0, alias="truncatedAlerts", ge=0)
     notification_reason: str | None = Field(None, max_length=64)
     route_labels: dict[str, str] | None = Field(None, alias="routeLabels")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """The group's own fields made storable rather than refused (a NUL in an annotation common to the
+        group is in ``commonAnnotations`` too): refusing them would cost the whole group."""
+        if isinstance(data, dict):
+            return {k: v if k == "alerts" else storable(v) for k, v in data.items()}
+        return data
+
+
+class AlertmanagerWebhook(_Envelope):
+    """The body Alertmanager's ``webhook_config`` POSTs (``notify/webhook.Message``), version 4, every alert
+    valid.
+
+    Unknown fields are ignored; ``notification_reason`` (v0.32+) and ``routeLabels`` (v0.34+) are optional.
+    """
+
+    alerts: list[AlertmanagerAlertIn] = Field(min_length=1)
+
+
+class AlertmanagerDelivery(_Envelope):
+    """A webhook as ``POST /api/v1/alertmanager`` takes it: the envelope validated, each alert on its own
+    (:func:`ingest_delivery`), so one bad alert costs only itself."""
+
+    alerts: list[Any] = Field(
+        min_length=1,
+        description="The group's alerts (Alertmanager's `template.Alert`: status, labels, annotations, "
+        "startsAt, endsAt, generatorURL, fingerprint). One that does not validate is answered `rejected` "
+        "and kept on the receiver's intake-error ticket; the others are taken in.",
+    )
 
 
 # --- mapping -----------------------------------------------------------------------------------------
@@ -219,6 +307,8 @@ class AlertResult:
     status: str
     outcome: AlertOutcome
     ticket_id: int | None
+    error: str | None = None
+    """Why the alert was rejected (outcome ``rejected``)."""
 
 
 class AlertPayloadError(ValueError):
@@ -232,16 +322,96 @@ class AlertPayloadError(ValueError):
         self.field = field
 
 
+def too_many_alerts(count: int, settings: AlertmanagerSettings) -> AlertPayloadError | None:
+    """The refusal of a group over ``max_alerts``, naming the settings that keep groups under it."""
+    if count <= settings.max_alerts:
+        return None
+    return AlertPayloadError(
+        "alerts",
+        f"{count} alerts in one message; at most {settings.max_alerts}. Set `max_alerts: "
+        f"{settings.max_alerts}` in this receiver's webhook_config in Alertmanager (it then sends the first "
+        f"{settings.max_alerts} and counts the rest in truncatedAlerts) or group by more labels (`group_by`) "
+        "in its route; or raise `alertmanager.max_alerts` in Hypercare's settings",
+    )
+
+
+def ingest_delivery(
+    service: TicketService, delivery: AlertmanagerDelivery, settings: AlertmanagerSettings
+) -> list[AlertResult]:
+    """Apply a delivery alert by alert: the valid alerts as :func:`ingest_webhook` does, each invalid one
+    answered ``rejected`` and kept on the receiver's intake-error ticket (``tickets/alert_rejects.py``).
+    One result per alert, in payload order. Flushes; the caller commits. Raises
+    :class:`AlertPayloadError` for a delivery over ``settings.max_alerts``."""
+    refused = too_many_alerts(len(delivery.alerts), settings)
+    if refused is not None:
+        raise refused
+    valid: list[tuple[int, AlertmanagerAlertIn]] = []
+    rejected: list[Rejected] = []
+    for index, raw in enumerate(delivery.alerts):
+        try:
+            valid.append((index, AlertmanagerAlertIn.model_validate(raw)))
+        except ValidationError as exc:
+            rejected.append(Rejected(index, clean_text(_problem(exc)), raw))  # names payload keys
+    results: list[AlertResult | None] = [None] * len(delivery.alerts)
+    if valid:
+        envelope = delivery.model_dump(exclude={"alerts"})
+        message = AlertmanagerWebhook.model_validate({**envelope, "alerts": [alert for _, alert in valid]})
+        for (index, _), result in zip(valid, ingest_webhook(service, message, settings), strict=True):
+            results[index] = result
+    if rejected:
+        event = intake_error_event(
+            rejected,
+            receiver=delivery.receiver,
+            group_key=delivery.group_key,
+            external_url=delivery.external_url,
+            alerts_in_delivery=len(delivery.alerts),
+            severity=settings.intake_error_priority,
+            now=service.now(),
+        )
+        outcome = service.ingest(event)  # a repeat of it is an occurrence (tickets/dedup.py)
+        ticket = outcome.ticket
+        if outcome.outcome == "opened" and ticket is not None and settings.intake_error_queue:
+            ticket.queue = settings.intake_error_queue
+        service.session.flush()
+        for bad in rejected:
+            results[bad.index] = AlertResult(
+                bad.fingerprint, bad.status, "rejected", ticket.id if ticket else None, bad.problem
+            )
+        log.warning(
+            "alertmanager alerts rejected",
+            extra={
+                "receiver": delivery.receiver,
+                "rejected": len(rejected),
+                "alerts": len(delivery.alerts),
+                "ticket_id": ticket.id if ticket else None,
+                "problems": dict(Counter(bad.problem.split(":", 1)[0] for bad in rejected)),
+            },
+        )
+    return [r for r in results if r is not None]
+
+
+def _problem(exc: ValidationError) -> str:
+    """One line per alert: where and what (the first error; how many more)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = ".".join(str(_ALIASES.get(str(part), part)) for part in first.get("loc", ()))
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    text_ = f"{where}: {message}" if where else message
+    return text_ + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+
+
+_ALIASES = {"starts_at": "startsAt", "ends_at": "endsAt", "generator_url": "generatorURL"}
+
+
 def ingest_webhook(
     service: TicketService, message: AlertmanagerWebhook, settings: AlertmanagerSettings
 ) -> list[AlertResult]:
     """Apply every alert of the message to the queue. Flushes; the caller commits (all or nothing, so a
     failed delivery retried by Alertmanager is applied once). Raises :class:`AlertPayloadError` for a
     message over ``settings.max_alerts``."""
-    if len(message.alerts) > settings.max_alerts:
-        raise AlertPayloadError(
-            "alerts", f"{len(message.alerts)} alerts in one message; at most {settings.max_alerts}"
-        )
+    refused = too_many_alerts(len(message.alerts), settings)
+    if refused is not None:
+        raise refused
     if service.session.get_bind().dialect.name in BULK_DIALECTS:
         results = _ingest_bulk(service, message, settings)
     else:

@@ -28,6 +28,7 @@ from tickets.api import events, health, lifecycle, tickets
 from tickets.api import reports as reports_api
 from tickets.api import users as users_api
 from tickets.api.guards import StoreBreaker, install_guards
+from tickets.api.headers import SecurityHeadersMiddleware
 from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
 from tickets.api.problems import install_error_handlers
 from tickets.api.state import AppState
@@ -149,6 +150,8 @@ def create_app(
     install_error_handlers(app, html=render_error)
     # 413 over the body limit; 503 while the store is unreachable or does not answer in time.
     install_guards(app, settings, state.breaker)
+    # CSP, framing, sniffing and referrer headers on every answer, the guards' refusals included.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(LoginRequired, login_redirect)
     # Requests are matched against the routes in this order (no two paths overlap): the busiest first.
     app.include_router(health.router)

@@ -196,12 +196,30 @@ class TicketAudit(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
-    """sha256 of the row's canonical JSON and ``prev_hash`` (tickets/audit.py); set when it is flushed."""
+    """HMAC-SHA256 (key ``key_id``) of the row's canonical JSON and ``prev_hash`` (tickets/audit.py), or
+    plain sha256 for rows written before migration 0013 (``key_id`` NULL); set when it is flushed."""
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    """The id of the audit key that chained the row (tickets/audit_keys.py); NULL: legacy, unkeyed."""
+
+
+class TicketAuditSeal(Base):
+    """The store-wide chain: one row per audit row, in commit order, ``seq`` without gaps (append-only)."""
+
+    __tablename__ = "ticket_audit_seal"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    audit_id: Mapped[int] = mapped_column(Integer, unique=True)
+    """The sealed ``ticket_audit`` row (no foreign key: a deleted row must leave its seal to be found)."""
+    ticket_id: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(32))
+    prev_mac: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    """HMAC of (seq, audit_id, ticket_id, the row's own hash, prev_mac) with key ``key_id``."""
 
 
 class AuditChainHead(Base):
     """Row 1 ends the global audit chain of the rows written before migration 0006 (``last_id`` is the last
-    of them); later rows are chained per ticket, each ticket holding its head (``ticket.audit_hash``)."""
+    of them); later rows are chained per ticket, each ticket holding its head (``ticket.audit_hash``).
+    Row 2 is the head of the seals (migration 0013): ``last_id`` the last ``seq``, ``last_hash`` its MAC."""
 
     __tablename__ = "audit_chain_head"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -102,6 +102,14 @@ class TicketSettings(StrictModel):
     """An exception about the same business entity (``invoice_id=42``) as an open ticket of the same source
     first seen less than this many hours ago joins that ticket instead of opening another (one fault seen
     by several checks pages once; tickets/correlation.py). 0 switches it off."""
+    audit_key_file: Path | None = None
+    """The audit trail's keyring (lines ``kid:base64key``, the newest last). Default <data_dir>/audit_key,
+    generated on first use; keep it, and a backup, outside the store (docs/security.md)."""
+    audit_checkpoint_file: Path | None = None
+    """Where ``hypercare audit checkpoint`` appends its signed lines.
+    Default <data_dir>/audit-checkpoints.jsonl."""
+    audit_checkpoint_interval_min: float = Field(60.0, ge=0, le=24 * 60)
+    """``hypercare serve`` appends a checkpoint this often (each worker process; 0: never, use cron)."""
 
 
 class BusinessCalendar(StrictModel):
@@ -247,7 +255,15 @@ class AlertmanagerSettings(StrictModel):
     resolve_on_resolved: bool = True
     """A resolved alert resolves its open ticket. Off: the ticket stays open and gets a comment."""
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    """A larger webhook is refused with 413 (Alertmanager does not retry it): keep groups under it with
+    ``max_alerts`` in Alertmanager's webhook_config (docs/operator-guide.md)."""
     max_alerts: int = Field(1000, ge=1, le=100_000)
+    """A webhook with more alerts is refused with 422; set the same ``max_alerts`` on Alertmanager's side."""
+    intake_error_priority: Priority = Priority.P2
+    """Priority of the intake-error ticket recording alerts refused as sent (one per receiver)."""
+    intake_error_queue: str | None = Field(None, min_length=1, max_length=64)
+    """The queue of the on-call admin for intake-error tickets; none: routing decides (check id
+    ``alertmanager.intake_error``, category technical)."""
 
 
 def _attachment_types() -> tuple[str, ...]:
@@ -345,6 +361,9 @@ class TicketsConfig(Protocol):
 
     @property
     def secret_key(self) -> SecretStr | None: ...
+
+    @property
+    def audit_key(self) -> SecretStr | None: ...
 
     @property
     def server(self) -> ServerSettings: ...

@@ -13,6 +13,8 @@ from rich.console import Console
 
 from hypercare.config import Settings, load_settings
 from hypercare.logging import configure_logging
+from tickets.audit_chain import use_keyring
+from tickets.audit_keys import keyring_for
 
 UNBOUNDED_WIDTH = 100_000
 """The width of stdout when it is not a terminal: wide enough that no table is ever squeezed."""
@@ -62,8 +64,9 @@ class _State:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config)
-            configure_logging(self._settings.log_level, self._settings.log_format)
+            settings = self._settings = load_settings(self.config)
+            configure_logging(settings.log_level, settings.log_format)
+            use_keyring(lambda: keyring_for(settings))  # read (or generated) when an audit row is written
         return self._settings
 
 

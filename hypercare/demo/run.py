@@ -43,6 +43,8 @@ from monitor.dualrun.model import ComparisonResult
 from monitor.dualrun.readiness import evaluate
 from monitor.dualrun.schedule import load_comparison, run_comparison
 from monitor.volumes import load_volumes
+from tickets.audit_chain import use_keyring
+from tickets.audit_keys import keyring_for
 from tickets.auth import create_user
 from tickets.models import Ticket
 
@@ -276,6 +278,7 @@ def demo_environment(
         settings = demo_settings(
             directory, erp, erp_api_url=erp_api_url, sink_url=sink.apprise_url, port=port, store_url=store_url
         )
+        use_keyring(keyring_for(settings))  # the demo's own key, in its directory
         engine = make_engine(settings.store_url)
         try:
             upgrade(engine)

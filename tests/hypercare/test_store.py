@@ -42,7 +42,13 @@ def test_audit_trail_refuses_update_and_delete(session: Session) -> None:
     session.add(ticket)
     session.flush()
     session.add(TicketAudit(ticket_id=ticket.id, actor="system", action="opened"))
-    session.flush()
-    for sql in ("UPDATE ticket_audit SET actor = 'mallory'", "DELETE FROM ticket_audit"):
+    session.commit()  # the row is chained at the commit's flush and sealed
+    assert session.scalar(text("SELECT count(*) FROM ticket_audit_seal")) == 1
+    for sql in (
+        "UPDATE ticket_audit SET actor = 'mallory'",
+        "DELETE FROM ticket_audit",
+        "UPDATE ticket_audit_seal SET mac = 'x'",
+        "DELETE FROM ticket_audit_seal",
+    ):
         with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
             session.execute(text(sql))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.session import session_factory, session_scope
 from tests.tickets.factories import T0, alert, make_settings, webhook
-from tickets.alertmanager import AlertmanagerWebhook, ingest_webhook
+from tickets.alertmanager import AlertmanagerDelivery, AlertmanagerWebhook, ingest_delivery, ingest_webhook
 from tickets.audit import verify
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
 from tickets.service import TicketService
@@ -138,3 +138,38 @@ def test_concurrent_webhooks_on_the_same_alerts_lose_nothing(store_engine: Engin
         assert session.scalar(select(func.count()).select_from(Ticket)) == 10
         assert session.scalar(select(func.sum(Ticket.occurrence_count))) == 10 + 4 * 8 * 5
         accounted(session)
+
+
+def test_rejected_alerts_cost_the_same_statements_for_few_as_for_many(session: Session) -> None:
+    """A delivery's bad alerts are one intake-error event, whatever their number: the set-wise path stays
+    set-wise when some alerts are rejected."""
+    settings = make_settings()
+    service = TicketService(session, settings)
+
+    def delivery(start: int, bad: int) -> AlertmanagerDelivery:
+        good = [alert(k, start) for k in range(5)]
+        rejected = [{**alert(100 + k, start), "startsAt": "not a time"} for k in range(bad)]
+        return AlertmanagerDelivery.model_validate(
+            {"version": "4", "status": "firing", "receiver": "oncall", "alerts": good + rejected}
+        )
+
+    ingest_delivery(service, delivery(0, 1), settings.alertmanager)  # opens the tickets
+    issued: list[str] = []
+
+    def count(*args: Any) -> None:
+        issued.append(str(args[2]))
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        outcomes = [r.outcome for r in ingest_delivery(service, delivery(1, 2), settings.alertmanager)]
+        few = len(issued)
+        issued.clear()
+        ingest_delivery(service, delivery(2, 200), settings.alertmanager)
+        many = len(issued)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert outcomes == ["deduplicated"] * 5 + ["rejected"] * 2
+    assert few == many, (few, many)
+    (error_ticket,) = session.scalars(select(Ticket).where(Ticket.check_id == "alertmanager.intake_error"))
+    assert error_ticket.occurrence_count == 3

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from anomaly.events import Event
 from tickets.api.deps import EventWriter, ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
-from tickets.api.schemas import EventAccepted, Problem
+from tickets.api.schemas import EventAccepted, EventIn, Problem
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -25,7 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 )
 def post_event(
     *,
-    event: Event,
+    event: EventIn,
     user: EventWriter,
     service: ServiceDep,
     session: SessionDep,

@@ -67,7 +67,7 @@ class BodyLimitMiddleware:
                 await _refuse(scope, send, 400, "Content-Length is not a number")
                 return
             if too_large:
-                await _refuse(scope, send, 413, f"the request body is larger than {limit} bytes")
+                await _refuse(scope, send, 413, _too_large(scope["path"], limit))
                 return
             await self.app(scope, receive, send)
             return
@@ -80,7 +80,7 @@ class BodyLimitMiddleware:
                 break
             received += len(message.get("body", b""))
             if received > limit:
-                await _refuse(scope, send, 413, f"the request body is larger than {limit} bytes")
+                await _refuse(scope, send, 413, _too_large(scope["path"], limit))
                 return
             if not message.get("more_body", False):
                 break
@@ -89,6 +89,17 @@ class BodyLimitMiddleware:
             return chunks.pop(0) if chunks else await receive()
 
         await self.app(scope, replay, send)
+
+
+def _too_large(path: str, limit: int) -> str:
+    message = f"the request body is larger than {limit} bytes"
+    if path.rstrip("/") == "/api/v1/alertmanager":  # Alertmanager drops a 4xx: say how to keep groups small
+        message += (
+            " (alertmanager.max_body_bytes): set `max_alerts` in this receiver's webhook_config in "
+            "Alertmanager or group by more labels (`group_by`) in its route, or raise "
+            "`alertmanager.max_body_bytes` in Hypercare's settings"
+        )
+    return message
 
 
 async def _refuse(scope: Scope, send: Send, status_code: int, message: str) -> None:

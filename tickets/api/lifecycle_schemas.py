@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.vocabulary import Priority
 from tickets import silences
+from tickets.api.schemas import IsoDateTime
 from tickets.lifecycle import LinkKind
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -93,7 +94,7 @@ class WorkaroundCreate(_Body):
     what: Text
     owner: Name
     review_on: date
-    since: AwareDatetime | None = None
+    since: IsoDateTime | None = None
 
 
 class WorkaroundUpdate(_Body):
@@ -140,8 +141,8 @@ class RatingPublic(BaseModel):
 
 class SilenceCreate(_Body):
     matchers: silences.SilenceMatchers
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 

@@ -22,6 +22,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tickets.api.schemas import Problem
 
@@ -81,7 +82,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     details = None if isinstance(exc.detail, str) else exc.detail
     if exc.status_code == 400 and message == "There was an error parsing the body":
         return _answer(request, 400, "the request body could not be parsed", code="malformed_body")
-    return _answer(request, exc.status_code, message, details, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    response = _answer(request, exc.status_code, message, details, headers=headers or None)
+    response.headers.update(headers)  # the UI's error page too
+    return response
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path answers. FastAPI has one route per method (the router's 405 names
+    only the first it tried) and nests included routers, so each method is asked of the app's routes."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -2,13 +2,69 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
+from anomaly.events import Event
 from tickets.service import Outcome
+
+VISIBLE = "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u3000\\ufeff]"
+"""A character that shows: not a control, a space of any width, a zero-width or a direction mark. The same
+pattern in Python and in the OpenAPI schema (ECMA-262), so the schema says what the API accepts."""
+_VISIBLE = re.compile(VISIBLE)
+
+
+def visible_text(value: str) -> str:
+    """``value`` without surrounding whitespace; refuses text that shows nothing (only whitespace or control
+    characters)."""
+    if not _VISIBLE.search(value):
+        raise ValueError("must contain visible text, not only whitespace or control characters")
+    return value.strip()
+
+
+ISO_8601_AWARE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})")
+AWARE_EXAMPLE = "2026-11-23T09:12:40Z or 2026-11-23T17:12:40+08:00"
+
+
+def iso_8601_aware(value: object) -> object:
+    """A time given over HTTP: an ISO-8601 string with a time zone, never a number (0 is not 1970) nor a
+    local time. Datetime objects (callers in Python) pass."""
+    if isinstance(value, datetime) or (isinstance(value, str) and ISO_8601_AWARE.fullmatch(value)):
+        return value
+    raise ValueError(f"must be an ISO-8601 date and time string with a time zone, e.g. {AWARE_EXAMPLE}")
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(iso_8601_aware)]
+"""A time in a request body: an ISO-8601 string with a time zone (a number is refused, not read as epoch)."""
+
+
+class EventIn(Event):
+    """An event as ``POST /api/v1/events`` takes it: :class:`~anomaly.events.Event`, with ``occurred_at``
+    an ISO-8601 string carrying a time zone."""
+
+    occurred_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        description=f"When it happened: ISO-8601 with a time zone ({AWARE_EXAMPLE}); default now.",
+    )
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: object) -> object:
+        return iso_8601_aware(value)
 
 
 class EventAccepted(BaseModel):
@@ -104,7 +160,12 @@ class TicketDetailPublic(TicketPublic):
 
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-CommentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
+CommentText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=10000),
+    AfterValidator(visible_text),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 10000, "pattern": VISIBLE}),
+]
 
 
 class ResolveRequest(BaseModel):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
 from tickets.api.deps import ServiceDep, SessionDep, TicketId
+from tickets.api.schemas import visible_text
 from tickets.errors import TicketError, TicketNotFound
 from tickets.lifecycle import Lifecycle, LinkKind
 from tickets.models import User
@@ -116,13 +117,18 @@ def comment(
     csrf: Csrf,
     text: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
+    check_csrf(request, csrf)
+    require_acting(user)
+    try:
+        text = visible_text(text)
+    except ValueError as exc:  # the API's rule and answer: a 422 naming the field (as a page here)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"text: {exc}") from None
     return _act(
         request,
         session,
         user,
         ticket_id,
         csrf,
-        refuse=None if text.strip() else "Nothing to add: the comment was empty.",
         what="commented",
         change=lambda: service.comment(ticket_id, user.username, text),
         done="Comment added.",
