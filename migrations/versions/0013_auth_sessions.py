@@ -8,7 +8,7 @@ ticket's trail (lockouts, sessions revoked, tokens rotated, silences created and
 until rotated or revoked; docs/security.md says how to find and rotate them).
 
 Revision ID: 0013_auth_sessions
-Revises: 0012_ticket_correlation
+Revises: 0013_audit_keys
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from sqlalchemy.dialects import postgresql
 import core.db
 
 revision: str = "0013_auth_sessions"
-down_revision: str | None = "0012_ticket_correlation"
+down_revision: str | None = (
+    "0013_audit_keys"  # main took 0013 first (audit keys); re-chain or renumber at will
+)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
