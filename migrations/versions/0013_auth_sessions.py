@@ -22,9 +22,8 @@ from sqlalchemy.dialects import postgresql
 import core.db
 
 revision: str = "0013_auth_sessions"
-down_revision: str | None = (
-    "0013_audit_keys"  # main took 0013 first (audit keys); re-chain or renumber at will
-)
+# main took 0013 first (0013_audit_keys): this one follows it; renumber or re-chain at will
+down_revision: str | None = "0013_audit_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
