@@ -7,7 +7,7 @@ ticket's trail (lockouts, sessions revoked, tokens rotated, silences created and
 ``api_token.expires_at`` when a token stops working (NULL for the tokens made before: they never expire
 until rotated or revoked; docs/security.md says how to find and rotate them).
 
-Revision ID: 0013_auth_sessions
+Revision ID: 0014_auth_sessions
 Revises: 0013_audit_keys
 """
 
@@ -21,8 +21,8 @@ from sqlalchemy.dialects import postgresql
 
 import core.db
 
-revision: str = "0013_auth_sessions"
-# main took 0013 first (0013_audit_keys): this one follows it; renumber or re-chain at will
+revision: str = "0014_auth_sessions"
+# follows 0013_audit_keys (both were written at once)
 down_revision: str | None = "0013_audit_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
