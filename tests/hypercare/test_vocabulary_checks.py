@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.db import Base
 from core.errors import StoreError
-from core.schema import MIGRATIONS_DIR, head_revision
+from core.schema import MIGRATIONS_DIR
 from hypercare.store import downgrade, upgrade
 
 BEFORE = "0010_dashboard_indexes"
@@ -118,7 +118,6 @@ def test_the_models_declare_what_the_migration_creates() -> None:
         for column, values in columns.items()
     }
     assert declared == created
-    assert migration.revision == head_revision()  # a later vocabulary change comes with its own migration
 
 
 def test_upgrade_and_downgrade_keep_a_store_s_rows(store_engine: Engine) -> None:
