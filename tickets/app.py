@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -21,13 +22,13 @@ from starlette.staticfiles import StaticFiles
 
 from core.errors import ConfigError, StoreError
 from core.schema import require_current_schema
-from core.session import make_engine, session_factory
+from core.session import make_engine, ping, session_factory
 from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
 from tickets.api import events, health, lifecycle, tickets
 from tickets.api import reports as reports_api
 from tickets.api import users as users_api
-from tickets.api.guards import StoreBreaker, install_guards
+from tickets.api.guards import PROBE_DEADLINE_S, StoreBreaker, StoreProbe, install_guards
 from tickets.api.headers import SecurityHeadersMiddleware
 from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
 from tickets.api.problems import install_error_handlers
@@ -73,6 +74,21 @@ def _read_secret(path: Path) -> str:
     if len(key) < 32:
         raise ConfigError(f"{path} holds no usable secret (too short); delete it to have a new one generated")
     return key
+
+
+def store_probe(engine: Engine) -> StoreProbe:
+    """Whether the store answers ``SELECT 1`` within 2 s (the deadline middleware's second opinion)."""
+
+    async def answers() -> bool:
+        try:
+            await asyncio.wait_for(
+                anyio.to_thread.run_sync(ping, engine, abandon_on_cancel=True), timeout=PROBE_DEADLINE_S
+            )
+        except (TimeoutError, StoreError):
+            return False
+        return True
+
+    return answers
 
 
 def create_app(
@@ -149,7 +165,7 @@ def create_app(
     # One error body for the API ({"error": {code, message, details}}); a browser gets the UI's error page.
     install_error_handlers(app, html=render_error)
     # 413 over the body limit; 503 while the store is unreachable or does not answer in time.
-    install_guards(app, settings, state.breaker)
+    install_guards(app, settings, state.breaker, probe=store_probe(engine))
     # CSP, framing, sniffing and referrer headers on every answer, the guards' refusals included.
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(LoginRequired, login_redirect)

@@ -32,9 +32,10 @@ class ServerSettings(StrictModel):
     store_statement_timeout_s: float = Field(30.0, gt=0, le=3600)
     """The store cancels a statement of the served processes that runs longer than this (PostgreSQL)."""
     store_deadline_s: float = Field(10.0, gt=0, le=300)
-    """A request that has not begun to answer after this long is answered 503 with ``Retry-After``, and
-    the next ones at once, until a probe request every 2 s finds the store answering again: a store that
-    hangs costs callers seconds, not minutes (Alertmanager retries 5xx)."""
+    """A request that has not begun to answer after this long, while the store does not answer a ping
+    within 2 s either, is answered 503 with ``Retry-After``, and the next ones at once, until a request let
+    through every 2 s finds the store answering again: a store that hangs costs callers seconds, not
+    minutes (Alertmanager retries 5xx). A request that is merely slow (the store answers) keeps its time."""
     response_cache: bool = True
     """Serve repeated queue pages and list API answers from a cache filed under the store's tickets version
     (never stale: tickets/cache.py). ``false`` builds every answer anew (to measure without the caches:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -158,16 +158,28 @@ class StoreBreaker:
         self.is_open = False
 
 
+StoreProbe = Callable[[], Awaitable[bool]]
+"""Whether the store answers a trivial query within a short deadline (``tickets.app`` builds it)."""
+PROBE_DEADLINE_S = 2.0
+
+
 class StoreDeadlineMiddleware:
-    """503 with ``Retry-After`` for a request that has not begun to answer within ``deadline_s``.
+    """503 with ``Retry-After`` for a request that has not begun to answer within ``deadline_s`` while the
+    store itself does not answer.
 
-    The request runs on as a task of its own (its worker thread cannot be interrupted); whatever it sends
-    later is dropped. A response that has begun (a download) is never cut."""
+    A request past its deadline is not abandoned for being slow: the store is probed (``probe``, 2 s), and
+    while it answers the request keeps its time (a Verify re-running a slow ERP check, a large webhook).
+    Only when the store is silent too is the request answered 503 and the breaker tripped. The request runs
+    on as a task of its own (its worker thread cannot be interrupted); whatever it sends later is dropped. A
+    response that has begun (a download) is never cut."""
 
-    def __init__(self, app: ASGIApp, deadline_s: float, breaker: StoreBreaker) -> None:
+    def __init__(
+        self, app: ASGIApp, deadline_s: float, breaker: StoreBreaker, probe: StoreProbe | None = None
+    ) -> None:
         self.app = app
         self.deadline_s = deadline_s
         self.breaker = breaker
+        self.probe = probe
         self._abandoned: set[asyncio.Future[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -188,6 +200,8 @@ class StoreDeadlineMiddleware:
 
         task = asyncio.ensure_future(self.app(scope, receive, guarded))
         done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
+        while not done and state.status == 0 and self.probe is not None and await self.probe():
+            done, _ = await asyncio.wait({task}, timeout=self.deadline_s)  # slow, but the store answers
         if not done and state.status == 0:
             state.abandoned = True
             self._abandoned.add(task)
@@ -228,12 +242,18 @@ async def _unavailable(scope: Scope, send: Send, message: str) -> None:
     await response(scope, no_body, send)
 
 
-def install_guards(app: FastAPI, settings: TicketsConfig, breaker: StoreBreaker | None = None) -> None:
+def install_guards(
+    app: FastAPI,
+    settings: TicketsConfig,
+    breaker: StoreBreaker | None = None,
+    probe: StoreProbe | None = None,
+) -> None:
     """The body limit, the store deadline and the store-unavailable answer, on every route."""
     app.add_middleware(
         StoreDeadlineMiddleware,
         deadline_s=settings.server.store_deadline_s,
         breaker=breaker or StoreBreaker(),
+        probe=probe,
     )
     app.add_middleware(BodyLimitMiddleware, limit=body_limits(settings))
     for error in (OperationalError, InterfaceError, PoolTimeoutError):
