@@ -288,7 +288,9 @@ class EntityConfig(_Strict):
     group_by: tuple[ColumnSpec, ...] = ()
     measures: tuple[MeasureSpec, ...] = ()
     known_differences: tuple[KnownDifference, ...] = ()
-    sample_limit: int = Field(50, ge=0, le=10_000)
+    sample_limit: int = Field(1000, ge=0, le=100_000)
+    """Differences kept with their rows in the result (``--json``/``--output``); all are counted. The store
+    keeps the first 20 of them per entity (:data:`monitor.dualrun.store.SAMPLE_LIMIT`)."""
     segment_rows: int = Field(128, ge=8, le=1_000_000)
     """Checksum segments are bisected until they hold at most about this many keys, then rows are fetched."""
     enabled: bool = True
