@@ -56,7 +56,7 @@ def sources(tmp_path: Path) -> Iterator[Path]:
             pass
 
 
-def _invoke(settings: Path, *args: str) -> Any:  # noqa: ANN401 - typer's Result
+def _invoke(settings: Path, *args: str) -> Any:
     return CliRunner().invoke(cli_app, ["--config", str(settings), *args])
 
 
