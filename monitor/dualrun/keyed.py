@@ -252,7 +252,24 @@ class KeyedDiff(EntityDiff):
         )
 
     def _rule_flags(self, q: SourceQuery) -> list[str]:
-        return [changed_flag(r, q.source.role, q.dialect, q.source.quote) for r in self.rules]
+        """Per rule, SQL flagging a row it changes; ``0`` for a rounding the column's stored type rules out
+        (a ``DECIMAL(p,2)`` or integer column is never changed by rounding to 2 places: no cost per row)."""
+        flags = []
+        for rule in self.rules:
+            native = q.natives.get(rule.column.name)
+            exact = native is not None and (
+                native.kind == "integer"
+                or (
+                    native.kind == "decimal"
+                    and native.scale is not None
+                    and native.scale <= rule.column.decimal_scale
+                )
+            )
+            if rule.name.endswith(".scale") and exact:
+                flags.append("0")
+            else:
+                flags.append(changed_flag(rule, q.source.role, q.dialect, q.source.quote))
+        return flags
 
     # --- SQL pieces ---------------------------------------------------------------------------------
 
