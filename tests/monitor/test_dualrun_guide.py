@@ -85,4 +85,11 @@ def test_the_guides_worked_example_finds_what_the_guide_says(settings: Path, tmp
     assert amounts == {"legacy_row": "80.00", "new_row": "85.00"}
     inv4 = found["INV-4"]
     assert (inv4["classification"], inv4["rule"]) == ("mapping", "mapping.unmapped_code")
-    assert entity["normalised"] == {}  # (counted for row entities; not yet for business objects)
+    # the matched invoices (INV-1, INV-2): what each normalisation changed in them, per side
+    assert entity["normalised"] == {
+        "customer.trim": {"legacy": 1, "new": 0},
+        "total.scale": {"legacy": 0, "new": 0},
+        "posted_at.timezone": {"legacy": 2, "new": 0},
+        "account.map": {"legacy": 2, "new": 0},
+        "lines.amount.scale": {"legacy": 0, "new": 0},
+    }
