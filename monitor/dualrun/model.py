@@ -20,6 +20,7 @@ A comparison file::
           - {name: amount, type: decimal, scale: 2, money: true}
           - {name: posted_at, type: timestamp, legacy_timezone: Asia/Shanghai}
           - {name: posting_date, type: date, tolerance: {days: 1}}
+          - {name: memo, trim: true}            # normalisations are explicit: values compare as stored
         period: {column: posting_date, grain: month}
       - name: trial_balance                   # an aggregate reconciliation
         legacy: {table: gl_line}

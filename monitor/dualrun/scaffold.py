@@ -103,9 +103,9 @@ def _spec(name: str, legacy: TableColumn, new: TableColumn) -> str:
     kind = new.type if new.type == legacy.type else _common(legacy, new)
     if kind != "text":
         parts.append(f"type: {kind}")
-    if kind == "decimal":
-        scale = max(s for s in (legacy.scale, new.scale, 0) if s is not None)
-        parts.append(f"scale: {scale}")
+    scales = [s for s in (legacy.scale, new.scale) if s is not None]
+    if kind == "decimal" and scales:
+        parts.append(f"scale: {max(scales)}")  # the finer of the stored scales: no rounding
     return "{" + ", ".join(parts) + "}"
 
 
@@ -169,6 +169,12 @@ def comparison_yaml(  # noqa: PLR0917 - the file is made of exactly these
         note = f"  # guessed: {legacy_col.name} ({legacy_col.declared}) -> {new_col.name}" if guessed else ""
         if not guessed and legacy_col.type != new_col.type:
             note = f"  # {legacy_col.declared} vs {new_col.declared}"
+        if (
+            "decimal" in {legacy_col.type, new_col.type}
+            and legacy_col.scale is None
+            and new_col.scale is None
+        ):
+            note += "  # no stored scale: compared at 2 places, set scale"
         lines.append(f"      - {_spec(new_col.name, legacy_col, new_col)}{note}")
     paired_legacy = {lg.name for lg, _, _ in pairs}
     paired_new = {n.name for _, n, _ in pairs}

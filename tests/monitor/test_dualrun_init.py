@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from hypercare.cli import app as cli_app
+from monitor.dualrun.model import ComparisonConfig
+from monitor.dualrun.scaffold import TableColumn, TableSchema, comparison_yaml
 from tests.monitor.dualrun_fixtures import load
 from tests.servers import fresh_database
 
-pytestmark = [pytest.mark.postgres, pytest.mark.mariadb]
+ENGINES = [pytest.mark.postgres, pytest.mark.mariadb]
 
 ROWS = ", ".join(
     f"({i}, '{4000 + i % 3}', {i}.25, '2026-11-02 08:00:00.{i:06d}', 'memo {i}')" for i in range(1, 51)
@@ -60,6 +63,8 @@ def _invoke(settings: Path, *args: str) -> Any:
     return CliRunner().invoke(cli_app, ["--config", str(settings), *args])
 
 
+@ENGINES[0]
+@ENGINES[1]
 def test_init_writes_a_file_that_runs_and_finds_a_planted_difference(sources: Path, tmp_path: Path) -> None:
     out = tmp_path / "gl.yaml"
     init = _invoke(sources, "dualrun", "init", "gl_line", "journal_line", "--output", str(out))
@@ -84,6 +89,8 @@ def test_init_writes_a_file_that_runs_and_finds_a_planted_difference(sources: Pa
     assert "2026-11-02T08:00:00.000009" in differs.stdout and "2026-11-02T08:00:00.000010" in differs.stdout
 
 
+@ENGINES[0]
+@ENGINES[1]
 def test_errors_exit_2_and_help_names_where_sources_come_from(sources: Path, tmp_path: Path) -> None:
     # (in-process the entry point's exit code is the error's: hypercare.cli.main exits with it)
     missing = _invoke(sources, "dualrun", "init", "no_such_table", "journal_line").exception
@@ -101,3 +108,28 @@ def test_errors_exit_2_and_help_names_where_sources_come_from(sources: Path, tmp
     helped = CliRunner().invoke(cli_app, ["dualrun", "run", "--help"], env={"COLUMNS": "200"})
     assert "global --config" in helped.stdout.replace("\n", " ")
     assert "0 every entity is the same; 1 differences found; 2 error" in " ".join(helped.stdout.split())
+
+
+def test_init_never_rounds_a_decimal_without_a_stored_scale_and_pairs_close_names() -> None:
+    legacy = TableSchema(
+        "inv_head",
+        (TableColumn("inv_no", "text", None, "VARCHAR(12)"), TableColumn("tot", "decimal", None, "NUMERIC"),
+         TableColumn("cust_name", "text", None, "VARCHAR(30)")),
+        ("inv_no",),
+    )  # fmt: skip
+    new = TableSchema(
+        "invoice",
+        (TableColumn("inv_no", "text", None, "TEXT"), TableColumn("total", "decimal", None, "NUMERIC"),
+         TableColumn("customer_name", "text", None, "TEXT")),
+        ("inv_no",),
+    )  # fmt: skip
+    text = comparison_yaml("invoices", "legacy", "erp", legacy, new, "invoice")
+    assert "- {name: total, legacy: tot, type: decimal}" in text
+    assert "no stored scale: compared at 2 places, set scale" in text
+    assert (
+        "- {name: customer_name, legacy: cust_name}  # guessed: cust_name (VARCHAR(30)) -> customer_name"
+        in text
+    )
+    assert "not an integer leading key: compared by key-hash buckets (slower)" in text
+    entity = ComparisonConfig.model_validate(yaml.safe_load(text)).entities[0]  # a valid comparison file
+    assert [c.name for c in entity.key] == ["inv_no"] and entity.sample_limit == 1000
