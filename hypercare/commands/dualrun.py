@@ -64,6 +64,12 @@ def dualrun_run(  # noqa: PLR0917 - typer maps parameters to options
         bool, typer.Option(help="Store the run and turn differences into tickets (the Hypercare store).")
     ] = True,
     show: Annotated[int, typer.Option(help="Differences listed per entity in the table (all: --json).")] = 20,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Record progress here; an interrupted run given the same file resumes (integer keys)."
+        ),
+    ] = None,
 ) -> None:
     """Compare the legacy and the new system entity by entity, as the comparison file CONFIG says.
 
@@ -79,7 +85,16 @@ def dualrun_run(  # noqa: PLR0917 - typer maps parameters to options
     Exit status: 0 every entity is the same; 1 differences found; 2 error (bad file or option, unknown
     source, an entity that could not be compared); 3 the Hypercare store is unreachable (storing only)."""
     try:
-        _run(config, entity, as_of, as_json=as_json, output=output, store=store, show=show)
+        _run(
+            config,
+            entity,
+            as_of,
+            as_json=as_json,
+            output=output,
+            store=store,
+            show=show,
+            checkpoint=checkpoint,
+        )
     except StoreError:
         raise
     except HypercareError as exc:
@@ -97,6 +112,7 @@ def _run(
     output: Path | None,
     store: bool,
     show: int,
+    checkpoint: Path | None = None,
 ) -> None:
     from monitor.dualrun.config import load_comparison, resolve_sources
     from monitor.dualrun.runner import run_comparison
@@ -125,7 +141,13 @@ def _run(
 
             try:
                 result = run_comparison(
-                    comparison, legacy, new, as_of=day, only=entity or (), progress=progress
+                    comparison,
+                    legacy,
+                    new,
+                    as_of=day,
+                    only=entity or (),
+                    progress=progress,
+                    checkpoint=checkpoint,
                 )
             except ValueError as exc:
                 raise HypercareError(str(exc)) from None

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitor.dualrun.checkpoint import Checkpoint
 from monitor.dualrun.classify import compare_rows, difference
 from monitor.dualrun.model import (
     ColumnSpec,
@@ -63,6 +64,8 @@ HASH_BUCKET_ROWS = 16
 """Rows per bucket aimed at for keys that are not integers (bucketed by key hash)."""
 MAX_HASH_BUCKETS = 1 << 18
 IN_LIST = 5_000
+CHUNK_KEYS = 1 << 22
+"""With a checkpoint file: keys compared (and recorded) per chunk (whole segments)."""
 SPLIT_FIRST_PASS = {"mysql": 2}
 """MariaDB/MySQL run a query on one core: their first pass is split into this many key ranges, run at once.
 (PostgreSQL hashes in parallel workers itself; SQLite's hashing is Python, bound by the GIL.)"""
@@ -217,8 +220,11 @@ class KeyedDiff(EntityDiff):
         new: SourceQuery,
         pool: ThreadPoolExecutor,
         progress: Progress | None = None,
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         super().__init__(entity, legacy, new, pool, progress)
+        self.checkpoint = checkpoint
         self.keys: tuple[ColumnSpec, ...] = entity.key
         self.columns: tuple[ColumnSpec, ...] = entity.columns
         self.mapped = tuple(c for c in (*self.keys, *self.columns) if c.map)
@@ -346,11 +352,30 @@ class KeyedDiff(EntityDiff):
             return
         lo, hi = int(min(found)), int(max(found))
         size = 1 << max(0, math.ceil(math.log2(max(1, (hi - lo + 1) / MAX_SEGMENTS))))
-        ranges: list[tuple[int, int]] | None = None
+        if self.checkpoint is None:
+            self._ranged_span(lo, hi, size, None)
+            return
+        # with a checkpoint: chunks of whole segments, each recorded once compared
+        sides = [q.params() for q in self.sides]
+        fingerprint = self.checkpoint.fingerprint(self.entity.model_dump_json(), sides, lo, hi)
+        start = self.checkpoint.resume(self.entity.name, fingerprint, self.tally)
+        if start is not None:
+            self.progress(f"resuming at key {start}")
+            log.info("dual-run resumed", extra={"entity": self.entity.name, "next_key": start})
+        chunk = max(size, CHUNK_KEYS // size * size)
+        for first in range(lo if start is None else start, hi + 1, chunk):
+            last = min(hi, first + chunk - 1)
+            self._ranged_span(lo, hi, size, [(first, last)])
+            self.checkpoint.save(self.entity.name, fingerprint, last + 1, self.tally)
+
+    def _ranged_span(self, lo: int, hi: int, size: int, ranges: list[tuple[int, int]] | None) -> None:
+        """Checksum levels then fetches over the key ranges (None: the whole table), segments from ``lo``."""
         level = 1
+        first = True
         while True:
             self.progress(f"checksums, level {level} ({size} keys/segment)")
-            differing = self._segment_level(lo, size, ranges, hi)
+            differing = self._segment_level(lo, size, ranges, hi, first=first)
+            first = False
             if not differing:
                 return
             spans = _merge((lo + s * size, lo + (s + 1) * size - 1) for s in differing)
@@ -359,7 +384,9 @@ class KeyedDiff(EntityDiff):
                 return
             ranges, size, level = spans, max(1, size // REFINE), level + 1
 
-    def _segment_level(self, lo: int, size: int, ranges: list[tuple[int, int]] | None, hi: int) -> list[int]:
+    def _segment_level(
+        self, lo: int, size: int, ranges: list[tuple[int, int]] | None, hi: int, *, first: bool = False
+    ) -> list[int]:
         def one(q: SourceQuery, chunk: Sequence[tuple[int, int]] | None) -> tuple[Checksums, Flags]:
             bucket = self._range_bucket(q, lo, size)
             more = [self._ranges_condition(q, chunk)] if chunk else []
@@ -393,9 +420,9 @@ class KeyedDiff(EntityDiff):
                 return checksums(q, c)
 
             (legacy, legacy_flags), (new, new_flags) = self._both(level)
-            if ranges is None:
-                self.tally.rows_legacy = sum(n for n, _ in legacy.values())
-                self.tally.rows_new = sum(n for n, _ in new.values())
+            if first:
+                self.tally.rows_legacy += sum(n for n, _ in legacy.values())
+                self.tally.rows_new += sum(n for n, _ in new.values())
             found, matched = _differing(legacy, new)
             differing.extend(found)
             self.tally.matched += matched
