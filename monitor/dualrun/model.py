@@ -20,6 +20,7 @@ A comparison file::
           - {name: amount, type: decimal, scale: 2, money: true}
           - {name: posted_at, type: timestamp, legacy_timezone: Asia/Shanghai}
           - {name: posting_date, type: date, tolerance: {days: 1}}
+          - {name: memo, trim: true}            # normalisations are explicit: values compare as stored
         period: {column: posting_date, grain: month}
       - name: trial_balance                   # an aggregate reconciliation
         legacy: {table: gl_line}
@@ -119,11 +120,14 @@ class ColumnSpec(_Strict):
     type: ValueType = "text"
     scale: int | None = Field(None, ge=0, le=12)
     """Decimal places a ``decimal`` is compared at (10.5 and 10.50 are equal); default 2."""
-    trim: bool = True
+    trim: bool = False
+    """Text: strip leading/trailing spaces on both sides (off by default: text is compared as stored)."""
     case: Literal["preserve", "upper", "lower"] = "preserve"
     legacy_timezone: str = "UTC"
     """Zone of the legacy side's naive timestamps; compared in UTC."""
     new_timezone: str = "UTC"
+    precision: Literal["second", "millisecond", "microsecond"] = "microsecond"
+    """Timestamps are compared to this precision (truncated); the default is the full stored precision."""
     map: dict[str, str] = {}
     """Legacy code -> new code (e.g. account 1122 -> 112201), applied to the legacy side's canonical text."""
     money: bool = False
@@ -153,6 +157,14 @@ class ColumnSpec(_Strict):
     def _scale_for_decimals(self) -> ColumnSpec:
         if self.scale is not None and self.type != "decimal":
             raise ValueError(f"scale: only a decimal column has a scale (column {self.name} is {self.type})")
+        if self.precision != "microsecond" and self.type != "timestamp":
+            raise ValueError(
+                f"precision: only a timestamp column has a precision (column {self.name} is {self.type})"
+            )
+        if (self.trim or self.case != "preserve") and self.type != "text":
+            raise ValueError(
+                f"trim/case: only a text column is trimmed or case-folded (column {self.name} is {self.type})"
+            )
         if self.money and self.type not in {"decimal", "integer"}:
             raise ValueError(f"money: column {self.name} is {self.type}; money columns are decimal")
         return self
@@ -277,7 +289,9 @@ class EntityConfig(_Strict):
     group_by: tuple[ColumnSpec, ...] = ()
     measures: tuple[MeasureSpec, ...] = ()
     known_differences: tuple[KnownDifference, ...] = ()
-    sample_limit: int = Field(50, ge=0, le=10_000)
+    sample_limit: int = Field(1000, ge=0, le=100_000)
+    """Differences kept with their rows in the result (``--json``/``--output``); all are counted. The store
+    keeps the first 20 of them per entity (:data:`monitor.dualrun.store.SAMPLE_LIMIT`)."""
     segment_rows: int = Field(128, ge=8, le=1_000_000)
     """Checksum segments are bisected until they hold at most about this many keys, then rows are fetched."""
     enabled: bool = True
@@ -460,6 +474,12 @@ class EntityResult:
     rows_new: int = 0
     queries: int = 0
     """Queries issued on both sides (checksum passes, row fetches)."""
+    normalised: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Normalisation rule (``memo.trim``, ``posted_at.timezone``, ``account.map``...) -> side -> matched rows
+    whose value the rule changed on that side: the rows that matched only after it (unless both sides stored
+    the same un-normalised value). Every configured rule is listed, with 0 when it changed nothing."""
+    plan: str = ""
+    """How the rows were segmented (``key ranges on id``, or ``key-hash buckets: <why>``)."""
     error: str | None = None
     """Set when the entity could not be compared; the counts are then meaningless."""
 
@@ -504,6 +524,11 @@ class EntityResult:
             rows_legacy=int(data.get("rows_legacy", 0)),
             rows_new=int(data.get("rows_new", 0)),
             queries=int(data.get("queries", 0)),
+            normalised={
+                str(rule): {str(side): int(n) for side, n in sides.items()}
+                for rule, sides in data.get("normalised", {}).items()
+            },
+            plan=str(data.get("plan", "")),
             error=data.get("error"),
         )
 

@@ -6,12 +6,14 @@ on every engine before it is hashed:
 ==========  ====================================================================================
 type        canonical text
 ==========  ====================================================================================
-text        the value as text, trimmed (``trim``), upper/lower-cased (``case``), code-mapped (``map``)
+text        the value as stored; trimmed (``trim``), upper/lower-cased (``case``), code-mapped (``map``) only
+            when the column says so
 integer     base-10 integer (``00123``, ``123.0`` and ``123`` are ``123``)
 decimal     fixed scale, half away from zero (``10.5`` and ``10.50`` are ``10.50`` at scale 2)
 date        ``YYYY-MM-DD``
-timestamp   UTC, to the second: ``YYYY-MM-DDTHH:MM:SS``; naive values are read in the side's time zone,
-            ``timestamp with time zone`` (PostgreSQL) and ``TIMESTAMP`` (MariaDB) columns in UTC
+timestamp   UTC, to the microsecond: ``YYYY-MM-DDTHH:MM:SS.ffffff`` (``precision``: cut to the millisecond or
+            second); naive values are read in the side's time zone, ``timestamp with time zone``
+            (PostgreSQL) and ``TIMESTAMP`` (MariaDB) columns in UTC
 boolean     ``1`` / ``0``
 NULL        ``\\N``
 ==========  ====================================================================================
@@ -31,6 +33,8 @@ Cost matters (every row of both tables goes through this SQL), so:
   ``DATE_FORMAT``/``to_char``, a ``NOT NULL`` column (MariaDB reports it) no ``COALESCE``. The text is the
   same either way; the cross-engine tests compare both paths.
 """
+
+# size: the canonical SQL of every type on three engines, its Python twin for SQLite, and the normalisations
 
 from __future__ import annotations
 
@@ -237,15 +241,92 @@ def _typed(  # noqa: PLR0911, PLR0912
         stamp = f"CAST({raw} AS timestamp)"  # timestamptz -> UTC wall time: the session runs in UTC
         if zone != "UTC":
             stamp = f"(({stamp} AT TIME ZONE {literal(zone)}) AT TIME ZONE 'UTC')"
-        return f"to_char({stamp}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        return f"to_char({stamp}, {literal(_PG_STAMP[column.precision])})"
     if dialect == "mysql":
-        stamp = f"CAST({raw} AS DATETIME)"
+        stamp = f"CAST({raw} AS DATETIME(6))"
         if zone != "UTC":
             offset = fixed_offset(zone)
             src = _mysql_literal(offset if offset is not None else zone)
             stamp = f"CONVERT_TZ({stamp}, {src}, '+00:00')"
-        return f"DATE_FORMAT({stamp}, '%Y-%m-%dT%H:%i:%s')"
-    return f"hc_ts({raw}, {literal(zone)})"
+        text = f"DATE_FORMAT({stamp}, '%Y-%m-%dT%H:%i:%s.%f')"
+        width = _STAMP_WIDTH[column.precision]
+        return text if width == 26 else f"LEFT({text}, {width})"
+    return f"hc_ts({raw}, {literal(zone)}, {_STAMP_WIDTH[column.precision]})"
+
+
+_PG_STAMP = {
+    "second": 'YYYY-MM-DD"T"HH24:MI:SS',
+    "millisecond": 'YYYY-MM-DD"T"HH24:MI:SS.MS',
+    "microsecond": 'YYYY-MM-DD"T"HH24:MI:SS.US',
+}
+_STAMP_WIDTH = {"second": 19, "millisecond": 23, "microsecond": 26}
+"""Characters of ``YYYY-MM-DDTHH:MM:SS.ffffff`` kept at each precision (truncated, never rounded)."""
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """One normalisation a column's config asks for (``memo.trim``, ``posted_at.timezone``...): the rows it
+    changes are counted per side, so a report says how many rows matched only after it."""
+
+    name: str
+    column: ColumnSpec
+    without: ColumnSpec
+    """The same column with this one normalisation switched off."""
+    sides: tuple[Side, ...]
+
+
+def normalisations(columns: Sequence[ColumnSpec]) -> list[Normalisation]:
+    """Every explicit normalisation of these columns (none by default: values are compared as stored)."""
+    found: list[Normalisation] = []
+    both: tuple[Side, ...] = ("legacy", "new")
+    for c in columns:
+        if c.type == "text" and c.trim:
+            found.append(Normalisation(f"{c.name}.trim", c, c.model_copy(update={"trim": False}), both))
+        if c.type == "text" and c.case != "preserve":
+            found.append(Normalisation(f"{c.name}.case", c, c.model_copy(update={"case": "preserve"}), both))
+        if c.type == "timestamp":
+            zones: tuple[Side, ...] = tuple(s for s in both if c.timezone(s) != "UTC")
+            if zones:
+                utc = c.model_copy(update={"legacy_timezone": "UTC", "new_timezone": "UTC"})
+                found.append(Normalisation(f"{c.name}.timezone", c, utc, zones))
+            if c.precision != "microsecond":
+                exact = c.model_copy(update={"precision": "microsecond"})
+                found.append(Normalisation(f"{c.name}.precision", c, exact, both))
+        if c.type == "decimal":
+            found.append(Normalisation(f"{c.name}.scale", c, c.model_copy(update={"scale": 12}), both))
+        if c.map:
+            found.append(Normalisation(f"{c.name}.map", c, c, ("legacy",)))
+    return found
+
+
+def changed_flag(rule: Normalisation, side: Side, dialect: Dialect, quote: Callable[[str], str]) -> str:
+    """SQL: 1 when the rule changes this row's value on this side, else 0 (always 0 on a side it skips)."""
+    if side not in rule.sides:
+        return "0"
+    if rule.name.endswith(".map"):
+        mapped = canonical(rule.column, side, dialect, quote)
+        return _differ(mapped, canonical(rule.column, side, dialect, quote, mapped=False), dialect)
+    if rule.name.endswith(".scale"):
+        raw = source_expression(rule.column, side, dialect, quote)
+        scale = rule.column.decimal_scale
+        if dialect == "postgresql":
+            number = f"CAST({raw} AS numeric)"
+            return f"(CASE WHEN round({number}, {scale}) <> {number} THEN 1 ELSE 0 END)"
+        if dialect == "mysql":
+            exact, rounded = f"CAST({raw} AS DECIMAL(65,30))", f"CAST({raw} AS DECIMAL(38,{scale}))"
+            return f"(CASE WHEN {exact} <> {rounded} THEN 1 ELSE 0 END)"
+        return f"hc_rounds({raw}, {scale})"
+    return _differ(
+        canonical(rule.column, side, dialect, quote), canonical(rule.without, side, dialect, quote), dialect
+    )
+
+
+def _differ(a: str, b: str, dialect: Dialect) -> str:
+    """1 when two (non-NULL) texts differ byte for byte (MariaDB's PAD SPACE collations ignore trailing
+    spaces in ``<>``: its texts are compared as binary)."""
+    if dialect == "mysql":
+        a, b = f"CAST({a} AS BINARY)", f"CAST({b} AS BINARY)"
+    return f"(CASE WHEN {a} <> {b} THEN 1 ELSE 0 END)"
 
 
 def needs_zone_tables(columns: Sequence[ColumnSpec], side: Side) -> list[str]:
@@ -361,14 +442,26 @@ def py_date(value: Any) -> str | None:
     return stamp.date().isoformat() if stamp is not None else None
 
 
-def py_timestamp(value: Any, zone: str) -> str | None:
+def py_timestamp(value: Any, zone: str, width: int = 26) -> str | None:
+    """UTC, ``YYYY-MM-DDTHH:MM:SS.ffffff`` cut to ``width`` characters (19: seconds, 23: milliseconds)."""
     stamp = _parse_stamp(value)
     if stamp is None:
         return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=ZoneInfo(zone))
-    utc = stamp.astimezone(UTC).replace(tzinfo=None, microsecond=0)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S")
+    utc = stamp.astimezone(UTC).replace(tzinfo=None)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:width]
+
+
+def py_rounds(value: Any, scale: int) -> int:
+    """1 when rounding the value to ``scale`` decimal places changes it (SQLite's ``hc_rounds``)."""
+    if value is None:
+        return 0
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return 0
+    return int(number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP) != number)
 
 
 class _Sum64:
@@ -390,7 +483,8 @@ def register_sqlite_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("hc_dec", 2, py_decimal, deterministic=True)
     conn.create_function("hc_int", 1, py_integer, deterministic=True)
     conn.create_function("hc_date", 1, py_date, deterministic=True)
-    conn.create_function("hc_ts", 2, py_timestamp, deterministic=True)
+    conn.create_function("hc_ts", 3, py_timestamp, deterministic=True)
+    conn.create_function("hc_rounds", 2, py_rounds, deterministic=True)
     conn.create_function("hc_upper", 1, lambda t: None if t is None else str(t).upper(), deterministic=True)
     conn.create_function("hc_lower", 1, lambda t: None if t is None else str(t).lower(), deterministic=True)
     conn.create_aggregate("hc_sum64", 1, _Sum64)  # type: ignore[arg-type]  # typeshed wants a Protocol

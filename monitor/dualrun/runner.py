@@ -8,11 +8,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.checks import reason
 from monitor.dualrun.aggregate import AggregateDiff
+from monitor.dualrun.checkpoint import Checkpoint
 from monitor.dualrun.keyed import KeyedDiff
 from monitor.dualrun.model import ComparisonConfig, ComparisonResult, EntityConfig, EntityResult
 from monitor.dualrun.normalise import NormaliseError, needs_zone_tables
@@ -34,6 +36,7 @@ def run_entity(
     as_of: date | None = None,
     pool: ThreadPoolExecutor | None = None,
     progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> EntityResult:
     """Compare one entity; a failure to run is an :class:`EntityResult` with ``error`` set, never a raise."""
     period = period_of(entity.period, as_of)
@@ -57,7 +60,7 @@ def run_entity(
         if entity.kind == "object":
             tally = ObjectDiff(entity, lq, nq, pool, step, as_of=as_of, period=period).run()
         else:
-            tally = KeyedDiff(entity, lq, nq, pool, step).run()
+            tally = KeyedDiff(entity, lq, nq, pool, step, checkpoint=checkpoint).run()
         return tally.result(entity.kind, label, time.perf_counter() - t0)
     except (SQLAlchemyError, DualRunError, NormaliseError, ReadOnlyRefusal) as exc:
         message = reason(exc)
@@ -102,8 +105,13 @@ def run_comparison(
     as_of: date | None = None,
     only: Sequence[str] = (),
     progress: Progress | None = None,
+    checkpoint: Path | None = None,
 ) -> ComparisonResult:
-    """Compare every enabled entity (or only the named ones) and return the whole result."""
+    """Compare every enabled entity (or only the named ones) and return the whole result.
+
+    ``checkpoint``: a file recording the progress of keyed diffs with an integer leading key (see
+    :mod:`monitor.dualrun.checkpoint`); an interrupted run given the same file resumes, a run that completes
+    removes it."""
     unknown = sorted(set(only) - {e.name for e in config.entities})
     if unknown:
         raise DualRunError(
@@ -115,7 +123,15 @@ def run_comparison(
     results = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dualrun") as pool:
         for entity in chosen:
-            result = run_entity(entity, legacy, new, as_of=as_of, pool=pool, progress=progress)
+            result = run_entity(
+                entity,
+                legacy,
+                new,
+                as_of=as_of,
+                pool=pool,
+                progress=progress,
+                checkpoint=Checkpoint(checkpoint) if checkpoint is not None else None,
+            )
             log.info(
                 "dual-run entity compared",
                 extra={
@@ -130,6 +146,8 @@ def run_comparison(
             results.append(result)
     for source in (legacy, new):
         source.engine.dispose()  # let go of the comparison's pooled connections (monitor.dualrun.sql)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)  # complete: the next run starts over
     return ComparisonResult(
         comparison=config.name,
         as_of=as_of,

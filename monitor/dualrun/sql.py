@@ -153,12 +153,16 @@ class SourceQuery:
         )
 
     def describe(self, columns: Sequence[ColumnSpec], conn: Connection | None = None) -> None:
-        """Read the columns' source types from a zero-row query's cursor description (SQLite: nothing)."""
-        if self.dialect == "sqlite" or not columns:
+        """Read the columns' source types from a zero-row query's cursor description (SQLite: the declared
+        types of a table's columns, which its driver does not report)."""
+        if not columns:
             return
         if conn is None:
             with self.source.connect() as own:
                 self.describe(columns, own)
+            return
+        if self.dialect == "sqlite":
+            self._describe_sqlite(columns, conn)
             return
         exprs = ", ".join(self.raw(c) for c in columns)
         result = self.execute(conn, f"SELECT {exprs} {self.from_clause()} WHERE 1 = 0")
@@ -168,6 +172,20 @@ class SourceQuery:
             return
         for column, entry in zip(columns, description, strict=True):
             self.natives[column.name] = native_of(self.dialect, entry)
+
+    def _describe_sqlite(self, columns: Sequence[ColumnSpec], conn: Connection) -> None:
+        """Only integer columns (declared ``INTEGER``/``INT``...) are recorded: they allow key ranges."""
+        table = self.side.table
+        if table is None or "." in table:
+            return
+        declared = {
+            str(row[1]).lower(): str(row[2]).upper()
+            for row in conn.exec_driver_sql(f"PRAGMA table_info({self.source.quote(table)})")
+        }
+        for column in columns:
+            name = column.side(self.source.role)
+            if ColumnSpec.is_identifier(name) and "INT" in declared.get(name.lower(), ""):
+                self.natives[column.name] = Native("integer")
 
     def raw(self, column: ColumnSpec) -> str:
         return source_expression(column, self.source.role, self.dialect, self.source.quote)

@@ -86,6 +86,10 @@ class DualRunEntityResult(Base):
     rows_legacy: Mapped[int] = mapped_column(Integer, default=0)
     rows_new: Mapped[int] = mapped_column(Integer, default=0)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    normalised: Mapped[dict[str, dict[str, int]]] = mapped_column(JSONType, default=dict)
+    """Normalisation rule -> side -> matched rows it changed (:attr:`EntityResult.normalised`)."""
+    plan: Mapped[str] = mapped_column(Text, default="")
+    """How the rows were segmented, and why a slower plan was used."""
     error: Mapped[str | None] = mapped_column(Text)
     run: Mapped[DualRunRun] = relationship(back_populates="entities")
 
@@ -166,6 +170,8 @@ def _entity_row(entity: EntityResult, explained: Sequence[str]) -> DualRunEntity
         rows_legacy=entity.rows_legacy,
         rows_new=entity.rows_new,
         duration_s=entity.duration_s,
+        normalised={rule: dict(sides) for rule, sides in entity.normalised.items()},
+        plan=entity.plan,
         error=entity.error[:2000] if entity.error else None,
     )
 
@@ -352,6 +358,8 @@ def load_result(session: Session, run_id: int) -> ComparisonResult | None:
                 "duration_s": row.duration_s,
                 "rows_legacy": row.rows_legacy,
                 "rows_new": row.rows_new,
+                "normalised": row.normalised or {},
+                "plan": row.plan or "",
                 "error": row.error,
             }
         )

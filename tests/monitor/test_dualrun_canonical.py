@@ -1,4 +1,5 @@
-"""The canonical row text and its hash are the same on every engine, with and without the lean SQL.
+"""The canonical row text and its hash are the same on every engine, with and without the lean SQL; text is
+as stored (spaces kept) and timestamps keep their microseconds.
 
 The keyed diff hashes a *lean* text (conversions the source column type makes unnecessary are skipped) and
 fetches the *full* one; both must be byte for byte the text Python builds, and the database's 64-bit hash
@@ -22,21 +23,21 @@ DDL = {
     "postgres": "CREATE TABLE t (id bigint PRIMARY KEY, n integer NOT NULL, amt numeric(14,2), amt3 numeric(14,3),"
     " d date, s varchar(40), ts timestamp)",
     "mariadb": "CREATE TABLE t (id bigint PRIMARY KEY, n int NOT NULL, amt decimal(14,2), amt3 decimal(14,3),"
-    " d date, s varchar(40), ts datetime) DEFAULT CHARSET=utf8mb4",
+    " d date, s varchar(40), ts datetime(6)) DEFAULT CHARSET=utf8mb4",
     "sqlite": "CREATE TABLE t (id integer PRIMARY KEY, n integer NOT NULL, amt numeric, amt3 numeric, d text,"
     " s text, ts text)",
 }
 ROWS: list[tuple[object, ...]] = [
     (1, 7, "10.50", "10.505", "2026-11-30", "  Müller 株式会社 ", "2026-11-30 23:59:59"),
-    (2, -3, "-0.01", "-2.004", "2000-02-29", "plain", "2026-01-01 00:00:00"),
+    (2, -3, "-0.01", "-2.004", "2000-02-29", "plain", "2026-01-01 00:00:00.000001"),
     (3, 0, "0.00", "0.000", None, None, None),
     (4, 123456, None, "99999999999.999", "1999-12-31", "", "1999-12-31 12:00:00"),
 ]
 EXPECTED = [
-    ["1", "7", "10.50", "10.51", "2026-11-30", "Müller 株式会社", "2026-11-30T23:59:59"],
-    ["2", "-3", "-0.01", "-2.00", "2000-02-29", "plain", "2026-01-01T00:00:00"],
+    ["1", "7", "10.50", "10.51", "2026-11-30", "  Müller 株式会社 ", "2026-11-30T23:59:59.000000"],
+    ["2", "-3", "-0.01", "-2.00", "2000-02-29", "plain", "2026-01-01T00:00:00.000001"],
     ["3", "0", "0.00", "0.00", NULL_MARK, NULL_MARK, NULL_MARK],
-    ["4", "123456", NULL_MARK, "100000000000.00", "1999-12-31", "", "1999-12-31T12:00:00"],
+    ["4", "123456", NULL_MARK, "100000000000.00", "1999-12-31", "", "1999-12-31T12:00:00.000000"],
 ]
 ENTITY = {
     "name": "t",

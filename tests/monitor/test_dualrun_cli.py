@@ -178,10 +178,36 @@ def test_report_renders_a_result_file_as_json_csv_and_table(setup: dict[str, Pat
 
     as_table = _invoke(setup["settings"], "dualrun", "report", "--input", str(out), "--format", "table")
     assert as_table.exit_code == 0
-    assert "ledger: differences (first 4)" in as_table.stdout
+    assert "ledger: differences (4 of 4)" in as_table.stdout
     assert re.search(r"│ ledger │ rows │ +9 │ +2 │ +1 │ +1 │", as_table.stdout), as_table.stdout
-    assert re.search(r"│ id=2 +│ changed +│ defect │ amount: 20.50 -> 999.00 │ 978.50 │", as_table.stdout)
+    assert re.search(r"│ id=2 +│ changed +│ defect │ amount: '20.50' -> '999.00' │ 978.50 │", as_table.stdout)
     assert re.search(r"│ id=3 +│ missing_in_new │", as_table.stdout)
+
+
+def test_the_table_never_cuts_a_long_key_or_value(setup: dict[str, Path]) -> None:
+    long_key = "DOC-" + "x" * 150 + "-END"
+    for name in ("legacy.db", "new.db"):
+        with sqlite3.connect(setup["dir"] / name) as conn:
+            conn.execute("CREATE TABLE docs (doc text PRIMARY KEY, note text)")
+            conn.execute(
+                "INSERT INTO docs VALUES (?, ?)", (long_key, "a" * 120 + ("" if name == "new.db" else " "))
+            )
+        conn.close()
+    cfg = setup["dir"] / "docs.yaml"
+    cfg.write_text(
+        "name: docs\nlegacy: legacy_db\nnew: new_db\nentities:\n  - name: docs\n    legacy: {table: docs}\n"
+        "    new: {table: docs}\n    key: [doc]\n    columns: [note]\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli_app,
+        ["--config", str(setup["settings"]), "dualrun", "run", str(cfg), "--no-store"],
+        env={"COLUMNS": "80"},
+    )
+    assert result.exit_code == 1, result.output
+    unfolded = "".join(line.strip("│ ") for line in result.stdout.splitlines())
+    assert long_key.replace("-", "") in unfolded.replace("│", "").replace(" ", "").replace("-", "")
+    assert "key-hash buckets (slower" in " ".join(result.stdout.split())  # a text key: says why it is slower
 
 
 def test_report_of_a_file_that_is_not_a_result_is_one_clear_error(setup: dict[str, Path]) -> None:

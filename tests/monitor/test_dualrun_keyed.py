@@ -123,7 +123,7 @@ def config(entry_type: str = "integer", segment_rows: int = 128) -> ComparisonCo
                             "legacy_timezone": "Asia/Shanghai",
                         },
                         {"name": "posting_date", "type": "date"},
-                        {"name": "memo"},
+                        {"name": "memo", "trim": True},
                     ],
                     "tolerance": {"abs": "0.01", "days": 2},
                     "segment_rows": segment_rows,
@@ -193,6 +193,13 @@ def _check_planted(entity: EntityResult) -> None:
     assert found[(("7", "1"), "missing_in_new")].money_affected == Decimal("71.50")
     assert entity.money_affected == Decimal("1.00") + Decimal("71.50") + Decimal("99.99")
     assert entity.by_classification == {"defect": 1, "timing": 1, "mapping": 1, "data": 2}
+    # of the 116 matched rows: all mapped, all read in Shanghai time, one rounded, 77 legacy memos trimmed
+    assert entity.normalised == {
+        "account.map": {"legacy": 116, "new": 0},
+        "amount.scale": {"legacy": 1, "new": 0},
+        "posted_at.timezone": {"legacy": 116, "new": 0},
+        "memo.trim": {"legacy": 77, "new": 0},
+    }
 
 
 @pytest.mark.parametrize("pair", PAIRS, indirect=True)
@@ -206,9 +213,25 @@ def test_planted_differences_found_exactly_across_engines(pair: tuple[str, str, 
     [PAIRS[0], PAIRS[1]],
     indirect=True,
 )
-def test_text_keys_bucketed_by_hash_find_the_same(pair: tuple[str, str, str, str]) -> None:
+def test_text_keys_bucketed_by_hash_find_the_same(
+    pair: tuple[str, str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _legacy_kind, _new_kind, legacy_url, new_url = pair
-    _check_planted(_run(legacy_url, new_url, config(entry_type="text")))
+    # (integer columns in both databases would get key ranges: the bucket plan is forced here)
+    monkeypatch.setattr(keyed.KeyedDiff, "_plan", lambda _self: (False, "key-hash buckets (forced)"))
+    entity = _run(legacy_url, new_url, config(entry_type="text"))
+    _check_planted(entity)
+    assert entity.plan == "key-hash buckets (forced)"
+
+
+@pytest.mark.parametrize("pair", [PAIRS[0], PAIRS[1]], indirect=True)
+def test_integer_key_columns_get_key_ranges_without_declaring_their_type(
+    pair: tuple[str, str, str, str],
+) -> None:
+    _legacy_kind, _new_kind, legacy_url, new_url = pair
+    entity = _run(legacy_url, new_url, config(entry_type="text"))
+    _check_planted(entity)
+    assert entity.plan == "key ranges on entry_no (an integer column in both databases)"
 
 
 @pytest.mark.parametrize("pair", [PAIRS[0]], indirect=True)
