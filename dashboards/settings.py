@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from anomaly.settings import AnomalySettings
 from core.settings import StrictModel
 from monitor.settings import MonitorConfig
-from tickets.settings import SecuritySettings
+from tickets.settings import SecuritySettings, ServerSettings
 
 
 class ExitCriteriaSettings(StrictModel):
@@ -72,6 +72,11 @@ class DashboardsConfig(MonitorConfig, Protocol):
 
     @property
     def store_url(self) -> str: ...
+
+    @property
+    def server(self) -> ServerSettings:
+        """The queue's address: table rows link to ``<server.public_url>/tickets/{id}``."""
+        ...
 
     @property
     def anomaly(self) -> AnomalySettings: ...
