@@ -32,7 +32,7 @@ from dashboards.data_cutover import DualRunStatus, load_dualrun
 from dashboards.data_overview import Criterion, exit_criteria, pack_map
 from dashboards.data_service import ActiveWorkaround, SlaCompliance, active_workarounds, combined, in_place
 from dashboards.data_service import sla_compliance as sla_of
-from dashboards.present import money, pct, status_word
+from dashboards.present import Verdict, at_least, money, pct, status_word
 from dashboards.settings import DashboardsConfig
 from tickets.models import Ticket, User
 
@@ -110,11 +110,20 @@ class DailyReport:
     sla_day: list[SlaCompliance]
     sla_window: SlaCompliance
     sla_window_days: int
+    sla_target: float
     criteria: list[CriterionTrend]
     dualrun: DualRunStatus
     causes: list[Cause]
     workarounds: list[ActiveWorkaround]
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def sla_verdict(self) -> Verdict:
+        """P1-P2 SLA over the exit window against ``dashboard.exit.sla_min_ratio`` (the worse clock)."""
+        values = [
+            v for v in (self.sla_window.response_ratio, self.sla_window.resolution_ratio) if v is not None
+        ]
+        return at_least(min(values) if values else None, self.sla_target, pct(self.sla_target, 0))
 
     @property
     def title(self) -> str:
@@ -256,6 +265,7 @@ def build(
         sla_day=sla_of(conn, one, now),
         sla_window=sla_window,
         sla_window_days=ex.sla_window_days,
+        sla_target=ex.sla_min_ratio,
         criteria=trends(criteria, previous),
         dualrun=dualrun,
         causes=recurring_causes(conn, week),
