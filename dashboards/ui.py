@@ -8,6 +8,7 @@ and lay out what comes back.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -274,12 +275,22 @@ def frame(items: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
         elif field in present.DAY_FIELDS:
             df[field] = pd.to_datetime(df[field], errors="coerce")
             config[field] = st.column_config.DateColumn(name, format="D MMM YYYY")
-        elif df[field].dtype == object:
-            df[field] = df[field].map(lambda v: "—" if v is None else v)
+        elif df[field].dtype == object or df[field].isna().any():
+            # a missing value reads "—", not "None" (a number column with gaps becomes text for it)
+            df[field] = [_cell(v) for v in df[field]]
             config[field] = st.column_config.Column(name)
         else:
             config[field] = st.column_config.Column(name)
     return df, config
+
+
+def _cell(value: Any) -> str:
+    """A cell of a column with gaps, as text: the value, or "—" where there is none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return str(value)
 
 
 def table(items: Sequence[Any], name: str, *, key: str, empty: str = "Nothing in this range.") -> None:
@@ -318,7 +329,16 @@ def time_x(field: str = "at", *, daily: bool = False) -> alt.X:
         f"{field}:T",
         title=None,
         scale=alt.Scale(type="utc"),
-        axis=alt.Axis(format=fmt, formatType="utc", labelAngle=0, labelOverlap=True),
+        axis=alt.Axis(format=fmt, labelAngle=0, labelOverlap=True),
+    )
+
+
+def day_band(field: str = "day") -> alt.X:
+    """Days as bands (bars side by side with ``xOffset``), labelled ``07 Dec``, UTC."""
+    return alt.X(
+        f"utcyearmonthdate({field}):O",
+        title=None,
+        axis=alt.Axis(format="%d %b", labelAngle=0, labelOverlap=True),
     )
 
 

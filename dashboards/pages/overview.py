@@ -103,7 +103,7 @@ flow_chart = (
     .transform_fold(["inflow", "outflow"], as_=["flow", "tickets"])
     .mark_bar(opacity=0.8)
     .encode(
-        x=ui.time_x("day", daily=True),
+        x=ui.day_band("day"),
         xOffset="flow:N",
         y=alt.Y("tickets:Q", title="tickets"),
         color=alt.Color("flow:N", scale=alt.Scale(range=["#d62728", "#2ca02c"])),
