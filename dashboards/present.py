@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from core.csvsafe import cell
 
@@ -189,3 +190,8 @@ def label(field: str, currency: str = "") -> str:
 
 def ticket_url(base_url: str, ticket_id: int) -> str:
     return f"{base_url.rstrip('/')}/tickets/{ticket_id}"
+
+
+def check_url(base_url: str, check_id: str) -> str:
+    """The queue's tickets of a check (every status): the page a check's row links to."""
+    return f"{base_url.rstrip('/')}/tickets?{urlencode({'q': check_id, 'status': 'all'})}"

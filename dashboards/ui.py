@@ -263,6 +263,9 @@ def frame(items: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
         if field in links and base:
             df[field] = [None if v is None else present.ticket_url(base, int(v)) for v in df[field]]
             config[field] = st.column_config.LinkColumn(name, display_text=r"/tickets/(\d+)$")
+        elif field == "check_id" and base:
+            df[field] = [None if v is None else present.check_url(base, str(v)) for v in df[field]]
+            config[field] = st.column_config.LinkColumn(name, display_text=r"[?&]q=([^&]+)")
         elif field in present.PERCENT_FIELDS or field.endswith("_ratio"):
             df[field] = pd.to_numeric(df[field], errors="coerce") * 100
             config[field] = st.column_config.NumberColumn(name, format="%.1f %%")

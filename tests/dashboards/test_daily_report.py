@@ -169,6 +169,8 @@ def test_the_report_is_sent_once_a_day_through_the_tagged_targets(
         engine.dispose()
     finally:
         receiver.server.shutdown()
+        receiver.server.server_close()
+        receiver.thread.join(5)
     [got] = receiver.received
     assert got["path"] == "/managers"
     assert got["json"]["title"] == "Hypercare daily report — Tue 08 Dec 2026"

@@ -96,6 +96,12 @@ def test_data_consistency_page_numbers(app_test: Any, known: Known) -> None:
     assert shown["Checks passing now"] == "50.0 %"
     assert shown["Failing now"] == "1"
     assert shown["Money at risk, open"] == "CNY 1,250.50"
+    worst = next(df.value for df in at.dataframe if "last_status" in df.value.columns)
+    # a check's row links to its tickets in the queue
+    assert list(worst["check_id"]) == [
+        "http://127.0.0.1:8080/tickets?q=ar.drift&status=all",
+        "http://127.0.0.1:8080/tickets?q=gl.balance&status=all",
+    ]
 
 
 @SQLITE_ONLY
