@@ -18,10 +18,13 @@ from core.errors import HypercareError
 from core.vocabulary import OPEN_STATUSES, Priority
 from dashboards.data import Filters, FlowDay, flow, open_counts, ticket_scope
 from dashboards.data_cutover import DualRunStatus
-from dashboards.data_monitor import check_summaries, interfaces, latest_pass_ratio, worst_age
-from dashboards.data_service import active_workarounds, combined, reopen_rate, sla_compliance
+from dashboards.data_health import integration_status
+from dashboards.data_monitor import check_summaries, latest_pass_ratio
+from dashboards.data_service import active_workarounds, combined, in_place, reopen_rate, sla_compliance
+from dashboards.present import pct
 from dashboards.settings import DashboardsConfig
 from monitor.checks import configured_checks
+from monitor.models import CheckResultRow
 from tickets.models import Ticket
 
 
@@ -42,8 +45,53 @@ def pack_map(settings: DashboardsConfig) -> dict[str, str]:
         return {}
 
 
+@dataclass(frozen=True, slots=True)
+class GoLive:
+    day: int | None
+    """Day N of hypercare (go-live day is day 1); None when ``dashboard.go_live_date`` is not set, 0 or less
+    before go-live."""
+    first_data: date | None
+    """The first day Hypercare holds data for (a ticket or a check result); None: no data yet."""
+    data_days: int
+    """Days from ``first_data`` to today, today included."""
+
+    def text(self) -> str:
+        if self.day is None:
+            return "not set"
+        return str(self.day) if self.day >= 1 else f"in {1 - self.day} d"
+
+    def caveat(self) -> str | None:
+        """Why the day count is not a history of that many days, when it is not."""
+        if self.day is None or self.day < 1:
+            return None
+        if self.first_data is None:
+            return "no data collected yet"
+        if self.data_days < self.day:
+            return f"data since {self.first_data.isoformat()}: {self.data_days} of {self.day} days"
+        return None
+
+
+def go_live_status(conn: Connection, go_live: date | None, today: date) -> GoLive:
+    """The go-live day and how many of those days Hypercare has data for. Two index probes."""
+    first_ticket = conn.scalar(select(func.min(Ticket.created_at)))
+    first_check = conn.scalar(select(func.min(CheckResultRow.finished_at)))
+    found = [_as_day(v) for v in (first_ticket, first_check) if v is not None]
+    first = min(found) if found else None
+    day = None if go_live is None else (today - go_live).days + 1
+    days = 0 if first is None else (today - first).days + 1
+    return GoLive(day, first, days)
+
+
+def _as_day(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
 def net_flow_streak(days: Sequence[FlowDay]) -> int:
-    """Consecutive days, ending with the last one, with inflow <= outflow (K3 stabilisation)."""
+    """Consecutive days, ending with the last one, with inflow ≤ outflow (K3 stabilisation)."""
     streak = 0
     for day in reversed(days):
         if day.net > 0:
@@ -67,7 +115,7 @@ def _open_data_p1_p2(conn: Connection, f: Filters) -> int:
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
+    return pct(value)
 
 
 def exit_criteria(
@@ -89,7 +137,7 @@ def exit_criteria(
             "No open P1, few open P2",
             counts["P1"] == 0 and counts["P2"] <= ex.max_open_p2,
             f"P1 {counts['P1']}, P2 {counts['P2']}",
-            f"P1 0, P2 <= {ex.max_open_p2}",
+            f"P1 0, P2 ≤ {ex.max_open_p2}",
         )
     )
     streak = net_flow_streak(flow(conn, f.last(ex.net_flow_days, today)))
@@ -97,8 +145,8 @@ def exit_criteria(
         Criterion(
             "Backlog not growing",
             streak >= ex.net_flow_days,
-            f"{streak} day(s) with inflow <= outflow",
-            f">= {ex.net_flow_days} consecutive days",
+            f"{streak} day(s) with inflow ≤ outflow",
+            f"≥ {ex.net_flow_days} consecutive days",
         )
     )
     sla = combined(sla_compliance(conn, f.last(ex.sla_window_days, today), now), ("P1", "P2"))
@@ -108,7 +156,7 @@ def exit_criteria(
             f"SLA met for P1-P2 ({ex.sla_window_days} d)",
             None if not values else min(values) >= ex.sla_min_ratio,
             f"response {_pct(sla.response_ratio)}, resolution {_pct(sla.resolution_ratio)}",
-            f">= {_pct(ex.sla_min_ratio)}",
+            f"≥ {_pct(ex.sla_min_ratio)}",
         )
     )
     reopen = reopen_rate(conn, f.last(ex.sla_window_days, today))
@@ -117,7 +165,7 @@ def exit_criteria(
             f"Reopen rate ({ex.sla_window_days} d)",
             None if reopen.value is None else reopen.value <= ex.max_reopen_ratio,
             f"{_pct(reopen.value)} ({reopen.numerator}/{reopen.denominator})",
-            f"<= {_pct(ex.max_reopen_ratio)}",
+            f"≤ {_pct(ex.max_reopen_ratio)}",
         )
     )
     checks = check_summaries(conn, f.last(7, today), pack_of)
@@ -128,25 +176,30 @@ def exit_criteria(
             "Data consistency",
             None if pass_ratio is None else pass_ratio >= ex.min_check_pass_ratio and data_breaks == 0,
             f"{_pct(pass_ratio)} of checks passing; {data_breaks} open P1/P2 data ticket(s)",
-            f">= {_pct(ex.min_check_pass_ratio)}, no open P1/P2 data break",
+            f"≥ {_pct(ex.min_check_pass_ratio)}, no open P1/P2 data break",
         )
     )
-    age = worst_age(interfaces(conn, f.last(1, today)))
+    integ = integration_status(conn, f.last(1, today), now)
+    age, stuck = integ.oldest_age_s, len(integ.tickets)
+    facts = [] if age is None else [f"oldest message {age / 60:.0f} min"]
+    facts.append(f"{stuck} open integration ticket(s)")
     out.append(
         Criterion(
             "Interfaces flowing",
-            None if age is None else age <= ex.max_interface_age_s,
-            "no integration data" if age is None else f"oldest message {age / 60:.0f} min",
-            f"<= {ex.max_interface_age_s / 60:.0f} min",
+            None if not integ.rows else (age is None or age <= ex.max_interface_age_s) and stuck == 0,
+            "no integration data" if not integ.rows else "; ".join(facts),
+            f"≤ {ex.max_interface_age_s / 60:.0f} min, no open integration ticket",
         )
     )
-    workarounds = len(active_workarounds(Session(bind=conn), f, now))
+    register = active_workarounds(Session(bind=conn), f, now)
+    workarounds = len(in_place(register))
+    left = len(register) - workarounds
     out.append(
         Criterion(
             "Manual workarounds retired",
             workarounds <= ex.max_active_workarounds,
-            f"{workarounds} active",
-            f"<= {ex.max_active_workarounds}",
+            f"{workarounds} in place" + (f"; {left} on resolved tickets still to end" if left else ""),
+            f"≤ {ex.max_active_workarounds} in place",
         )
     )
     out.append(
@@ -171,6 +224,21 @@ class BurnDown:
     """(day, backlog, ``actual`` or ``projected``)."""
 
 
+def burn_down_text(bd: BurnDown) -> str:
+    """The burn-down in words, the sign spelled out (a negative burn is a growing backlog)."""
+    if bd.backlog == 0:
+        return "Backlog **0**: nothing open."
+    if bd.projected_exit is not None:
+        return (
+            f"Backlog **{bd.backlog}**, shrinking by {bd.daily_burn:.1f} a day (last 7 days): "
+            f"projected empty on **{bd.projected_exit.isoformat()}**."
+        )
+    if bd.daily_burn < 0:
+        growth = -bd.daily_burn
+        return f"Backlog **{bd.backlog}**, growing by {growth:.1f} a day (last 7 days): no exit in sight."
+    return f"Backlog **{bd.backlog}**, flat over the last 7 days (as many closed as opened)."
+
+
 def burn_down(days: Sequence[FlowDay], *, window: int = 7, horizon: int = 120) -> BurnDown:
     """The backlog so far and its projection at the recent pace."""
     points = [(d.day, d.backlog, "actual") for d in days]
@@ -182,7 +250,7 @@ def burn_down(days: Sequence[FlowDay], *, window: int = 7, horizon: int = 120) -
     if last.backlog == 0:
         return BurnDown(0, burn, last.day, points)
     if burn <= 0:
-        return BurnDown(last.backlog, burn, None, points)
+        return BurnDown(last.backlog, round(burn, 2), None, points)
     days_left = -(-last.backlog // burn)  # ceil
     exit_day = last.day + timedelta(days=int(days_left))
     step = max(1, int(days_left) // 30)

@@ -282,11 +282,16 @@ class ActiveWorkaround:
     age_d: float
     review_on: date
     overdue: bool
+    ticket_status: str
+    in_place: bool
+    """Its ticket is still open: the workaround is what keeps the business running. One left active on a
+    resolved ticket is no longer in place (the fix landed); it waits to be ended in the register."""
 
 
 def active_workarounds(session: Session, f: Filters, now: datetime) -> list[ActiveWorkaround]:
     """The active workaround register (:func:`tickets.workarounds.register`, the API's
-    ``GET /api/v1/workarounds``) within the source and queue filters (K17)."""
+    ``GET /api/v1/workarounds``) within the source and queue filters (K17). The exit criterion counts the
+    rows :attr:`ActiveWorkaround.in_place` (:func:`in_place`)."""
     out = []
     for w, t in register(session):
         if (f.sources and t.source not in f.sources) or (f.queues and t.queue not in f.queues):
@@ -294,10 +299,24 @@ def active_workarounds(session: Session, f: Filters, now: datetime) -> list[Acti
         age = round((now - w.since).total_seconds() / 86400, 1)
         out.append(
             ActiveWorkaround(
-                w.id, t.id, t.priority, w.what, w.owner, age, w.review_on, w.review_on < now.date()
+                w.id,
+                t.id,
+                t.priority,
+                w.what,
+                w.owner,
+                age,
+                w.review_on,
+                w.review_on < now.date(),
+                t.status,
+                t.status in OPEN_STATUSES,
             )
         )
     return out
+
+
+def in_place(rows: Iterable[ActiveWorkaround]) -> list[ActiveWorkaround]:
+    """The workarounds still in place: active, on an open ticket."""
+    return [w for w in rows if w.in_place]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,11 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 from core.csvsafe import cell
 
@@ -65,3 +66,132 @@ def to_csv(items: Iterable[Any], columns: Sequence[str] | None = None) -> bytes:
 
 def columns_of(cls: type[Any]) -> list[str]:
     return [f.name for f in fields(cls)]
+
+
+# --- presenting: figures as people read them -----------------------------------------------------------
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A share as ``63.2 %`` (``n/a`` when there is nothing to divide)."""
+    return "n/a" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def money(amount: Decimal | float | None, currency: str) -> str:
+    """An amount with its currency, ``CNY 1,707,992.41`` (``n/a`` when unknown). A stand-in until a shared
+    money formatter lands in core (issue 15); the site currency is ``anomaly.currency``."""
+    if amount is None:
+        return "n/a"
+    return f"{currency} {Decimal(str(amount)).quantize(Decimal('0.01')):,.2f}"
+
+
+def duration_ms(value_ms: float | None) -> str:
+    if value_ms is None:
+        return "n/a"
+    return f"{value_ms / 1000:,.2f} s" if value_ms >= 10_000 else f"{value_ms:,.0f} ms"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A figure judged against its target: a colour and the same verdict in words (colour-blind users read
+    the words), e.g. ``▲ over target (<= 3)``."""
+
+    ok: bool | None
+    text: str
+
+    @property
+    def colour(self) -> Literal["green", "red", "gray"]:
+        return "green" if self.ok else ("gray" if self.ok is None else "red")
+
+    @property
+    def mark(self) -> str:
+        """The verdict as Streamlit markdown, colour and words together."""
+        return f":{self.colour}[{self.text}]"
+
+
+def at_most(value: float | None, limit: float, shown: str) -> Verdict:
+    """Good when ``value <= limit`` (open tickets, error rates, ages)."""
+    if value is None:
+        return Verdict(None, "no data")
+    if value <= limit:
+        return Verdict(True, f"✓ within target (≤ {shown})")
+    return Verdict(False, f"▲ over target (≤ {shown})")
+
+
+def at_least(value: float | None, limit: float, shown: str) -> Verdict:
+    """Good when ``value >= limit`` (SLA attainment, pass rates)."""
+    if value is None:
+        return Verdict(None, "no data")
+    if value >= limit:
+        return Verdict(True, f"✓ on target (≥ {shown})")
+    return Verdict(False, f"▼ under target (≥ {shown})")
+
+
+def status_word(ok: bool | None) -> Verdict:
+    """An exit criterion or gate: GREEN / RED / NO DATA, each with a shape so colour is not the only cue."""
+    return {
+        True: Verdict(True, "● GREEN"),
+        False: Verdict(False, "▲ RED"),
+        None: Verdict(None, "○ NO DATA"),
+    }[ok]
+
+
+# --- table columns ------------------------------------------------------------------------------------
+
+LABELS: dict[str, str] = {
+    "id": "Ticket",
+    "ticket_id": "Ticket",
+    "check_id": "Check",
+    "mtta_mean_h": "MTTA mean (h)",
+    "mtta_median_h": "MTTA median (h)",
+    "mtta_p90_h": "MTTA p90 (h)",
+    "mttr_mean_h": "MTTR mean (h)",
+    "mttr_median_h": "MTTR median (h)",
+    "mttr_p90_h": "MTTR p90 (h)",
+    "age_h": "Age (h)",
+    "age_d": "Age (days)",
+    "late_h": "Late by (h)",
+    "sla_state": "SLA",
+    "oldest_age_min": "Oldest message (min)",
+    "oldest_age_s": "Oldest message (s)",
+    "p95_ms": "p95 (ms)",
+    "mean_ms": "Mean (ms)",
+    "max_ms": "Max (ms)",
+    "open_p1_p2": "Open P1/P2",
+    "last_status": "Latest result",
+    "last_violations": "Latest violations",
+    "last_run_at": "Latest run (UTC)",
+    "review_on": "Review on",
+    "in_place": "Still in place",
+    "what": "Workaround",
+    "value": "Value",
+    "at": "When (UTC)",
+    "due_at": "Due (UTC)",
+    "last_seen": "Last seen (UTC)",
+    "over_limit": "Over the limit",
+    "failed_messages": "Failed messages",
+}
+PERCENT_FIELDS = frozenset({"share", "cumulative", "pass_ratio", "match_rate", "error_rate"})
+MONEY_FIELDS = frozenset({"amount", "amount_at_risk", "last_amount_at_risk", "money_affected"})
+TICKET_FIELDS = frozenset({"id", "ticket_id"})
+TIME_FIELDS = frozenset({"at", "due_at", "last_run_at", "last_seen", "since", "created_at"})
+DAY_FIELDS = frozenset({"day", "review_on"})
+
+
+def label(field: str, currency: str = "") -> str:
+    """The column header people read for a field name (``mtta_mean_h`` -> ``MTTA mean (h)``)."""
+    if field in MONEY_FIELDS:
+        base = LABELS.get(field, field.replace("_", " ").capitalize())
+        return f"{base} ({currency})" if currency else base
+    if field in LABELS:
+        return LABELS[field]
+    words = field.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def ticket_url(base_url: str, ticket_id: int) -> str:
+    return f"{base_url.rstrip('/')}/tickets/{ticket_id}"
+
+
+def check_url(base_url: str, check_id: str) -> str:
+    """The queue's tickets of a check (every status): the page a check's row links to."""
+    return f"{base_url.rstrip('/')}/tickets?{urlencode({'q': check_id, 'status': 'all'})}"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
 from anomaly.settings import AnomalySettings
 from core.settings import StrictModel
 from monitor.settings import MonitorConfig
-from tickets.settings import SecuritySettings
+from tickets.settings import SecuritySettings, ServerSettings
 
 
 class ExitCriteriaSettings(StrictModel):
@@ -31,6 +32,30 @@ class ExitCriteriaSettings(StrictModel):
     max_active_workarounds: int = Field(0, ge=0)
 
 
+class DailyReportSettings(StrictModel):
+    """The daily hypercare report (``hypercare report daily``): one page, HTML e-mail and PDF."""
+
+    timezone: str = "UTC"
+    """The site's time zone: the report covers yesterday from midnight to midnight there, and is sent at
+    ``send_at`` there (an IANA name such as Asia/Shanghai)."""
+    send_at: str = Field("07:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    """Local time of day ``hypercare serve`` renders, archives and sends yesterday's report."""
+    enabled: bool = False
+    """``hypercare serve`` sends the report every day (``hypercare report daily --send`` does it by hand)."""
+    target_tags: tuple[str, ...] = ("daily-report",)
+    """The notification targets (``notifications.targets``) it goes to: those carrying one of these tags.
+    Empty: every target."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
+        return value
+
+
 class DashboardSettings(StrictModel):
     """``hypercare dashboard``: the managers' Streamlit dashboards (dashboards/)."""
 
@@ -48,6 +73,7 @@ class DashboardSettings(StrictModel):
     query_threads: int = Field(4, ge=1, le=16)
     """Queries of one page run at the same time, each on its own read-only connection (1: one by one)."""
     exit: ExitCriteriaSettings = ExitCriteriaSettings()
+    daily_report: DailyReportSettings = DailyReportSettings()
 
     @field_validator("login_roles")
     @classmethod
@@ -72,6 +98,11 @@ class DashboardsConfig(MonitorConfig, Protocol):
 
     @property
     def store_url(self) -> str: ...
+
+    @property
+    def server(self) -> ServerSettings:
+        """The queue's address: table rows link to ``<server.public_url>/tickets/{id}``."""
+        ...
 
     @property
     def anomaly(self) -> AnomalySettings: ...

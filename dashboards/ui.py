@@ -8,6 +8,7 @@ and lay out what comes back.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from core.errors import HypercareError
 from core.schema import require_current_schema
 from core.session import make_engine
 from core.settings import redact_url
+from dashboards import present
 from dashboards.data import FilterOptions, Filters, filter_options
 from dashboards.present import records, to_csv
 from dashboards.settings import DashboardsConfig
@@ -42,6 +44,9 @@ DEFAULT_DAYS = 14
 USER_KEY = "hypercare_user"
 KEPT_KEY = "hypercare_filters"
 WHO_KEY = "hypercare_who"
+_FORMAT: dict[str, str] = {"currency": "", "base_url": ""}
+"""How tables show money and where their rows link: the settings' currency and the queue's address (set by
+:func:`context` on every run; the same for every session of the process)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ def context() -> Context:
         st.error(str(exc))
         st.stop()
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    _FORMAT.update(currency=settings.anomaly.currency, base_url=settings.server.base_url())
     return Context(settings, url, engine, now)
 
 
@@ -244,12 +250,60 @@ def download(label: str, items: Iterable[Any], file_name: str, key: str) -> None
     )
 
 
+def frame(items: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
+    """Rows as the table shows them, and the column settings: human headers, percentages as 63.2 %, money
+    in the site currency, times in UTC, the ticket id a link to the ticket in the queue's UI."""
+    df = pd.DataFrame.from_records(records(items))
+    config: dict[str, Any] = {}
+    currency, base = _FORMAT["currency"], _FORMAT["base_url"]
+    # ``id`` is the ticket's own id, except in a row that names its ticket apart (a workaround's row)
+    links = {"ticket_id"} if "ticket_id" in df.columns else {"id"}
+    for field in list(df.columns):
+        name = present.label(field, currency) if field != "id" or "id" in links else "Id"
+        if field in links and base:
+            df[field] = [None if v is None else present.ticket_url(base, int(v)) for v in df[field]]
+            config[field] = st.column_config.LinkColumn(name, display_text=r"/tickets/(\d+)$")
+        elif field == "check_id" and base:
+            df[field] = [None if v is None else present.check_url(base, str(v)) for v in df[field]]
+            config[field] = st.column_config.LinkColumn(name, display_text=r"[?&]q=([^&]+)")
+        elif field in present.PERCENT_FIELDS or field.endswith("_ratio"):
+            df[field] = pd.to_numeric(df[field], errors="coerce") * 100
+            config[field] = st.column_config.NumberColumn(name, format="%.1f %%")
+        elif field in present.MONEY_FIELDS:
+            df[field] = pd.to_numeric(df[field], errors="coerce")
+            config[field] = st.column_config.NumberColumn(name, format="%.2f")
+        elif field in present.TIME_FIELDS:
+            df[field] = pd.to_datetime(df[field], utc=True, errors="coerce")
+            config[field] = st.column_config.DatetimeColumn(name, format="D MMM YYYY, HH:mm")
+        elif field in present.DAY_FIELDS:
+            df[field] = pd.to_datetime(df[field], errors="coerce")
+            config[field] = st.column_config.DateColumn(name, format="D MMM YYYY")
+        elif df[field].dtype == object or df[field].isna().any():
+            # a missing value reads "—", not "None" (a number column with gaps becomes text for it)
+            df[field] = [_cell(v) for v in df[field]]
+            config[field] = st.column_config.Column(name)
+        else:
+            config[field] = st.column_config.Column(name)
+    return df, config
+
+
+def _cell(value: Any) -> str:
+    """A cell of a column with gaps, as text: the value, or "—" where there is none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
 def table(items: Sequence[Any], name: str, *, key: str, empty: str = "Nothing in this range.") -> None:
-    """A table of rows and the CSV download of exactly those rows."""
+    """A table of rows (formatted by :func:`frame`) and the CSV download of exactly those rows; with no row,
+    ``empty`` says why the table is empty."""
     if not items:
         st.info(empty)
     else:
-        st.dataframe(records(items), hide_index=True, width="stretch")
+        df, config = frame(items)
+        st.dataframe(df, hide_index=True, width="stretch", column_config=config)
     download(name, items, f"{key}.csv", key=f"csv_{key}")
 
 
@@ -262,9 +316,48 @@ def chart(spec: Chart) -> None:
 
 def data(items: Iterable[Any]) -> Any:
     """Chart data as a DataFrame: Streamlit ships it as Arrow, where inline values would be validated
-    against the Vega-Lite schema one by one (seconds for a few thousand points)."""
-    return pd.DataFrame.from_records(records(items))
+    against the Vega-Lite schema one by one (seconds for a few thousand points). Times (``at``, ``day``)
+    become timestamps, so the axes show dates, not text or milliseconds."""
+    df = pd.DataFrame.from_records(records(items))
+    for field in ("at", "day"):
+        if field in df.columns:
+            df[field] = pd.to_datetime(df[field], utc=True, errors="coerce").dt.tz_localize(None)
+    return df
+
+
+def time_x(field: str = "at", *, daily: bool = False) -> alt.X:
+    """A time axis in UTC, labelled ``07 Dec`` (days) or ``07 Dec 14:00`` (hours)."""
+    fmt = "%d %b" if daily else "%d %b %H:%M"
+    return alt.X(
+        f"{field}:T",
+        title=None,
+        scale=alt.Scale(type="utc"),
+        axis=alt.Axis(format=fmt, labelAngle=0, labelOverlap=True),
+    )
+
+
+def day_band(field: str = "day") -> alt.X:
+    """Days as bands (bars side by side with ``xOffset``), labelled ``07 Dec``, UTC."""
+    return alt.X(
+        f"utcyearmonthdate({field}):O",
+        title=None,
+        axis=alt.Axis(format="%d %b", labelAngle=0, labelOverlap=True),
+    )
+
+
+def time_tip(field: str = "at", *, daily: bool = False) -> alt.Tooltip:
+    return alt.Tooltip(
+        f"{field}:T",
+        title="day (UTC)" if daily else "time (UTC)",
+        format="%d %b %Y %H:%M" if not daily else "%d %b %Y",
+        formatType="utc",
+    )
 
 
 def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
+    return present.pct(value)
+
+
+def judged(column: Any, label: str, value: str, verdict: present.Verdict, help: str | None = None) -> None:
+    """A tile with its verdict under the figure: colour and words (``▲ over target``)."""
+    column.metric(label, value, delta=verdict.text, delta_color=verdict.colour, delta_arrow="off", help=help)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.session import make_engine, session_factory
 from hypercare import dualrun_api
 from hypercare.config import Settings, load_settings
+from hypercare.daily_report import report_forever
 from hypercare.logging import configure_logging
 from monitor.dualrun.readiness import ReadinessCollector
 from monitor.metrics import CheckResultsCollector, settings_catalog
@@ -108,13 +109,16 @@ def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequ
     async def lifespan(a: FastAPI) -> AsyncIterator[None]:
         async with inner(a):
             freeze_startup_heap()
-            task = asyncio.create_task(deliver_forever(factory, settings), name="outbox")
+            tasks = [asyncio.create_task(deliver_forever(factory, settings), name="outbox")]
+            if settings.dashboard.daily_report.enabled:  # yesterday's report at send_at, site time
+                tasks.append(asyncio.create_task(report_forever(settings, engine), name="daily-report"))
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app.router.lifespan_context = lifespan
     return app

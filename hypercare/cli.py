@@ -18,6 +18,7 @@ from hypercare.commands.collect import collect
 from hypercare.commands.common import ConfigOption, console, err_console, state
 from hypercare.commands.dashboard import dashboard
 from hypercare.commands.dualrun import dualrun_app
+from hypercare.commands.report import report_app
 from hypercare.commands.runbooks import runbooks_app
 from hypercare.commands.users import tokens_app, users_app
 from hypercare.logging import configure_logging
@@ -41,6 +42,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dualrun_app, name="dualrun")
 app.command("dashboard")(dashboard)
+app.add_typer(report_app, name="report")
 app.add_typer(runbooks_app, name="runbooks")
 
 

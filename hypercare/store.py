@@ -17,6 +17,7 @@ import monitor.models
 import runbooks.models
 import tickets.access_models
 import tickets.cache
+import tickets.daily_reports
 import tickets.models
 from core.db import Base
 from core.errors import StoreError
@@ -31,6 +32,7 @@ _REGISTERED = (
     runbooks.models,
     tickets.access_models,
     tickets.cache,
+    tickets.daily_reports,
     tickets.models,
 )
 """Modules whose import registers their tables on :class:`core.db.Base` (Alembic needs them all)."""

@@ -7,7 +7,7 @@ from decimal import Decimal
 import altair as alt
 import streamlit as st
 
-from dashboards import ui
+from dashboards import present, ui
 from dashboards.data_monitor import (
     check_pass_rates,
     check_summaries,
@@ -32,18 +32,30 @@ executed = sum(r.executed for r in rates)
 passed = sum(r.passed for r in rates)
 total_money = sum((m.amount for m in money), Decimal("0.00"))
 currency = ctx.settings.anomaly.currency
+min_pass = ctx.settings.dashboard.exit.min_check_pass_ratio
 
 cols = st.columns(4)
-cols[0].metric(
+ui.judged(
+    cols[0],
     "Pass rate (range)",
     ui.percent(passed / executed if executed else None),
+    present.at_least(passed / executed if executed else None, min_pass, present.pct(min_pass, 0)),
     help=f"{passed} of {executed} runs",
 )
-cols[1].metric(
-    "Checks passing now", ui.percent(latest_pass_ratio(summaries)), help=f"{len(summaries)} checks"
+now_ratio = latest_pass_ratio(summaries)
+ui.judged(
+    cols[1],
+    "Checks passing now",
+    ui.percent(now_ratio),
+    present.at_least(now_ratio, min_pass, present.pct(min_pass, 0)),
+    help=f"{len(summaries)} checks",
 )
 cols[2].metric("Failing now", sum(1 for s in summaries if s.last_status in ("fail", "error")))
-cols[3].metric(f"Money at risk, open ({currency})", f"{total_money:,.2f}")
+cols[3].metric(
+    "Money at risk, open",
+    present.money(total_money, currency),
+    help=f"{sum(m.tickets for m in money)} open ticket(s) with an amount at risk",
+)
 
 st.subheader("Pass rate per pack")
 packs = per_pack(rates)
@@ -52,10 +64,18 @@ if packs:
         alt.Chart(ui.data(packs))
         .mark_line(point=True)
         .encode(
-            x=alt.X("day:T", title=None),
-            y=alt.Y("pass_ratio:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            x=ui.time_x("day", daily=True),
+            y=alt.Y(
+                "pass_ratio:Q", title="pass rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
+            ),
             color="pack:N",
-            tooltip=["day:T", "pack:N", "executed:Q", "passed:Q", alt.Tooltip("pass_ratio:Q", format=".1%")],
+            tooltip=[
+                ui.time_tip("day", daily=True),
+                "pack:N",
+                "executed:Q",
+                "passed:Q",
+                alt.Tooltip("pass_ratio:Q", format=".1%"),
+            ],
         )
     )
 ui.table(
@@ -79,11 +99,16 @@ if check_rows:
         alt.Chart(ui.data(check_rows))
         .mark_rect()
         .encode(
-            x=alt.X("day:O", title=None),
+            x=alt.X("utcmonthdate(day):O", title=None, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("check_id:N", title=None),
-            color=alt.Color("pass_ratio:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1])),
+            color=alt.Color(
+                "pass_ratio:Q",
+                title="pass rate",
+                legend=alt.Legend(format="%"),
+                scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1]),
+            ),
             tooltip=[
-                "day:T",
+                ui.time_tip("day", daily=True),
                 "check_id:N",
                 "executed:Q",
                 "passed:Q",
@@ -96,7 +121,12 @@ ui.download("pass rate per check", check_rows, "pass_rate_checks.csv", key="csv_
 left, right = st.columns(2)
 with left:
     st.subheader("Worst checks")
-    ui.table(summaries[:20], "worst checks", key="consistency_worst", empty="No check ran in this range.")
+    ui.table(
+        summaries[:20],
+        "worst checks",
+        key="consistency_worst",
+        empty="No data-consistency check ran in this range: `hypercare check run` runs them.",
+    )
 with right:
     st.subheader("Money at risk still open")
     ui.table(

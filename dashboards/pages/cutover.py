@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from dashboards import ui
+from dashboards import present, ui
 from dashboards.data_cutover import load_dualrun
 
 ctx = ui.context()
@@ -17,11 +17,18 @@ if not status.ran:
     st.info(f"{status.summary}: `hypercare dualrun run` compares the legacy and the new system.")
 else:
     cols = st.columns(3)
-    cols[0].metric("Go / no-go", "GO" if status.go else "NO-GO")
+    verdict = present.status_word(status.go)
+    cols[0].metric(
+        "Go / no-go",
+        "GO" if status.go else "NO-GO",
+        delta="✓ cutover gate met" if status.go else f"▲ {len(status.reasons)} open point(s)",
+        delta_color=verdict.colour,
+        delta_arrow="off",
+    )
     cols[1].metric("Entities compared", len(status.entities))
     cols[2].metric("Entities matching", sum(1 for e in status.entities if e.status == "match"))
     for reason in status.reasons:
-        st.markdown(f":red[●] {reason}")
+        st.markdown(f":red[▲ {reason}]")
     st.subheader("Exit criteria of the cutover gate")
     ui.table(status.criteria, "cutover criteria", key="cutover_criteria")
     st.subheader("Match rate per entity over time")
@@ -30,11 +37,18 @@ else:
             alt.Chart(ui.data(status.history))
             .mark_line(point=True)
             .encode(
-                x=alt.X("at:T", title=None),
+                x=ui.time_x(),
                 y=alt.Y("match_rate:Q", axis=alt.Axis(format="%"), title="match rate"),
                 color="entity:N",
                 strokeDash="comparison:N",
-                tooltip=["at:T", "comparison:N", "entity:N", "status:N", "match_rate:Q", "differences:Q"],
+                tooltip=[
+                    ui.time_tip(),
+                    "comparison:N",
+                    "entity:N",
+                    "status:N",
+                    "match_rate:Q",
+                    "differences:Q",
+                ],
             )
         )
     ui.download("match rate history", status.history, "dualrun_history.csv", key="csv_cutover_history")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from dashboards import ui
+from dashboards import present, ui
 from dashboards.data import flow, open_counts, open_urgent
 from dashboards.data_cutover import load_dualrun
-from dashboards.data_overview import burn_down, exit_criteria, pack_map
+from dashboards.data_overview import burn_down, burn_down_text, exit_criteria, go_live_status, pack_map
 from dashboards.data_service import combined, sla_compliance
 
 ctx = ui.context()
@@ -18,15 +18,11 @@ ex = ctx.settings.dashboard.exit
 go_live = ctx.settings.dashboard.go_live_date
 
 st.title("Hypercare overview")
-if go_live is None:
-    st.caption("Set `dashboard.go_live_date` to count the days since go-live.")
-    day_text = "not set"
-else:
-    day_text = str((ctx.today - go_live).days + 1)
 
 last7 = f.last(7, ctx.today)
 pack_of = pack_map(ctx.settings)
 # every query of the page starts now, on the dashboard's query threads; the layout below waits for each
+pending_golive = ui.start(ctx, "go_live", lambda c: go_live_status(c, go_live, ctx.today), go_live, ctx.today)
 pending_counts = ui.start(ctx, "open_counts", lambda c: open_counts(c, f), f)
 pending_sla7 = ui.start(ctx, "sla7", lambda c: combined(sla_compliance(c, last7, ctx.now)), last7, ctx.now)
 pending_days = ui.start(ctx, "flow", lambda c: flow(c, f), f)
@@ -48,13 +44,44 @@ pending_criteria = ui.start(
 counts, sla7, days = pending_counts.get(), pending_sla7.get(), pending_days.get()
 inflow, outflow = sum(d.inflow for d in days), sum(d.outflow for d in days)
 
+golive = pending_golive.get()
+sla_target = present.pct(ex.sla_min_ratio, 0)
 cols = st.columns(6)
-cols[0].metric("Go-live day", day_text)
-cols[1].metric("Open P1", counts["P1"])
-cols[2].metric("Open P2", counts["P2"])
-cols[3].metric("Response SLA (7 d)", ui.percent(sla7.response_ratio))
-cols[4].metric("Resolution SLA (7 d)", ui.percent(sla7.resolution_ratio))
-cols[5].metric("Inflow / outflow", f"{inflow} / {outflow}", delta=inflow - outflow, delta_color="inverse")
+caveat = golive.caveat()
+cols[0].metric(
+    "Go-live day",
+    golive.text(),
+    delta=caveat,
+    delta_color="orange",
+    delta_arrow="off",
+    help="Set `dashboard.go_live_date` to count the days since go-live." if go_live is None else caveat,
+)
+ui.judged(cols[1], "Open P1", str(counts["P1"]), present.at_most(counts["P1"], 0, "0"))
+ui.judged(
+    cols[2], "Open P2", str(counts["P2"]), present.at_most(counts["P2"], ex.max_open_p2, str(ex.max_open_p2))
+)
+ui.judged(
+    cols[3],
+    "Response SLA (7 d)",
+    ui.percent(sla7.response_ratio),
+    present.at_least(sla7.response_ratio, ex.sla_min_ratio, sla_target),
+    help=f"{sla7.response_met} of {sla7.response_due} response clocks met",
+)
+ui.judged(
+    cols[4],
+    "Resolution SLA (7 d)",
+    ui.percent(sla7.resolution_ratio),
+    present.at_least(sla7.resolution_ratio, ex.sla_min_ratio, sla_target),
+    help=f"{sla7.resolution_met} of {sla7.resolution_due} resolution clocks met",
+)
+net = inflow - outflow
+cols[5].metric(
+    "Inflow / outflow",
+    f"{inflow} / {outflow}",
+    delta=f"▲ backlog +{net}" if net > 0 else ("▼ backlog " + str(net) if net < 0 else "= backlog flat"),
+    delta_color="red" if net > 0 else "green",
+    delta_arrow="off",
+)
 
 left, right = st.columns(2)
 with left:
@@ -65,8 +92,9 @@ with right:
     st.subheader("Exit criteria")
     criteria = pending_criteria.get()
     for crit in criteria:
-        mark = {True: ":green[●] GREEN", False: ":red[●] RED", None: ":gray[●] NO DATA"}[crit.ok]
-        st.markdown(f"{mark} **{crit.name}** — {crit.value} (target {crit.target})")
+        st.markdown(
+            f"{present.status_word(crit.ok).mark} **{crit.name}** — {crit.value} (target {crit.target})"
+        )
     ui.download("exit criteria", criteria, "exit_criteria.csv", key="csv_overview_exit")
 
 st.subheader("Inflow vs outflow")
@@ -75,34 +103,28 @@ flow_chart = (
     .transform_fold(["inflow", "outflow"], as_=["flow", "tickets"])
     .mark_bar(opacity=0.8)
     .encode(
-        x=alt.X("day:T", title=None),
+        x=ui.day_band("day"),
         xOffset="flow:N",
-        y=alt.Y("tickets:Q"),
+        y=alt.Y("tickets:Q", title="tickets"),
         color=alt.Color("flow:N", scale=alt.Scale(range=["#d62728", "#2ca02c"])),
-        tooltip=["day:T", "flow:N", "tickets:Q"],
+        tooltip=[ui.time_tip("day", daily=True), "flow:N", "tickets:Q"],
     )
 )
 ui.chart(flow_chart)
 
 st.subheader("Burn-down")
 bd = burn_down(days)
-if bd.projected_exit is None:
-    st.markdown(f"Backlog **{bd.backlog}**; not shrinking at the recent pace ({bd.daily_burn:+.1f}/day).")
-else:
-    st.markdown(
-        f"Backlog **{bd.backlog}**, burning {bd.daily_burn:.1f}/day: projected empty on "
-        f"**{bd.projected_exit.isoformat()}**."
-    )
+st.markdown(burn_down_text(bd))
 burn_rows = [{"day": d, "backlog": b, "kind": k} for d, b, k in bd.points]
 ui.chart(
     alt.Chart(ui.data(burn_rows))
     .mark_line(point=True)
     .encode(
-        x=alt.X("day:T", title=None),
-        y="backlog:Q",
-        color="kind:N",
+        x=ui.time_x("day", daily=True),
+        y=alt.Y("backlog:Q", title="open tickets"),
+        color=alt.Color("kind:N", title=None),
         strokeDash="kind:N",
-        tooltip=["day:T", "backlog:Q", "kind:N"],
+        tooltip=[ui.time_tip("day", daily=True), "backlog:Q", "kind:N"],
     )
 )
 ui.download("flow and burn-down", days, "flow.csv", key="csv_overview_flow")

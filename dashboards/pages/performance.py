@@ -1,11 +1,14 @@
-"""Performance: probe latency and error rate over time with anomalies marked; host and database health."""
+"""Performance: probe latency per probe (p95, not a mean of unlike probes) and error rate over time with
+anomalies marked; host and database health. Every tile is a sum or a pick over the table below it
+(dashboards/data_health.py)."""
 
 from __future__ import annotations
 
 import altair as alt
 import streamlit as st
 
-from dashboards import ui
+from dashboards import present, ui
+from dashboards.data_health import count_by_kind, probe_errors, probe_latency, slowest, total_errors
 from dashboards.data_monitor import (
     DB_METRICS,
     HOST_METRICS,
@@ -17,12 +20,16 @@ from dashboards.data_monitor import (
     metric_series,
 )
 
+ERROR_TARGET = 0.05
+"""Probe error rate above which the tile turns red (5 %)."""
+
 ctx = ui.context()
 ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
 st.title("Performance")
 
 # every query of the page starts now, on the dashboard's query threads; the layout below waits for each
+pending_stats = ui.start(ctx, "probe_latency_stats", lambda c: probe_latency(c, f), f)
 pending_latency = ui.start(ctx, "probe_latency", lambda c: metric_series(c, f, PROBE_LATENCY, "probe"), f)
 pending_success = ui.start(ctx, "probe_success", lambda c: metric_series(c, f, PROBE_SUCCESS, "probe"), f)
 pending_cpu = ui.start(
@@ -32,77 +39,109 @@ pending_marks = ui.start(ctx, "anomalies", lambda c: anomalies(c, f), f)
 pending_host = ui.start(ctx, "host_latest", lambda c: latest_values(c, f, HOST_METRICS), f)
 pending_db = ui.start(ctx, "db_latest", lambda c: latest_values(c, f, DB_METRICS), f)
 
+stats = pending_stats.get()
 latency = pending_latency.get()
-errors = error_rate(pending_success.get())
+success = pending_success.get()
+errors, per_probe = error_rate(success), probe_errors(success)
 marks = pending_marks.get()
-samples = sum(p.samples for p in latency)
-worst = max((p.max for p in latency), default=None)
-mean = sum(p.mean * p.samples for p in latency) / samples if samples else None
-failed = sum(round((1 - (1 - e.mean)) * e.samples) for e in errors)
-runs = sum(e.samples for e in errors)
+kinds = count_by_kind(marks)
+worst = slowest(stats)
+total = total_errors(per_probe)
 
-cols = st.columns(4)
-cols[0].metric("Probe runs", samples)
-cols[1].metric("Mean latency", "n/a" if mean is None else f"{mean * 1000:.0f} ms")
-cols[2].metric(
-    "Error rate", ui.percent(failed / runs if runs else None), help=f"{failed} of {runs} runs failed"
+cols = st.columns(5)
+cols[0].metric("Probe runs", sum(p.runs for p in stats), help=f"{len(stats)} probe(s)")
+cols[1].metric(
+    "Slowest probe (p95)",
+    "n/a" if worst is None else present.duration_ms(worst.p95_ms),
+    help="no probe ran in this range" if worst is None else f"probe {worst.probe}, {worst.runs} runs",
 )
-cols[3].metric("Anomalies", sum(1 for m in marks if m.kind == "anomaly"), help="Detector alarms in the range")
+ui.judged(
+    cols[2],
+    "Probe error rate",
+    present.pct(total.error_rate),
+    present.at_most(total.error_rate, ERROR_TARGET, present.pct(ERROR_TARGET, 0)),
+    help=f"{total.failed} of {total.runs} runs failed",
+)
+cols[3].metric("Anomalies", kinds["anomaly"], help="Detector alarms in the range (rows of the table below)")
+cols[4].metric("Probe failures", kinds["probe failure"], help="Failed probe runs (rows of the table below)")
 
-st.subheader("Probe latency (seconds)")
+st.subheader("Latency per probe")
+ui.table(stats, "latency per probe", key="performance_probes", empty="No probe ran in this range.")
 if latency:
     rules = (
         alt.Chart(ui.data(marks))
         .mark_rule(color="#d62728", strokeDash=[4, 3])
-        .encode(x="at:T", tooltip=["at:T", "kind:N", "series:N", "summary:N"])
+        .encode(x=ui.time_x(), tooltip=[ui.time_tip(), "kind:N", "series:N", "summary:N"])
     )
     lines = (
         alt.Chart(ui.data(latency))
         .mark_line(point=True)
         .encode(
-            x=alt.X("at:T", title=None),
-            y=alt.Y("mean:Q", title="mean latency (s)"),
-            color="series:N",
-            tooltip=["at:T", "series:N", "mean:Q", "max:Q", "samples:Q"],
+            x=ui.time_x(),
+            y=alt.Y("max:Q", title="slowest run of the hour (s)"),
+            color=alt.Color("series:N", title="probe"),
+            tooltip=[ui.time_tip(), alt.Tooltip("series:N", title="probe"), "mean:Q", "max:Q", "samples:Q"],
         )
     )
     ui.chart(alt.layer(lines, rules) if marks else lines)
-ui.table(latency, "probe latency", key="performance_latency", empty="No probe ran in this range.")
+ui.download("probe latency over time", latency, "probe_latency.csv", key="csv_performance_latency")
 
-st.subheader("Probe error rate")
+st.subheader("Probe errors")
+ui.table(per_probe, "probe errors", key="performance_errors_table", empty="No probe ran in this range.")
 if errors:
+    # bars, not an area: one hour of data is one bar (an area of one point draws nothing)
     ui.chart(
         alt.Chart(ui.data(errors))
-        .mark_area(opacity=0.6, line=True)
+        .mark_bar()
         .encode(
-            x=alt.X("at:T", title=None),
-            y=alt.Y("mean:Q", title="error rate", axis=alt.Axis(format="%")),
-            color="series:N",
-            tooltip=["at:T", "series:N", alt.Tooltip("mean:Q", format=".1%"), "samples:Q"],
+            x=ui.time_x(),
+            y=alt.Y("mean:Q", title="error rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("series:N", title="probe"),
+            tooltip=[
+                ui.time_tip(),
+                "series:N",
+                alt.Tooltip("mean:Q", title="error rate", format=".1%"),
+                "samples:Q",
+            ],
         )
     )
 ui.download("probe error rate", errors, "probe_error_rate.csv", key="csv_performance_errors")
 
 st.subheader("Anomalies and probe failures")
-ui.table(marks, "anomalies", key="performance_anomalies", empty="No anomaly in this range.")
+ui.table(
+    marks,
+    "anomalies",
+    key="performance_anomalies",
+    empty="No detector alarm and no failed probe run in this range.",
+)
 
 left, right = st.columns(2)
 with left:
     st.subheader("Host health (latest)")
     host = pending_host.get()
-    ui.table(host, "host health", key="performance_host", empty="No host metrics in this range.")
+    ui.table(
+        host,
+        "host health",
+        key="performance_host",
+        empty="No host metrics in this range: is the host collector enabled (collectors.host)?",
+    )
     cpu = pending_cpu.get()
     if cpu:
         ui.chart(
             alt.Chart(ui.data(cpu))
             .mark_line()
             .encode(
-                x=alt.X("at:T", title=None),
+                x=ui.time_x(),
                 y=alt.Y("mean:Q", title="CPU busy", axis=alt.Axis(format="%")),
-                color="series:N",
+                color=alt.Color("series:N", title="source"),
             )
         )
 with right:
     st.subheader("Database health (latest)")
     db = pending_db.get()
-    ui.table(db, "database health", key="performance_db", empty="No database-health metrics in this range.")
+    ui.table(
+        db,
+        "database health",
+        key="performance_db",
+        empty="No database-health metrics in this range: is the db_health collector enabled?",
+    )

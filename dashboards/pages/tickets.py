@@ -24,7 +24,7 @@ ctx = ui.context()
 ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
 st.title("Tickets and SLAs")
-st.caption(f"{f.start.isoformat()} to {f.end.isoformat()} (UTC)")
+st.caption(f"{f.start:%d %b %Y} to {f.end:%d %b %Y} (UTC days)")
 
 # every query of the page starts now, on the dashboard's query threads (the longest first: MTTA/MTTR rank a
 # range's tickets, SLA compliance reads every clock); the layout below waits for each as it needs it
@@ -64,7 +64,10 @@ ui.chart(
     .transform_fold(["inflow", "outflow"], as_=["flow", "tickets"])
     .mark_line(point=True)
     .encode(
-        x=alt.X("day:T", title=None), y="tickets:Q", color="flow:N", tooltip=["day:T", "flow:N", "tickets:Q"]
+        x=ui.time_x("day", daily=True),
+        y=alt.Y("tickets:Q", title="tickets"),
+        color="flow:N",
+        tooltip=[ui.time_tip("day", daily=True), "flow:N", "tickets:Q"],
     )
 )
 ui.download("daily flow", days, "ticket_flow.csv", key="csv_tickets_flow")
@@ -92,10 +95,10 @@ with right:
             "priority": r.priority,
             "response_due": r.response_due,
             "response_met": r.response_met,
-            "response": ui.percent(r.response_ratio),
+            "response_ratio": r.response_ratio,
             "resolution_due": r.resolution_due,
             "resolution_met": r.resolution_met,
-            "resolution": ui.percent(r.resolution_ratio),
+            "resolution_ratio": r.resolution_ratio,
         }
         for r in sla
     ]
@@ -125,11 +128,11 @@ if trend:
         alt.Chart(ui.data(trend))
         .mark_line(point=True)
         .encode(
-            x=alt.X("day:T", title=None),
-            y=alt.Y("hours:Q"),
+            x=ui.time_x("day", daily=True),
+            y=alt.Y("hours:Q", title="hours (mean of the day)"),
             color="priority:N",
             strokeDash="measure:N",
-            tooltip=["day:T", "priority:N", "measure:N", "hours:Q", "tickets:Q"],
+            tooltip=[ui.time_tip("day", daily=True), "priority:N", "measure:N", "hours:Q", "tickets:Q"],
         )
     )
 
@@ -146,9 +149,12 @@ for tab, dim in zip(tabs, ("category", "check_id", "source"), strict=True):
             base = alt.Chart(ui.data(rows)).encode(x=alt.X("value:N", sort=None, title=None))
             ui.chart(
                 alt.layer(
-                    base.mark_bar().encode(y="tickets:Q", tooltip=["value:N", "tickets:Q", "share:Q"]),
+                    base.mark_bar().encode(
+                        y=alt.Y("tickets:Q", title="tickets"),
+                        tooltip=["value:N", "tickets:Q", alt.Tooltip("share:Q", format=".1%")],
+                    ),
                     base.mark_line(color="#d62728", point=True).encode(
-                        y=alt.Y("cumulative:Q", axis=alt.Axis(format="%"))
+                        y=alt.Y("cumulative:Q", title="cumulative share", axis=alt.Axis(format="%"))
                     ),
                 ).resolve_scale(y="independent")
             )
@@ -167,7 +173,12 @@ with right:
 
 st.subheader("Active workarounds")
 workarounds = pending_workarounds.get()
-ui.table(workarounds, "active workarounds", key="tickets_workarounds", empty="No active workaround.")
+ui.table(
+    workarounds,
+    "active workarounds",
+    key="tickets_workarounds",
+    empty="No active workaround in the register (none recorded, or every one ended).",
+)
 
 st.subheader("Reporter satisfaction")
 sat_rows = [{"score": s, "ratings": n} for s, n in sat.by_score.items()]

@@ -82,6 +82,9 @@ def test_a_manager_logs_in_and_reads_the_overview(
         expect(metric.filter(has_text="Open P1")).to_contain_text("1", timeout=WAIT_MS)
         expect(metric.filter(has_text="Inflow / outflow")).to_contain_text("6 / 2", timeout=WAIT_MS)
         expect(page.get_by_text("No open P1, few open P2")).to_be_visible(timeout=WAIT_MS)
+        # a threshold has a colour and words: colour-blind readers see "over target" too
+        expect(metric.filter(has_text="Open P1")).to_contain_text("▲ over target", timeout=WAIT_MS)
+        expect(page.get_by_text("▲ RED").first).to_be_visible(timeout=WAIT_MS)
         page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
         page.wait_for_timeout(1500)  # vega renders its canvas after the run
@@ -90,7 +93,7 @@ def test_a_manager_logs_in_and_reads_the_overview(
         page.get_by_role("link", name="Tickets").click()
         page.get_by_text("Tickets and SLAs").wait_for()
         expect(page.locator('[data-testid="stMetric"]').filter(has_text="Reopen rate")).to_contain_text(
-            "50.0%", timeout=WAIT_MS
+            "50.0 %", timeout=WAIT_MS
         )
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
         page.wait_for_timeout(1500)

@@ -165,10 +165,10 @@ def test_exit_criteria_and_burn_down(known: Known, store_url: str) -> None:
     engine.dispose()
     assert criteria["No open P1, few open P2"].ok is False
     assert criteria["No open P1, few open P2"].value == "P1 1, P2 2"
-    assert criteria["Reopen rate (14 d)"].value == "50.0% (1/2)"
+    assert criteria["Reopen rate (14 d)"].value == "50.0 % (1/2)"
     assert criteria["Data consistency"].ok is False
     assert criteria["Interfaces flowing"].ok is False  # 90 min > 60 min
-    assert criteria["Manual workarounds retired"].value == "1 active"
+    assert criteria["Manual workarounds retired"].value == "1 in place"
     assert criteria["Dual run"].ok is None
     assert net_flow_streak(days) == 0 or days[-1].net <= 0
     bd = burn_down(days)
