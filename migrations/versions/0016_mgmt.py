@@ -1,7 +1,7 @@
 """daily report archive: each day's hypercare report as sent (HTML, PDF, exit criteria states)
 
-Revision ID: 0015_mgmt
-Revises: 0014_auth_sessions
+Revision ID: 0016_mgmt
+Revises: 0015_dualrun
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 import core.db
 
-revision: str = "0015_mgmt"
-down_revision: str | None = "0014_auth_sessions"
+revision: str = "0016_mgmt"
+down_revision: str | None = "0015_dualrun"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
