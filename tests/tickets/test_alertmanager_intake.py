@@ -22,7 +22,7 @@ URL = "/api/v1/alertmanager"
 START = "2026-12-07T09:00:00Z"
 
 
-def alert(n: int = 0, *, status: str = "firing", **labels: str) -> dict[str, Any]:
+def alert(n: int = 0, /, *, status: str = "firing", **labels: str) -> dict[str, Any]:
     given = {"alertname": "HypercareCheckFailing", "severity": "P2", **labels}
     return {
         "status": status,
