@@ -97,7 +97,11 @@ def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequ
         settings,
         engine=engine,
         extra_collectors=[
-            CheckResultsCollector(factory, settings_catalog(settings)),
+            CheckResultsCollector(
+                factory,
+                settings_catalog(settings),
+                currencies={name: source.currency for name, source in settings.sources.items()},
+            ),
             ReadinessCollector(factory, settings),  # hypercare_dualrun_*
         ],
         routers=[dualrun_api.router],  # cutover readiness, read-only
