@@ -8,8 +8,13 @@ retries a delivery on 5xx, and :class:`~tickets.models.AlertmanagerAlert` makes 
 repeat never opens, reopens or adds to a ticket. A new episode of the same alert is a new sighting: an
 occurrence on its open ticket, or a reopen of a recently resolved one.
 
-Labels map to priority, category and queue through ``settings.alertmanager``; a resolved alert resolves
-its ticket only where ``resolve_on_resolved`` says so (else the ticket gets a comment).
+Labels map to priority (``P1``..``P4`` or the usual words, with the reason kept as the ticket's "why this
+priority"), category, queue, source (the ``source`` label, else ``source_label``) and check (``check_label``)
+through ``settings.alertmanager``; a resolved alert resolves its ticket only where ``resolve_on_resolved``
+says so (else the ticket gets a comment). An alert naming one of Hypercare's own checks whose open ticket
+exists is *folded* into that ticket (:func:`fold`); with ``group_alerts`` (or a rule's ``group``) a group is
+one ticket; :func:`expire_alerts` (the server's loop) expires alerts past ``endsAt`` or not re-sent for
+``expire_after_h``, for senders that never resolve them.
 """
 # size: the Alertmanager intake (payload, mapping rules, bulk paths per dialect) is read as one
 
@@ -227,8 +232,7 @@ class AlertTriage:
 def severity_priority(value: str, settings: AlertmanagerSettings) -> Priority | None:
     """The priority a severity label's value names: a configured word (any case) or P1..P4 (any case)."""
     key = value.strip().lower()
-    words = {word.lower(): priority for word, priority in settings.severity_priority.items()}
-    return words.get(key) or parse(Priority, key.upper())
+    return settings.severity_priority.get(key) or parse(Priority, key.upper())
 
 
 def map_labels(labels: dict[str, str], settings: AlertmanagerSettings) -> AlertTriage:

@@ -297,6 +297,12 @@ class AlertmanagerSettings(StrictModel):
     default) or past a given ``endsAt`` is expired by the server's periodic sweep, and its ticket resolved
     as ``resolve_on_resolved`` says: with ``send_resolved: false`` a ticket does not stay open forever."""
 
+    @field_validator("severity_priority")
+    @classmethod
+    def _lower_case_words(cls, value: dict[str, Priority]) -> dict[str, Priority]:
+        """Words are matched in any case: kept lower-cased, so a lookup is one dict access."""
+        return {word.strip().lower(): priority for word, priority in value.items()}
+
 
 def _attachment_types() -> tuple[str, ...]:
     return (
