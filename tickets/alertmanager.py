@@ -42,7 +42,15 @@ from anomaly.events import Event, fingerprint
 from core.db import utcnow
 from core.vocabulary import OPEN_STATUSES, Category, Priority, parse
 from tickets import correlation, dedup
-from tickets.alert_rejects import Rejected, clean_text, intake_error_event, storable, unstorable_text
+from tickets.alert_rejects import (
+    INTAKE_ERROR_CHECK,
+    Rejected,
+    clean_text,
+    intake_error_event,
+    intake_error_fingerprint,
+    storable,
+    unstorable_text,
+)
 from tickets.cache import bump_version
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket, TicketAudit
 from tickets.service import TicketService
@@ -481,6 +489,8 @@ def ingest_delivery(
         message = AlertmanagerWebhook.model_validate({**envelope, "alerts": [alert for _, alert in valid]})
         for (index, _), result in zip(valid, ingest_webhook(service, message, settings), strict=True):
             results[index] = result
+    if delivery.truncated_alerts:
+        _record_truncation(service, delivery, settings)
     if rejected:
         event = intake_error_event(
             rejected,
@@ -511,6 +521,47 @@ def ingest_delivery(
             },
         )
     return [r for r in results if r is not None]
+
+
+TRUNCATED = "truncated_alerts"
+
+
+def _record_truncation(
+    service: TicketService, delivery: AlertmanagerDelivery, settings: AlertmanagerSettings
+) -> None:
+    """Alerts Alertmanager left out of the delivery (its ``max_alerts``, counted in ``truncatedAlerts``) never
+    arrive: logged, and an occurrence on the receiver's intake-error ticket for truncation."""
+    name = clean_text(delivery.receiver)[:64] or "(unnamed)"
+    sent, left_out = len(delivery.alerts), delivery.truncated_alerts
+    log.warning(
+        "alertmanager left alerts out of a delivery",
+        extra={"receiver": name, "alerts": sent, "truncated_alerts": left_out},
+    )
+    event = Event(
+        fingerprint=intake_error_fingerprint(delivery.receiver, TRUNCATED),
+        severity=settings.intake_error_priority,
+        category=Category.TECHNICAL,
+        summary=f"Alertmanager receiver {name}: {left_out} alerts left out of a delivery of {sent}"[:300],
+        source=PRODUCER,
+        check_id=INTAKE_ERROR_CHECK,
+        producer=PRODUCER,
+        labels={"receiver": name, "reason": TRUNCATED},
+        entity={"receiver": name},
+        evidence={
+            "reason": TRUNCATED,
+            "receiver": name,
+            "group_key": clean_text(delivery.group_key),
+            "alerts_in_delivery": sent,
+            "truncated_alerts": left_out,
+            "fix": "Alertmanager's webhook_config max_alerts left these alerts out: they never reach "
+            "Hypercare. Group by more labels (group_by) so that groups are smaller, or raise "
+            "max_alerts (at most Hypercare's alertmanager.max_alerts).",
+        },
+        occurred_at=service.now(),
+    )
+    outcome = service.ingest(event)
+    if outcome.outcome == "opened" and outcome.ticket is not None and settings.intake_error_queue:
+        outcome.ticket.queue = settings.intake_error_queue
 
 
 def _problem(exc: ValidationError) -> str:

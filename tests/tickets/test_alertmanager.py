@@ -130,10 +130,16 @@ def test_the_legacy_payload_with_truncated_alerts_and_unknown_fields_is_accepted
     body["alerts"][0]["anotherNewField"] = "ignored"
     response = post(am_client, am_app, body)
     assert response.status_code == 200 and outcomes(response) == ["opened"]
-    (ticket,) = tickets(am_app)
+    ticket, truncation = tickets(am_app)
     assert (ticket.priority, ticket.source) == ("P3", "postgres"), "warning -> P3, job (configured) -> source"
+    # the 3 alerts Alertmanager left out (truncatedAlerts) never arrive: the receiver's intake-error ticket
+    assert (truncation.check_id, truncation.labels["reason"]) == (
+        "alertmanager.intake_error",
+        "truncated_alerts",
+    )
+    assert truncation.title == "Alertmanager receiver erp-oncall: 3 alerts left out of a delivery of 1"
     with am_app.factory() as session:
-        event = session.scalars(select(EventRecord)).one()
+        event = session.scalars(select(EventRecord).where(EventRecord.ticket_id == ticket.id)).one()
         assert event.producer == "alertmanager" and event.evidence["notification_reason"] is None
 
 
