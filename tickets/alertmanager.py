@@ -657,7 +657,9 @@ def _ingest_alert(
     if not fresh:
         row.notifications = AlertmanagerAlert.notifications + 1  # in SQL: no lost update between writers
         row.last_received_at = service.now()
-        if alert.status == "firing" or row.status == "resolved":
+        if alert.status == "firing" and row.status == "expired":
+            row.status = "firing"  # expired too early (re-sent after expire_after_h): firing again
+        elif alert.status == "firing" or row.status == "resolved":
             return AlertResult(fp, alert.status, "repeat", row.ticket_id)
     if alert.status == "firing":
         own = service.session.scalar(select(Ticket.id).where(Ticket.open_fingerprint == event.fingerprint))
@@ -901,6 +903,21 @@ def _insert_episodes_pg(session: Session, values: list[dict[str, Any]]) -> dict[
     return {(fp, starts_at.astimezone(UTC)): int(row_id) for row_id, fp, starts_at in result}
 
 
+def _revive(service: TicketService, keys: list[tuple[str, datetime]]) -> dict[tuple[str, datetime], int]:
+    """Episodes the expiry sweep expired that Alertmanager still sends as firing (``repeat_interval``
+    longer than ``expire_after_h``): firing again, and taken in as a new sighting by the caller."""
+    if not keys:
+        return {}
+    table = AlertmanagerAlert.metadata.tables["alertmanager_alert"]
+    rows = service.session.execute(
+        update(table)
+        .where(tuple_(table.c.fingerprint, table.c.starts_at).in_(keys), table.c.status == "expired")
+        .values(status="firing", last_received_at=service.now())
+        .returning(table.c.id, table.c.fingerprint, table.c.starts_at)
+    )
+    return {(fp, starts.astimezone(UTC)): int(row_id) for row_id, fp, starts in rows}
+
+
 def _count_repeats(service: TicketService, repeats: list[_Firing]) -> dict[tuple[str, datetime], int | None]:
     """One more notification on each repeated episode (in SQL: no lost update); their tickets."""
     table = AlertmanagerAlert.metadata.tables["alertmanager_alert"]
@@ -948,6 +965,7 @@ def _ingest_firing(
     for item in run:
         firsts.setdefault(item.episode, item)
     inserted = _insert_episodes(service, message, list(firsts.values()), open_ids)
+    inserted.update(_revive(service, [key for key in firsts if key not in inserted]))
     fresh = [item for item in run if firsts[item.episode] is item and item.episode in inserted]
     repeats = [item for item in run if not (firsts[item.episode] is item and item.episode in inserted)]
     repeat_tickets = _count_repeats(service, repeats) if repeats else {}

@@ -187,3 +187,18 @@ def test_an_alert_never_resolved_is_expired_by_the_sweep(am_client: TestClient, 
         statuses = list(session.scalars(select(AlertmanagerAlert.status).order_by(AlertmanagerAlert.id)))
     assert statuses == ["expired", "firing"]
     assert expire_stale_alerts(am_app.factory, am_app.settings, now=lambda: past) == 0
+
+
+def test_an_expired_alert_sent_again_as_firing_fires_again(am_client: TestClient, am_app: TicketApp) -> None:
+    """repeat_interval longer than expire_after_h: the sweep was wrong, the alert's next re-send says so."""
+    post(am_client, am_app, webhook(alert(0)))
+    past = datetime.now(UTC) + timedelta(hours=am_app.settings.alertmanager.expire_after_h + 0.1)
+    assert expire_stale_alerts(am_app.factory, am_app.settings, now=lambda: past) == 1
+    assert all_tickets(am_app)[0].status == "resolved"
+    (again,) = post(am_client, am_app, webhook(alert(0)))
+    assert again["outcome"] == "reopened"
+    (ticket,) = all_tickets(am_app)
+    assert ticket.is_open
+    with am_app.factory() as session:
+        assert list(session.scalars(select(AlertmanagerAlert.status))) == ["firing"]
+    assert post(am_client, am_app, webhook(alert(0)))[0]["outcome"] == "repeat"
