@@ -29,6 +29,7 @@ from monitor.metrics import CheckResultsCollector, settings_catalog
 from monitor.startup import guard_sources
 from runbooks.diagnostics import attach_runbooks_quietly
 from runbooks.verification import verify_ticket
+from tickets.alertmanager import expire_stale_alerts
 from tickets.app import create_app
 from tickets.audit_chain import current_keyring, use_keyring
 from tickets.audit_checkpoints import write
@@ -49,6 +50,7 @@ async def deliver_forever(factory: sessionmaker[Session], settings: Settings) ->
     while True:
         try:
             await asyncio.to_thread(housekeeping, factory, settings)  # auto-close, escalation, digests
+            await asyncio.to_thread(expire_stale_alerts, factory, settings)  # Alertmanager alerts past endsAt
             if every_s and time.monotonic() >= next_checkpoint:
                 next_checkpoint = time.monotonic() + every_s
                 await asyncio.to_thread(audit_checkpoint, factory, settings)
@@ -96,7 +98,11 @@ def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequ
         settings,
         engine=engine,
         extra_collectors=[
-            CheckResultsCollector(factory, settings_catalog(settings)),
+            CheckResultsCollector(
+                factory,
+                settings_catalog(settings),
+                currencies={name: source.currency for name, source in settings.sources.items()},
+            ),
             ReadinessCollector(factory, settings),  # hypercare_dualrun_*
         ],
         routers=[dualrun_api.router],  # cutover readiness, read-only

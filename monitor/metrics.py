@@ -6,7 +6,8 @@ store, ``collect()`` reading it) registered on an injected registry. It exposes:
 * the latest result of every check, probe and collector check: ``hypercare_check_status`` (1 for the
   current status), ``hypercare_check_violations``, ``hypercare_check_amount_at_risk``,
   ``hypercare_check_duration_seconds``, ``hypercare_check_last_run_timestamp_seconds``, labelled
-  ``check_id``, ``source``, ``severity``, ``category`` (from the catalog built by :func:`check_catalog`;
+  ``check_id``, ``source``, ``severity``, ``category`` (the amount also ``currency``, the source's)
+  (from the catalog built by :func:`check_catalog`;
   ``unknown`` for a check no longer configured);
 * ``hypercare_collector_errors_total{collector}``: error results stored so far, by collector kind (``host``,
   ``db_health``, ``integration``, ``job``, ``probe``, ``checks``). A counter computed from the store: it only
@@ -133,9 +134,12 @@ class CheckResultsCollector(Collector):
         *,
         registry: CollectorRegistry | None = None,
         max_age_s: float = 3600.0,
+        currencies: Mapping[str, str] | None = None,
     ) -> None:
         self._factory = factory
         self._catalog = dict(catalog or {})
+        self._currencies = dict(currencies or {})
+        """Source -> ISO 4217 code (``sources.<name>.currency``); ``EUR`` for a source not listed."""
         self._max_age = timedelta(seconds=max_age_s)
         if registry is not None:
             registry.register(self)
@@ -182,8 +186,8 @@ class CheckResultsCollector(Collector):
             ),
             GaugeMetricFamily(
                 "hypercare_check_amount_at_risk",
-                "Money at risk found by the latest run, in the company currency",
-                labels=labels,
+                "Money at risk found by the latest run, in the source's company currency",
+                labels=[*labels, "currency"],
             ),
             GaugeMetricFamily(
                 "hypercare_check_duration_seconds", "Duration of the latest run", labels=labels
@@ -229,7 +233,7 @@ class CheckResultsCollector(Collector):
             for name in STATUSES:
                 status.add_metric([*key, name], 1.0 if row.status == name else 0.0)
             violations.add_metric(key, float(row.violations))
-            amount.add_metric(key, float(row.amount_at_risk or 0))
+            amount.add_metric([*key, self._currencies.get(row.source, "EUR")], float(row.amount_at_risk or 0))
             duration.add_metric(key, row.duration_s)
             last_run.add_metric(key, row.finished_at.timestamp())
         latest_probe = (

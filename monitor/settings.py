@@ -33,6 +33,8 @@ class SourceSettings(StrictModel):
     url: SecretStr
     """SQLAlchemy URL. Use a least-privilege, read-only user (docs/operator-guide.md)."""
     description: str = ""
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    """ISO 4217 code of the company currency its amounts are in: the ``currency`` label of money metrics."""
     statement_timeout_s: float = Field(30.0, gt=0, le=3600)
     allow_privileged: bool = False
     """Run even when the user may do more than read (a superuser, the tables' owner, EXECUTE on dblink or

@@ -8,8 +8,13 @@ retries a delivery on 5xx, and :class:`~tickets.models.AlertmanagerAlert` makes 
 repeat never opens, reopens or adds to a ticket. A new episode of the same alert is a new sighting: an
 occurrence on its open ticket, or a reopen of a recently resolved one.
 
-Labels map to priority, category and queue through ``settings.alertmanager``; a resolved alert resolves
-its ticket only where ``resolve_on_resolved`` says so (else the ticket gets a comment).
+Labels map to priority (``P1``..``P4`` or the usual words, with the reason kept as the ticket's "why this
+priority"), category, queue, source (the ``source`` label, else ``source_label``) and check (``check_label``)
+through ``settings.alertmanager``; a resolved alert resolves its ticket only where ``resolve_on_resolved``
+says so (else the ticket gets a comment). An alert naming one of Hypercare's own checks whose open ticket
+exists is *folded* into that ticket (:func:`fold`); with ``group_alerts`` (or a rule's ``group``) a group is
+one ticket; :func:`expire_alerts` (the server's loop) expires alerts past ``endsAt`` or not re-sent for
+``expire_after_h``, for senders that never resolve them.
 """
 # size: the Alertmanager intake (payload, mapping rules, bulk paths per dialect) is read as one
 
@@ -20,30 +25,41 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import TextClause, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import TextClause, and_, bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from anomaly.events import Event, fingerprint
-from core.vocabulary import Category, Priority, parse
-from tickets import dedup
-from tickets.alert_rejects import Rejected, clean_text, intake_error_event, storable, unstorable_text
+from core.db import utcnow
+from core.vocabulary import OPEN_STATUSES, Category, Priority, parse
+from tickets import correlation, dedup
+from tickets.alert_rejects import (
+    INTAKE_ERROR_CHECK,
+    Rejected,
+    clean_text,
+    intake_error_event,
+    intake_error_fingerprint,
+    storable,
+    unstorable_text,
+)
 from tickets.cache import bump_version
-from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket
+from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket, TicketAudit
 from tickets.service import TicketService
-from tickets.settings import AlertmanagerSettings
+from tickets.settings import AlertmanagerSettings, TicketsConfig
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "alertmanager"
+GROUP_PREFIX = "am-group-"
 ACTOR = "alertmanager"
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 BULK_DIALECTS = ("postgresql", "sqlite")
@@ -60,9 +76,11 @@ AlertOutcome = Literal[
     "repeat",
     "recorded",
     "rejected",
+    "folded",
 ]
 """``repeat``: an episode already received (no change); ``recorded``: resolved, but the ticket stays open;
-``rejected``: the alert does not validate as sent; it is evidence on the receiver's intake-error ticket."""
+``rejected``: the alert does not validate as sent; it is evidence on the receiver's intake-error ticket;
+``folded``: the alert is about one of Hypercare's own checks whose open ticket it joined."""
 MAX_OFFSET = timedelta(hours=14)
 
 
@@ -215,10 +233,18 @@ class AlertTriage:
     category: Category
     queue: str | None
     resolve_on_resolved: bool
+    reason: str = ""
+    """Why this priority, in words (the ticket's "Why this priority")."""
+
+
+def severity_priority(value: str, settings: AlertmanagerSettings) -> Priority | None:
+    """The priority a severity label's value names: a configured word (any case) or P1..P4 (any case)."""
+    key = value.strip().lower()
+    return settings.severity_priority.get(key) or parse(Priority, key.upper())
 
 
 def map_labels(labels: dict[str, str], settings: AlertmanagerSettings) -> AlertTriage:
-    """Priority, category, queue and the resolve policy of an alert with these labels.
+    """Priority, category, queue and the resolve policy of an alert with these labels, and why.
 
     Rules are tried in order; each matching rule sets the fields it names that no earlier rule set. What
     is left comes from the severity label, the category label and the defaults."""
@@ -226,22 +252,56 @@ def map_labels(labels: dict[str, str], settings: AlertmanagerSettings) -> AlertT
     category: Category | None = None
     queue: str | None = None
     resolve: bool | None = None
-    for rule in settings.rules:
+    reason = ""
+    for n, rule in enumerate(settings.rules, start=1):
         if all(labels.get(key) == value for key, value in rule.match.items()):
+            if priority is None and rule.priority is not None:
+                shown = ", ".join(f'{k}="{v}"' for k, v in sorted(rule.match.items())) or "every alert"
+                reason = f"Alertmanager rule {n} (matching {shown}) sets {rule.priority}."
             priority = priority or rule.priority
             category = category or rule.category
             queue = queue or rule.queue
             resolve = rule.resolve_on_resolved if resolve is None else resolve
     if priority is None:
-        severity = labels.get(settings.severity_label, "").lower()
-        priority = settings.severity_priority.get(severity, settings.default_priority)
+        label = settings.severity_label
+        value = labels.get(label)
+        priority = severity_priority(value, settings) if value is not None else None
+        if priority is not None:
+            reason = f'Alertmanager label {label}="{value}" maps to {priority}.'
+        elif value is None:
+            priority = settings.default_priority
+            reason = f"The alert has no {label} label: the default priority {priority}."
+        else:
+            priority = settings.default_priority
+            reason = (
+                f'Alertmanager label {label}="{value[:64]}" is not a known severity (P1..P4 or one of '
+                f"alertmanager.severity_priority): the default priority {priority}."
+            )
     named = labels.get(settings.category_label, "").lower()
     return AlertTriage(
         priority=priority,
         category=category or parse(Category, named) or settings.default_category,
         queue=queue,
         resolve_on_resolved=settings.resolve_on_resolved if resolve is None else resolve,
+        reason=reason,
     )
+
+
+def grouped(message: _Envelope, settings: AlertmanagerSettings) -> bool:
+    """Whether the message's alerts make one ticket: the first rule with ``group`` whose match holds for
+    the group's common labels decides, else ``group_alerts``."""
+    for rule in settings.rules:
+        if rule.group is not None and all(
+            message.common_labels.get(key) == value for key, value in rule.match.items()
+        ):
+            return rule.group
+    return settings.group_alerts
+
+
+def group_fingerprint(message: _Envelope) -> str:
+    """The identity of an Alertmanager group: its receiver and group labels (stable over repeats)."""
+    labels = {"receiver": message.receiver, **message.group_labels}
+    return GROUP_PREFIX + fingerprint("alertmanager-group", entity=labels)[:16]
 
 
 def alert_fingerprint(alert: AlertmanagerAlertIn) -> str:
@@ -269,19 +329,29 @@ def to_event(
         or alertname
         or "Alertmanager alert"
     )
-    source = labels.get(settings.source_label) or PRODUCER
+    source = labels.get("source") or labels.get(settings.source_label) or PRODUCER
     resolved = alert.status == "resolved"
+    check = labels.get(settings.check_label, "").strip()
+    event_fp = f"am-{alert_fingerprint(alert)}"
+    entity = {k: v for k, v in labels.items() if k not in {"alertname", "severity"}}
+    if grouped(message, settings):
+        event_fp = group_fingerprint(message)
+        entity = dict(message.group_labels)
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(message.group_labels.items()))
+        common = message.common_annotations.get("summary") or message.common_labels.get("alertname")
+        summary = f"{common or summary} ({len(message.alerts)} alerts" + (f"; {shown})" if shown else ")")
     return Event(
-        fingerprint=f"am-{alert_fingerprint(alert)}",
+        fingerprint=event_fp,
         action="resolve" if resolved else "trigger",
         severity=tri.priority,
         category=tri.category,
         summary=summary.strip()[:300] or "Alertmanager alert",
         source=source[:64],
-        check_id=f"alertmanager.{alertname}"[:128] if alertname else None,
+        check_id=(check or (f"alertmanager.{alertname}" if alertname else ""))[:128] or None,
         producer=PRODUCER,
         labels=dict(labels),
-        entity={k: v for k, v in labels.items() if k not in {"alertname", "severity"}},
+        entity=entity,
+        severity_reasons=(tri.reason,) if tri.reason else (),
         evidence={
             "status": alert.status,
             "annotations": dict(alert.annotations),
@@ -299,6 +369,67 @@ def to_event(
 
 
 # --- intake ------------------------------------------------------------------------------------------
+
+
+def native_ticket(service: TicketService, event: Event, settings: AlertmanagerSettings) -> Ticket | None:
+    """The open ticket Hypercare's own checks keep for the check an alert names (its ``check_label``),
+    of the alert's source when it names one; the oldest first; locked. None for an alert naming no check."""
+    check = event.labels.get(settings.check_label, "").strip()
+    if not check or event.fingerprint.startswith(GROUP_PREFIX):  # a group's ticket stays the group's
+        return None
+    stmt = select(Ticket).where(
+        Ticket.check_id == check,
+        Ticket.status.in_(OPEN_STATUSES),
+        Ticket.fingerprint.not_like("am-%"),
+    )
+    if event.labels.get("source") or event.labels.get(settings.source_label):
+        stmt = stmt.where(Ticket.source == event.source)
+    return service.session.scalars(stmt.order_by(Ticket.id).limit(1).with_for_update()).first()
+
+
+def first_sighting(
+    service: TicketService, event: Event, tri: AlertTriage, settings: AlertmanagerSettings | None = None
+) -> tuple[AlertOutcome, Ticket | None]:
+    """A firing alert whose fingerprint has no open ticket: folded into its check's native ticket when
+    there is one, else taken in as an event (opens or reopens a ticket: triage, routing, SLA, audit)."""
+    native = native_ticket(service, event, settings) if settings is not None else None
+    if native is not None:
+        fold(service, native, event)
+        return "folded", native
+    result = service.ingest(event)
+    ticket = result.ticket
+    if result.outcome == "opened" and ticket is not None and tri.queue:
+        ticket.queue = tri.queue  # the Alertmanager mapping names the team of its alerts
+    return result.outcome, ticket
+
+
+def fold(service: TicketService, ticket: Ticket, event: Event) -> None:
+    """Join the alert to the check's ticket: its fingerprint is remembered there (tickets/correlation.py,
+    so its later episodes land there too and the ticket's resolution releases it), the alert is an
+    occurrence with its evidence, and the audit trail says which alert was folded in."""
+    session = service.session
+    correlation.join(session, ticket, event.fingerprint, event.check_id, f"check_id={event.check_id}")
+    session.flush()
+    result = service.ingest(event)  # the joined fingerprint: an occurrence on the check's ticket
+    session.add(
+        TicketAudit(
+            ticket_id=ticket.id,
+            at=service.now(),
+            actor=ACTOR,
+            action="folded",
+            detail={
+                "fingerprint": event.fingerprint,
+                "alertname": event.labels.get("alertname", ""),
+                "check_id": event.check_id,
+                "event_id": result.event.id,
+                "generator_url": event.evidence.get("generator_url", ""),
+            },
+        )
+    )
+    log.info(
+        "alertmanager alert folded into its check's ticket",
+        extra={"ticket_id": ticket.id, "fingerprint": event.fingerprint, "check_id": event.check_id},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +489,8 @@ def ingest_delivery(
         message = AlertmanagerWebhook.model_validate({**envelope, "alerts": [alert for _, alert in valid]})
         for (index, _), result in zip(valid, ingest_webhook(service, message, settings), strict=True):
             results[index] = result
+    if delivery.truncated_alerts:
+        _record_truncation(service, delivery, settings)
     if rejected:
         event = intake_error_event(
             rejected,
@@ -388,6 +521,47 @@ def ingest_delivery(
             },
         )
     return [r for r in results if r is not None]
+
+
+TRUNCATED = "truncated_alerts"
+
+
+def _record_truncation(
+    service: TicketService, delivery: AlertmanagerDelivery, settings: AlertmanagerSettings
+) -> None:
+    """Alerts Alertmanager left out of the delivery (its ``max_alerts``, counted in ``truncatedAlerts``) never
+    arrive: logged, and an occurrence on the receiver's intake-error ticket for truncation."""
+    name = clean_text(delivery.receiver)[:64] or "(unnamed)"
+    sent, left_out = len(delivery.alerts), delivery.truncated_alerts
+    log.warning(
+        "alertmanager left alerts out of a delivery",
+        extra={"receiver": name, "alerts": sent, "truncated_alerts": left_out},
+    )
+    event = Event(
+        fingerprint=intake_error_fingerprint(delivery.receiver, TRUNCATED),
+        severity=settings.intake_error_priority,
+        category=Category.TECHNICAL,
+        summary=f"Alertmanager receiver {name}: {left_out} alerts left out of a delivery of {sent}"[:300],
+        source=PRODUCER,
+        check_id=INTAKE_ERROR_CHECK,
+        producer=PRODUCER,
+        labels={"receiver": name, "reason": TRUNCATED},
+        entity={"receiver": name},
+        evidence={
+            "reason": TRUNCATED,
+            "receiver": name,
+            "group_key": clean_text(delivery.group_key),
+            "alerts_in_delivery": sent,
+            "truncated_alerts": left_out,
+            "fix": "Alertmanager's webhook_config max_alerts left these alerts out: they never reach "
+            "Hypercare. Group by more labels (group_by) so that groups are smaller, or raise "
+            "max_alerts (at most Hypercare's alertmanager.max_alerts).",
+        },
+        occurred_at=service.now(),
+    )
+    outcome = service.ingest(event)
+    if outcome.outcome == "opened" and outcome.ticket is not None and settings.intake_error_queue:
+        outcome.ticket.queue = settings.intake_error_queue
 
 
 def _problem(exc: ValidationError) -> str:
@@ -483,17 +657,23 @@ def _ingest_alert(
     if not fresh:
         row.notifications = AlertmanagerAlert.notifications + 1  # in SQL: no lost update between writers
         row.last_received_at = service.now()
-        if alert.status == "firing" or row.status == "resolved":
+        if alert.status == "firing" and row.status == "expired":
+            row.status = "firing"  # expired too early (re-sent after expire_after_h): firing again
+        elif alert.status == "firing" or row.status == "resolved":
             return AlertResult(fp, alert.status, "repeat", row.ticket_id)
     if alert.status == "firing":
-        result = service.ingest(event)
-        ticket = result.ticket
+        own = service.session.scalar(select(Ticket.id).where(Ticket.open_fingerprint == event.fingerprint))
+        outcome, ticket = first_sighting(service, event, tri, settings) if own is None else (None, None)
+        if outcome is None:
+            result = service.ingest(event)
+            outcome, ticket = result.outcome, result.ticket
         row.ticket_id = ticket.id if ticket else None
-        if result.outcome == "opened" and ticket is not None and tri.queue:
-            ticket.queue = tri.queue  # the Alertmanager mapping names the team of its alerts
         service.session.flush()
-        return AlertResult(fp, alert.status, result.outcome, row.ticket_id)
+        return AlertResult(fp, alert.status, outcome, row.ticket_id)
     row.status, row.ends_at = "resolved", alert.ends_at
+    if event.fingerprint.startswith(GROUP_PREFIX) and message.status != "resolved":
+        service.session.flush()  # one alert of a group resolved: its ticket waits for the whole group
+        return AlertResult(fp, alert.status, "recorded", row.ticket_id)
     if tri.resolve_on_resolved:
         result = service.ingest(event)
         row.ticket_id = row.ticket_id or (result.ticket.id if result.ticket else None)
@@ -515,6 +695,77 @@ def _ingest_alert(
     row.ticket_id = row.ticket_id or ticket.id
     service.session.flush()
     return AlertResult(fp, alert.status, "recorded", row.ticket_id)
+
+
+# --- expiry ------------------------------------------------------------------------------------------
+
+
+def expire_alerts(service: TicketService, settings: AlertmanagerSettings, *, limit: int = 1000) -> int:
+    """Expire firing episodes past their ``endsAt``, or not re-sent for ``expire_after_h`` (Alertmanager
+    re-sends a firing group every ``repeat_interval``; with ``send_resolved: false`` no resolve ever comes).
+
+    A ticket of the intake's own none of whose episodes is still firing is then resolved (or, where
+    ``resolve_on_resolved`` is off, commented on); a check's ticket an alert was folded into follows its
+    check instead. Returns the episodes expired (at most ``limit``). Flushes; the caller commits."""
+    session = service.session
+    now = service.now()
+    unseen = now - timedelta(hours=settings.expire_after_h)
+    episode = AlertmanagerAlert
+    rows = session.scalars(
+        select(episode)
+        .where(
+            episode.status == "firing",
+            or_(
+                and_(episode.ends_at.is_not(None), episode.ends_at <= now), episode.last_received_at <= unseen
+            ),
+        )
+        .order_by(episode.id)
+        .limit(limit)
+        .with_for_update()
+    ).all()
+    if not rows:
+        return 0
+    for row in rows:
+        row.status = "expired"
+    session.flush()
+    ticket_ids = sorted({row.ticket_id for row in rows if row.ticket_id is not None})
+    still_firing = set(
+        session.scalars(
+            select(episode.ticket_id).where(episode.ticket_id.in_(ticket_ids), episode.status == "firing")
+        )
+    )
+    for ticket_id in ticket_ids:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket_id in still_firing or ticket is None or not ticket.is_open:
+            continue
+        if not ticket.fingerprint.startswith("am-"):
+            continue  # folded into a check's ticket: the check says when it recovered
+        names = sorted({row.alertname or row.fingerprint for row in rows if row.ticket_id == ticket_id})
+        why = (
+            f"Alertmanager alert {', '.join(names)[:200]} expired: past its endsAt or not re-sent for "
+            f"{settings.expire_after_h:g} h, and no resolve arrived (alertmanager.expire_after_h)."
+        )
+        if settings.resolve_on_resolved:
+            service.resolve(ticket_id, ACTOR, why)
+        else:
+            service.comment(ticket_id, ACTOR, why + " It is configured not to resolve its ticket.")
+    session.flush()
+    log.info("alertmanager alerts expired", extra={"expired": len(rows), "tickets": len(ticket_ids)})
+    return len(rows)
+
+
+def expire_stale_alerts(
+    factory: sessionmaker[Session], config: TicketsConfig, *, now: Callable[[], datetime] = utcnow
+) -> int:
+    """The server's periodic sweep (``hypercare.app.deliver_forever``): :func:`expire_alerts` in batches,
+    each in its own short transaction."""
+    total = 0
+    while True:
+        with factory() as session, session.begin():
+            expired = expire_alerts(TicketService(session, config, now=now), config.alertmanager)
+        total += expired
+        if expired < 1000:
+            return total
 
 
 # --- set-wise intake (PostgreSQL, SQLite) -------------------------------------------------------------
@@ -557,11 +808,11 @@ def _ingest_bulk(
             run.append(_Firing(index, alert, fp, tri, to_event(alert, message, tri, settings, now=now)))
             continue
         if run:
-            _ingest_firing(service, message, run, results)
+            _ingest_firing(service, message, run, results, settings)
             run = []
         results[index] = _ingest_alert(service, alert, message, settings)
     if run:
-        _ingest_firing(service, message, run, results)
+        _ingest_firing(service, message, run, results, settings)
     return [r for r in results if r is not None]
 
 
@@ -652,6 +903,21 @@ def _insert_episodes_pg(session: Session, values: list[dict[str, Any]]) -> dict[
     return {(fp, starts_at.astimezone(UTC)): int(row_id) for row_id, fp, starts_at in result}
 
 
+def _revive(service: TicketService, keys: list[tuple[str, datetime]]) -> dict[tuple[str, datetime], int]:
+    """Episodes the expiry sweep expired that Alertmanager still sends as firing (``repeat_interval``
+    longer than ``expire_after_h``): firing again, and taken in as a new sighting by the caller."""
+    if not keys:
+        return {}
+    table = AlertmanagerAlert.metadata.tables["alertmanager_alert"]
+    rows = service.session.execute(
+        update(table)
+        .where(tuple_(table.c.fingerprint, table.c.starts_at).in_(keys), table.c.status == "expired")
+        .values(status="firing", last_received_at=service.now())
+        .returning(table.c.id, table.c.fingerprint, table.c.starts_at)
+    )
+    return {(fp, starts.astimezone(UTC)): int(row_id) for row_id, fp, starts in rows}
+
+
 def _count_repeats(service: TicketService, repeats: list[_Firing]) -> dict[tuple[str, datetime], int | None]:
     """One more notification on each repeated episode (in SQL: no lost update); their tickets."""
     table = AlertmanagerAlert.metadata.tables["alertmanager_alert"]
@@ -674,6 +940,7 @@ def _ingest_firing(
     message: AlertmanagerWebhook,
     run: list[_Firing],
     results: list[AlertResult | None],
+    settings: AlertmanagerSettings,
 ) -> None:
     session = service.session
     session.flush()
@@ -698,6 +965,7 @@ def _ingest_firing(
     for item in run:
         firsts.setdefault(item.episode, item)
     inserted = _insert_episodes(service, message, list(firsts.values()), open_ids)
+    inserted.update(_revive(service, [key for key in firsts if key not in inserted]))
     fresh = [item for item in run if firsts[item.episode] is item and item.episode in inserted]
     repeats = [item for item in run if not (firsts[item.episode] is item and item.episode in inserted)]
     repeat_tickets = _count_repeats(service, repeats) if repeats else {}
@@ -710,15 +978,13 @@ def _ingest_firing(
             sightings.append((item, open_id))
             results[item.index] = AlertResult(item.fp, "firing", "deduplicated", open_id)
             continue
-        result = service.ingest(item.event)  # first sighting: opens (or reopens) a ticket
-        ticket = result.ticket
+        # first sighting: folded into its check's ticket, or opens (or reopens) one
+        outcome, ticket = first_sighting(service, item.event, item.tri, settings)
         if ticket is not None:
-            if result.outcome == "opened" and item.tri.queue:
-                ticket.queue = item.tri.queue  # the Alertmanager mapping names the team of its alerts
             open_ids[item.event.fingerprint] = ticket.id
             counters[ticket.id] = dedup.counters_of(ticket)
         results[item.index] = AlertResult(
-            item.fp, "firing", result.outcome, ticket.id if ticket is not None else None
+            item.fp, "firing", outcome, ticket.id if ticket is not None else None
         )
     # episodes whose ticket was opened (or reopened) by this run: link them now
     links = [

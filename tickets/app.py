@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
@@ -30,12 +30,17 @@ from tickets.api import reports as reports_api
 from tickets.api import users as users_api
 from tickets.api.guards import PROBE_DEADLINE_S, StoreBreaker, StoreProbe, install_guards
 from tickets.api.headers import SecurityHeadersMiddleware
-from tickets.api.metrics import HttpMetrics, MetricsMiddleware, TicketsOpenCollector
+from tickets.api.metrics import (
+    BuildInfoCollector,
+    HttpMetrics,
+    MetricsMiddleware,
+    QueueCollector,
+    TicketsOpenCollector,
+)
 from tickets.api.problems import install_error_handlers
 from tickets.api.state import AppState
 from tickets.cache import ResponseCaches
 from tickets.hot_reads import HotReads
-from tickets.notify import OutboxCollector
 from tickets.ports import Ports
 from tickets.settings import TicketsConfig
 from tickets.ui import routes as ui_routes
@@ -116,7 +121,10 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     factory = session_factory(engine)
     registry.register(TicketsOpenCollector(factory))
-    registry.register(OutboxCollector(factory))  # hypercare_notifications_total{status}
+    registry.register(QueueCollector(factory))  # tickets, flow, SLA, intake, hypercare_notifications{status}
+    registry.register(BuildInfoCollector())
+    ProcessCollector(registry=registry)  # process_* of this serving process
+    PlatformCollector(registry=registry)
     for collector in extra_collectors:
         registry.register(collector)
     state = AppState(

@@ -232,11 +232,29 @@ class AlertmanagerRule(StrictModel):
     category: Category | None = None
     queue: str | None = Field(None, min_length=1, max_length=64)
     resolve_on_resolved: bool | None = None
+    group: bool | None = None
+    """Matched against the group's common labels: one ticket for the whole group (``group_alerts``)."""
 
 
 def _alert_severities() -> dict[str, Priority]:
     p1, p2, p3, p4 = Priority
-    return {"critical": p1, "page": p1, "error": p2, "major": p2, "warning": p3, "info": p4}
+    return {
+        "critical": p1,
+        "page": p1,
+        "fatal": p1,
+        "emergency": p1,
+        "error": p2,
+        "major": p2,
+        "high": p2,
+        "warning": p3,
+        "warn": p3,
+        "minor": p3,
+        "medium": p3,
+        "info": p4,
+        "informational": p4,
+        "low": p4,
+        "none": p4,
+    }
 
 
 class AlertmanagerSettings(StrictModel):
@@ -244,13 +262,18 @@ class AlertmanagerSettings(StrictModel):
 
     severity_label: str = "severity"
     severity_priority: dict[str, Priority] = Field(default_factory=_alert_severities)
-    """Value of ``severity_label`` -> priority; other values get ``default_priority``."""
+    """Value of ``severity_label`` (any case) -> priority; ``P1``..``P4`` (any case) are taken as they are;
+    other values get ``default_priority``."""
     default_priority: Priority = Priority.P3
     category_label: str = "category"
     """A label whose value, when it is a category (data/process/technical/user), sets the category."""
     default_category: Category = Category.TECHNICAL
-    source_label: str = "job"
-    """The label naming the monitored system (ticket ``source``); ``alertmanager`` when absent."""
+    source_label: str = "source"
+    """The label naming the monitored system (ticket ``source``) when the alert has no ``source`` label;
+    ``alertmanager`` when it has neither (``job`` would name the scrape job, not the system)."""
+    check_label: str = "check_id"
+    """The label naming a Hypercare check: an alert with it whose check has an open ticket (from the
+    checks themselves) is folded into that ticket instead of opening a second one."""
     rules: tuple[AlertmanagerRule, ...] = ()
     """Ordered; the first rule matching sets each field it names (a later rule fills the ones it left)."""
     resolve_on_resolved: bool = True
@@ -265,6 +288,20 @@ class AlertmanagerSettings(StrictModel):
     intake_error_queue: str | None = Field(None, min_length=1, max_length=64)
     """The queue of the on-call admin for intake-error tickets; none: routing decides (check id
     ``alertmanager.intake_error``, category technical)."""
+    group_alerts: bool = False
+    """One ticket per Alertmanager group (its ``groupLabels``) instead of one per alert; a rule's
+    ``group`` decides for the groups whose common labels it matches. The ticket resolves when the whole
+    group is resolved."""
+    expire_after_h: float = Field(12.0, gt=0, le=24 * 365)
+    """A firing alert not re-sent for this long (Alertmanager re-sends every ``repeat_interval``, 4 h by
+    default) or past a given ``endsAt`` is expired by the server's periodic sweep, and its ticket resolved
+    as ``resolve_on_resolved`` says: with ``send_resolved: false`` a ticket does not stay open forever."""
+
+    @field_validator("severity_priority")
+    @classmethod
+    def _lower_case_words(cls, value: dict[str, Priority]) -> dict[str, Priority]:
+        """Words are matched in any case: kept lower-cased, so a lookup is one dict access."""
+        return {word.strip().lower(): priority for word, priority in value.items()}
 
 
 def _attachment_types() -> tuple[str, ...]:

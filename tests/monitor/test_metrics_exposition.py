@@ -56,10 +56,10 @@ def test_latest_check_results_carry_severity_and_category(store_engine: Engine) 
     store(engine, [result("gl.unbalanced", violations=2, amount_at_risk=Decimal("10.00"))], [])
     registry = CollectorRegistry()
     catalog = {"gl.unbalanced": CheckLabels("P1", "data")}
-    CheckResultsCollector(session_factory(engine), catalog, registry=registry)
+    CheckResultsCollector(session_factory(engine), catalog, registry=registry, currencies={"erp": "CNY"})
     key = {"check_id": "gl.unbalanced", "source": "erp", "severity": "P1", "category": "data"}
     assert registry.get_sample_value("hypercare_check_violations", key) == 2
-    assert registry.get_sample_value("hypercare_check_amount_at_risk", key) == 10.0
+    assert registry.get_sample_value("hypercare_check_amount_at_risk", {**key, "currency": "CNY"}) == 10.0
     assert registry.get_sample_value("hypercare_check_status", {**key, "status": "fail"}) == 1
     assert registry.get_sample_value("hypercare_check_status", {**key, "status": "pass"}) == 0
     assert registry.get_sample_value("hypercare_check_duration_seconds", key) == 2.0

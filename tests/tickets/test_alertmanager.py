@@ -73,7 +73,9 @@ def test_firing_alerts_open_one_ticket_each_and_repeats_change_nothing(
     opened = tickets(am_app)
     assert [t.fingerprint for t in opened] == ["am-7c1d3a0f5e9b2d41", "am-a90e44c2b7f31d08"]
     finance = opened[0]
-    assert (finance.priority, finance.category, finance.source) == ("P1", "technical", "erp-backend")
+    # no `source` label: the scrape job (`job="erp-backend"`) is not taken for the monitored system
+    assert (finance.priority, finance.category, finance.source) == ("P1", "technical", "alertmanager")
+    assert finance.description == 'Alertmanager label severity="critical" maps to P1.'  # why this priority
     assert finance.check_id == "alertmanager.ErpPostingQueueStuck"
     assert finance.title == "Posting queue finance is stuck"
     assert finance.labels["queue"] == "finance" and finance.entity["instance"] == "erp-app-01:8000"
@@ -119,6 +121,7 @@ def test_a_new_episode_after_resolution_reopens_the_ticket(
     assert len(tickets(am_app)) == 2 and tickets(am_app)[0].status == "reopened"
 
 
+@pytest.mark.parametrize("am_app", [{"source_label": "job"}], indirect=True)
 def test_the_legacy_payload_with_truncated_alerts_and_unknown_fields_is_accepted(
     am_client: TestClient, am_app: TicketApp, examples: dict[str, Any]
 ) -> None:
@@ -127,10 +130,16 @@ def test_the_legacy_payload_with_truncated_alerts_and_unknown_fields_is_accepted
     body["alerts"][0]["anotherNewField"] = "ignored"
     response = post(am_client, am_app, body)
     assert response.status_code == 200 and outcomes(response) == ["opened"]
-    (ticket,) = tickets(am_app)
-    assert (ticket.priority, ticket.source) == ("P3", "postgres"), "severity warning -> P3, job -> source"
+    ticket, truncation = tickets(am_app)
+    assert (ticket.priority, ticket.source) == ("P3", "postgres"), "warning -> P3, job (configured) -> source"
+    # the 3 alerts Alertmanager left out (truncatedAlerts) never arrive: the receiver's intake-error ticket
+    assert (truncation.check_id, truncation.labels["reason"]) == (
+        "alertmanager.intake_error",
+        "truncated_alerts",
+    )
+    assert truncation.title == "Alertmanager receiver erp-oncall: 3 alerts left out of a delivery of 1"
     with am_app.factory() as session:
-        event = session.scalars(select(EventRecord)).one()
+        event = session.scalars(select(EventRecord).where(EventRecord.ticket_id == ticket.id)).one()
         assert event.producer == "alertmanager" and event.evidence["notification_reason"] is None
 
 
