@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 
+from core.i18n import N_, Gettext
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
 from runbooks.library import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
 from runbooks.models import TicketDiagnostic
@@ -203,15 +204,15 @@ class SlaClock:
     due_at: datetime | None = None
 
 
-def _span(seconds: float) -> str:
+def _span(seconds: float, gettext: Gettext) -> str:
     minutes = int(abs(seconds) // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{days}d {hours}h"
+        return gettext("%(days)dd %(hours)dh") % {"days": days, "hours": hours}
     if hours:
-        return f"{hours}h {mins:02d}m"
-    return f"{mins}m"
+        return gettext("%(hours)dh %(minutes)02dm") % {"hours": hours, "minutes": mins}
+    return gettext("%(minutes)dm") % {"minutes": mins}
 
 
 class SlaFacts(Protocol):
@@ -251,28 +252,40 @@ class ClockFacts:
         )
 
 
-def clock_html(clock: SlaClock) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def clock_html(clock: SlaClock, gettext: Gettext = _same) -> str:
     """A queue row's SLA cell content (the ``clock`` span)."""
-    title = f' title="due {clock.due_at.strftime("%Y-%m-%d %H:%M UTC")}"' if clock.due_at else ""
+    title = ""
+    if clock.due_at is not None:
+        due = gettext("due %(when)s") % {"when": clock.due_at.strftime("%Y-%m-%d %H:%M UTC")}
+        title = f' title="{escape(due)}"'
     return f'<span class="clock {escape(clock.css)}"{title}>{escape(clock.text)}</span>'
 
 
-def sla_clock(ticket: SlaFacts, now: datetime) -> SlaClock:
-    """From the stored SLA columns (no calendar arithmetic per row): due in / overdue by / paused / met."""
+def sla_clock(ticket: SlaFacts, now: datetime, gettext: Gettext = _same) -> SlaClock:
+    """From the stored SLA columns (no calendar arithmetic per row): due in / overdue by / paused / met;
+    the text in ``gettext``'s language."""
+    _ = gettext
     if not ticket.is_open:
-        return SlaClock("met" if ticket.sla_state != "breached" else "breached", f"sla-{ticket.sla_state}")
+        met = ticket.sla_state != "breached"
+        return SlaClock(_("met") if met else _("breached"), f"sla-{ticket.sla_state}")
     if ticket.sla_state == "paused":
-        return SlaClock("paused", "sla-paused")
+        return SlaClock(_("paused"), "sla-paused")
     responding = ticket.acknowledged_at is None and ticket.sla_response_due_at is not None
     due = ticket.sla_response_due_at if responding else ticket.sla_resolution_due_at
     if due is None:
         return SlaClock("-", "sla-none")
-    what = "response" if responding else "fix"
     left = (due - now).total_seconds()
+    span = {"span": _span(left, gettext)}
     if left < 0:
-        return SlaClock(f"{what} overdue {_span(left)}", "sla-breached", due)
+        text = _("response overdue %(span)s") if responding else _("fix overdue %(span)s")
+        return SlaClock(text % span, "sla-breached", due)
     css = "sla-at_risk" if ticket.sla_state == "at_risk" else "sla-ok"
-    return SlaClock(f"{what} due in {_span(left)}", css, due)
+    text = _("response due in %(span)s") if responding else _("fix due in %(span)s")
+    return SlaClock(text % span, css, due)
 
 
 FOREVER = datetime.max.replace(tzinfo=UTC)
@@ -296,28 +309,29 @@ class LiveClocks:
     """The SLA cells of a cached queue page: recomputed when one of them would read differently, else
     reused (the same text :func:`sla_clock` gives at that moment)."""
 
-    def __init__(self, facts: Sequence[SlaFacts]) -> None:
+    def __init__(self, facts: Sequence[SlaFacts], gettext: Gettext = _same) -> None:
         self.facts = facts
+        self.gettext = gettext
         self._cells: tuple[list[str], datetime, datetime] | None = None
 
     def cells(self, now: datetime) -> list[str]:
         current = self._cells  # one read: another thread may replace it meanwhile
         if current is not None and current[1] <= now < current[2]:
             return current[0]
-        cells = [clock_html(sla_clock(facts, now)) for facts in self.facts]
+        cells = [clock_html(sla_clock(facts, now, self.gettext), self.gettext) for facts in self.facts]
         until = min((clock_until(facts, now) for facts in self.facts), default=FOREVER)
         self._cells = (cells, now, until)
         return cells
 
 
 SORTS: tuple[tuple[str, str], ...] = (
-    ("priority", "priority"),
-    ("sla_due", "SLA due"),
-    ("oldest", "oldest first"),
-    ("newest", "newest first"),
-    ("last_seen", "last seen"),
+    ("priority", N_("priority")),
+    ("sla_due", N_("SLA due")),
+    ("oldest", N_("oldest first")),
+    ("newest", N_("newest first")),
+    ("last_seen", N_("last seen")),
 )
-"""The queue's sort orders (``tickets.queries.SortKey``) with their labels."""
+"""The queue's sort orders (``tickets.queries.SortKey``) with their labels (translated where shown)."""
 
 
 def queue_url(params: dict[str, str], **change: Any) -> str:
