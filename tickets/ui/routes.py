@@ -38,6 +38,7 @@ from tickets.ui.views import (
     ClockFacts,
     LiveClocks,
     audit_summary,
+    check_title_for,
     diagnostics_view,
     evidence_view,
     queue_url,
@@ -266,6 +267,7 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "statuses": ("all", *STATUS_FILTERS),
                 "priorities": list(Priority),
                 "categories": list(Category),
+                "check_title": check_title_for(state.ports, language),
                 "sorts": SORTS,
                 "status_counts": status_counts(page.facets.by_status),
                 "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
@@ -292,6 +294,7 @@ def ticket_page(
     ticket = detail.ticket
     lifecycle = Lifecycle(service)
     latest = detail.latest
+    language = request_language(request, user)
     return render(
         request,
         "ticket.html",
@@ -302,12 +305,14 @@ def ticket_page(
             "evidence": evidence_view(latest.evidence if latest else None),
             "audit": [(entry, audit_summary(entry.action, entry.detail)) for entry in detail.audit],
             "can_act": can_act(user),
+            "check_title": check_title_for(app_state(request).ports, language)(ticket.check_id),
             "runbook": runbook_panel(
                 ticket.runbook_id,
                 settings.runbooks_dir,
                 done=done_steps(service.session, ticket_id, ticket.runbook_id or "")
                 if can_act(user)
                 else None,
+                language=language,
             ),
             "diagnostics": diagnostics_view(diagnostics_of(service.session, ticket_id)),
             "clock": sla_clock(ticket, utcnow(), gettext_for(request, user)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +14,18 @@ from markupsafe import Markup, escape
 
 from core.i18n import N_, Gettext
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
-from runbooks.library import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
+from runbooks.library import (
+    OPEN_SECTIONS,
+    Runbook,
+    RunbookError,
+    load_runbooks,
+    render_sections,
+    translated,
+)
 from runbooks.models import TicketDiagnostic
 from runbooks.steps import render_checklist_section, steps
 from tickets.models import Ticket
+from tickets.ports import Ports
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,17 @@ def _runbook_summary(action: str, detail: dict[str, Any]) -> list[str] | None:
     return parts or None
 
 
+def check_title_for(ports: Ports, language: str) -> Callable[[str | None], str | None]:
+    """A check's title in ``language`` by its id, where its check definition has one (``title_zh``,
+    ``title_zh_tw``); None otherwise (the page shows the check id, and the ticket's English title)."""
+    titles = ports.check_titles() if ports.check_titles is not None and language != "en" else {}
+
+    def title(check_id: str | None) -> str | None:
+        return titles.get(check_id or "", {}).get(language)
+
+    return title
+
+
 @dataclass(frozen=True, slots=True)
 class RunbookPanel:
     """The ticket's runbook as the page shows it: found (with its sections), missing, or unreadable."""
@@ -128,9 +147,14 @@ STEP_FORM = "runbook-steps"
 
 
 def runbook_panel(
-    runbook_id: str | None, extra_dir: Path | None = None, *, done: Collection[str] | None = None
+    runbook_id: str | None,
+    extra_dir: Path | None = None,
+    *,
+    done: Collection[str] | None = None,
+    language: str = "en",
 ) -> RunbookPanel | None:
-    """None when the ticket links no runbook; otherwise the runbook, or why it cannot be shown.
+    """None when the ticket links no runbook; otherwise the runbook (in ``language`` where it has a
+    translation, ``runbooks.library.translated``), or why it cannot be shown.
 
     ``done``: the steps ticked so far, for a viewer who may tick them (checklist items become buttons);
     None renders the checklist read-only."""
@@ -138,6 +162,7 @@ def runbook_panel(
         return None
     try:
         runbook = load_runbooks(extra_dir).get(runbook_id)
+        runbook = runbook if runbook is None else translated(runbook, language)
     except RunbookError as exc:
         return RunbookPanel(runbook_id, error=str(exc))
     if runbook is None:
