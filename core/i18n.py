@@ -7,8 +7,8 @@ text is only named, and translated later where it is shown) and in the Jinja2 te
 or ``_()``; ``pybabel extract -F babel.cfg`` finds them all.
 
 A request's language: the user's own (profile), else the browser's ``Accept-Language``, else the site's
-``site.language``. Stored values (priorities, statuses, categories) stay English; only what is shown is
-translated.
+``site.language`` (core/site.py). Stored values (priorities, statuses, categories) stay English; only what
+is shown is translated.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from pydantic import field_validator
-
-from core.settings import StrictModel
 
 Language = Literal["en", "zh_CN", "zh_TW"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
@@ -138,16 +135,3 @@ def check_timezone(value: str) -> str:
             f"unknown time zone {value!r}: give an IANA name such as Asia/Shanghai, Asia/Taipei or UTC"
         ) from None
     return name
-
-
-class SiteSettings(StrictModel):
-    """What holds for the whole site unless a user's profile says otherwise."""
-
-    language: str = "en"
-    """The language of users who chose none and whose browser asks for none Hypercare speaks:
-    ``en``, ``zh_CN`` (简体中文) or ``zh_TW`` (繁體中文)."""
-
-    @field_validator("language")
-    @classmethod
-    def _shipped(cls, value: str) -> str:
-        return parse_language(value)

@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 from anomaly.settings import AnomalySettings
 from core.errors import ConfigError
-from core.i18n import SiteSettings
+from core.site import SiteSettings
 from dashboards.settings import DashboardSettings
 from monitor.settings import (
     CheckSettings,

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from core.i18n import SiteSettings, parse_language
+from core.i18n import parse_language
 from core.settings import StrictModel
+from core.site import SiteSettings
 from core.vocabulary import Category, Level, Priority
 from tickets.models import ROLES
 

@@ -14,7 +14,6 @@ from babel.messages.pofile import read_po
 
 from core.i18n import (
     LANGUAGES,
-    SiteSettings,
     catalog_path,
     check_timezone,
     choose_language,
@@ -22,6 +21,7 @@ from core.i18n import (
     parse_language,
     translations,
 )
+from core.site import SiteSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = [lang for lang in LANGUAGES if lang != "en"]
