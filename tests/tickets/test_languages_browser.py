@@ -56,6 +56,7 @@ def test_a_zh_cn_and_a_zh_tw_user_work_in_their_language(live_server: Any, brows
     expect(page.locator("#ticket-status")).to_have_text("新建")
     expect(page.locator("#sla-clock")).to_contain_text("距响应期限")
     page.get_by_role("button", name="确认").click()
+    expect(page.get_by_role("status")).to_have_text(f"工单 #{ticket_id} 已确认。")
     expect(page.locator("#ticket-status")).to_have_text("已确认")
     expect(page.locator("section.actions")).to_contain_text("解决")
     expect(page.locator("h2").filter(has_text="审计轨迹")).to_have_count(1)

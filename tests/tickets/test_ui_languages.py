@@ -41,6 +41,11 @@ def test_a_zh_cn_user_sees_the_queue_and_the_ticket_in_simplified_chinese(
         assert words in page, words
     assert "Journal entry JE-1001 does not balance" in page  # what people wrote is shown as written
     assert "<td>已创建</td>" in page  # the audit trail's action, translated
+    token = csrf_of(page)
+    done = client.post(f"/tickets/{ticket_id}/acknowledge", data={"csrf": token}).text
+    assert f"工单 #{ticket_id} 已确认。" in done  # the flash message
+    refused = client.post(f"/tickets/{ticket_id}/status", data={"csrf": token, "to": "waiting", "reason": ""})
+    assert "未改为“等待中”：请说明原因。" in refused.text
 
 
 def test_the_browser_language_applies_until_the_user_chooses_and_each_language_is_cached_apart(
