@@ -30,6 +30,7 @@ def test_a_zh_cn_user_sees_the_queue_and_the_ticket_in_simplified_chinese(
     login(client, "agent")
     queue = client.get("/tickets", headers={"Accept-Language": "en-US"})  # the profile wins
     assert queue.headers["content-language"] == "zh-CN"
+    assert "Accept-Language" in queue.headers["vary"]
     assert '<html lang="zh-CN">' in queue.text
     assert "工单队列" in queue.text and "1 张工单" in queue.text and "报告问题" in queue.text
     assert '<option value="in_progress">处理中</option>' in queue.text  # the value stays English

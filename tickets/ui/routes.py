@@ -219,7 +219,7 @@ def _queue_key(  # noqa: PLR0917  (the parts of the key)
 
 def _queue_response(request: Request, page: QueuePage, language: str) -> Response:
     """The page with this request's CSRF token and the SLA clocks as they read now."""
-    headers = {"Content-Language": html_lang(language)}
+    headers = {"Content-Language": html_lang(language), "Vary": "Accept-Language"}
     return HTMLResponse(page.fill(csrf_token(request), utcnow()), headers=headers)
 
 

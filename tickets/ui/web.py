@@ -166,6 +166,7 @@ def render(
     language = request_language(request, user if isinstance(user, User) else None)
     response = templates(language).TemplateResponse(request, name, full, status_code=status_code)
     response.headers["Content-Language"] = html_lang(language)
+    response.headers["Vary"] = "Accept-Language"  # the same URL reads differently per browser language
     return response
 
 
@@ -174,5 +175,6 @@ def render_error(request: Request, status_code: int, message: str) -> Response:
     message the catalogs know in the reader's language."""
     _ = translations(request_language(request, None)).gettext
     title = _(HTTPStatus(status_code).phrase)
-    context = {"title": title, "message": _(message), "status_code": status_code}
+    shown = _(message) if message else message  # gettext("") is the catalog's header, not a message
+    context = {"title": title, "message": shown, "status_code": status_code}
     return render(request, "error.html", context, status_code=status_code)
