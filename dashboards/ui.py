@@ -31,6 +31,7 @@ from core.session import make_engine
 from core.settings import redact_url
 from dashboards import present
 from dashboards.data import FilterOptions, Filters, filter_options
+from dashboards.i18n import remember
 from dashboards.present import records, to_csv
 from dashboards.settings import DashboardsConfig
 from dashboards.sql import read_only_engine
@@ -103,6 +104,7 @@ def _login(ctx: Context, username: str, password: str, address: str | None = Non
         result = login_attempt(session, username, password, address=address, rules=rules)
         session.commit()
         role = result.user.role if result.user is not None else None
+        remember(result.user.language if result.user is not None else None)  # dashboards/i18n.py
     return role if role in roles else None
 
 

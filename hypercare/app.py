@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -24,6 +24,7 @@ from hypercare import dualrun_api
 from hypercare.config import Settings, load_settings
 from hypercare.daily_report import report_forever
 from hypercare.logging import configure_logging
+from monitor.checks import CheckDefinitionError, configured_checks
 from monitor.dualrun.readiness import ReadinessCollector
 from monitor.metrics import CheckResultsCollector, settings_catalog
 from monitor.startup import guard_sources
@@ -85,7 +86,30 @@ def ports(settings: Settings) -> Ports:
     def verify(factory: sessionmaker[Session], ticket_id: int, actor: str) -> Verdict:
         return verify_ticket(settings, factory, ticket_id, actor)
 
-    return Ports(diagnostics=diagnostics, verify=verify)
+    titles: list[Mapping[str, Mapping[str, str]]] = []
+
+    def check_titles() -> Mapping[str, Mapping[str, str]]:
+        if not titles:  # read once, on the first page that shows a check (the checks load at start anyway)
+            titles.append(_check_titles(settings))
+        return titles[0]
+
+    return Ports(diagnostics=diagnostics, verify=verify, check_titles=check_titles)
+
+
+def _check_titles(settings: Settings) -> Mapping[str, Mapping[str, str]]:
+    """check id -> {language: title} of the configured checks with a translated title."""
+    try:
+        specs = configured_checks(settings)
+    except CheckDefinitionError as exc:  # `hypercare check` names it; the UI shows the English titles
+        log.warning("check titles unavailable: %s", exc)
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        translated = {"zh_CN": spec.title_zh, "zh_TW": spec.title_zh_tw or spec.title_zh}
+        kept = {language: title for language, title in translated.items() if title}
+        if kept:
+            found[spec.id] = kept
+    return found
 
 
 def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequence[str] = ()) -> FastAPI:

@@ -103,6 +103,10 @@ class CheckSpec(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=128)
     title: str = Field(min_length=1, max_length=200)
+    title_zh: str | None = Field(None, min_length=1, max_length=200)
+    """The title in Simplified Chinese (shown to zh_CN readers, and to zh_TW ones without ``title_zh_tw``)."""
+    title_zh_tw: str | None = Field(None, min_length=1, max_length=200)
+    """The title in Traditional Chinese (shown to zh_TW readers)."""
     description: str = ""
     kind: Literal["query", "reconcile"] = "query"
     source: str = ""

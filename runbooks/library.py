@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -31,6 +31,7 @@ from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import HypercareError
+from core.i18n import LANGUAGES, translations
 from core.vocabulary import Category, Priority, parse
 
 SECTIONS: tuple[str, ...] = (
@@ -475,12 +476,16 @@ def _headings(tokens: Sequence[Token]) -> Iterator[tuple[str, int, int]]:
             yield tokens[index + 1].content.strip(), token.map[0], token.map[1]
 
 
-def _sections(body: str, path: Path, first_line: int) -> dict[str, str]:
+def _sections(
+    body: str, path: Path, first_line: int, *, headings: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The body's sections; ``headings`` (a translation's: names in its language too) lets sections be
+    left out (the English ones stand in for them)."""
     lines = body.splitlines()
     found: list[tuple[str, int, int]] = []
     for text, start, end in _headings(_markdown().parse(body)):
         line = first_line + start
-        name = _CANONICAL.get(text.casefold())
+        name = (headings or _CANONICAL).get(text.casefold())
         if name is None:
             raise RunbookError(
                 path,
@@ -506,7 +511,7 @@ def _sections(body: str, path: Path, first_line: int) -> dict[str, str]:
             first_line + offset,
         )
     missing = [name for name in SECTIONS if name not in {seen for seen, _, _ in found}]
-    if missing:
+    if missing and headings is None:
         where = [
             f"'{m}'" + (f" (after '{SECTIONS[SECTIONS.index(m) - 1]}')" if m != SECTIONS[0] else "")
             for m in missing
@@ -576,13 +581,18 @@ def shipped_runbooks() -> dict[str, Runbook]:
     folder = resources.files(SHIPPED_PACKAGE)
     found: dict[str, Runbook] = {}
     for file in sorted(folder.iterdir(), key=lambda f: f.name):
-        if file.is_file() and file.name.endswith(".md") and file.name.lower() not in _SKIPPED_FILES:
+        if file.is_file() and is_runbook_file(file.name):
             _add(found, _read(file, Path(str(file))))
     return found
 
 
 def _user_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*.md") if p.is_file() and p.name.lower() not in _SKIPPED_FILES)
+    return sorted(p for p in directory.rglob("*.md") if p.is_file() and is_runbook_file(p.name))
+
+
+def is_runbook_file(name: str) -> bool:
+    """A runbook's file, not a README or a translation (``<id>.zh-CN.md``)."""
+    return name.endswith(".md") and name.lower() not in _SKIPPED_FILES and not _TRANSLATION.match(name)
 
 
 @lru_cache(maxsize=8)
@@ -606,6 +616,68 @@ def load_runbooks(extra_dir: Path | None = None) -> dict[str, Runbook]:
         signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
         runbooks.update(_load_directory(extra_dir.resolve(), signature))
     return runbooks
+
+
+# --- translations ----------------------------------------------------------------------------------------
+
+_TRANSLATION = re.compile(r"^(?P<id>.+)\.(?P<tag>[a-z]{2}-[A-Z]{2})\.md$")
+TRANSLATION_TAGS: dict[str, tuple[str, ...]] = {"zh_CN": ("zh-CN",), "zh_TW": ("zh-TW", "zh-CN")}
+"""The sibling files a reader of each language is shown, best first (a Traditional Chinese reader reads
+the Simplified translation rather than the English original when there is no Traditional one)."""
+
+
+def translated(runbook: Runbook, language: str) -> Runbook:
+    """``runbook`` as a reader of ``language`` (``zh_CN``, ``zh_TW``) reads it: the title and the sections
+    of its sibling ``<id>.<zh-CN|zh-TW>.md`` where there is one, the English runbook's for the rest.
+    Diagnostics, verification, escalation and ``applies_to`` are the English file's (one source of truth).
+
+    A translation is front matter with ``id`` and ``title`` only, then any of the sections, headed by the
+    English name or its translation (``## 含义`` or ``## What this means``), in the usual order. Checklist
+    steps keep their keys (n-th item of a section), so a step ticked in one language is ticked in all."""
+    for tag in TRANSLATION_TAGS.get(language, ()):
+        sibling = runbook.path.with_name(f"{runbook.id}.{tag}.md")
+        if sibling.is_file():
+            stat = sibling.stat()
+            title, sections = read_translation(sibling, runbook.id, (stat.st_mtime_ns, stat.st_size))
+            merged = {name: sections.get(name, text) for name, text in runbook.sections.items()}
+            return replace(runbook, title=title, sections=merged)
+    return runbook
+
+
+@lru_cache(maxsize=256)
+def read_translation(
+    path: Path, runbook_id: str, _signature: tuple[int, int] = (0, 0)
+) -> tuple[str, dict[str, str]]:
+    """(title, sections) of a runbook's translation; RunbookError naming the file and line otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunbookError(path, f"cannot read: {exc}") from None
+    front, body, first_line = _split_front_matter(text, path)
+    try:
+        data = yaml.safe_load(front)
+    except yaml.YAMLError as exc:
+        raise RunbookError(path, f"front matter is not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("title"), str) or not data["title"].strip():
+        raise RunbookError(path, "a translation's front matter needs 'title' (and may repeat 'id')", 1)
+    extra = sorted(set(data) - {"id", "title"})
+    if extra:
+        raise RunbookError(
+            path, f"a translation's front matter holds only id and title, not {', '.join(extra)}"
+        )
+    if data.get("id", runbook_id) != runbook_id:
+        raise RunbookError(path, f"field 'id': '{data['id']}' is not the runbook's id '{runbook_id}'")
+    return data["title"].strip(), _sections(body, path, first_line, headings=_translated_headings())
+
+
+@lru_cache(maxsize=1)
+def _translated_headings() -> dict[str, str]:
+    """Section headings a translation may use -> the section: the English names and their translations."""
+    names = dict(_CANONICAL)
+    for language in LANGUAGES:
+        catalog = translations(language)
+        names.update({catalog.gettext(name).casefold(): name for name in SECTIONS})
+    return names
 
 
 def find_runbooks(name: str, runbooks: dict[str, Runbook]) -> list[Runbook]:

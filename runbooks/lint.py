@@ -39,14 +39,18 @@ from monitor.volumes import VolumeSpec, load_volumes
 from runbooks.library import (
     SHIPPED_PACKAGE,
     TICKET_FIELDS,
+    TRANSLATION_TAGS,
     Diagnostic,
     Runbook,
     RunbookError,
     Subject,
     best_runbook,
+    is_runbook_file,
     item_lines,
     parse_runbook,
+    read_translation,
 )
+from runbooks.steps import checklist
 
 
 def read_only_problem(sql: str) -> str | None:
@@ -297,9 +301,7 @@ class LintReport:
 
 def shipped_files() -> list[Path]:
     folder = resources.files(SHIPPED_PACKAGE)
-    names = sorted(
-        f.name for f in folder.iterdir() if f.name.endswith(".md") and f.name.lower() != "readme.md"
-    )
+    names = sorted(f.name for f in folder.iterdir() if is_runbook_file(f.name))
     return [Path(str(folder / name)) for name in names]
 
 
@@ -307,7 +309,7 @@ def _files(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*.md") if p.is_file() and p.name.lower() != "readme.md")
+            out += sorted(p for p in path.rglob("*.md") if p.is_file() and is_runbook_file(p.name))
         else:
             out.append(path)
     return out
@@ -364,9 +366,31 @@ def lint(
         watches[watch.id] = watch
     for runbook in loaded.values():
         _lint_runbook(runbook, specs, report, frozenset(watches))
+        _lint_translations(runbook, report)
     _coverage(loaded, specs, report)
     _watch_coverage(loaded, watches, report)
     return report
+
+
+def _lint_translations(runbook: Runbook, report: LintReport) -> None:
+    """Each ``<id>.<zh-CN|zh-TW>.md`` beside the runbook reads (title, known sections) and keeps the
+    checklist of each section it translates: as many steps, so a tick means the same step in every
+    language."""
+    for tag in sorted({tag for tags in TRANSLATION_TAGS.values() for tag in tags}):
+        sibling = runbook.path.with_name(f"{runbook.id}.{tag}.md")
+        if not sibling.is_file():
+            continue
+        try:
+            stat = sibling.stat()
+            _, sections = read_translation(sibling, runbook.id, (stat.st_mtime_ns, stat.st_size))
+        except RunbookError as exc:
+            report.problems.append(LintProblem(exc.path, exc.line, exc.problem))
+            continue
+        for name, markdown in sections.items():
+            want, got = len(checklist(runbook.sections[name])), len(checklist(markdown))
+            if want != got:
+                problem = f"section '{name}' has {got} checklist step(s); the English runbook has {want}"
+                report.problems.append(LintProblem(str(sibling), None, problem))
 
 
 def _watch_coverage(

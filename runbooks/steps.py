@@ -68,6 +68,11 @@ def _interactive() -> MarkdownIt:
     return md
 
 
+def checklist(markdown: str) -> list[str]:
+    """The text of each checklist item (``- [ ] ...``) of one section's Markdown, in order."""
+    return [text for _, _, text in _items(_parser().parse(markdown))]
+
+
 def steps(runbook: Runbook) -> list[Step]:
     """Every checklist item of the runbook, section by section."""
     out: list[Step] = []

@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
+from core.i18n import Gettext
 from tickets import security_log, sessions, throttle
 from tickets.access_models import AuthSession
 from tickets.models import ROLES, ApiToken, User
@@ -233,13 +234,15 @@ class LoginResult:
     user: User | None
     locked_until: datetime | None = None
 
-    def message(self, now: datetime) -> str:
+    def message(self, now: datetime, gettext: Gettext | None = None) -> str:
+        """Why the login failed, in ``gettext``'s language (English without it)."""
+        _ = gettext or str
         if self.user is not None:
             return ""
         if self.locked_until is not None:
             wait = max(1, int((self.locked_until - now).total_seconds() + 0.999))
-            return f"Too many failed logins: try again in {wait} s."
-        return "Wrong username or password."
+            return _("Too many failed logins: try again in %(seconds)d s.") % {"seconds": wait}
+        return _("Wrong username or password.")
 
 
 def login_attempt(

@@ -46,7 +46,7 @@ POOL_TIMEOUT_S = 1.0
 """How long a request waits for one of them before it takes the general path instead."""
 
 _VERSION = select(func.sum(TicketVersion.version)).scalar_subquery()
-_WHO = (User.id, User.username, User.role, User.display_name, User.active)
+_WHO = (User.id, User.username, User.role, User.display_name, User.active, User.language)
 SESSION_USER: Select[Any] = (
     select(
         *_WHO,
@@ -84,6 +84,8 @@ class Who:
     display_name: str
     scopes: frozenset[str]
     version: int | None
+    language: str | None = None
+    """The user's UI language (a cached page is filed under the language it is in)."""
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes
@@ -210,4 +212,5 @@ def _who(row: Mapping[str, Any], scopes: frozenset[str]) -> Who:
         display_name=str(row["display_name"]),
         scopes=scopes,
         version=None if version is None else int(version),
+        language=row.get("language"),
     )

@@ -236,6 +236,10 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    language: Mapped[str | None] = mapped_column(String(8))
+    """The UI language the user chose (``en``, ``zh_CN``, ``zh_TW``); NULL: the browser's, else the site's."""
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    """The IANA time zone times are shown in (``Asia/Shanghai``); NULL: the site's."""
 
 
 class ApiToken(Base):

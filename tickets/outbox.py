@@ -22,8 +22,10 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.i18n import translations
 from core.vocabulary import OutboxStatus
 from tickets import silences
+from tickets.i18n import word
 from tickets.models import NotificationOutbox, Ticket
 from tickets.settings import NotificationTarget, TicketsConfig
 from tickets.triage import priority_rank
@@ -56,21 +58,35 @@ def format_amount(amount: Decimal | None) -> str:
     return "-" if amount is None else f"{amount:,.2f}"
 
 
-def compose(ticket: Ticket, kind: Kind, base_url: str) -> tuple[str, str]:
-    """The notification's title and plain-text body."""
-    title = f"[{ticket.priority}] {kind.capitalize()}: {ticket.title}"
+def compose(ticket: Ticket, kind: Kind, base_url: str, language: str = "en") -> tuple[str, str]:
+    """The notification's title and plain-text body, in ``language`` (stored values such as the
+    priority, the source and the check id stay as they are)."""
+    catalog = translations(language)
+    _, pgettext = catalog.gettext, catalog.pgettext
+    kinds = {
+        "opened": pgettext("notification", "Opened"),
+        "reopened": pgettext("notification", "Reopened"),
+        "escalated": pgettext("notification", "Escalated"),
+        "resolved": pgettext("notification", "Resolved"),
+    }
+    title = f"[{ticket.priority}] {kinds.get(kind, kind)}: {ticket.title}"
+    facts = {
+        "priority": ticket.priority,
+        "impact": word(_, ticket.impact),
+        "urgency": word(_, ticket.urgency),
+    }
     lines = [
-        f"Priority: {ticket.priority} (impact {ticket.impact}, urgency {ticket.urgency})",
-        f"Status: {ticket.status}",
-        f"Category: {ticket.category}",
-        f"Source: {ticket.source}",
-        f"Check: {ticket.check_id or '-'}",
-        f"Amount at risk: {format_amount(ticket.amount_at_risk)}",
-        f"Occurrences: {ticket.occurrence_count}",
+        _("Priority: %(priority)s (impact %(impact)s, urgency %(urgency)s)") % facts,
+        _("Status: %(status)s") % {"status": word(_, ticket.status)},
+        _("Category: %(category)s") % {"category": word(_, ticket.category)},
+        _("Source: %(source)s") % {"source": ticket.source},
+        _("Check: %(check)s") % {"check": ticket.check_id or "-"},
+        _("Amount at risk: %(amount)s") % {"amount": format_amount(ticket.amount_at_risk)},
+        _("Occurrences: %(count)s") % {"count": ticket.occurrence_count},
     ]
     if ticket.runbook_id:
-        lines.append(f"Runbook: {ticket.runbook_id}")
-    lines.append(f"Ticket: {base_url}/tickets/{ticket.id}")
+        lines.append(_("Runbook: %(runbook)s") % {"runbook": ticket.runbook_id})
+    lines.append(_("Ticket: %(url)s") % {"url": f"{base_url}/tickets/{ticket.id}"})
     return title, "\n".join(lines)
 
 
@@ -92,7 +108,10 @@ def enqueue(
 ) -> list[NotificationOutbox]:
     """Write one outbox row per configured target that wants this ticket (``only_tags``: only the targets
     carrying one of these tags, whatever their ``min_priority`` - an escalation's next level)."""
-    title, body = compose(ticket, kind, settings.server.base_url())
+    texts = {  # title and body per language of the targets
+        lang: compose(ticket, kind, settings.server.base_url(), lang)
+        for lang in {target.language or settings.site.language for target in settings.notifications.targets}
+    }
     silence = silences.muting(session, ticket, now)
     paged = kind == "escalated" or ticket.priority in settings.notifications.page_priorities
     status = (
@@ -103,13 +122,14 @@ def enqueue(
         for index, target in enumerate(settings.notifications.targets)
         if (set(target.tags) & set(only_tags) if only_tags is not None else target_wants(target, ticket))
     ]
+    targets = settings.notifications.targets
     rows = [
         NotificationOutbox(
             ticket_id=ticket.id,
             target=index,
             kind=kind,
-            title=title[:300],
-            body=body,
+            title=texts[targets[index].language or settings.site.language][0][:300],
+            body=texts[targets[index].language or settings.site.language][1],
             notify_type=notify_type_for(ticket, kind),
             status=status,
             attempts=0,
@@ -142,13 +162,22 @@ def build_digests(session: Session, settings: TicketsConfig, *, now: datetime) -
     for index, rows in held.items():
         if min(row.created_at for row in rows) > due_before:
             continue
+        targets = settings.notifications.targets
+        language = (targets[index].language if index < len(targets) else None) or settings.site.language
+        _ = translations(language)
         lines = [f"- {row.title}" for row in rows]
-        lines.append(f"Queue: {settings.server.base_url()}/tickets")
+        lines.append(_.gettext("Queue: %(url)s") % {"url": f"{settings.server.base_url()}/tickets"})
+        count = len(rows)
+        title = _.ngettext(
+            "[Hypercare] Digest: %(count)d ticket notification",
+            "[Hypercare] Digest: %(count)d ticket notifications",
+            count,
+        )
         digest = NotificationOutbox(
             ticket_id=None,
             target=index,
             kind="digest",
-            title=f"[Hypercare] Digest: {len(rows)} ticket notification(s)",
+            title=title % {"count": count},
             body="\n".join(lines),
             notify_type="info",
             status=OutboxStatus.PENDING,

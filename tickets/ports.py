@@ -9,7 +9,7 @@ everything else and says so where they would be used. Notification delivery is t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -52,12 +52,20 @@ class VerifyTicket(Protocol):
     def __call__(self, factory: sessionmaker[Session], ticket_id: int, actor: str) -> Verdict: ...
 
 
+class CheckTitles(Protocol):
+    """The configured checks' titles in the languages they are written in: check id -> {language: title}
+    (``zh_CN``, ``zh_TW``; English is the ticket's own text). Answers from memory: called per page."""
+
+    def __call__(self) -> Mapping[str, Mapping[str, str]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Ports:
     """The outside world the app was given; ``None`` where it was not (tests, a queue-only server)."""
 
     diagnostics: RunDiagnostics | None = None
     verify: VerifyTicket | None = None
+    check_titles: CheckTitles | None = None
 
 
-__all__: Sequence[str] = ("CannotVerify", "Ports", "RunDiagnostics", "Verdict", "VerifyTicket")
+__all__: Sequence[str] = ("CannotVerify", "CheckTitles", "Ports", "RunDiagnostics", "Verdict", "VerifyTicket")

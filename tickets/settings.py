@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from core.i18n import parse_language
 from core.settings import StrictModel
+from core.site import SiteSettings
 from core.vocabulary import Category, Level, Priority
 from tickets.models import ROLES
 
@@ -54,6 +56,13 @@ class NotificationTarget(StrictModel):
     tags: tuple[str, ...] = ()
     """Only tickets matching one of these: a category, source, queue, check id or ``key=value`` label.
     Empty: every ticket of the priority."""
+    language: str | None = None
+    """The language of its messages (``en``, ``zh_CN``, ``zh_TW``); default: the site's ``site.language``."""
+
+    @field_validator("language")
+    @classmethod
+    def _shipped(cls, value: str | None) -> str | None:
+        return None if value is None else parse_language(value)
 
 
 class NotificationSettings(StrictModel):
@@ -402,6 +411,9 @@ class TicketsConfig(Protocol):
 
     @property
     def audit_key(self) -> SecretStr | None: ...
+
+    @property
+    def site(self) -> SiteSettings: ...
 
     @property
     def server(self) -> ServerSettings: ...

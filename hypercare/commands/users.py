@@ -70,6 +70,10 @@ class UserRow(TypedDict):
     tokens: int
     """Live (unrevoked) tokens."""
     created_at: datetime
+    language: str | None
+    """The UI language the user chose (en, zh_CN, zh_TW); null: the browser's, else the site's."""
+    timezone: str | None
+    """The time zone the user chose; null: the site's."""
 
 
 class TokenRow(TypedDict):
@@ -104,8 +108,12 @@ class EventRow(TypedDict):
 # --- users -------------------------------------------------------------------------------------------
 
 
+LANGUAGE_HELP = "UI and message language: en, zh_CN (简体中文) or zh_TW (繁體中文); default: the browser's."
+TIMEZONE_HELP = "IANA time zone times are shown in, such as Asia/Shanghai; default: the site's."
+
+
 @users_app.command("add")
-def users_add(
+def users_add(  # noqa: PLR0917  (typer options)
     username: str,
     role: Annotated[str, typer.Option(help=ROLE_HELP)] = "agent",
     password: Annotated[
@@ -113,18 +121,45 @@ def users_add(
     ] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
     display_name: Annotated[str, typer.Option(help="The name shown in the UI.")] = "",
+    language: Annotated[str | None, typer.Option(help=LANGUAGE_HELP)] = None,
+    timezone: Annotated[str | None, typer.Option(help=TIMEZONE_HELP)] = None,
 ) -> None:
     """Add a user; the password comes from --password, --password-stdin or a prompt."""
     from tickets.auth import check_role, create_user
+    from tickets.profile import clean_language, clean_timezone, update_profile
 
     try:
         check_role(role)
+        lang, zone = clean_language(language), clean_timezone(timezone)
     except ValueError as exc:
         raise HypercareError(str(exc)) from None
     secret = _read_password(password, password_stdin)
     with _session() as session:
-        create_user(session, username, secret, role, display_name=display_name)
+        user = create_user(session, username, secret, role, display_name=display_name)
+        update_profile(session, user, language=lang, timezone=zone)
     console.print(f"user {username} ({role}) created", highlight=False)
+
+
+@users_app.command("profile")
+def users_profile(
+    username: str,
+    language: Annotated[str | None, typer.Option(help=LANGUAGE_HELP + ' "" clears it.')] = None,
+    timezone: Annotated[str | None, typer.Option(help=TIMEZONE_HELP + ' "" clears it.')] = None,
+) -> None:
+    """Show or set a user's language and time zone (what the profile page sets)."""
+    from sqlalchemy import select
+
+    from tickets.models import User
+    from tickets.profile import UNSET, update_profile
+
+    with _session() as session:  # a ValueError (unknown language or zone) is a clean CLI error
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            raise HypercareError(f"no user named {username!r}")
+        lang, zone = (UNSET if value is None else value for value in (language, timezone))
+        update_profile(session, user, language=lang, timezone=zone)
+        shown = f"language {user.language or '(browser, else site)'}, time zone {user.timezone or '(site)'}"
+    console.print(f"user {username}: {shown}", highlight=False)
 
 
 users_app.command("create", help="Alias of `users add`.")(users_add)
@@ -149,6 +184,8 @@ def users_list(as_json: JsonOption = False) -> None:
                 active=user.active,
                 tokens=live.get(user.id, 0),
                 created_at=user.created_at,
+                language=user.language,
+                timezone=user.timezone,
             )
             for user in list_users(session)
         ]

@@ -124,7 +124,17 @@ def test_users_and_tokens_list_json_for_scripts(cli: Cli) -> None:
     listed = json.loads(users.stdout)  # stdout is only the JSON
     assert [u["username"] for u in listed] == ["am", "zoe"]
     am = listed[0]
-    assert set(am) == {"id", "username", "display_name", "role", "active", "tokens", "created_at"}
+    assert set(am) == {
+        "id",
+        "username",
+        "display_name",
+        "role",
+        "active",
+        "tokens",
+        "created_at",
+        "language",
+        "timezone",
+    }
     assert (am["role"], am["active"], am["tokens"], am["display_name"]) == ("oncall", True, 0, "Alertmanager")
     assert listed[1]["tokens"] == 1
     assert datetime.fromisoformat(am["created_at"]).utcoffset() == timedelta(0)

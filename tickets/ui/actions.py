@@ -4,7 +4,7 @@ back to the ticket (POST-redirect-GET) and a flash message saying what happened 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
@@ -13,9 +13,10 @@ from fastapi.responses import RedirectResponse, Response
 from tickets.api.deps import ServiceDep, SessionDep, TicketId
 from tickets.api.schemas import visible_text
 from tickets.errors import TicketError, TicketNotFound
+from tickets.i18n import word
 from tickets.lifecycle import Lifecycle, LinkKind
 from tickets.models import User
-from tickets.ui.web import Csrf, UiUser, check_csrf, flash, require_acting
+from tickets.ui.web import Csrf, UiUser, check_csrf, flash, gettext_for, require_acting
 
 router = APIRouter(include_in_schema=False)
 Reason = Annotated[str, Form(max_length=2000)]
@@ -35,13 +36,15 @@ def _act(
     ticket_id: int,
     csrf: str,
     *,
-    what: str,
+    failed: str,
     change: Callable[[], Any],
     done: str,
     refuse: str | None = None,
+    facts: Mapping[str, object] | None = None,
 ) -> Response:
     """Run one change for ``user``: commit and say ``done``, or say why it was refused (``refuse``: the
-    form is incomplete, so nothing is tried)."""
+    form is incomplete, so nothing is tried; ``failed``: the message with ``%(reason)s`` for a change the
+    service refused). The messages come translated into the user's language."""
     check_csrf(request, csrf)
     require_acting(user)
     if refuse:
@@ -52,10 +55,10 @@ def _act(
         if exc.ticket_id == ticket_id:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
         session.rollback()
-        return back(request, ticket_id, f"Not {what}: {exc}.")
+        return back(request, ticket_id, failed % {**(facts or {}), "reason": exc})
     except (TicketError, ValueError) as exc:
         session.rollback()
-        return back(request, ticket_id, f"Not {what}: {exc}.")
+        return back(request, ticket_id, failed % {**(facts or {}), "reason": exc})
     session.commit()
     return back(request, ticket_id, done)
 
@@ -70,15 +73,16 @@ def acknowledge(
     session: SessionDep,
     csrf: Csrf,
 ) -> Response:
+    _ = gettext_for(request, user)
     return _act(
         request,
         session,
         user,
         ticket_id,
         csrf,
-        what="acknowledged",
+        failed=_("Not acknowledged: %(reason)s."),
         change=lambda: service.acknowledge(ticket_id, user.username),
-        done=f"Ticket #{ticket_id} acknowledged.",
+        done=_("Ticket #%(id)s acknowledged.") % {"id": ticket_id},
     )
 
 
@@ -93,16 +97,17 @@ def resolve(
     csrf: Csrf,
     reason: Reason = "",
 ) -> Response:
+    _ = gettext_for(request, user)
     return _act(
         request,
         session,
         user,
         ticket_id,
         csrf,
-        refuse=None if reason.strip() else "Not resolved: say why the ticket is resolved.",
-        what="resolved",
+        refuse=None if reason.strip() else _("Not resolved: say why the ticket is resolved."),
+        failed=_("Not resolved: %(reason)s."),
         change=lambda: service.resolve(ticket_id, user.username, reason),
-        done=f"Ticket #{ticket_id} resolved.",
+        done=_("Ticket #%(id)s resolved.") % {"id": ticket_id},
     )
 
 
@@ -123,15 +128,16 @@ def comment(
         text = visible_text(text)
     except ValueError as exc:  # the API's rule and answer: a 422 naming the field (as a page here)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"text: {exc}") from None
+    _ = gettext_for(request, user)
     return _act(
         request,
         session,
         user,
         ticket_id,
         csrf,
-        what="commented",
+        failed=_("Not commented: %(reason)s."),
         change=lambda: service.comment(ticket_id, user.username, text),
-        done="Comment added.",
+        done=_("Comment added."),
     )
 
 
@@ -148,19 +154,21 @@ def change_status(
     reason: Reason = "",
     waiting_reason: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    label = to.replace("_", " ")
+    _ = gettext_for(request, user)
+    facts = {"status": word(_, to), "id": ticket_id}
     return _act(
         request,
         session,
         user,
         ticket_id,
         csrf,
-        refuse=None if reason.strip() else f"Not moved to {label}: say why.",
-        what=f"moved to {label}",
+        refuse=None if reason.strip() else _("Not moved to %(status)s: say why.") % facts,
+        failed=_("Not moved to %(status)s: %(reason)s."),
+        facts=facts,
         change=lambda: Lifecycle(service).change_status(
             ticket_id, user.username, to, reason=reason, waiting_reason=waiting_reason or None
         ),
-        done=f"Ticket #{ticket_id} moved to {label}.",
+        done=_("Ticket #%(id)s moved to %(status)s.") % facts,
     )
 
 
@@ -176,16 +184,17 @@ def change_priority(
     priority: Annotated[str, Form(max_length=2)],
     reason: Reason = "",
 ) -> Response:
+    _ = gettext_for(request, user)
     return _act(
         request,
         session,
         user,
         ticket_id,
         csrf,
-        refuse=None if reason.strip() else "Priority not changed: say why.",
-        what="changed",
+        refuse=None if reason.strip() else _("Priority not changed: say why."),
+        failed=_("Not changed: %(reason)s."),
         change=lambda: Lifecycle(service).change_priority(ticket_id, user.username, priority, reason),
-        done=f"Priority set to {priority}.",
+        done=_("Priority set to %(priority)s.") % {"priority": priority},
     )
 
 
@@ -202,14 +211,15 @@ def assign(
 ) -> Response:
     name = assignee.strip()
     name = user.username if name == "me" else name
-    done = f"Assigned to {name}." if name else "Unassigned."
+    _ = gettext_for(request, user)
+    done = _("Assigned to %(name)s.") % {"name": name} if name else _("Unassigned.")
     return _act(
         request,
         session,
         user,
         ticket_id,
         csrf,
-        what="assigned",
+        failed=_("Not assigned: %(reason)s."),
         change=lambda: Lifecycle(service).assign(ticket_id, user.username, name or None),
         done=done,
     )
@@ -229,14 +239,15 @@ def link(
 ) -> Response:
     other_id = other.strip().lstrip("#")
     valid = other_id.isdecimal() and int(other_id) <= MAX_ID and kind in LINK_KINDS
+    _ = gettext_for(request, user)
     return _act(
         request,
         session,
         user,
         ticket_id,
         csrf,
-        refuse=None if valid else "Not linked: give the other ticket's number and the kind of link.",
-        what="linked",
+        refuse=None if valid else _("Not linked: give the other ticket's number and the kind of link."),
+        failed=_("Not linked: %(reason)s."),
         change=lambda: Lifecycle(service).link(ticket_id, user.username, int(other_id), cast(LinkKind, kind)),
-        done=f"Linked to #{other_id} ({kind.replace('_', ' ')}).",
+        done=_("Linked to #%(other)s (%(kind)s).") % {"other": other_id, "kind": word(_, kind)},
     )

@@ -11,6 +11,7 @@ from typing import Annotated, Any, cast, get_args
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
+from core.i18n import N_
 from core.vocabulary import Category, Level, parse
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
@@ -25,10 +26,11 @@ from tickets.reports import (
     create_report,
     storage_dir,
 )
-from tickets.ui.web import UiUser, check_csrf, flash, render
+from tickets.ui.web import UiUser, check_csrf, flash, gettext_for, render
 
 router = APIRouter(include_in_schema=False)
-AFFECTED_LABELS = {"me": "only me", "team": "my team", "many": "many people or customers"}
+AFFECTED_LABELS = {"me": N_("only me"), "team": N_("my team"), "many": N_("many people or customers")}
+"""Who is affected, as the form offers it (translated where shown)."""
 
 
 def may(user: User, scope: str) -> bool:
@@ -92,6 +94,7 @@ def file_report(
         "document_number": document_number.strip(),
         "amount_at_risk": amount_at_risk.strip(),
     }
+    _ = gettext_for(request, user)
     problem = _check(values)
     amount = None
     if problem is None:
@@ -100,7 +103,7 @@ def file_report(
         except ValueError as exc:
             problem = str(exc)
     if problem is not None:
-        return _form(request, user, values, problem, status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return _form(request, user, values, _(problem), status.HTTP_422_UNPROCESSABLE_CONTENT)
     settings = service.settings
     uploads = [u for u in attachments or [] if u.filename]
     store = AttachmentStore(storage_dir(settings))
@@ -125,32 +128,42 @@ def file_report(
     except (AttachmentRefused, ValueError) as exc:
         store.delete(stored)
         session.rollback()
-        return _form(request, user, values, f"Not filed: {exc}.", status.HTTP_422_UNPROCESSABLE_CONTENT)
+        message = _("Not filed: %(reason)s.") % {"reason": exc}
+        return _form(request, user, values, message, status.HTTP_422_UNPROCESSABLE_CONTENT)
     except BaseException:
         store.delete(stored)
         raise
     ticket = result.ingest.ticket
     diagnoser.add(result.ingest.outcome, ticket.id if ticket is not None else None)
     diagnoser.schedule()  # the ticket's runbook and diagnostics, after the redirect is sent
-    joined = " (it joins a ticket already open for it)" if result.ingest.outcome == "deduplicated" else ""
-    where = f" as ticket #{ticket.id}" if ticket is not None else ""
-    flash(request, f"Report #{result.report.id} filed{where}{joined}. Thank you.")
+    facts = {"report": result.report.id, "ticket": ticket.id if ticket is not None else None}
+    if ticket is None:
+        message = _("Report #%(report)s filed. Thank you.")
+    elif result.ingest.outcome == "deduplicated":
+        message = _(
+            "Report #%(report)s filed as ticket #%(ticket)s (it joins a ticket already open for it). "
+            "Thank you."
+        )
+    else:
+        message = _("Report #%(report)s filed as ticket #%(ticket)s. Thank you.")
+    flash(request, message % facts)
     if ticket is not None and may(user, "tickets:read"):
         return RedirectResponse(f"/tickets/{ticket.id}", status.HTTP_303_SEE_OTHER)
     return RedirectResponse("/report", status.HTTP_303_SEE_OTHER)
 
 
 def _check(values: dict[str, str]) -> str | None:
+    """What is missing from the form (an English msgid, translated where it is shown), or None."""
     if not values["title"]:
-        return "Say in one line what happened."
+        return N_("Say in one line what happened.")
     if not values["module"]:
-        return "Say where it happened: the ERP module."
+        return N_("Say where it happened: the ERP module.")
     if parse(Category, values["category"]) is None:
-        return "Choose a category."
+        return N_("Choose a category.")
     if parse(Level, values["urgency"]) is None:
-        return "Choose how urgent it is."
+        return N_("Choose how urgent it is.")
     if values["affected"] not in get_args(Affected):
-        return "Choose who is affected."
+        return N_("Choose who is affected.")
     return None
 
 
@@ -160,7 +173,7 @@ def _amount(text: str) -> Decimal | None:
     try:
         amount = Decimal(text.replace(",", ""))
     except InvalidOperation:
-        raise ValueError("The amount at risk must be a number, like 1250.00.") from None
+        raise ValueError(N_("The amount at risk must be a number, like 1250.00.")) from None
     exponent = amount.as_tuple().exponent
     if (
         not amount.is_finite()
@@ -169,5 +182,5 @@ def _amount(text: str) -> Decimal | None:
         or not isinstance(exponent, int)
         or exponent < -2
     ):
-        raise ValueError("The amount at risk must be a positive amount with at most 2 decimals.")
+        raise ValueError(N_("The amount at risk must be a positive amount with at most 2 decimals."))
     return amount

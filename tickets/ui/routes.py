@@ -16,6 +16,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from core.db import utcnow
+from core.i18n import choose_language, html_lang, translations
 from core.vocabulary import Category, Priority, TicketStatus
 from runbooks.models import diagnostics_of
 from runbooks.steps import done_steps
@@ -29,7 +30,7 @@ from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.throttle import ThrottleRules
-from tickets.ui import actions, daily_reports, report, runbook_actions
+from tickets.ui import actions, daily_reports, profile, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS
 from tickets.ui.report import may
 from tickets.ui.views import (
@@ -37,6 +38,7 @@ from tickets.ui.views import (
     ClockFacts,
     LiveClocks,
     audit_summary,
+    check_title_for,
     diagnostics_view,
     evidence_view,
     queue_url,
@@ -53,7 +55,9 @@ from tickets.ui.web import (
     client_address,
     cookie_session_id,
     csrf_token,
+    gettext_for,
     render,
+    request_language,
     safe_next,
     templates,
     ui_user,
@@ -128,7 +132,8 @@ def login(
     user = result.user
     if user is None:
         session.commit()  # the failure counts and any lockout (rows of the store, shared by every process)
-        context = {"next": safe_next(next), "error": result.message(now), "username": username}
+        error = result.message(now, gettext_for(request, None))
+        context = {"next": safe_next(next), "error": error, "username": username}
         code = status.HTTP_429_TOO_MANY_REQUESTS if result.locked_until else status.HTTP_401_UNAUTHORIZED
         response = render(request, "login.html", context, status_code=code)
         if result.locked_until is not None:
@@ -186,10 +191,13 @@ async def ticket_queue(
     if not request.session.get("flash"):
         who = await state.hot.session_user(request.session.get(SESSION_KEY))
         if who is not None and who.allows("tickets:read"):
-            key = _queue_key(who.user_id, who.username, who.role, who.display_name, params, offset)
+            language = choose_language(
+                who.language, request.headers.get("accept-language"), state.settings.site.language
+            )
+            key = _queue_key(who.user_id, who.username, who.role, who.display_name, language, params, offset)
             found = state.caches.get(QUEUE_CACHE).get(key, who.version)
             if found is not None:
-                return _queue_response(request, found)
+                return _queue_response(request, found, language)
     return await run_in_threadpool(_queue_page, request, state, params, offset)
 
 
@@ -198,14 +206,21 @@ QUEUE_CACHE = "queue-page"
 
 
 def _queue_key(  # noqa: PLR0917  (the parts of the key)
-    user_id: int, username: str, role: str, display_name: str, params: QueueParams, offset: int
+    user_id: int,
+    username: str,
+    role: str,
+    display_name: str,
+    language: str,
+    params: QueueParams,
+    offset: int,
 ) -> tuple[object, ...]:
-    return (user_id, username, role, display_name, tuple(params.items()), offset)
+    return (user_id, username, role, display_name, language, tuple(params.items()), offset)
 
 
-def _queue_response(request: Request, page: QueuePage) -> Response:
+def _queue_response(request: Request, page: QueuePage, language: str) -> Response:
     """The page with this request's CSRF token and the SLA clocks as they read now."""
-    return HTMLResponse(page.fill(csrf_token(request), utcnow()))
+    headers = {"Content-Language": html_lang(language), "Vary": "Accept-Language"}
+    return HTMLResponse(page.fill(csrf_token(request), utcnow()), headers=headers)
 
 
 def _queue_page(request: Request, state: AppState, params: QueueParams, offset: int) -> Response:
@@ -229,7 +244,9 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
         flashes = request.session.pop("flash", [])
         version = store_version(session)
         cache = state.caches.get(QUEUE_CACHE)
-        key = _queue_key(user.id, user.username, user.role, user.display_name, params, offset)
+        language = request_language(request, user)
+        key = _queue_key(user.id, user.username, user.role, user.display_name, language, params, offset)
+        gettext = translations(language).gettext
 
         def build() -> QueuePage:
             page = queries.list_tickets(
@@ -250,16 +267,17 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "statuses": ("all", *STATUS_FILTERS),
                 "priorities": list(Priority),
                 "categories": list(Category),
+                "check_title": check_title_for(state.ports, language),
                 "sorts": SORTS,
                 "status_counts": status_counts(page.facets.by_status),
                 "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
                 "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
             }
-            html = templates().get_template("tickets.html").render(context)
-            return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items]))
+            html = templates(language).get_template("tickets.html").render(context)
+            return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items], gettext))
 
         cached = build() if flashes else cache.get_or_build(key, version, build)
-        return _queue_response(request, cached)
+        return _queue_response(request, cached, language)
 
 
 @router.get("/tickets/{ticket_id}")
@@ -276,6 +294,7 @@ def ticket_page(
     ticket = detail.ticket
     lifecycle = Lifecycle(service)
     latest = detail.latest
+    language = request_language(request, user)
     return render(
         request,
         "ticket.html",
@@ -286,15 +305,17 @@ def ticket_page(
             "evidence": evidence_view(latest.evidence if latest else None),
             "audit": [(entry, audit_summary(entry.action, entry.detail)) for entry in detail.audit],
             "can_act": can_act(user),
+            "check_title": check_title_for(app_state(request).ports, language)(ticket.check_id),
             "runbook": runbook_panel(
                 ticket.runbook_id,
                 settings.runbooks_dir,
                 done=done_steps(service.session, ticket_id, ticket.runbook_id or "")
                 if can_act(user)
                 else None,
+                language=language,
             ),
             "diagnostics": diagnostics_view(diagnostics_of(service.session, ticket_id)),
-            "clock": sla_clock(ticket, utcnow()),
+            "clock": sla_clock(ticket, utcnow(), gettext_for(request, user)),
             "transitions": [
                 to for to in TRANSITIONS.get(ticket.status, ()) if to != TicketStatus.ACKNOWLEDGED
             ],
@@ -313,3 +334,4 @@ router.include_router(actions.router)
 router.include_router(report.router)
 router.include_router(runbook_actions.router)
 router.include_router(daily_reports.router)
+router.include_router(profile.router)

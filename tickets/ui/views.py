@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +12,20 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 
+from core.i18n import N_, Gettext
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
-from runbooks.library import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
+from runbooks.library import (
+    OPEN_SECTIONS,
+    Runbook,
+    RunbookError,
+    load_runbooks,
+    render_sections,
+    translated,
+)
 from runbooks.models import TicketDiagnostic
 from runbooks.steps import render_checklist_section, steps
 from tickets.models import Ticket
+from tickets.ports import Ports
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +115,17 @@ def _runbook_summary(action: str, detail: dict[str, Any]) -> list[str] | None:
     return parts or None
 
 
+def check_title_for(ports: Ports, language: str) -> Callable[[str | None], str | None]:
+    """A check's title in ``language`` by its id, where its check definition has one (``title_zh``,
+    ``title_zh_tw``); None otherwise (the page shows the check id, and the ticket's English title)."""
+    titles = ports.check_titles() if ports.check_titles is not None and language != "en" else {}
+
+    def title(check_id: str | None) -> str | None:
+        return titles.get(check_id or "", {}).get(language)
+
+    return title
+
+
 @dataclass(frozen=True, slots=True)
 class RunbookPanel:
     """The ticket's runbook as the page shows it: found (with its sections), missing, or unreadable."""
@@ -127,9 +147,14 @@ STEP_FORM = "runbook-steps"
 
 
 def runbook_panel(
-    runbook_id: str | None, extra_dir: Path | None = None, *, done: Collection[str] | None = None
+    runbook_id: str | None,
+    extra_dir: Path | None = None,
+    *,
+    done: Collection[str] | None = None,
+    language: str = "en",
 ) -> RunbookPanel | None:
-    """None when the ticket links no runbook; otherwise the runbook, or why it cannot be shown.
+    """None when the ticket links no runbook; otherwise the runbook (in ``language`` where it has a
+    translation, ``runbooks.library.translated``), or why it cannot be shown.
 
     ``done``: the steps ticked so far, for a viewer who may tick them (checklist items become buttons);
     None renders the checklist read-only."""
@@ -137,6 +162,7 @@ def runbook_panel(
         return None
     try:
         runbook = load_runbooks(extra_dir).get(runbook_id)
+        runbook = runbook if runbook is None else translated(runbook, language)
     except RunbookError as exc:
         return RunbookPanel(runbook_id, error=str(exc))
     if runbook is None:
@@ -203,15 +229,15 @@ class SlaClock:
     due_at: datetime | None = None
 
 
-def _span(seconds: float) -> str:
+def _span(seconds: float, gettext: Gettext) -> str:
     minutes = int(abs(seconds) // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{days}d {hours}h"
+        return gettext("%(days)dd %(hours)dh") % {"days": days, "hours": hours}
     if hours:
-        return f"{hours}h {mins:02d}m"
-    return f"{mins}m"
+        return gettext("%(hours)dh %(minutes)02dm") % {"hours": hours, "minutes": mins}
+    return gettext("%(minutes)dm") % {"minutes": mins}
 
 
 class SlaFacts(Protocol):
@@ -251,28 +277,40 @@ class ClockFacts:
         )
 
 
-def clock_html(clock: SlaClock) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def clock_html(clock: SlaClock, gettext: Gettext = _same) -> str:
     """A queue row's SLA cell content (the ``clock`` span)."""
-    title = f' title="due {clock.due_at.strftime("%Y-%m-%d %H:%M UTC")}"' if clock.due_at else ""
+    title = ""
+    if clock.due_at is not None:
+        due = gettext("due %(when)s") % {"when": clock.due_at.strftime("%Y-%m-%d %H:%M UTC")}
+        title = f' title="{escape(due)}"'
     return f'<span class="clock {escape(clock.css)}"{title}>{escape(clock.text)}</span>'
 
 
-def sla_clock(ticket: SlaFacts, now: datetime) -> SlaClock:
-    """From the stored SLA columns (no calendar arithmetic per row): due in / overdue by / paused / met."""
+def sla_clock(ticket: SlaFacts, now: datetime, gettext: Gettext = _same) -> SlaClock:
+    """From the stored SLA columns (no calendar arithmetic per row): due in / overdue by / paused / met;
+    the text in ``gettext``'s language."""
+    _ = gettext
     if not ticket.is_open:
-        return SlaClock("met" if ticket.sla_state != "breached" else "breached", f"sla-{ticket.sla_state}")
+        met = ticket.sla_state != "breached"
+        return SlaClock(_("met") if met else _("breached"), f"sla-{ticket.sla_state}")
     if ticket.sla_state == "paused":
-        return SlaClock("paused", "sla-paused")
+        return SlaClock(_("paused"), "sla-paused")
     responding = ticket.acknowledged_at is None and ticket.sla_response_due_at is not None
     due = ticket.sla_response_due_at if responding else ticket.sla_resolution_due_at
     if due is None:
         return SlaClock("-", "sla-none")
-    what = "response" if responding else "fix"
     left = (due - now).total_seconds()
+    span = {"span": _span(left, gettext)}
     if left < 0:
-        return SlaClock(f"{what} overdue {_span(left)}", "sla-breached", due)
+        text = _("response overdue %(span)s") if responding else _("fix overdue %(span)s")
+        return SlaClock(text % span, "sla-breached", due)
     css = "sla-at_risk" if ticket.sla_state == "at_risk" else "sla-ok"
-    return SlaClock(f"{what} due in {_span(left)}", css, due)
+    text = _("response due in %(span)s") if responding else _("fix due in %(span)s")
+    return SlaClock(text % span, css, due)
 
 
 FOREVER = datetime.max.replace(tzinfo=UTC)
@@ -296,28 +334,29 @@ class LiveClocks:
     """The SLA cells of a cached queue page: recomputed when one of them would read differently, else
     reused (the same text :func:`sla_clock` gives at that moment)."""
 
-    def __init__(self, facts: Sequence[SlaFacts]) -> None:
+    def __init__(self, facts: Sequence[SlaFacts], gettext: Gettext = _same) -> None:
         self.facts = facts
+        self.gettext = gettext
         self._cells: tuple[list[str], datetime, datetime] | None = None
 
     def cells(self, now: datetime) -> list[str]:
         current = self._cells  # one read: another thread may replace it meanwhile
         if current is not None and current[1] <= now < current[2]:
             return current[0]
-        cells = [clock_html(sla_clock(facts, now)) for facts in self.facts]
+        cells = [clock_html(sla_clock(facts, now, self.gettext), self.gettext) for facts in self.facts]
         until = min((clock_until(facts, now) for facts in self.facts), default=FOREVER)
         self._cells = (cells, now, until)
         return cells
 
 
 SORTS: tuple[tuple[str, str], ...] = (
-    ("priority", "priority"),
-    ("sla_due", "SLA due"),
-    ("oldest", "oldest first"),
-    ("newest", "newest first"),
-    ("last_seen", "last seen"),
+    ("priority", N_("priority")),
+    ("sla_due", N_("SLA due")),
+    ("oldest", N_("oldest first")),
+    ("newest", N_("newest first")),
+    ("last_seen", N_("last seen")),
 )
-"""The queue's sort orders (``tickets.queries.SortKey``) with their labels."""
+"""The queue's sort orders (``tickets.queries.SortKey``) with their labels (translated where shown)."""
 
 
 def queue_url(params: dict[str, str], **change: Any) -> str:

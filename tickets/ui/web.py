@@ -12,7 +12,7 @@ import hmac
 import secrets
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,10 +21,14 @@ from urllib.parse import quote
 from fastapi import Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 
+from core.i18n import LANGUAGE_NAMES, Gettext, Language, choose_language, html_lang, translations
 from tickets.api.deps import ACTING_ROLES, SessionDep
+from tickets.api.state import app_state
 from tickets.auth import user_for_session
 from tickets.cache import wrote
+from tickets.i18n import word
 from tickets.models import User
 from tickets.outbox import format_amount
 from tickets.sessions import plausible_session_id
@@ -42,12 +46,36 @@ def _money(value: Decimal | None) -> str:
 
 
 @cache
-def templates() -> Jinja2Templates:
-    """The UI's templates (autoescaped: every ``.html`` template escapes what it prints)."""
-    tpl = Jinja2Templates(directory=TEMPLATES_DIR)
-    tpl.env.filters["when"] = _when
-    tpl.env.filters["money"] = _money
-    return tpl
+def templates(language: str = "en") -> Jinja2Templates:
+    """The UI's templates in one language (autoescaped: every ``.html`` template escapes what it prints).
+
+    One Jinja2 environment per language, with that language's catalog installed (newstyle gettext:
+    ``_("...")`` and ``{% trans %}`` blocks, placeholders escaped): pages rendered at once in several
+    threads for readers of different languages never share a translation."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, extensions=["jinja2.ext.i18n"])
+    env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks' whitespace collapsed, as extracted
+    catalog = translations(language)
+    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]  # the i18n extension's
+    env.filters["when"] = _when
+    env.filters["money"] = _money
+    env.filters["word"] = partial(word, catalog.gettext)
+    env.globals["html_lang"] = html_lang(language)
+    env.globals["language"] = language
+    env.globals["language_names"] = LANGUAGE_NAMES
+    return Jinja2Templates(env=env)
+
+
+def request_language(request: Request, user: User | None) -> Language:
+    """The language to answer ``request`` in: ``user``'s choice, else the browser's ``Accept-Language``,
+    else the site's ``site.language``."""
+    site = app_state(request).settings.site.language
+    return choose_language(user.language if user else None, request.headers.get("accept-language"), site)
+
+
+def gettext_for(request: Request, user: User | None) -> Gettext:
+    """The translation function of the request's language (for texts built in Python: flash messages,
+    form errors)."""
+    return translations(request_language(request, user)).gettext
 
 
 class LoginRequired(Exception):
@@ -134,10 +162,19 @@ def render(
 ) -> Response:
     flashes = request.session.pop("flash", [])
     full = {"csrf": csrf_token(request), "flashes": flashes, "user": None, **context}
-    return templates().TemplateResponse(request, name, full, status_code=status_code)
+    user = full["user"]
+    language = request_language(request, user if isinstance(user, User) else None)
+    response = templates(language).TemplateResponse(request, name, full, status_code=status_code)
+    response.headers["Content-Language"] = html_lang(language)
+    response.headers["Vary"] = "Accept-Language"  # the same URL reads differently per browser language
+    return response
 
 
 def render_error(request: Request, status_code: int, message: str) -> Response:
-    """An error as a page of the UI (a browser gets this instead of the API's JSON body)."""
-    context = {"title": HTTPStatus(status_code).phrase, "message": message, "status_code": status_code}
+    """An error as a page of the UI (a browser gets this instead of the API's JSON body), its title and a
+    message the catalogs know in the reader's language."""
+    _ = translations(request_language(request, None)).gettext
+    title = _(HTTPStatus(status_code).phrase)
+    shown = _(message) if message else message  # gettext("") is the catalog's header, not a message
+    context = {"title": title, "message": shown, "status_code": status_code}
     return render(request, "error.html", context, status_code=status_code)
