@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from core.session import make_engine, session_factory
@@ -176,6 +176,27 @@ def facts(result: CheckResult) -> tuple[Any, ...]:
     )
 
 
+def summarize(lines: int, args: argparse.Namespace, inc: list[Cost], full: list[Cost]) -> dict[str, Any]:
+    """Medians over the passes and the full/incremental ratios."""
+
+    def median(costs: list[Cost]) -> dict[str, float]:
+        return {
+            a: float(statistics.median(getattr(c, a) for c in costs)) for a in ("cpu_s", "rows", "wall_s")
+        }
+
+    inc_m, full_m = median(inc), median(full)
+    return {
+        "lines": lines,
+        "new_lines_per_pass": args.new_lines,
+        "passes": args.passes,
+        "incremental": inc_m,
+        "full": full_m,
+        "cpu_ratio": round(full_m["cpu_s"] / max(inc_m["cpu_s"], 1 / TICK), 1),
+        "rows_ratio": round(full_m["rows"] / max(inc_m["rows"], 1), 1),
+        "load_average_after": os.getloadavg(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -229,20 +250,7 @@ def main() -> None:
         source.dispose()
         admin.dispose()
 
-        def median(costs: list[Cost], attr: str) -> float:
-            return float(statistics.median(getattr(c, attr) for c in costs))
-
-        summary = {
-            "lines": lines,
-            "new_lines_per_pass": args.new_lines,
-            "passes": args.passes,
-            "incremental": {a: median(inc_costs, a) for a in ("cpu_s", "rows", "wall_s")},
-            "full": {a: median(full_costs, a) for a in ("cpu_s", "rows", "wall_s")},
-            "load_average_after": os.getloadavg(),
-        }
-        inc_cpu = max(summary["incremental"]["cpu_s"], 1 / TICK)  # type: ignore[index]
-        summary["cpu_ratio"] = round(summary["full"]["cpu_s"] / inc_cpu, 1)  # type: ignore[index]
-        summary["rows_ratio"] = round(summary["full"]["rows"] / max(summary["incremental"]["rows"], 1), 1)  # type: ignore[index]
+        summary = summarize(lines, args, inc_costs, full_costs)
         print(json.dumps(summary, indent=2))
     finally:
         if not args.keep:

@@ -5,6 +5,8 @@ spread over priorities, categories, sources, queues and assignees, with SLA dead
 with uvicorn ``--workers`` on 127.0.0.1, logs in for a session cookie and makes an API token, then runs
 wrk against each scenario for ``--duration`` seconds (after ``--warmup`` seconds of the same load, not
 measured: each worker builds its cached responses once) and prints requests/s and latency percentiles.
+Meanwhile a writer changes one open ticket ``--writes-per-s`` times a second (default 5: agents working
+while others browse; each change moves the tickets version as the app's writes do; 0 for read-only).
 
     apt-get install -y wrk
     .venv/bin/python bench/queue_load.py --tickets 100000 --connections 50 --duration 15 --workers 2
@@ -197,8 +199,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--writes-per-s",
         type=float,
-        default=0.0,
-        help="meanwhile change one open ticket this often (each change invalidates every cached response)",
+        default=5.0,
+        help="meanwhile change one open ticket this often (agents working while others browse; 0: read-only)",
     )
     parser.add_argument(
         "--uncached",
@@ -309,6 +311,7 @@ class Writer:
 
         from core.session import make_engine
         from core.vocabulary import OPEN_STATUSES
+        from tickets.cache import bump_version
         from tickets.models import Ticket
 
         engine = make_engine(self.url)
@@ -320,6 +323,7 @@ class Writer:
                 conn.execute(
                     update(Ticket).where(Ticket.id == rng.choice(ids)).values(last_seen_at=func.now())
                 )
+                bump_version(conn)  # as the app does for a write on a bare connection (tickets/cache.py)
             self.changes += 1
         engine.dispose()
 

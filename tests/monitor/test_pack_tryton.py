@@ -676,8 +676,8 @@ def test_the_incremental_tryton_checks_equal_a_full_scan(tryton: Copy, tmp_path:
         assert run_incremental_check(spec, engine, factory).mode == "full"
         line = tryton.scalar(POSTED_LINE.format("MAX"))
         tryton.write(
-            "INSERT INTO account_move_line (move, account, debit, credit, create_date, create_uid) "
-            f"SELECT move, account, 7, 2, NOW(), 0 FROM account_move_line WHERE id = {line}"
+            "INSERT INTO account_move_line (move, account, debit, credit, create_date, create_uid, state) "
+            f"SELECT move, account, 7, 2, NOW(), 0, state FROM account_move_line WHERE id = {line}"
         )
         added = run_incremental_check(spec, engine, factory)
         assert added.mode == "incremental" and len(same(added)) == 1
