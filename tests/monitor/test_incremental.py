@@ -11,17 +11,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.session import make_engine, session_factory
+from hypercare.config import Settings
 from hypercare.demo.builder import DemoErp
 from monitor.checks import CheckDefinitionError, load_pack, parse_checks, run_check
 from monitor.incremental import DRIFT_METRIC, ROWS_METRIC, Outcome, run_incremental_check
 from monitor.results import CheckResult
 from monitor.sources import source_engine
+from monitor.units import build_units
 from tests.demo_erp import DemoErpFactory
 from tests.servers import fresh_database
 
@@ -220,3 +223,19 @@ checks:
         parse_checks(pack, "t.yaml")
     with pytest.raises(CheckDefinitionError, match="watermark name"):
         parse_checks(pack.replace(":today", "'2020-01-01'").replace("{inv:", "{Inv:"), "t.yaml")
+
+
+def test_the_scheduler_unit_of_an_incremental_check_keeps_its_state_in_the_store(
+    erp: DemoErp, store: sessionmaker[Session], tmp_path: Path
+) -> None:
+    settings = Settings(sources={"erp": {"url": erp.erp_url}}, data_dir=tmp_path)  # type: ignore[arg-type]
+    with httpx.Client() as client:
+        units = build_units(settings, [SPEC], http_client=client, store=store)
+        plain = build_units(settings, [SPEC], http_client=client)
+    unit = next(u for u in units if u.key == f"check:{SPEC.id}")
+    first, second = unit.run(datetime.now(UTC)), unit.run(datetime.now(UTC))
+    modes = [next(s.labels["mode"] for s in c.samples if s.name == ROWS_METRIC) for c in (first, second)]
+    assert modes == ["full", "incremental"]
+    assert [r.status for r in second.results] == ["pass"]
+    without_store = next(u for u in plain if u.key == f"check:{SPEC.id}").run(datetime.now(UTC))
+    assert {s.name for s in without_store.samples} == {"hypercare_check_duration_seconds"}  # read in full
