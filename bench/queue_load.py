@@ -1,10 +1,11 @@
 """Queue page and list API under load: 100,000 tickets in PostgreSQL, wrk with 50 connections on loopback.
 
-Builds ``hc_bench_queue`` (migrated, then ``--tickets`` tickets: 10% open, the rest resolved or closed,
-spread over priorities, categories, sources, queues and assignees, with SLA deadlines), serves Hypercare
-with uvicorn ``--workers`` on 127.0.0.1, logs in for a session cookie and makes an API token, then runs
-wrk against each scenario for ``--duration`` seconds (after ``--warmup`` seconds of the same load, not
-measured: each worker builds its cached responses once) and prints requests/s and latency percentiles.
+Builds ``--database`` (default ``hc_bench_queue``; migrated, then ``--tickets`` tickets: 10% open, the
+rest resolved or closed, spread over priorities, categories, sources, queues and assignees, with SLA
+deadlines), serves Hypercare with uvicorn ``--workers`` on 127.0.0.1, logs in for a session cookie and
+makes an API token, then runs wrk against each scenario for ``--duration`` seconds (after ``--warmup``
+seconds of the same load, not measured: each worker builds its cached responses once) and prints
+requests/s and latency percentiles.
 Meanwhile a writer changes one open ticket ``--writes-per-s`` times a second (default 5: agents working
 while others browse; each change moves the tickets version as the app's writes do; 0 for read-only).
 
@@ -194,7 +195,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=20, help="connections per worker (pool_size)")
     parser.add_argument("--wrk-cpu", type=int, help="pin wrk to this CPU")
     parser.add_argument(
-        "--reuse-db", action="store_true", help="reuse hc_bench_queue when it holds --tickets tickets"
+        "--reuse-db", action="store_true", help="reuse --database when it holds --tickets tickets"
+    )
+    parser.add_argument(
+        "--database",
+        default="hc_bench_queue",
+        help="the benchmark's database (dropped and rebuilt): a name of its own per concurrent run",
     )
     parser.add_argument(
         "--writes-per-s",
@@ -216,11 +222,11 @@ def main() -> None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     if args.tickets > 1_000_000 or args.duration > 120:
         raise SystemExit("bounded: at most 1,000,000 tickets and 120 s per scenario")
-    ticket_id = reused(args.tickets) if args.reuse_db else None
+    ticket_id = reused(args.tickets, args.database) if args.reuse_db else None
     if ticket_id is None:
-        url = fresh_database("hc_bench_queue")
+        url = fresh_database(args.database)
         ticket_id = populate(url, args.tickets)
-    url = f"{PG}/hc_bench_queue"
+    url = f"{PG}/{args.database}"
     settled = settle(url)
     results: dict[str, Any] = {
         "tickets": args.tickets,
@@ -355,12 +361,12 @@ def settle(url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def reused(count: int) -> int | None:
-    """An open ticket's id of the existing ``hc_bench_queue`` if it holds ``count`` tickets, else None."""
+def reused(count: int, database: str) -> int | None:
+    """An open ticket's id of the existing ``database`` if it holds ``count`` tickets, else None."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    engine = create_engine(f"{PG}/hc_bench_queue")
+    engine = create_engine(f"{PG}/{database}")
     try:
         with engine.connect() as conn:
             if conn.scalar(text("SELECT count(*) FROM ticket")) != count:
@@ -373,7 +379,7 @@ def reused(count: int) -> int | None:
     from core.session import make_engine
     from hypercare.store import upgrade
 
-    store = make_engine(f"{PG}/hc_bench_queue")
+    store = make_engine(f"{PG}/{database}")
     upgrade(store)  # migrations added since it was built
     store.dispose()
     return ticket_id
