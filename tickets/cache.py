@@ -169,10 +169,7 @@ def _before_commit(session: Session) -> None:
         return  # a SAVEPOINT released: the transaction goes on
     session.flush()  # what commit would flush after this hook: marks the session if it is a tracked write
     if session.info.pop(_CHANGED, False):
-        conn = session.connection()
-        if random.randrange(COMPACT_EVERY) == 0 and _table_exists(conn, "ticket_facet_count"):  # noqa: S311
-            compact_facets(conn)
-        _bump(conn)
+        _bump(session.connection())
 
 
 def _after_commit(session: Session) -> None:
@@ -246,9 +243,12 @@ def _table_exists(conn: Connection, name: str) -> bool:
 
 
 def _bump(conn: Connection) -> None:
-    """One more on one shard of the counter, in the connection's transaction."""
+    """One more on one shard of the counter, in the connection's transaction (and, about once in
+    :data:`COMPACT_EVERY`, the facet rows folded first)."""
     if not _version_table_exists(conn):
         return
+    if random.randrange(COMPACT_EVERY) == 0 and _table_exists(conn, "ticket_facet_count"):  # noqa: S311
+        compact_facets(conn)
     cursor = conn.connection.cursor()
     shard = random.randrange(SHARDS)  # noqa: S311  (spreads writers over rows; nothing secret)
     try:  # the DBAPI cursor: no statement events, no parameters (the shard is a literal int)
