@@ -1,10 +1,13 @@
 """Queue page and list API under load: 100,000 tickets in PostgreSQL, wrk with 50 connections on loopback.
 
-Builds ``hc_bench_queue`` (migrated, then ``--tickets`` tickets: 10% open, the rest resolved or closed,
-spread over priorities, categories, sources, queues and assignees, with SLA deadlines), serves Hypercare
-with uvicorn ``--workers`` on 127.0.0.1, logs in for a session cookie and makes an API token, then runs
-wrk against each scenario for ``--duration`` seconds (after ``--warmup`` seconds of the same load, not
-measured: each worker builds its cached responses once) and prints requests/s and latency percentiles.
+Builds ``--database`` (default ``hc_bench_queue``; migrated, then ``--tickets`` tickets: 10% open, the
+rest resolved or closed, spread over priorities, categories, sources, queues and assignees, with SLA
+deadlines), serves Hypercare with uvicorn ``--workers`` on 127.0.0.1, logs in for a session cookie and
+makes an API token, then runs wrk against each scenario for ``--duration`` seconds (after ``--warmup``
+seconds of the same load, not measured: each worker builds its cached responses once) and prints
+requests/s and latency percentiles.
+Meanwhile a writer changes one open ticket ``--writes-per-s`` times a second (default 5: agents working
+while others browse; each change moves the tickets version as the app's writes do; 0 for read-only).
 
     apt-get install -y wrk
     .venv/bin/python bench/queue_load.py --tickets 100000 --connections 50 --duration 15 --workers 2
@@ -192,13 +195,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=20, help="connections per worker (pool_size)")
     parser.add_argument("--wrk-cpu", type=int, help="pin wrk to this CPU")
     parser.add_argument(
-        "--reuse-db", action="store_true", help="reuse hc_bench_queue when it holds --tickets tickets"
+        "--reuse-db", action="store_true", help="reuse --database when it holds --tickets tickets"
+    )
+    parser.add_argument(
+        "--database",
+        default="hc_bench_queue",
+        help="the benchmark's database (dropped and rebuilt): a name of its own per concurrent run",
     )
     parser.add_argument(
         "--writes-per-s",
         type=float,
-        default=0.0,
-        help="meanwhile change one open ticket this often (each change invalidates every cached response)",
+        default=5.0,
+        help="meanwhile change one open ticket this often (agents working while others browse; 0: read-only)",
     )
     parser.add_argument(
         "--uncached",
@@ -214,11 +222,11 @@ def main() -> None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     if args.tickets > 1_000_000 or args.duration > 120:
         raise SystemExit("bounded: at most 1,000,000 tickets and 120 s per scenario")
-    ticket_id = reused(args.tickets) if args.reuse_db else None
+    ticket_id = reused(args.tickets, args.database) if args.reuse_db else None
     if ticket_id is None:
-        url = fresh_database("hc_bench_queue")
+        url = fresh_database(args.database)
         ticket_id = populate(url, args.tickets)
-    url = f"{PG}/hc_bench_queue"
+    url = f"{PG}/{args.database}"
     settled = settle(url)
     results: dict[str, Any] = {
         "tickets": args.tickets,
@@ -309,6 +317,7 @@ class Writer:
 
         from core.session import make_engine
         from core.vocabulary import OPEN_STATUSES
+        from tickets.cache import bump_version
         from tickets.models import Ticket
 
         engine = make_engine(self.url)
@@ -320,6 +329,7 @@ class Writer:
                 conn.execute(
                     update(Ticket).where(Ticket.id == rng.choice(ids)).values(last_seen_at=func.now())
                 )
+                bump_version(conn)  # as the app does for a write on a bare connection (tickets/cache.py)
             self.changes += 1
         engine.dispose()
 
@@ -328,11 +338,13 @@ def settle(url: str) -> dict[str, int]:
     """Bring the store to the state a running server keeps it in: housekeeping passes (auto-close of
     tickets resolved long ago, escalation and SLA flags) until one changes nothing. The generated tickets
     span 90 days nobody served, so the server's own delivery loop would otherwise spend the measured
-    seconds catching up (500 auto-closes per pass, each pass a new tickets version)."""
+    seconds catching up (500 auto-closes per pass, each pass a new tickets version). Then the facet rows
+    the load and the passes appended are folded, as a server's own writes fold them now and then."""
     from core.session import make_engine, session_factory
     from hypercare.config import Settings
     from tickets.audit_chain import use_keyring
     from tickets.audit_keys import Keyring
+    from tickets.cache import compact_facets
     from tickets.escalation import housekeeping
 
     settings = Settings(database_url=url)
@@ -346,17 +358,19 @@ def settle(url: str) -> dict[str, int]:
             totals["closed"] += report.closed
             totals["escalated"] += report.escalated
             if not (report.closed or report.escalated):
+                with engine.begin() as conn:  # as a running server's writes keep them (tickets/cache.py)
+                    compact_facets(conn)
                 return totals
     finally:
         engine.dispose()
 
 
-def reused(count: int) -> int | None:
-    """An open ticket's id of the existing ``hc_bench_queue`` if it holds ``count`` tickets, else None."""
+def reused(count: int, database: str) -> int | None:
+    """An open ticket's id of the existing ``database`` if it holds ``count`` tickets, else None."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    engine = create_engine(f"{PG}/hc_bench_queue")
+    engine = create_engine(f"{PG}/{database}")
     try:
         with engine.connect() as conn:
             if conn.scalar(text("SELECT count(*) FROM ticket")) != count:
@@ -369,7 +383,7 @@ def reused(count: int) -> int | None:
     from core.session import make_engine
     from hypercare.store import upgrade
 
-    store = make_engine(f"{PG}/hc_bench_queue")
+    store = make_engine(f"{PG}/{database}")
     upgrade(store)  # migrations added since it was built
     store.dispose()
     return ticket_id

@@ -61,6 +61,7 @@ __all__ = [
     "load_pack",
     "load_path",
     "parse_checks",
+    "read_rows",
     "reason",
     "run_check",
     "shipped_packs",
@@ -266,15 +267,26 @@ def fetch_rows(
     problem = query_refusal(sql, engine.dialect.name)
     if problem is not None:
         raise CheckDefinitionError(f"{check_id}: refused: {problem}")
-    stmt = _statement(check_id, sql, values)
     with engine.connect() as conn:
         try:
             make_read_only(conn, timeout_s)
-            result = conn.execute(stmt)
-            columns = list(result.keys())
-            rows = [tuple(row) for row in result.fetchmany(cap + 1)]
+            return read_rows(conn, check_id, sql, values, cap=cap)
         finally:
             conn.rollback()  # nothing to keep: a check never writes
+
+
+def read_rows(
+    conn: Connection, check_id: str, sql: str, values: Mapping[str, Any], *, cap: int = ROW_CAP
+) -> Rows:
+    """One query on a connection already made read-only (:func:`make_read_only`); at most ``cap`` rows.
+
+    The query is judged by the read-only allow-list in the connection's dialect first."""
+    problem = query_refusal(sql, conn.dialect.name)
+    if problem is not None:
+        raise CheckDefinitionError(f"{check_id}: refused: {problem}")
+    result = conn.execute(_statement(check_id, sql, values))
+    columns = list(result.keys())
+    rows = [tuple(row) for row in result.fetchmany(cap + 1)]
     return Rows(columns, rows[:cap], truncated=len(rows) > cap)
 
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.checks import CheckSpec, run_check
+from monitor.incremental import run_incremental_check
 from monitor.models import CheckResultRow, CheckRun, MetricSampleRow, Source
 from monitor.probes import run_probe
 from monitor.reconcile import run_reconcile
@@ -130,17 +131,37 @@ def run_configured_check(
 
 
 def check_collection(
-    settings: MonitorConfig, spec: CheckSpec, *, now: datetime, timeout_s: float | None = None
+    settings: MonitorConfig,
+    spec: CheckSpec,
+    *,
+    now: datetime,
+    timeout_s: float | None = None,
+    store: sessionmaker[Session] | None = None,
 ) -> Collection:
-    """One check as a collection of its own (the scheduler's unit of work), logged like a pass's."""
+    """One check as a collection of its own (the scheduler's unit of work), logged like a pass's.
+
+    With ``store``, a check that declares ``incremental:`` reads only what changed since its last pass
+    (:mod:`monitor.incremental`, its state kept in the store); without, every check reads in full."""
     engines: dict[str, Engine] = {}
+    samples: list[MetricSample] = []
     try:
-        result = run_configured_check(settings, spec, now=now, engines=engines, timeout_s=timeout_s)
+        source = settings.sources.get(spec.source)
+        if spec.incremental is not None and store is not None and source is not None:
+            problem = _connect(spec.source, settings, engines)
+            if problem is not None:
+                result = _unconfigured(spec, now, problem)
+            else:
+                limit = source.statement_timeout_s
+                limit = limit if timeout_s is None else min(timeout_s, limit)
+                outcome = run_incremental_check(spec, engines[spec.source], store, now=now, timeout_s=limit)
+                result, samples = outcome.result, outcome.samples
+        else:
+            result = run_configured_check(settings, spec, now=now, engines=engines, timeout_s=timeout_s)
     finally:
         for engine in engines.values():
             engine.dispose()
     out = Collection()
-    _record(out, result, [_duration_sample(result)], None)
+    _record(out, result, [_duration_sample(result), *samples], None)
     return out
 
 

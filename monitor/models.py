@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, JSONType, Money, UTCDateTime, utcnow
@@ -103,3 +103,36 @@ class WorkLease(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckWatermark(Base):
+    """Where an incremental check or volume watch stands (monitor/incremental.py): the high-water mark of
+    each watched table at its last pass, the columns of the rows it keeps, and its last full pass."""
+
+    __tablename__ = "check_watermark"
+    __table_args__ = (UniqueConstraint("unit_id", "source"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(140))
+    source: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the definition: a changed check starts over with a full pass."""
+    marks: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    columns: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    last_pass_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_full_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_drift: Mapped[int] = mapped_column(Integer, default=0)
+    """Entities the last full pass found different from the incremental state (0: none)."""
+
+
+class CheckEntityState(Base):
+    """The rows an incremental check's query returns for one entity, as its last pass read them."""
+
+    __tablename__ = "check_entity_state"
+    __table_args__ = (UniqueConstraint("unit_id", "source", "entity"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(140))
+    source: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(500))
+    """The entity's ``by`` values as a JSON list."""
+    rows: Mapped[list[list[Any]]] = mapped_column(JSONType, default=list)
+    """Each row's values in the order of :attr:`CheckWatermark.columns`."""

@@ -19,6 +19,7 @@ from monitor.readonly import check_query
 
 _RELATIVE = re.compile(r"^(now|today)(?:\s*([+-])\s*(\d+)\s*([smhd]))?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_CLOCK = re.compile(r":(now|today|as_of)\b")
 
 
 class CheckDefinitionError(ValueError):
@@ -97,6 +98,57 @@ class CompareColumn(BaseModel):
 
 Discrepancy = Literal["missing_left", "missing_right", "different"]
 
+_MARK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Incremental(BaseModel):
+    """How a check or volume watch reads only what changed since its last pass (monitor/incremental.py).
+
+    ``watermarks`` name, per watched table, a SELECT of one value that only grows: the table's high-water
+    mark (``SELECT MAX(id) FROM journal_line``, a write timestamp). A pass reads each mark (``to``) and binds
+    ``:<name>_from`` (the mark of the last pass) and ``:<name>_to``; ``changed`` returns the ``by`` columns of
+    every entity a row in those windows touches, and ``sql`` returns the rows of the full query for exactly
+    those entities (all their rows, old and new). The store keeps each entity's rows; what a watermark
+    cannot see (a delete, an edit that does not move the mark) is caught by the full pass every
+    ``full_every``, which also reports the drift it found.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    watermarks: dict[str, str] = Field(min_length=1)
+    changed: str = Field(min_length=1)
+    sql: str = Field(min_length=1)
+    by: tuple[str, ...] = ()
+    """The columns naming an entity; the check's ``key_columns`` (a watch's bucket column) unless given."""
+    full_every: str = "24h"
+
+    @field_validator("watermarks")
+    @classmethod
+    def _marks(cls, marks: dict[str, str]) -> dict[str, str]:
+        for name, sql in marks.items():
+            if not _MARK_NAME.match(name):
+                raise ValueError(f"watermark name {name!r}: lower-case letters, digits and _ only")
+            check_query(sql)
+        return marks
+
+    @field_validator("changed", "sql")
+    @classmethod
+    def _read_only(cls, sql: str) -> str:
+        return check_query(sql)
+
+    @field_validator("full_every")
+    @classmethod
+    def _full_every(cls, value: str) -> str:
+        try:
+            parse_interval(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc).replace("schedule", "full_every", 1)) from None
+        return value
+
+    def bound_names(self) -> set[str]:
+        """The parameters a pass binds: ``<mark>_from`` and ``<mark>_to`` of every watermark."""
+        return {f"{name}_{end}" for name in self.watermarks for end in ("from", "to")}
+
 
 class CheckSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -129,6 +181,8 @@ class CheckSpec(BaseModel):
     owner: str | None = None
     tags: tuple[str, ...] = ()
     pack: str = ""
+    incremental: Incremental | None = None
+    """Read only the rows changed since the last pass (a query check with ``key_columns``)."""
 
     @field_validator("sql")
     @classmethod
@@ -160,7 +214,11 @@ class CheckSpec(BaseModel):
                 raise ValueError(f"{(extra or ['compare'])[0]}: only for kind: reconcile")
             if not self.source or not self.sql:
                 raise ValueError(f"{'source' if not self.source else 'sql'}: field required")
+            if self.incremental is not None:
+                self._incremental_fits(self.incremental)
             return self
+        if self.incremental is not None:
+            raise ValueError("incremental: only for kind: query")
         if self.left is None or self.right is None:
             raise ValueError(f"{'left' if self.left is None else 'right'}: required for kind: reconcile")
         if self.sql:
@@ -173,6 +231,19 @@ class CheckSpec(BaseModel):
             raise ValueError("expect.value_column: a reconciliation is judged on its discrepancy count")
         return self
 
+    def _incremental_fits(self, inc: Incremental) -> None:
+        if not (inc.by or self.key_columns):
+            raise ValueError("incremental: name the entity columns in incremental.by or key_columns")
+        clock = [n for n, v in self.params.items() if isinstance(v, str) and _RELATIVE.match(v.strip())]
+        if _CLOCK.search(f"{self.sql}\n{inc.sql}\n{inc.changed}") or clock:
+            raise ValueError(
+                "incremental: the check reads the clock (:now, :today, :as_of or a relative param), so its "
+                "result changes without any row changing; such a check cannot read only changed rows"
+            )
+        taken = inc.bound_names() & set(self.params)
+        if taken:
+            raise ValueError(f"incremental: params {sorted(taken)} are bound by the watermarks")
+
     @model_validator(mode="before")
     @classmethod
     def _left_source_by_default(cls, data: Any) -> Any:
@@ -182,6 +253,11 @@ class CheckSpec(BaseModel):
             if isinstance(source, str):
                 data = {**data, "source": source}
         return data
+
+    @property
+    def entity_columns(self) -> tuple[str, ...]:
+        """The columns naming an entity of an incremental check (``incremental.by`` or ``key_columns``)."""
+        return (self.incremental.by if self.incremental else ()) or self.key_columns
 
     @property
     def sources(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import collectors, leases
 from monitor.checks import CheckSpec
@@ -67,9 +68,10 @@ def build_units(
     *,
     http_client: httpx.Client,
     volumes: Sequence[VolumeSpec] = (),
+    store: sessionmaker[Session] | None = None,
 ) -> list[WorkUnit]:
     """Every check, volume watch, probe, collector and database source as a unit; a bad ``schedule`` is a
-    ScheduleError."""
+    ScheduleError. With ``store``, incremental checks keep their state there (:mod:`monitor.incremental`)."""
     conf = settings.scheduler
     default = parse_interval(conf.default_interval)
     units: list[WorkUnit] = []
@@ -80,7 +82,7 @@ def build_units(
             raise ScheduleError(f"check {spec.id} (pack {spec.pack or '-'}): {exc}") from None
 
         def run_check(now: datetime, spec: CheckSpec = spec) -> Collection:
-            return check_collection(settings, spec, now=now, timeout_s=conf.unit_timeout_s)
+            return check_collection(settings, spec, now=now, timeout_s=conf.unit_timeout_s, store=store)
 
         units.append(
             WorkUnit(

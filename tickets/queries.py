@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
+from tickets.cache import TicketFacetCount
 from tickets.errors import TicketNotFound
 from tickets.models import (
     Occurrence,
@@ -48,6 +49,7 @@ count is reused only while no ticket changed, so paging or re-sorting a large qu
 table again, and a change is counted at once."""
 _facet_cache: OrderedDict[tuple[Any, ...], list[tuple[str, str, int]]] = OrderedDict()
 _facet_lock = threading.Lock()
+_kept_stores: dict[str, bool] = {}
 T = TypeVar("T")
 LEAN_DEFERRED = (Ticket.description, Ticket.entity, Ticket.labels)
 
@@ -281,14 +283,19 @@ def _facet_rows(
             cached = _facet_cache.get(key)
         if cached is not None:
             return cached
-    rows = [
-        (str(row_status), str(row_priority), int(count))
-        for row_status, row_priority, count in session.execute(
-            select(Ticket.status, Ticket.priority, func.count(Ticket.id))
-            .where(*common)
-            .group_by(Ticket.status, Ticket.priority)
-        )
-    ]
+    kept = _kept_facet_rows(session, flt)
+    rows = (
+        kept
+        if kept is not None
+        else [
+            (str(row_status), str(row_priority), int(count))
+            for row_status, row_priority, count in session.execute(
+                select(Ticket.status, Ticket.priority, func.count(Ticket.id))
+                .where(*common)
+                .group_by(Ticket.status, Ticket.priority)
+            )
+        ]
+    )
     if version is not None:
         with _facet_lock:
             _facet_cache[key] = rows
@@ -296,6 +303,54 @@ def _facet_rows(
             while len(_facet_cache) > FACET_CACHE_SIZE:
                 _facet_cache.popitem(last=False)
     return rows
+
+
+def _kept_facet_rows(session: Session, flt: TicketFilter) -> list[tuple[str, str, int]] | None:
+    """The same counts from the facet rows the store keeps (``TicketFacetCount``): a sum over a few
+    hundred rows rather than a count of every ticket. None when a text filter is set (the rows know no
+    titles) or this store has no triggers keeping them (tables made from the models, not migrated)."""
+    if flt.text and flt.text.strip():
+        return None
+    if not _facets_kept(session):
+        return None
+    f = TicketFacetCount
+    where: list[ColumnElement[bool]] = []
+    if flt.queue:
+        where.append(f.queue == flt.queue)
+    if flt.category:
+        where.append(f.category == flt.category)
+    if flt.source:
+        where.append(f.source == flt.source)
+    if flt.assignee == UNASSIGNED:
+        where.append(f.assignee_id.is_(None))
+    elif flt.assignee:
+        where.append(f.assignee_id == select(User.id).where(User.username == flt.assignee).scalar_subquery())
+    total = func.sum(f.n)
+    query = (
+        select(f.status, f.priority, total).where(*where).group_by(f.status, f.priority).having(total != 0)
+    )
+    return [(str(a), str(b), int(n)) for a, b, n in session.execute(query)]
+
+
+def _facets_kept(session: Session) -> bool:
+    """Whether this store's triggers keep ``ticket_facet_count`` (migration 0015); remembered per store."""
+    url = str(session.get_bind().engine.url)
+    if url in _kept_stores:
+        return _kept_stores[url]
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT count(*) FROM pg_trigger WHERE tgname = 'ticket_facet_update' AND NOT tgisinternal"
+    else:
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'ticket_facet_update'"
+    cursor = conn.connection.cursor()  # once per store, on the side: not one of the page's statements
+    try:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    found = bool(row and row[0])
+    _kept_stores[url] = found
+    return found
 
 
 def distinct_values(session: Session) -> dict[str, list[str]]:

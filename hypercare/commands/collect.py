@@ -78,7 +78,7 @@ def collect(
     try:
         with httpx.Client(follow_redirects=False) as client:
             try:
-                units = build_units(settings, checks, http_client=client, volumes=volumes)
+                units = build_units(settings, checks, http_client=client, volumes=volumes, store=factory)
             except ScheduleError as exc:
                 raise HypercareError(str(exc)) from None
             scheduler = Scheduler(

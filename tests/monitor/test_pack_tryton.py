@@ -23,6 +23,7 @@ from anomaly.rules import events_for_result
 from core.session import make_engine, session_factory, session_scope
 from hypercare.store import upgrade
 from monitor.checks import load_pack, run_check
+from monitor.incremental import Outcome, run_incremental_check
 from monitor.results import CheckResult
 from monitor.sources import source_engine
 from monitor.volumes import load_volumes, run_volume
@@ -644,3 +645,53 @@ def test_a_fault_two_checks_see_on_one_invoice_is_one_ticket(
     assert outcomes == ["opened", "correlated"]
     (ticket,) = opened
     assert ticket.occurrence_count == 2 and ticket.priority in {"P1", "P2"}
+
+
+POSTED_LINE = (
+    "SELECT {}(l.id) FROM account_move_line l JOIN account_move m ON m.id = l.move WHERE m.state = 'posted'"
+)
+BEHIND_THE_ORM = {  # an old line changed in place: no write_date, no new id
+    "tryton.ledger.unbalanced_moves": ("debit > 0", "debit = debit + 3"),
+    "tryton.ledger.line_sanity": ("credit > 0", "debit = -credit, credit = 0"),
+}
+
+
+@pytest.mark.parametrize("check_id", sorted(BEHIND_THE_ORM))
+def test_the_incremental_tryton_checks_equal_a_full_scan(tryton: Copy, tmp_path: Path, check_id: str) -> None:
+    """New lines are read by id, edits behind the ORM (no write_date) by the full pass, with its drift."""
+    spec = PACK[check_id]
+    store = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(store)
+    factory = session_factory(store)
+    engine = source_engine(tryton.url)
+
+    def same(outcome: Outcome) -> list[str]:
+        full = run_check(spec, engine)
+        assert outcome.result.error is None and full.error is None
+        got = sorted(str(e) for e in outcome.result.entities)
+        assert (got, outcome.result.violations, outcome.result.amount_at_risk) == (
+            sorted(str(e) for e in full.entities),
+            full.violations,
+            full.amount_at_risk,
+        )
+        return got
+
+    try:
+        assert run_incremental_check(spec, engine, factory).mode == "full"
+        line = tryton.scalar(POSTED_LINE.format("MAX"))
+        tryton.write(
+            "INSERT INTO account_move_line (move, account, debit, credit, create_date, create_uid, state) "
+            f"SELECT move, account, -7, 0, NOW(), 0, state FROM account_move_line WHERE id = {line}"
+        )
+        added = run_incremental_check(spec, engine, factory)
+        assert added.mode == "incremental" and len(same(added)) == 1
+        which, change = BEHIND_THE_ORM[check_id]
+        oldest = tryton.scalar(POSTED_LINE.format("MIN") + f" AND l.{which}")
+        tryton.write(f"UPDATE account_move_line SET {change} WHERE id = {oldest}")
+        assert run_incremental_check(spec, engine, factory).result.violations == 1  # blind to it
+        reconciled = run_incremental_check(spec, engine, factory, full=True)
+        assert reconciled.mode == "full" and reconciled.drift == 1
+        assert len(same(reconciled)) == 2
+    finally:
+        engine.dispose()
+        store.dispose()
