@@ -5,8 +5,8 @@
 until they choose: NULL language means the browser's ``Accept-Language``, else the site's
 ``site.language``; NULL time zone means the site's.
 
-Revision ID: 0015_i18n
-Revises: 0014_auth_sessions
+Revision ID: 0017_i18n
+Revises: 0016_mgmt
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_i18n"
-down_revision: str | None = "0014_auth_sessions"
+revision: str = "0017_i18n"
+down_revision: str | None = "0016_mgmt"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,8 +9,8 @@ of +/- counts appended by triggers on ``ticket`` in the writing transaction, wha
 now and then (tickets/cache.py ``compact_facets``): the queue's facet counts no longer count every ticket
 after each change. Filled here from the tickets there are.
 
-Revision ID: 0015_incremental
-Revises: 0014_auth_sessions
+Revision ID: 0018_incremental
+Revises: 0017_i18n
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from sqlalchemy.dialects import postgresql
 
 import core.db
 
-revision: str = "0015_incremental"
-down_revision: str | None = "0014_auth_sessions"
+revision: str = "0018_incremental"
+down_revision: str | None = "0017_i18n"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
