@@ -28,7 +28,10 @@ from tickets.models import NotificationOutbox, Ticket
 from tickets.settings import NotificationTarget, TicketsConfig
 from tickets.triage import priority_rank
 
-Kind = Literal["opened", "reopened", "escalated", "resolved"]
+Kind = Literal["opened", "reopened", "escalated", "acknowledged", "resolved"]
+FOLLOW_UPS = ("acknowledged", "resolved")
+"""Kinds that also reach every subscribed target already told of the ticket (whoever was paged hears that
+it was taken or is over), whatever its priority filter or tags."""
 
 
 def apprise_tag(target_index: int) -> str:
@@ -56,10 +59,11 @@ def format_amount(amount: Decimal | None) -> str:
     return "-" if amount is None else f"{amount:,.2f}"
 
 
-def compose(ticket: Ticket, kind: Kind, base_url: str) -> tuple[str, str]:
-    """The notification's title and plain-text body."""
+def compose(ticket: Ticket, kind: Kind, base_url: str, note: str | None = None) -> tuple[str, str]:
+    """The notification's title and plain-text body (``note``: who acknowledged or resolved it, and why)."""
     title = f"[{ticket.priority}] {kind.capitalize()}: {ticket.title}"
-    lines = [
+    lines = [f"{kind.capitalize()}: {note}"] if note else []
+    lines += [
         f"Priority: {ticket.priority} (impact {ticket.impact}, urgency {ticket.urgency})",
         f"Status: {ticket.status}",
         f"Category: {ticket.category}",
@@ -78,6 +82,8 @@ def notify_type_for(ticket: Ticket, kind: Kind) -> str:
     """apprise's notify type: failure for P1/P2, warning for P3/P4, success for a resolution."""
     if kind == "resolved":
         return "success"
+    if kind == "acknowledged":
+        return "info"
     return "failure" if priority_rank(ticket.priority) <= 1 else "warning"
 
 
@@ -89,19 +95,26 @@ def enqueue(
     *,
     now: datetime,
     only_tags: Collection[str] | None = None,
+    note: str | None = None,
 ) -> list[NotificationOutbox]:
-    """Write one outbox row per configured target that wants this ticket (``only_tags``: only the targets
-    carrying one of these tags, whatever their ``min_priority`` - an escalation's next level)."""
-    title, body = compose(ticket, kind, settings.server.base_url())
+    """Write one outbox row per configured target subscribed to ``kind`` (its ``events``) that wants this
+    ticket (``only_tags``: only the targets carrying one of these tags, whatever their ``min_priority`` - an
+    escalation's next level; a follow-up kind also reaches the targets told of the ticket before)."""
+    title, body = compose(ticket, kind, settings.server.base_url(), note)
     silence = silences.muting(session, ticket, now)
     paged = kind == "escalated" or ticket.priority in settings.notifications.page_priorities
     status = (
         OutboxStatus.MUTED if silence is not None else (OutboxStatus.PENDING if paged else OutboxStatus.HELD)
     )
+    told = told_targets(session, ticket) if kind in FOLLOW_UPS else set()
     chosen = [
         index
         for index, target in enumerate(settings.notifications.targets)
-        if (set(target.tags) & set(only_tags) if only_tags is not None else target_wants(target, ticket))
+        if kind in target.events
+        and (
+            index in told
+            or (set(target.tags) & set(only_tags) if only_tags is not None else target_wants(target, ticket))
+        )
     ]
     rows = [
         NotificationOutbox(
@@ -122,6 +135,18 @@ def enqueue(
     ]
     session.add_all(rows)
     return rows
+
+
+def told_targets(session: Session, ticket: Ticket) -> set[int]:
+    """The targets that were written a notification about the ticket (muted ones included: the silence
+    may end before the ticket does)."""
+    if ticket.id is None:
+        return set()
+    return set(
+        session.scalars(
+            select(NotificationOutbox.target).where(NotificationOutbox.ticket_id == ticket.id).distinct()
+        )
+    )
 
 
 def build_digests(session: Session, settings: TicketsConfig, *, now: datetime) -> list[NotificationOutbox]:

@@ -45,15 +45,35 @@ class ServerSettings(StrictModel):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
+NOTIFICATION_EVENTS = ("opened", "reopened", "escalated", "acknowledged", "resolved")
+"""The ticket transitions a target may subscribe to (``notifications.targets[].events``)."""
+DEFAULT_EVENTS = ("opened", "reopened", "escalated", "resolved")
+"""What a target hears of unless it says otherwise: acknowledgements are opt-in (they are the on-call's
+own action, and paging the team for each would be noise)."""
+
+
 class NotificationTarget(StrictModel):
     """An apprise URL and the tickets it is told about."""
 
     url: SecretStr
+    events: tuple[str, ...] = DEFAULT_EVENTS
+    """The transitions this target is told of: any of opened, reopened, escalated, acknowledged, resolved.
+    An acknowledgement or resolution also reaches every subscribed target that was told of the ticket
+    before, whatever its ``min_priority`` or ``tags``."""
     min_priority: Priority = Priority.P2
     """Notify for tickets of this priority or more urgent (P1 is the most urgent)."""
     tags: tuple[str, ...] = ()
     """Only tickets matching one of these: a category, source, queue, check id or ``key=value`` label.
     Empty: every ticket of the priority."""
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [event for event in value if event not in NOTIFICATION_EVENTS]
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            raise ValueError(f"unknown event(s) {names}: events are {', '.join(NOTIFICATION_EVENTS)}")
+        return tuple(dict.fromkeys(value))
 
 
 class NotificationSettings(StrictModel):
