@@ -18,6 +18,7 @@ import runbooks.models
 import tickets.access_models
 import tickets.cache
 import tickets.models
+import tickets.oncall_models
 from core.db import Base
 from core.errors import StoreError
 from core.schema import alembic_config
@@ -32,6 +33,7 @@ _REGISTERED = (
     tickets.access_models,
     tickets.cache,
     tickets.models,
+    tickets.oncall_models,
 )
 """Modules whose import registers their tables on :class:`core.db.Base` (Alembic needs them all)."""
 

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db import utcnow
 from core.settings import redact_url
 from core.vocabulary import OutboxStatus
+from tickets import action_links
 from tickets.models import NotificationOutbox
 from tickets.outbox import apprise_tag
 from tickets.settings import NotificationTarget, TicketsConfig
@@ -182,13 +183,19 @@ def dispatch_pending(
 ) -> DispatchReport:
     """Send up to ``limit`` due notifications, one short transaction each; commits its own work."""
     sent = retried = dead = 0
+    links = settings.notifications.action_links and action_links.link_key_available(settings)
+    key = action_links.link_key(settings) if links else b""
     for _ in range(limit):
         with session_factory() as session, session.begin():
             row = _claim(session, now())
             if row is None:
                 break
+            body = row.body
+            if links and row.ticket_id is not None and row.kind in action_links.ACTIONABLE_KINDS:
+                # signed now, never stored: the outbox holds no usable link
+                body += "\n" + action_links.footer(settings, key, row.ticket_id, row.target, now())
             try:
-                ok, error = notifier.send(row.target, row.title, row.body, row.notify_type)
+                ok, error = notifier.send(row.target, row.title, body, row.notify_type)
             except Exception as exc:  # one broken send must not wedge the whole outbox
                 # No traceback in the log: the exception text may hold the target's URL; redact it.
                 ok, error = False, redact_url(f"{type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]

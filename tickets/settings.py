@@ -56,6 +56,12 @@ class NotificationTarget(StrictModel):
     """An apprise URL and the tickets it is told about."""
 
     url: SecretStr
+    name: str | None = Field(None, min_length=1, max_length=48, pattern=r"^[\w.@-]+$")
+    """Who this target is (``ops-oncall``): the actor of its one-click links in the audit trail
+    (``link:ops-oncall``; default ``link:target-N``)."""
+    person: str | None = Field(None, min_length=1, max_length=64)
+    """The username this target reaches (their phone, their chat): it is paged by an escalation level with
+    ``oncall: true`` while that user is on call for the ticket's queue (tickets/oncall.py)."""
     events: tuple[str, ...] = DEFAULT_EVENTS
     """The transitions this target is told of: any of opened, reopened, escalated, acknowledged, resolved.
     An acknowledgement or resolution also reaches every subscribed target that was told of the ticket
@@ -87,6 +93,23 @@ class NotificationSettings(StrictModel):
     """Priorities paged at once; the others wait for the periodic digest."""
     digest_interval_s: float = Field(3600.0, gt=0)
     """How often held notifications go out as one digest per target."""
+    action_links: bool = True
+    """Opened, reopened and escalated notifications carry signed one-click links to acknowledge, resolve
+    (with a reason) or silence the ticket (tickets/action_links.py)."""
+    link_key: SecretStr | None = None
+    """The HMAC key of the one-click links (``HYPERCARE_NOTIFICATIONS__LINK_KEY``, 32+ characters); when
+    not set, one derived from the session secret. Changing it voids every link sent."""
+    link_ttl_h: float = Field(24.0, gt=0, le=7 * 24)
+    """A one-click link works this many hours after its notification was sent, once."""
+    link_silence_h: float = Field(2.0, gt=0, le=24)
+    """How long a "silence" link mutes the ticket's notifications (within the ``oncall`` role's limit)."""
+
+    @field_validator("link_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be a random secret of 32 characters or more")
+        return value
 
 
 def _itil_matrix() -> dict[Level, dict[Level, Priority]]:
