@@ -18,6 +18,7 @@ from hypercare.commands.collect import collect
 from hypercare.commands.common import ConfigOption, console, err_console, state
 from hypercare.commands.dashboard import dashboard
 from hypercare.commands.dualrun import dualrun_app
+from hypercare.commands.oncall import oncall_app
 from hypercare.commands.runbooks import runbooks_app
 from hypercare.commands.users import tokens_app, users_app
 from hypercare.logging import configure_logging
@@ -42,6 +43,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dualrun_app, name="dualrun")
 app.command("dashboard")(dashboard)
 app.add_typer(runbooks_app, name="runbooks")
+app.add_typer(oncall_app, name="oncall")
 
 
 @app.callback()

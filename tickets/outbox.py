@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.vocabulary import OutboxStatus
-from tickets import silences
+from tickets import oncall, silences
 from tickets.models import NotificationOutbox, Ticket
 from tickets.settings import NotificationTarget, TicketsConfig
 from tickets.triage import priority_rank
@@ -95,11 +95,14 @@ def enqueue(
     *,
     now: datetime,
     only_tags: Collection[str] | None = None,
+    only_people: Collection[str] | None = None,
     note: str | None = None,
 ) -> list[NotificationOutbox]:
     """Write one outbox row per configured target subscribed to ``kind`` (its ``events``) that wants this
     ticket (``only_tags``: only the targets carrying one of these tags, whatever their ``min_priority`` - an
-    escalation's next level; a follow-up kind also reaches the targets told of the ticket before)."""
+    escalation's next level; ``only_people``: and the targets of these people). A target of a ``person``
+    otherwise hears of the ticket only while that person is on call for its queue (tickets/oncall.py). A
+    follow-up kind also reaches the targets told of the ticket before."""
     title, body = compose(ticket, kind, settings.server.base_url(), note)
     silence = silences.muting(session, ticket, now)
     paged = kind == "escalated" or ticket.priority in settings.notifications.page_priorities
@@ -107,14 +110,21 @@ def enqueue(
         OutboxStatus.MUTED if silence is not None else (OutboxStatus.PENDING if paged else OutboxStatus.HELD)
     )
     told = told_targets(session, ticket) if kind in FOLLOW_UPS else set()
+    targets = settings.notifications.targets
+    restricted = only_tags is not None or only_people is not None
+    on_call: set[str] = set()
+    if not restricted and any(target.person for target in targets):
+        on_call = oncall.people_for(session, settings, ticket, ("oncall",), now)
+
+    def selected(target: NotificationTarget) -> bool:
+        if restricted:
+            return bool(set(target.tags) & set(only_tags or ())) or target.person in set(only_people or ())
+        return target_wants(target, ticket) and (target.person is None or target.person in on_call)
+
     chosen = [
         index
-        for index, target in enumerate(settings.notifications.targets)
-        if kind in target.events
-        and (
-            index in told
-            or (set(target.tags) & set(only_tags) if only_tags is not None else target_wants(target, ticket))
-        )
+        for index, target in enumerate(targets)
+        if kind in target.events and (index in told or selected(target))
     ]
     rows = [
         NotificationOutbox(

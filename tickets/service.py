@@ -359,11 +359,10 @@ class TicketService:
         """Append to the ticket's audit trail (hash-chained on flush, tickets/audit.py)."""
         return self._audit(ticket, actor, action, now, **detail)
 
-    def notify(
-        self, ticket: Ticket, kind: outbox.Kind, now: datetime, only_tags: tuple[str, ...] | None = None
-    ) -> None:
-        """Write the ticket's notifications to the outbox (muted ones audited with their silence)."""
-        self._notify(ticket, kind, now, only_tags=only_tags)
+    def notify(self, ticket: Ticket, kind: outbox.Kind, now: datetime, **options: Any) -> None:
+        """Write the ticket's notifications to the outbox (muted ones audited with their silence);
+        ``options``: ``only_tags``, ``only_people``, ``note`` of :func:`outbox.enqueue`."""
+        self._notify(ticket, kind, now, **options)
 
     # ------------------------------------------------------------------------------------- helpers
 

@@ -1,12 +1,15 @@
-"""Settings the ticket queue owns: the server, notifications, triage, SLAs and escalation, routing, the
-Alertmanager and report intake. ``hypercare/config.py`` composes them into the one ``Settings``."""
+"""Settings the ticket queue owns: the server, notifications, triage, SLAs and escalation, on-call
+rotations, routing, the Alertmanager and report intake. ``hypercare/config.py`` composes them into the one
+``Settings``."""
+
+# size: one settings model per section of the queue, each small; splitting them would scatter the reference
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -230,6 +233,9 @@ class EscalationLevel(StrictModel):
     """Fires when the ticket's response or resolution SLA is at risk (or breached)."""
     notify_tags: tuple[str, ...] = ()
     """Notify the targets carrying one of these tags (``notifications.targets[].tags``)."""
+    page: tuple[Literal["oncall", "secondary", "manager"], ...] = ()
+    """Also notify the targets (``notifications.targets[].person``) of these people of the rotation of the
+    ticket's queue (``oncall.rotations``): who is on call now, who is next, the rotation's manager."""
     raise_priority: bool = False
 
     @model_validator(mode="after")
@@ -242,6 +248,51 @@ class EscalationLevel(StrictModel):
 class EscalationSettings(StrictModel):
     levels: dict[Priority, tuple[EscalationLevel, ...]] = {}
     """Levels per priority; none by default (nothing changes a ticket's priority unless configured)."""
+
+
+class Rotation(StrictModel):
+    """Who is on call for some queues: ``members`` take turns of ``length_days``, handing off at
+    ``handoff`` local time (``oncall.timezone``); ``members[0]`` from ``start``. Overrides (a person
+    covering from..to) are kept in the store (``hypercare oncall override``)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")
+    queues: tuple[str, ...] = ()
+    """The ticket queues it answers for; empty: every queue no other rotation names."""
+    members: tuple[str, ...] = Field(min_length=1)
+    """Usernames, in turn order."""
+    start: date
+    """The day of the first hand-off (``members[0]`` is on call from then)."""
+    handoff: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    length_days: int = Field(7, ge=1, le=366)
+    manager: str | None = Field(None, min_length=1, max_length=64)
+    """Who an escalation level with ``page: [manager]`` reaches."""
+
+
+class OncallSettings(StrictModel):
+    timezone: str | None = None
+    """The zone of the hand-off times (an IANA name); default the site's: ``sla.calendar.timezone``."""
+    rotations: tuple[Rotation, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return value if value is None else BusinessCalendar._known_zone(value)
+
+    @field_validator("rotations")
+    @classmethod
+    def _distinct(cls, value: tuple[Rotation, ...]) -> tuple[Rotation, ...]:
+        names = [rotation.name for rotation in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"rotation name(s) used twice: {', '.join(twice)}")
+        catch_all = [rotation.name for rotation in value if not rotation.queues]
+        if len(catch_all) > 1:
+            raise ValueError(f"only one rotation may leave queues empty (all queues): {', '.join(catch_all)}")
+        queues = [queue for rotation in value for queue in rotation.queues]
+        shared = sorted({queue for queue in queues if queues.count(queue) > 1})
+        if shared:
+            raise ValueError(f"queue(s) named by more than one rotation: {', '.join(shared)}")
+        return value
 
 
 class RoutingMatch(StrictModel):
@@ -426,6 +477,9 @@ class TicketsConfig(Protocol):
 
     @property
     def escalation(self) -> EscalationSettings: ...
+
+    @property
+    def oncall(self) -> OncallSettings: ...
 
     @property
     def routing(self) -> RoutingSettings: ...

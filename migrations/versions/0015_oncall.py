@@ -31,7 +31,9 @@ def upgrade() -> None:
         sa.Column("used_by", sa.String(length=64), nullable=False),
         sa.Column("used_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("address", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(["ticket_id"], ["ticket.id"], name=op.f("fk_action_link_use_ticket_id_ticket")),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["ticket.id"], name=op.f("fk_action_link_use_ticket_id_ticket")
+        ),
         sa.PrimaryKeyConstraint("nonce", name=op.f("pk_action_link_use")),
     )
     op.create_index(op.f("ix_action_link_use_ticket_id"), "action_link_use", ["ticket_id"], unique=False)

@@ -29,7 +29,7 @@ from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.throttle import ThrottleRules
-from tickets.ui import actions, links, report, runbook_actions
+from tickets.ui import actions, links, oncall_page, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS
 from tickets.ui.report import may
 from tickets.ui.views import (
@@ -313,3 +313,4 @@ router.include_router(actions.router)
 router.include_router(report.router)
 router.include_router(runbook_actions.router)
 router.include_router(links.router)  # GET/POST /act/<token>: one-click links of notifications
+router.include_router(oncall_page.router)  # GET /oncall
