@@ -21,7 +21,7 @@ from core.schema import require_current_schema
 from core.session import make_engine, ping, session_factory
 from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
-from tickets.api import events, health, lifecycle, oncall, tickets
+from tickets.api import events, health, lifecycle, oncall, pagerduty, tickets
 from tickets.api import reports as reports_api
 from tickets.api import users as users_api
 from tickets.api.guards import PROBE_DEADLINE_S, StoreBreaker, StoreProbe, install_guards
@@ -147,6 +147,7 @@ def create_app(
     app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
     app.include_router(users_api.router)  # DELETE /api/v1/users/{username}/sessions
     app.include_router(oncall.router)  # /api/v1/oncall, /api/v1/oncall/overrides
+    app.include_router(pagerduty.router)  # POST /api/v1/pagerduty/webhook
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db import utcnow
 from core.settings import redact_url
 from core.vocabulary import OutboxStatus
-from tickets import action_links
+from tickets import action_links, events_api
 from tickets.models import NotificationOutbox
 from tickets.outbox import apprise_tag
 from tickets.settings import NotificationTarget, TicketsConfig
@@ -68,11 +68,20 @@ class AppriseNotifier:
 
     def __init__(self, targets: Sequence[NotificationTarget], *, timeout_s: float = 30.0) -> None:
         self._timeout_s = timeout_s
-        self._secrets: list[str] = []
+        self._secrets: list[tuple[str, str]] = []
+        """(secret, how errors name it instead)."""
         self._targets: list[apprise.Apprise | None] = []
+        self._events_api: dict[int, tuple[str, str]] = {}
+        """Events API v2 targets (tickets/events_api.py): index -> (endpoint, routing key)."""
         for index, target in enumerate(targets):
             url = target.url.get_secret_value()
-            self._secrets.append(url)
+            self._secrets.append((url, f"<notifications.targets[{index}].url>"))
+            if target.kind == "events_api_v2" and target.routing_key is not None:
+                key = target.routing_key.get_secret_value()
+                self._secrets.append((key, f"<notifications.targets[{index}].routing_key>"))
+                self._events_api[index] = (url, key)
+                self._targets.append(None)
+                continue
             ap = apprise.Apprise()
             if _add(ap, url, apprise_tag(index)):
                 self._targets.append(ap)
@@ -87,6 +96,10 @@ class AppriseNotifier:
     def send(self, target_index: int, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
         if not 0 <= target_index < len(self._targets):
             return False, f"target {target_index} is no longer configured (notifications.targets)"
+        if target_index in self._events_api:
+            url, key = self._events_api[target_index]
+            ok, error = events_api.send(url, key, body, timeout_s=self._timeout_s)
+            return ok, None if error is None else self._redact(error)
         ap = self._targets[target_index]
         if ap is None:
             return False, f"notifications.targets[{target_index}].url is not a URL apprise understands"
@@ -108,8 +121,8 @@ class AppriseNotifier:
 
     def _redact(self, text: str) -> str:
         # A URL may hold its secret anywhere (user info, path, query): name it instead of showing it.
-        for index, secret in enumerate(self._secrets):
-            text = text.replace(secret, f"<notifications.targets[{index}].url>")
+        for secret, name in sorted(self._secrets, key=lambda pair: -len(pair[0])):
+            text = text.replace(secret, name)
         return redact_url(text)[:MAX_ERROR_CHARS]
 
 
@@ -146,6 +159,13 @@ class RecordingNotifier:
 def build_notifier(settings: TicketsConfig) -> Notifier:
     """The notifier the settings call for (apprise over the configured targets)."""
     return AppriseNotifier(settings.notifications.targets)
+
+
+def _wants_links(settings: TicketsConfig, row: NotificationOutbox) -> bool:
+    """One-click links go into text messages that can be acted on (an Events API message is JSON)."""
+    targets = settings.notifications.targets
+    text = not 0 <= row.target < len(targets) or targets[row.target].kind == "apprise"
+    return text and row.kind in action_links.ACTIONABLE_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +211,7 @@ def dispatch_pending(
             if row is None:
                 break
             body = row.body
-            if links and row.ticket_id is not None and row.kind in action_links.ACTIONABLE_KINDS:
+            if links and row.ticket_id is not None and _wants_links(settings, row):
                 # signed now, never stored: the outbox holds no usable link
                 body += "\n" + action_links.footer(settings, key, row.ticket_id, row.target, now())
             try:

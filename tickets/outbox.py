@@ -13,6 +13,7 @@ configured service.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.vocabulary import OutboxStatus
-from tickets import oncall, silences
+from tickets import events_api, oncall, silences
 from tickets.models import NotificationOutbox, Ticket
 from tickets.settings import NotificationTarget, TicketsConfig
 from tickets.triage import priority_rank
@@ -126,8 +127,10 @@ def enqueue(
         for index, target in enumerate(targets)
         if kind in target.events and (index in told or selected(target))
     ]
-    rows = [
-        NotificationOutbox(
+    base_url = settings.server.base_url()
+    rows = []
+    for index in chosen:
+        row = NotificationOutbox(
             ticket_id=ticket.id,
             target=index,
             kind=kind,
@@ -141,8 +144,11 @@ def enqueue(
             tags=[apprise_tag(index)],
             silence_id=silence.id if silence is not None else None,
         )
-        for index in chosen
-    ]
+        if targets[index].kind == "events_api_v2":  # the message itself; paged at once, never digested
+            row.body = json.dumps(events_api.message(ticket, kind, base_url, note), ensure_ascii=False)
+            row.notify_type = events_api.ACTIONS[kind]
+            row.status = OutboxStatus.MUTED if silence is not None else OutboxStatus.PENDING
+        rows.append(row)
     session.add_all(rows)
     return rows
 

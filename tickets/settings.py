@@ -56,9 +56,16 @@ own action, and paging the team for each would be noise)."""
 
 
 class NotificationTarget(StrictModel):
-    """An apprise URL and the tickets it is told about."""
+    """An apprise URL (or an Events API v2 endpoint) and the tickets it is told about."""
 
     url: SecretStr
+    kind: Literal["apprise", "events_api_v2"] = "apprise"
+    """``events_api_v2``: ``url`` is an Events API v2 endpoint (PagerDuty:
+    ``https://events.pagerduty.com/v2/enqueue``) sent trigger / acknowledge / resolve messages with one
+    dedup key per ticket (tickets/events_api.py); it subscribes to acknowledgements too unless ``events``
+    says otherwise, and is paged at once (never digested)."""
+    routing_key: SecretStr | None = None
+    """The Events API integration's routing key (``events_api_v2`` only)."""
     name: str | None = Field(None, min_length=1, max_length=48, pattern=r"^[\w.@-]+$")
     """Who this target is (``ops-oncall``): the actor of its one-click links in the audit trail
     (``link:ops-oncall``; default ``link:target-N``)."""
@@ -84,6 +91,24 @@ class NotificationTarget(StrictModel):
             raise ValueError(f"unknown event(s) {names}: events are {', '.join(NOTIFICATION_EVENTS)}")
         return tuple(dict.fromkeys(value))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _events_api_hears_acks(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("kind") == "events_api_v2" and "events" not in data:
+            return {**data, "events": NOTIFICATION_EVENTS}  # the incident there follows the ticket
+        return data
+
+    @model_validator(mode="after")
+    def _events_api(self) -> NotificationTarget:
+        if self.kind == "events_api_v2":
+            if self.routing_key is None:
+                raise ValueError("an events_api_v2 target needs a routing_key (the integration's key)")
+            if not self.url.get_secret_value().startswith(("https://", "http://")):
+                raise ValueError("an events_api_v2 target's url is the endpoint: https://.../v2/enqueue")
+        elif self.routing_key is not None:
+            raise ValueError("routing_key belongs to an events_api_v2 target (kind: events_api_v2)")
+        return self
+
 
 class NotificationSettings(StrictModel):
     targets: tuple[NotificationTarget, ...] = ()
@@ -104,6 +129,9 @@ class NotificationSettings(StrictModel):
     not set, one derived from the session secret. Changing it voids every link sent."""
     link_ttl_h: float = Field(24.0, gt=0, le=7 * 24)
     """A one-click link works this many hours after its notification was sent, once."""
+    events_api_webhook_secret: SecretStr | None = None
+    """The secret of the PagerDuty webhook subscription: when set, ``POST /api/v1/pagerduty/webhook`` also
+    requires a valid ``X-PagerDuty-Signature`` (besides the API token)."""
     link_silence_h: float = Field(2.0, gt=0, le=24)
     """How long a "silence" link mutes the ticket's notifications (within the ``oncall`` role's limit)."""
 
