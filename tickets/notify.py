@@ -30,7 +30,7 @@ from typing import Protocol
 
 import apprise
 from prometheus_client.core import CounterMetricFamily, Metric
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import utcnow
@@ -132,6 +132,29 @@ def _add(ap: apprise.Apprise, url: str, tag: str) -> bool:
         # deprecated since Python 3.11. Not ours to fix, and harmless until Python 3.13 (apprise shims it).
         warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
         return bool(ap.add(url, tag=tag))
+
+
+def on_new_notifications(factory: sessionmaker[Session], callback: Callable[[], object]) -> None:
+    """Call ``callback`` after each commit of a ``factory`` session that wrote a pending notification (the
+    server's delivery loop wakes at once instead of at its next tick: a resolve pages in well under a
+    second, not ``dispatch_interval_s`` later). Held and muted rows do not wake it."""
+
+    def flushed(session: Session, _context: object, _instances: object) -> None:
+        if any(
+            isinstance(row, NotificationOutbox) and row.status == OutboxStatus.PENDING for row in session.new
+        ):
+            session.info["hypercare_new_notifications"] = True
+
+    def committed(session: Session) -> None:
+        if session.info.pop("hypercare_new_notifications", False):
+            callback()
+
+    def rolled_back(session: Session) -> None:
+        session.info.pop("hypercare_new_notifications", None)
+
+    event.listen(factory, "before_flush", flushed)
+    event.listen(factory, "after_commit", committed)
+    event.listen(factory, "after_rollback", rolled_back)
 
 
 @dataclass(frozen=True, slots=True)
