@@ -6,10 +6,12 @@ receiver that timestamps what it gets. For each of ``--runs`` tickets: open it (
 for its "opened" page, wait a random part of a delivery tick (so resolves do not line up with the loop),
 then ``POST /api/v1/tickets/{id}/resolve`` over HTTP and time until the "Resolved" message arrives.
 
-The delivery loop sends due notifications every ``notifications.dispatch_interval_s``, so the figure is
-about half that interval on average plus the cost of one delivery; ``--interval`` sets it (30 s is the
-default setting). ``--direct`` instead times the delivery path alone: resolve through the service, then
-one ``dispatch_pending`` at once (commit -> outbox -> apprise -> receiver).
+A request that writes a pending notification wakes the server's delivery loop at once
+(``tickets.notify.on_new_notifications``), so the figure no longer depends on
+``notifications.dispatch_interval_s`` (``--interval``, 30 s by default), which remains the retry tick and
+the pace for notifications written by other processes (the collectors). ``--direct`` times the delivery
+path alone: resolve through the service, then one ``dispatch_pending`` at once (commit -> outbox ->
+apprise -> receiver).
 
     .venv/bin/python bench/resolve_notification.py --runs 10 --interval 5
     .venv/bin/python bench/resolve_notification.py --runs 20 --direct
