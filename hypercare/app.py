@@ -36,15 +36,18 @@ from tickets.audit_chain import current_keyring, use_keyring
 from tickets.audit_checkpoints import write
 from tickets.audit_keys import checkpoint_path, keyring_for
 from tickets.escalation import housekeeping
-from tickets.notify import build_notifier, dispatch_pending
+from tickets.notify import build_notifier, dispatch_pending, on_new_notifications
 from tickets.ports import Ports, Verdict
 
 log = logging.getLogger(__name__)
 
 
-async def deliver_forever(factory: sessionmaker[Session], settings: Settings) -> None:
-    """Deliver due notifications every ``dispatch_interval_s`` until cancelled. A store hiccup is logged
-    and retried on the next tick; nothing is lost because the outbox row stays pending."""
+async def deliver_forever(
+    factory: sessionmaker[Session], settings: Settings, wake: asyncio.Event | None = None
+) -> None:
+    """Deliver due notifications every ``dispatch_interval_s``, and at once when ``wake`` is set (a request
+    of this process wrote a pending notification), until cancelled. A store hiccup is logged and retried
+    on the next tick; nothing is lost because the outbox row stays pending."""
     notifier = build_notifier(settings)
     every_s = settings.tickets.audit_checkpoint_interval_min * 60
     next_checkpoint = time.monotonic() + every_s
@@ -64,7 +67,12 @@ async def deliver_forever(factory: sessionmaker[Session], settings: Settings) ->
         except SQLAlchemyError as exc:
             reason = str(exc).splitlines()[0]
             log.warning("outbox delivery failed; retrying next tick", extra={"error": reason})
-        await asyncio.sleep(settings.notifications.dispatch_interval_s)
+        if wake is None:
+            await asyncio.sleep(settings.notifications.dispatch_interval_s)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), settings.notifications.dispatch_interval_s)
+        wake.clear()
 
 
 def audit_checkpoint(factory: sessionmaker[Session], settings: Settings) -> None:
@@ -139,7 +147,12 @@ def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequ
     async def lifespan(a: FastAPI) -> AsyncIterator[None]:
         async with inner(a):
             freeze_startup_heap()
-            tasks = [asyncio.create_task(deliver_forever(factory, settings), name="outbox")]
+            wake, loop = asyncio.Event(), asyncio.get_running_loop()
+            # a request that pages (a resolve, an ack, an event) wakes the delivery loop at once
+            on_new_notifications(
+                a.state.hypercare.session_factory, lambda: loop.call_soon_threadsafe(wake.set)
+            )
+            tasks = [asyncio.create_task(deliver_forever(factory, settings, wake), name="outbox")]
             if settings.dashboard.daily_report.enabled:  # yesterday's report at send_at, site time
                 tasks.append(asyncio.create_task(report_forever(settings, engine), name="daily-report"))
             try:

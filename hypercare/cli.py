@@ -18,6 +18,7 @@ from hypercare.commands.collect import collect
 from hypercare.commands.common import ConfigOption, console, err_console, state
 from hypercare.commands.dashboard import dashboard
 from hypercare.commands.dualrun import dualrun_app
+from hypercare.commands.oncall import oncall_app
 from hypercare.commands.report import report_app
 from hypercare.commands.runbooks import runbooks_app
 from hypercare.commands.users import tokens_app, users_app
@@ -44,6 +45,7 @@ app.add_typer(dualrun_app, name="dualrun")
 app.command("dashboard")(dashboard)
 app.add_typer(report_app, name="report")
 app.add_typer(runbooks_app, name="runbooks")
+app.add_typer(oncall_app, name="oncall")
 
 
 @app.callback()

@@ -42,6 +42,7 @@ from tickets.settings import (
     AlertmanagerSettings,
     EscalationSettings,
     NotificationSettings,
+    OncallSettings,
     ReportSettings,
     RoutingSettings,
     SecuritySettings,
@@ -88,6 +89,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     sla: SlaSettings = SlaSettings()
     escalation: EscalationSettings = EscalationSettings()
+    oncall: OncallSettings = OncallSettings()
     routing: RoutingSettings = RoutingSettings()
     collectors: CollectorSettings = CollectorSettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()

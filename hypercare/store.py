@@ -19,6 +19,7 @@ import tickets.access_models
 import tickets.cache
 import tickets.daily_reports
 import tickets.models
+import tickets.oncall_models
 from core.db import Base
 from core.errors import StoreError
 from core.schema import alembic_config
@@ -34,6 +35,7 @@ _REGISTERED = (
     tickets.cache,
     tickets.daily_reports,
     tickets.models,
+    tickets.oncall_models,
 )
 """Modules whose import registers their tables on :class:`core.db.Base` (Alembic needs them all)."""
 

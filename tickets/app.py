@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import stat
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -20,12 +16,12 @@ from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
-from core.errors import ConfigError, StoreError
+from core.errors import StoreError
 from core.schema import require_current_schema
 from core.session import make_engine, ping, session_factory
 from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
-from tickets.api import events, health, lifecycle, tickets
+from tickets.api import events, health, lifecycle, oncall, pagerduty, tickets
 from tickets.api import reports as reports_api
 from tickets.api import users as users_api
 from tickets.api.guards import PROBE_DEADLINE_S, StoreBreaker, StoreProbe, install_guards
@@ -42,6 +38,7 @@ from tickets.api.state import AppState
 from tickets.cache import ResponseCaches
 from tickets.hot_reads import HotReads
 from tickets.ports import Ports
+from tickets.secret_file import session_secret
 from tickets.settings import TicketsConfig
 from tickets.ui import routes as ui_routes
 from tickets.ui.web import STATIC_DIR, LoginRequired, login_redirect, render_error
@@ -49,36 +46,6 @@ from tickets.ui.web import STATIC_DIR, LoginRequired, login_redirect, render_err
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "hypercare_session"
-
-
-def session_secret(settings: TicketsConfig) -> str:
-    """``secret_key`` from the settings, else one generated once and kept in ``<data_dir>/secret_key``."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    path = Path(settings.data_dir) / "secret_key"
-    try:
-        return _read_secret(path)
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process generated it first: use theirs
-        return _read_secret(path)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-    log.info("generated a session secret", extra={"path": str(path)})
-    return key
-
-
-def _read_secret(path: Path) -> str:
-    key = path.read_text(encoding="ascii").strip()
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        log.warning("%s is readable by others; chmod 600 it", path, extra={"path": str(path)})
-    if len(key) < 32:
-        raise ConfigError(f"{path} holds no usable secret (too short); delete it to have a new one generated")
-    return key
 
 
 def store_probe(engine: Engine) -> StoreProbe:
@@ -187,6 +154,8 @@ def create_app(
     app.include_router(diagnostics_api.router)  # GET /api/v1/tickets/{ticket_id}/diagnostics
     app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
     app.include_router(users_api.router)  # DELETE /api/v1/users/{username}/sessions
+    app.include_router(oncall.router)  # /api/v1/oncall, /api/v1/oncall/overrides
+    app.include_router(pagerduty.router)  # POST /api/v1/pagerduty/webhook
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -3,9 +3,11 @@
 :func:`escalate` re-evaluates every open ticket's SLA (refreshing the stored ``sla_state`` the queue filters
 on) and fires the next escalation level of its priority (``escalation.levels``) when that level's
 condition holds: still unacknowledged N minutes after opening (the acknowledgement timeout re-triggers to
-the next level), or the SLA at risk. A level notifies the targets carrying its ``notify_tags`` and may raise
-the priority by one step. Levels fire once each, in order (``Ticket.escalation_level`` counts them); every
-firing is audited. Occurrences never page: only opening, reopening, escalation and resolution do.
+the next level), or the SLA at risk. A level notifies the targets carrying its ``notify_tags`` and the
+targets of the people its ``page`` names in the rotation of the ticket's queue (on call, secondary,
+manager: tickets/oncall.py), and may raise the priority by one step. Levels fire once each, in order
+(``Ticket.escalation_level`` counts them); every firing is audited. Occurrences never page: only the
+transitions do (opening, reopening, escalation, acknowledgement, resolution: ``targets[].events``).
 
 :func:`housekeeping` is what the server's delivery loop calls each tick: auto-close, escalation and the
 digests, each in its own short transaction.
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from core.db import utcnow
 from core.vocabulary import OPEN_STATUSES, Priority, TicketStatus
-from tickets import outbox, sla
+from tickets import oncall, outbox, sla
 from tickets.lifecycle import Lifecycle, auto_close
 from tickets.models import Ticket
 from tickets.service import SYSTEM_ACTOR, TicketService
@@ -125,8 +127,18 @@ def _fire(
         Lifecycle(service)._set_priority(
             ticket, SYSTEM_ACTOR, raised, now, reason=f"escalation level {number}: {why}"
         )
+    people = oncall.people_for(service.session, service.settings, ticket, level.page, now)
+    if level.page:
+        detail["paged"] = sorted(people)
     service.audit(ticket, SYSTEM_ACTOR, "escalated", now, **detail)
-    service.notify(ticket, "escalated", now, only_tags=level.notify_tags or None)
+    restricted = bool(level.notify_tags or level.page)
+    service.notify(
+        ticket,
+        "escalated",
+        now,
+        only_tags=level.notify_tags if restricted else None,
+        only_people=sorted(people) if restricted else None,
+    )
     log.warning(
         "ticket escalated to level %d: %s",
         number,

@@ -30,12 +30,13 @@ from typing import Protocol
 
 import apprise
 from prometheus_client.core import CounterMetricFamily, Metric
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import utcnow
 from core.settings import redact_url
 from core.vocabulary import OutboxStatus
+from tickets import action_links, events_api
 from tickets.models import NotificationOutbox
 from tickets.outbox import apprise_tag
 from tickets.settings import NotificationTarget, TicketsConfig
@@ -67,11 +68,20 @@ class AppriseNotifier:
 
     def __init__(self, targets: Sequence[NotificationTarget], *, timeout_s: float = 30.0) -> None:
         self._timeout_s = timeout_s
-        self._secrets: list[str] = []
+        self._secrets: list[tuple[str, str]] = []
+        """(secret, how errors name it instead)."""
         self._targets: list[apprise.Apprise | None] = []
+        self._events_api: dict[int, tuple[str, str]] = {}
+        """Events API v2 targets (tickets/events_api.py): index -> (endpoint, routing key)."""
         for index, target in enumerate(targets):
             url = target.url.get_secret_value()
-            self._secrets.append(url)
+            self._secrets.append((url, f"<notifications.targets[{index}].url>"))
+            if target.kind == "events_api_v2" and target.routing_key is not None:
+                key = target.routing_key.get_secret_value()
+                self._secrets.append((key, f"<notifications.targets[{index}].routing_key>"))
+                self._events_api[index] = (url, key)
+                self._targets.append(None)
+                continue
             ap = apprise.Apprise()
             if _add(ap, url, apprise_tag(index)):
                 self._targets.append(ap)
@@ -86,6 +96,10 @@ class AppriseNotifier:
     def send(self, target_index: int, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
         if not 0 <= target_index < len(self._targets):
             return False, f"target {target_index} is no longer configured (notifications.targets)"
+        if target_index in self._events_api:
+            url, key = self._events_api[target_index]
+            ok, error = events_api.send(url, key, body, timeout_s=self._timeout_s)
+            return ok, None if error is None else self._redact(error)
         ap = self._targets[target_index]
         if ap is None:
             return False, f"notifications.targets[{target_index}].url is not a URL apprise understands"
@@ -107,8 +121,8 @@ class AppriseNotifier:
 
     def _redact(self, text: str) -> str:
         # A URL may hold its secret anywhere (user info, path, query): name it instead of showing it.
-        for index, secret in enumerate(self._secrets):
-            text = text.replace(secret, f"<notifications.targets[{index}].url>")
+        for secret, name in sorted(self._secrets, key=lambda pair: -len(pair[0])):
+            text = text.replace(secret, name)
         return redact_url(text)[:MAX_ERROR_CHARS]
 
 
@@ -118,6 +132,29 @@ def _add(ap: apprise.Apprise, url: str, tag: str) -> bool:
         # deprecated since Python 3.11. Not ours to fix, and harmless until Python 3.13 (apprise shims it).
         warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
         return bool(ap.add(url, tag=tag))
+
+
+def on_new_notifications(factory: sessionmaker[Session], callback: Callable[[], object]) -> None:
+    """Call ``callback`` after each commit of a ``factory`` session that wrote a pending notification (the
+    server's delivery loop wakes at once instead of at its next tick: a resolve pages in well under a
+    second, not ``dispatch_interval_s`` later). Held and muted rows do not wake it."""
+
+    def flushed(session: Session, _context: object, _instances: object) -> None:
+        if any(
+            isinstance(row, NotificationOutbox) and row.status == OutboxStatus.PENDING for row in session.new
+        ):
+            session.info["hypercare_new_notifications"] = True
+
+    def committed(session: Session) -> None:
+        if session.info.pop("hypercare_new_notifications", False):
+            callback()
+
+    def rolled_back(session: Session) -> None:
+        session.info.pop("hypercare_new_notifications", None)
+
+    event.listen(factory, "before_flush", flushed)
+    event.listen(factory, "after_commit", committed)
+    event.listen(factory, "after_rollback", rolled_back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +182,13 @@ class RecordingNotifier:
 def build_notifier(settings: TicketsConfig) -> Notifier:
     """The notifier the settings call for (apprise over the configured targets)."""
     return AppriseNotifier(settings.notifications.targets)
+
+
+def _wants_links(settings: TicketsConfig, row: NotificationOutbox) -> bool:
+    """One-click links go into text messages that can be acted on (an Events API message is JSON)."""
+    targets = settings.notifications.targets
+    text = not 0 <= row.target < len(targets) or targets[row.target].kind == "apprise"
+    return text and row.kind in action_links.ACTIONABLE_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +226,19 @@ def dispatch_pending(
 ) -> DispatchReport:
     """Send up to ``limit`` due notifications, one short transaction each; commits its own work."""
     sent = retried = dead = 0
+    links = settings.notifications.action_links and action_links.link_key_available(settings)
+    key = action_links.link_key(settings) if links else b""
     for _ in range(limit):
         with session_factory() as session, session.begin():
             row = _claim(session, now())
             if row is None:
                 break
+            body = row.body
+            if links and row.ticket_id is not None and _wants_links(settings, row):
+                # signed now, never stored: the outbox holds no usable link
+                body += "\n" + action_links.footer(settings, key, row.ticket_id, row.target, now())
             try:
-                ok, error = notifier.send(row.target, row.title, row.body, row.notify_type)
+                ok, error = notifier.send(row.target, row.title, body, row.notify_type)
             except Exception as exc:  # one broken send must not wedge the whole outbox
                 # No traceback in the log: the exception text may hold the target's URL; redact it.
                 ok, error = False, redact_url(f"{type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]

@@ -13,6 +13,7 @@ configured service.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -24,13 +25,16 @@ from sqlalchemy.orm import Session
 
 from core.i18n import translations
 from core.vocabulary import OutboxStatus
-from tickets import silences
+from tickets import events_api, oncall, silences
 from tickets.i18n import word
 from tickets.models import NotificationOutbox, Ticket
 from tickets.settings import NotificationTarget, TicketsConfig
 from tickets.triage import priority_rank
 
-Kind = Literal["opened", "reopened", "escalated", "resolved"]
+Kind = Literal["opened", "reopened", "escalated", "acknowledged", "resolved"]
+FOLLOW_UPS = ("acknowledged", "resolved")
+"""Kinds that also reach every subscribed target already told of the ticket (whoever was paged hears that
+it was taken or is over), whatever its priority filter or tags."""
 
 
 def apprise_tag(target_index: int) -> str:
@@ -58,9 +62,12 @@ def format_amount(amount: Decimal | None) -> str:
     return "-" if amount is None else f"{amount:,.2f}"
 
 
-def compose(ticket: Ticket, kind: Kind, base_url: str, language: str = "en") -> tuple[str, str]:
+def compose(
+    ticket: Ticket, kind: Kind, base_url: str, language: str = "en", note: str | None = None
+) -> tuple[str, str]:
     """The notification's title and plain-text body, in ``language`` (stored values such as the
-    priority, the source and the check id stay as they are)."""
+    priority, the source and the check id stay as they are; ``note``: who acknowledged or resolved it, and
+    why)."""
     catalog = translations(language)
     _, pgettext = catalog.gettext, catalog.pgettext
     kinds = {
@@ -68,6 +75,7 @@ def compose(ticket: Ticket, kind: Kind, base_url: str, language: str = "en") -> 
         "reopened": pgettext("notification", "Reopened"),
         "escalated": pgettext("notification", "Escalated"),
         "resolved": pgettext("notification", "Resolved"),
+        "acknowledged": pgettext("notification", "Acknowledged"),
     }
     title = f"[{ticket.priority}] {kinds.get(kind, kind)}: {ticket.title}"
     facts = {
@@ -75,7 +83,8 @@ def compose(ticket: Ticket, kind: Kind, base_url: str, language: str = "en") -> 
         "impact": word(_, ticket.impact),
         "urgency": word(_, ticket.urgency),
     }
-    lines = [
+    lines = [f"{kinds.get(kind, kind)}: {note}"] if note else []
+    lines += [
         _("Priority: %(priority)s (impact %(impact)s, urgency %(urgency)s)") % facts,
         _("Status: %(status)s") % {"status": word(_, ticket.status)},
         _("Category: %(category)s") % {"category": word(_, ticket.category)},
@@ -94,6 +103,8 @@ def notify_type_for(ticket: Ticket, kind: Kind) -> str:
     """apprise's notify type: failure for P1/P2, warning for P3/P4, success for a resolution."""
     if kind == "resolved":
         return "success"
+    if kind == "acknowledged":
+        return "info"
     return "failure" if priority_rank(ticket.priority) <= 1 else "warning"
 
 
@@ -105,11 +116,16 @@ def enqueue(
     *,
     now: datetime,
     only_tags: Collection[str] | None = None,
+    only_people: Collection[str] | None = None,
+    note: str | None = None,
 ) -> list[NotificationOutbox]:
-    """Write one outbox row per configured target that wants this ticket (``only_tags``: only the targets
-    carrying one of these tags, whatever their ``min_priority`` - an escalation's next level)."""
+    """Write one outbox row per configured target subscribed to ``kind`` (its ``events``) that wants this
+    ticket (``only_tags``: only the targets carrying one of these tags, whatever their ``min_priority`` - an
+    escalation's next level; ``only_people``: and the targets of these people). A target of a ``person``
+    otherwise hears of the ticket only while that person is on call for its queue (tickets/oncall.py). A
+    follow-up kind also reaches the targets told of the ticket before."""
     texts = {  # title and body per language of the targets
-        lang: compose(ticket, kind, settings.server.base_url(), lang)
+        lang: compose(ticket, kind, settings.server.base_url(), lang, note)
         for lang in {target.language or settings.site.language for target in settings.notifications.targets}
     }
     silence = silences.muting(session, ticket, now)
@@ -117,14 +133,27 @@ def enqueue(
     status = (
         OutboxStatus.MUTED if silence is not None else (OutboxStatus.PENDING if paged else OutboxStatus.HELD)
     )
+    told = told_targets(session, ticket) if kind in FOLLOW_UPS else set()
+    targets = settings.notifications.targets
+    restricted = only_tags is not None or only_people is not None
+    on_call: set[str] = set()
+    if not restricted and any(target.person for target in targets):
+        on_call = oncall.people_for(session, settings, ticket, ("oncall",), now)
+
+    def selected(target: NotificationTarget) -> bool:
+        if restricted:
+            return bool(set(target.tags) & set(only_tags or ())) or target.person in set(only_people or ())
+        return target_wants(target, ticket) and (target.person is None or target.person in on_call)
+
     chosen = [
         index
-        for index, target in enumerate(settings.notifications.targets)
-        if (set(target.tags) & set(only_tags) if only_tags is not None else target_wants(target, ticket))
+        for index, target in enumerate(targets)
+        if kind in target.events and (index in told or selected(target))
     ]
-    targets = settings.notifications.targets
-    rows = [
-        NotificationOutbox(
+    base_url = settings.server.base_url()
+    rows = []
+    for index in chosen:
+        row = NotificationOutbox(
             ticket_id=ticket.id,
             target=index,
             kind=kind,
@@ -138,10 +167,25 @@ def enqueue(
             tags=[apprise_tag(index)],
             silence_id=silence.id if silence is not None else None,
         )
-        for index in chosen
-    ]
+        if targets[index].kind == "events_api_v2":  # the message itself; paged at once, never digested
+            row.body = json.dumps(events_api.message(ticket, kind, base_url, note), ensure_ascii=False)
+            row.notify_type = events_api.ACTIONS[kind]
+            row.status = OutboxStatus.MUTED if silence is not None else OutboxStatus.PENDING
+        rows.append(row)
     session.add_all(rows)
     return rows
+
+
+def told_targets(session: Session, ticket: Ticket) -> set[int]:
+    """The targets that were written a notification about the ticket (muted ones included: the silence
+    may end before the ticket does)."""
+    if ticket.id is None:
+        return set()
+    return set(
+        session.scalars(
+            select(NotificationOutbox.target).where(NotificationOutbox.ticket_id == ticket.id).distinct()
+        )
+    )
 
 
 def build_digests(session: Session, settings: TicketsConfig, *, now: datetime) -> list[NotificationOutbox]:

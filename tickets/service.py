@@ -1,5 +1,5 @@
 """The ticket queue's write side: event intake (dedup, reopen, open, resolve, acknowledge) and the agents'
-operations, each leaving an audit row and, for opened and reopened tickets, outbox rows.
+operations, each leaving an audit row and outbox rows for the transitions targets subscribe to.
 
 The service flushes; the caller owns the transaction and commits (``session_scope`` in workers, the
 request in the API), so a ticket change, its audit row and its notifications commit together or not at all.
@@ -222,10 +222,9 @@ class TicketService:
                 )
         return list(found.rules)
 
-    def _notify(
-        self, ticket: Ticket, kind: outbox.Kind, now: datetime, only_tags: tuple[str, ...] | None = None
-    ) -> None:
-        rows = outbox.enqueue(self.session, self.settings, ticket, kind, now=now, only_tags=only_tags)
+    def _notify(self, ticket: Ticket, kind: outbox.Kind, now: datetime, **options: Any) -> None:
+        """Outbox rows for the ticket (``options``: ``only_tags``, ``note`` of :func:`outbox.enqueue`)."""
+        rows = outbox.enqueue(self.session, self.settings, ticket, kind, now=now, **options)
         muted = {row.silence_id for row in rows if row.silence_id is not None}
         for silence_id in sorted(muted):
             reason = f"muted by silence {silence_id}"
@@ -360,11 +359,10 @@ class TicketService:
         """Append to the ticket's audit trail (hash-chained on flush, tickets/audit.py)."""
         return self._audit(ticket, actor, action, now, **detail)
 
-    def notify(
-        self, ticket: Ticket, kind: outbox.Kind, now: datetime, only_tags: tuple[str, ...] | None = None
-    ) -> None:
-        """Write the ticket's notifications to the outbox (muted ones audited with their silence)."""
-        self._notify(ticket, kind, now, only_tags)
+    def notify(self, ticket: Ticket, kind: outbox.Kind, now: datetime, **options: Any) -> None:
+        """Write the ticket's notifications to the outbox (muted ones audited with their silence);
+        ``options``: ``only_tags``, ``only_people``, ``note`` of :func:`outbox.enqueue`."""
+        self._notify(ticket, kind, now, **options)
 
     # ------------------------------------------------------------------------------------- helpers
 
@@ -418,6 +416,7 @@ class TicketService:
         after = _snapshot(ticket, "status")
         sla.evaluate(ticket, self.settings, now)
         self._audit(ticket, actor, "acknowledged", now, before=before, after=after, **detail)
+        self._notify(ticket, "acknowledged", now, note=f"by {actor}")
         log.info(
             "ticket acknowledged",
             extra={"ticket_id": ticket.id, "fingerprint": ticket.fingerprint, "priority": ticket.priority},
@@ -434,6 +433,7 @@ class TicketService:
         sla.stop(ticket, self.settings, now)
         after = _snapshot(ticket, "status", "resolved_at", "sla_state")
         self._audit(ticket, actor, "resolved", now, before=before, after=after, reason=reason, **detail)
+        self._notify(ticket, "resolved", now, note=f"by {actor}: {reason}")
         log.info(
             "ticket resolved",
             extra={"ticket_id": ticket.id, "fingerprint": ticket.fingerprint, "priority": ticket.priority},

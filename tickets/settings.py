@@ -1,12 +1,15 @@
-"""Settings the ticket queue owns: the server, notifications, triage, SLAs and escalation, routing, the
-Alertmanager and report intake. ``hypercare/config.py`` composes them into the one ``Settings``."""
+"""Settings the ticket queue owns: the server, notifications, triage, SLAs and escalation, on-call
+rotations, routing, the Alertmanager and report intake. ``hypercare/config.py`` composes them into the one
+``Settings``."""
+
+# size: one settings model per section of the queue, each small; splitting them would scatter the reference
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -47,10 +50,34 @@ class ServerSettings(StrictModel):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
+NOTIFICATION_EVENTS = ("opened", "reopened", "escalated", "acknowledged", "resolved")
+"""The ticket transitions a target may subscribe to (``notifications.targets[].events``)."""
+DEFAULT_EVENTS = ("opened", "reopened", "escalated", "resolved")
+"""What a target hears of unless it says otherwise: acknowledgements are opt-in (they are the on-call's
+own action, and paging the team for each would be noise)."""
+
+
 class NotificationTarget(StrictModel):
-    """An apprise URL and the tickets it is told about."""
+    """An apprise URL (or an Events API v2 endpoint) and the tickets it is told about."""
 
     url: SecretStr
+    kind: Literal["apprise", "events_api_v2"] = "apprise"
+    """``events_api_v2``: ``url`` is an Events API v2 endpoint (PagerDuty:
+    ``https://events.pagerduty.com/v2/enqueue``) sent trigger / acknowledge / resolve messages with one
+    dedup key per ticket (tickets/events_api.py); it subscribes to acknowledgements too unless ``events``
+    says otherwise, and is paged at once (never digested)."""
+    routing_key: SecretStr | None = None
+    """The Events API integration's routing key (``events_api_v2`` only)."""
+    name: str | None = Field(None, min_length=1, max_length=48, pattern=r"^[\w.@-]+$")
+    """Who this target is (``ops-oncall``): the actor of its one-click links in the audit trail
+    (``link:ops-oncall``; default ``link:target-N``)."""
+    person: str | None = Field(None, min_length=1, max_length=64)
+    """The username this target reaches (their phone, their chat): it is paged by an escalation level with
+    ``oncall: true`` while that user is on call for the ticket's queue (tickets/oncall.py)."""
+    events: tuple[str, ...] = DEFAULT_EVENTS
+    """The transitions this target is told of: any of opened, reopened, escalated, acknowledged, resolved.
+    An acknowledgement or resolution also reaches every subscribed target that was told of the ticket
+    before, whatever its ``min_priority`` or ``tags``."""
     min_priority: Priority = Priority.P2
     """Notify for tickets of this priority or more urgent (P1 is the most urgent)."""
     tags: tuple[str, ...] = ()
@@ -64,6 +91,33 @@ class NotificationTarget(StrictModel):
     def _shipped(cls, value: str | None) -> str | None:
         return None if value is None else parse_language(value)
 
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [event for event in value if event not in NOTIFICATION_EVENTS]
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            raise ValueError(f"unknown event(s) {names}: events are {', '.join(NOTIFICATION_EVENTS)}")
+        return tuple(dict.fromkeys(value))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _events_api_hears_acks(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("kind") == "events_api_v2" and "events" not in data:
+            return {**data, "events": NOTIFICATION_EVENTS}  # the incident there follows the ticket
+        return data
+
+    @model_validator(mode="after")
+    def _events_api(self) -> NotificationTarget:
+        if self.kind == "events_api_v2":
+            if self.routing_key is None:
+                raise ValueError("an events_api_v2 target needs a routing_key (the integration's key)")
+            if not self.url.get_secret_value().startswith(("https://", "http://")):
+                raise ValueError("an events_api_v2 target's url is the endpoint: https://.../v2/enqueue")
+        elif self.routing_key is not None:
+            raise ValueError("routing_key belongs to an events_api_v2 target (kind: events_api_v2)")
+        return self
+
 
 class NotificationSettings(StrictModel):
     targets: tuple[NotificationTarget, ...] = ()
@@ -76,6 +130,26 @@ class NotificationSettings(StrictModel):
     """Priorities paged at once; the others wait for the periodic digest."""
     digest_interval_s: float = Field(3600.0, gt=0)
     """How often held notifications go out as one digest per target."""
+    action_links: bool = True
+    """Opened, reopened and escalated notifications carry signed one-click links to acknowledge, resolve
+    (with a reason) or silence the ticket (tickets/action_links.py)."""
+    link_key: SecretStr | None = None
+    """The HMAC key of the one-click links (``HYPERCARE_NOTIFICATIONS__LINK_KEY``, 32+ characters); when
+    not set, one derived from the session secret. Changing it voids every link sent."""
+    link_ttl_h: float = Field(24.0, gt=0, le=7 * 24)
+    """A one-click link works this many hours after its notification was sent, once."""
+    events_api_webhook_secret: SecretStr | None = None
+    """The secret of the PagerDuty webhook subscription: when set, ``POST /api/v1/pagerduty/webhook`` also
+    requires a valid ``X-PagerDuty-Signature`` (besides the API token)."""
+    link_silence_h: float = Field(2.0, gt=0, le=24)
+    """How long a "silence" link mutes the ticket's notifications (within the ``oncall`` role's limit)."""
+
+    @field_validator("link_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be a random secret of 32 characters or more")
+        return value
 
 
 def _itil_matrix() -> dict[Level, dict[Level, Priority]]:
@@ -196,6 +270,9 @@ class EscalationLevel(StrictModel):
     """Fires when the ticket's response or resolution SLA is at risk (or breached)."""
     notify_tags: tuple[str, ...] = ()
     """Notify the targets carrying one of these tags (``notifications.targets[].tags``)."""
+    page: tuple[Literal["oncall", "secondary", "manager"], ...] = ()
+    """Also notify the targets (``notifications.targets[].person``) of these people of the rotation of the
+    ticket's queue (``oncall.rotations``): who is on call now, who is next, the rotation's manager."""
     raise_priority: bool = False
 
     @model_validator(mode="after")
@@ -208,6 +285,51 @@ class EscalationLevel(StrictModel):
 class EscalationSettings(StrictModel):
     levels: dict[Priority, tuple[EscalationLevel, ...]] = {}
     """Levels per priority; none by default (nothing changes a ticket's priority unless configured)."""
+
+
+class Rotation(StrictModel):
+    """Who is on call for some queues: ``members`` take turns of ``length_days``, handing off at
+    ``handoff`` local time (``oncall.timezone``); ``members[0]`` from ``start``. Overrides (a person
+    covering from..to) are kept in the store (``hypercare oncall override``)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")
+    queues: tuple[str, ...] = ()
+    """The ticket queues it answers for; empty: every queue no other rotation names."""
+    members: tuple[str, ...] = Field(min_length=1)
+    """Usernames, in turn order."""
+    start: date
+    """The day of the first hand-off (``members[0]`` is on call from then)."""
+    handoff: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    length_days: int = Field(7, ge=1, le=366)
+    manager: str | None = Field(None, min_length=1, max_length=64)
+    """Who an escalation level with ``page: [manager]`` reaches."""
+
+
+class OncallSettings(StrictModel):
+    timezone: str | None = None
+    """The zone of the hand-off times (an IANA name); default the site's: ``sla.calendar.timezone``."""
+    rotations: tuple[Rotation, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return value if value is None else BusinessCalendar._known_zone(value)
+
+    @field_validator("rotations")
+    @classmethod
+    def _distinct(cls, value: tuple[Rotation, ...]) -> tuple[Rotation, ...]:
+        names = [rotation.name for rotation in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"rotation name(s) used twice: {', '.join(twice)}")
+        catch_all = [rotation.name for rotation in value if not rotation.queues]
+        if len(catch_all) > 1:
+            raise ValueError(f"only one rotation may leave queues empty (all queues): {', '.join(catch_all)}")
+        queues = [queue for rotation in value for queue in rotation.queues]
+        shared = sorted({queue for queue in queues if queues.count(queue) > 1})
+        if shared:
+            raise ValueError(f"queue(s) named by more than one rotation: {', '.join(shared)}")
+        return value
 
 
 class RoutingMatch(StrictModel):
@@ -432,6 +554,9 @@ class TicketsConfig(Protocol):
 
     @property
     def escalation(self) -> EscalationSettings: ...
+
+    @property
+    def oncall(self) -> OncallSettings: ...
 
     @property
     def routing(self) -> RoutingSettings: ...

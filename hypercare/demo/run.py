@@ -34,6 +34,7 @@ from hypercare.demo.builder import DemoErp, build_demo_erp
 from hypercare.demo.erp_api import create_erp_api
 from hypercare.demo.faults import FAULT_KINDS, InjectedFault
 from hypercare.demo.masterdata import GO_LIVE_DAYS_BEFORE_AS_OF
+from hypercare.demo.oncall import DEMO_USER, oncall_demo_settings
 from hypercare.demo.sink import NotificationSink
 from hypercare.pipeline import DualRunReport, PipelineReport, process_dualrun, run_pipeline
 from hypercare.serving import BackgroundServer
@@ -48,7 +49,6 @@ from tickets.audit_keys import keyring_for
 from tickets.auth import create_user
 from tickets.models import Ticket
 
-DEMO_USER = "demo"
 DUALRUN_CONFIG = Path(__file__).resolve().parent / "dualrun.yaml"
 """The demo's dual-run comparison: the legacy copy against the new ERP."""
 DEMO_EXIT_CRITERIA: list[dict[str, object]] = [
@@ -170,7 +170,8 @@ def demo_settings(
             },
         ],
         "checks": {"packs": ["demo_erp"]},
-        "notifications": {"targets": [{"url": sink_url, "min_priority": "P2"}]},
+        # the team channel, the on-call's and the manager's own; P1 escalation; the on-call rotation
+        **oncall_demo_settings(sink_url, erp.as_of.date() - timedelta(days=GO_LIVE_DAYS_BEFORE_AS_OF)),
         "dualrun": {"comparisons": [str(DUALRUN_CONFIG)], "exit_criteria": DEMO_EXIT_CRITERIA},
         # the demo user is an agent; let it into the managers' dashboards too (`hypercare dashboard`)
         "dashboard": {

@@ -16,6 +16,7 @@ from hypercare.demo.sink import NotificationSink
 from hypercare.serving import BackgroundServer
 from monitor.collect import Collection, store_collection
 from monitor.results import CheckResult
+from tests.tickets.factories import make_event, seed_users
 from tickets.service import TicketService
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -76,3 +77,44 @@ def test_server_delivers_pending_notifications_and_exposes_check_metrics(
         in metrics
     )
     assert 'hypercare_tickets_open{priority="P1"} 1.0' in metrics
+
+
+def test_a_resolve_over_the_api_pages_at_once_not_at_the_next_delivery_tick(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The delivery loop runs every hour here; a request that writes a pending notification wakes it."""
+    with NotificationSink(tmp_path / "sink.jsonl") as sink:
+        settings = Settings(
+            database_url=store_url,
+            data_dir=tmp_path,
+            notifications={
+                "targets": [{"url": sink.apprise_url, "min_priority": "P2"}],  # type: ignore[arg-type]
+                "dispatch_interval_s": 3600,
+            },
+        )
+        engine = make_engine(store_url)
+        factory = session_factory(engine)
+        tokens = seed_users(factory)
+        with BackgroundServer(build_app(settings, engine)) as url:
+            time.sleep(0.5)  # the loop's first tick has passed: from now on only a wake-up delivers
+            with session_scope(factory) as session:
+                ticket = TicketService(session, settings).ingest(make_event(p1=True)).ticket
+                assert ticket is not None
+            assert sink.received() == [], "written by another process's session: waits for the tick"
+            started = time.monotonic()
+            answer = httpx.post(
+                f"{url}/api/v1/tickets/{ticket.id}/resolve",
+                json={"reason": "fixed"},
+                headers={"Authorization": f"Bearer {tokens['oncall']}"},
+            )
+            assert answer.status_code == 200, answer.text
+            while len(sink.received()) < 2 and time.monotonic() - started < 10:
+                time.sleep(0.05)
+            waited = time.monotonic() - started
+        engine.dispose()
+    titles = [str(note["title"]) for note in sink.received()]
+    assert titles == [
+        "[P1] Opened: Journal entry JE-1001 does not balance",
+        "[P1] Resolved: Journal entry JE-1001 does not balance",
+    ]
+    assert waited < 5, f"the resolved notification took {waited:.1f} s"

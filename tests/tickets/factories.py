@@ -73,13 +73,15 @@ def make_settings(
     max_attempts: int = 3,
     retry_base_s: float = 30.0,
     public_url: str = "https://hypercare.example",
+    notification_options: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Settings:
     return Settings(
         data_dir=tmp_path or Path(".hypercare-test"),
         database_url=database_url,
-        notifications=NotificationSettings(
-            targets=targets, max_attempts=max_attempts, retry_base_s=retry_base_s
+        notifications=NotificationSettings.model_validate(
+            {"targets": targets, "max_attempts": max_attempts, "retry_base_s": retry_base_s}
+            | (notification_options or {})
         ),
         tickets={"reopen_window_h": reopen_window_h},  # type: ignore[arg-type]
         server={"public_url": public_url},  # type: ignore[arg-type]

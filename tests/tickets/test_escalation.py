@@ -171,7 +171,7 @@ def test_housekeeping_and_delivery_metrics(factory: sessionmaker[Session], clock
     registry = CollectorRegistry()
     registry.register(OutboxCollector(factory))
     value = registry.get_sample_value
-    assert value("hypercare_notifications_total", {"status": "sent"}) == 2  # P2 page + digest
+    assert value("hypercare_notifications_total", {"status": "sent"}) == 3  # P2 page, its resolution, digest
     assert value("hypercare_notifications_total", {"status": "digested"}) == 1
     assert value("hypercare_notifications_total", {"status": "dead"}) == 0
 

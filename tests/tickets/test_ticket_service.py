@@ -157,7 +157,9 @@ def test_an_event_within_the_reopen_window_reopens_the_resolved_ticket(
     assert reopened.detail["before"]["status"] == "resolved"
     assert reopened.detail["after"]["status"] == "reopened"
     kinds = session.scalars(select(NotificationOutbox.kind).where(NotificationOutbox.ticket_id == ticket.id))
-    assert sorted(kinds) == ["opened", "reopened", "reopened"], "P1 reopen: both targets, P2 open: one"
+    assert sorted(kinds) == ["opened", "reopened", "reopened", "resolved"], (
+        "P2 open: one target, told of its resolution too; P1 reopen: both targets"
+    )
 
 
 def test_an_event_after_the_reopen_window_opens_a_new_ticket(

@@ -30,7 +30,7 @@ from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.throttle import ThrottleRules
-from tickets.ui import actions, daily_reports, profile, report, runbook_actions
+from tickets.ui import actions, daily_reports, links, oncall_page, profile, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS
 from tickets.ui.report import may
 from tickets.ui.views import (
@@ -335,3 +335,5 @@ router.include_router(report.router)
 router.include_router(runbook_actions.router)
 router.include_router(daily_reports.router)
 router.include_router(profile.router)
+router.include_router(links.router)  # GET/POST /act/<token>: one-click links of notifications
+router.include_router(oncall_page.router)  # GET /oncall

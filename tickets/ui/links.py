@@ -1,0 +1,79 @@
+"""The one-click links of notifications (tickets/action_links.py): ``GET /act/<token>`` shows what the link
+will do, its form's button ``POST``s it. No login: the signed, expiring, single-use link is the permission,
+and whoever uses it is audited as the target the notification went to. A tampered, expired or used link,
+or one whose ticket has moved on, gets an error page saying which."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request, status
+from fastapi.responses import Response
+
+from tickets import action_links
+from tickets.action_links import Link, LinkError, LinkExpired, LinkUsed
+from tickets.api.deps import ServiceDep, SessionDep, SettingsDep
+from tickets.errors import TicketError, TicketNotFound
+from tickets.service import TicketService
+from tickets.settings import TicketsConfig
+from tickets.ui.web import client_address, render, render_error
+
+router = APIRouter(include_in_schema=False)
+Token = Annotated[str, Path(min_length=10, max_length=400, pattern=r"^[A-Za-z0-9_=.-]+$")]
+TITLES = {"acknowledge": "Acknowledge", "resolve": "Resolve", "silence": "Silence"}
+
+
+def _error(request: Request, exc: Exception) -> Response:
+    code = status.HTTP_410_GONE if isinstance(exc, LinkExpired | LinkUsed) else status.HTTP_400_BAD_REQUEST
+    if isinstance(exc, TicketNotFound):
+        code = status.HTTP_404_NOT_FOUND
+    elif isinstance(exc, TicketError):
+        code = status.HTTP_409_CONFLICT
+    return render_error(request, code, str(exc))
+
+
+def _checked(service: TicketService, settings: TicketsConfig, token: str) -> Link:
+    link = action_links.verify(action_links.link_key(settings), token, service.now())
+    if action_links.used(service, link) is not None:
+        raise LinkUsed("This link has already been used; each link works once.")
+    return link
+
+
+@router.get("/act/{token}")
+def show(*, request: Request, token: Token, service: ServiceDep, settings: SettingsDep) -> Response:
+    """What the link will do, and a button to do it (a GET changes nothing: link previews fetch it)."""
+    try:
+        link = _checked(service, settings, token)
+        ticket = service.get(link.ticket_id).ticket
+    except (LinkError, TicketError) as exc:
+        return _error(request, exc)
+    context = {
+        "title": f"{TITLES[link.action]} ticket #{ticket.id}",
+        "link": link,
+        "ticket": ticket,
+        "what": action_links.describe(link, ticket, settings),
+        "actor": action_links.actor(settings, link),
+        "token": token,
+    }
+    return render(request, "link.html", context)
+
+
+@router.post("/act/{token}")
+def act(
+    *,
+    request: Request,
+    token: Token,
+    service: ServiceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Do what the link says, once; the page says what was done."""
+    try:
+        link = _checked(service, settings, token)
+        done = action_links.use(service, link, reason=reason, address=client_address(request))
+    except (LinkError, TicketError, ValueError) as exc:
+        session.rollback()
+        return _error(request, exc)
+    session.commit()
+    return render(request, "link_done.html", {"title": "Done", "done": done, "ticket_id": link.ticket_id})
