@@ -18,7 +18,9 @@ Timed side by side, each in its own process (wall time and the process's peak RS
   so this row cannot compare anything: it is the floor a cross-engine comparison is measured against;
 * the SHA-256 limit ("sha256"): the same, with the per-row hash the keyed diff uses (the first 64 bits of
   SHA-256, the same on both engines): what the keyed diff's own hashing costs, so the rest of the distance
-  is its bisection and fetches (``--phases`` shows them).
+  is its bisection and fetches (``--phases`` shows them);
+* the MD5 limit ("md5"): the same with the first 64 bits of MD5, the only other digest both engines share
+  (PostgreSQL ``md5``, MariaDB ``MD5``, the same hex): whether a cheaper common digest exists.
 
 Each tool's found differences are checked against the planted ones. ``--repeat N`` (default 3) runs N
 rounds, the contenders interleaved and their order rotated; the median, every run and the 1-minute load
@@ -194,10 +196,11 @@ def child_hypercare() -> dict[str, Any]:
     return {**{k: sorted(v) for k, v in kinds.items()}, "queries": entity.queries, "matched": entity.matched}
 
 
-def child_limit(native: bool = False) -> dict[str, Any]:
+def child_limit(native: bool = False, md5: bool = False) -> dict[str, Any]:
     """One query per database, both at once: COUNT(*) and the sum of the keyed diff's own per-row hash
     (the same lean canonical text, the same planner settings), no grouping, no bisection. ``native``: each
-    engine's cheapest native hash of that text instead."""
+    engine's cheapest native hash of that text instead; ``md5``: the first 64 bits of MD5 (the other
+    digest both engines have, the same bits on both)."""
     from monitor.dualrun.model import ComparisonConfig
     from monitor.dualrun.normalise import concat, hash_sum, mod64, row_hash
     from monitor.dualrun.sql import Source, SourceQuery, dualrun_engine
@@ -214,6 +217,12 @@ def child_limit(native: bool = False) -> dict[str, Any]:
         if native:
             total = (
                 f"SUM(hashtextextended({text_}, 0))" if q.dialect == "postgresql" else f"SUM(CRC32({text_}))"
+            )
+        elif md5:
+            total = (
+                f"SUM(CAST(CAST('x' || left(md5({text_}), 16) AS bit(64)) AS bigint))"
+                if q.dialect == "postgresql"
+                else f"SUM(CAST(CONV(LEFT(MD5({text_}), 16), 16, 10) AS UNSIGNED))"
             )
         else:
             total = hash_sum(row_hash(text_, q.dialect), q.dialect)
@@ -395,7 +404,7 @@ def main() -> None:
     parser.add_argument(
         "--rows", type=int, nargs="+", default=[1_000_000, 5_000_000], help="Sizes, run one after the other."
     )
-    parser.add_argument("--child", choices=["hypercare", "native", "sha256", "reladiff"])
+    parser.add_argument("--child", choices=["hypercare", "native", "sha256", "md5", "reladiff"])
     parser.add_argument(
         "--repeat", type=int, default=3, help="Rounds (contenders interleaved); the median is reported."
     )
@@ -414,6 +423,7 @@ def main() -> None:
             "hypercare": child_hypercare,
             "sha256": child_limit,
             "native": lambda: child_limit(native=True),
+            "md5": lambda: child_limit(md5=True),
             "reladiff": child_reladiff,
         }
         t0 = time.perf_counter()
@@ -433,7 +443,7 @@ def compare_at(rows: int, repeat: int, *, skip_reladiff: bool) -> None:
     load(rows)
     changed, missing, extra = planted(rows)
     truth = {"changed": sorted(changed), "missing_in_new": sorted(missing), "extra_in_new": sorted(extra)}
-    modes = ["native", "sha256", "hypercare"]
+    modes = ["native", "sha256", "md5", "hypercare"]
     problem = None if skip_reladiff else ensure_reladiff()
     if not skip_reladiff and problem is None:
         modes.append("reladiff")
@@ -448,7 +458,7 @@ def compare_at(rows: int, repeat: int, *, skip_reladiff: bool) -> None:
             if got is None:
                 verdicts[mode].add(f"FAILED: {error}")
                 continue
-            if mode == "sha256":
+            if mode in {"sha256", "md5"}:
                 verdict = "checksums differ, as they must" if got["legacy"] != got["new"] else "EQUAL?!"
             elif mode == "native":
                 verdict = f"hashed {got['legacy'][0]:,} + {got['new'][0]:,} rows (engine-specific hashes)"
@@ -497,7 +507,9 @@ def _report(
     hc = median["hypercare"]
     line = (
         f"hypercare / native-hash limit = {hc / median['native']:.2f}x; "
-        f"hypercare / its SHA-256 limit = {hc / median['sha256']:.2f}x"
+        f"hypercare / its SHA-256 limit = {hc / median['sha256']:.2f}x; "
+        f"MD5 limit / native-hash limit = {median['md5'] / median['native']:.2f}x; "
+        f"SHA-256 limit / native-hash limit = {median['sha256'] / median['native']:.2f}x"
     )
     if "reladiff" in median:
         line += f"; reladiff / hypercare = {median['reladiff'] / hc:.1f}x"
