@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 from anomaly.settings import AnomalySettings
 from core.errors import ConfigError
+from core.site import SiteSettings
 from dashboards.settings import DashboardSettings
 from monitor.settings import (
     CheckSettings,
@@ -76,6 +77,8 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = None
     """The audit trail's keyring as ``kid:base64key`` entries (``HYPERCARE_AUDIT_KEY``); when not set, the
     file ``tickets.audit_key_file`` (default <data_dir>/audit_key, generated on first use)."""
+    site: SiteSettings = SiteSettings()
+    """Where the business is: time zone, currency, number locale (core/site.py)."""
     server: ServerSettings = ServerSettings()
     sources: dict[str, SourceSettings] = {}
     probes: tuple[ProbeSettings, ...] = ()

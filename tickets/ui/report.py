@@ -11,6 +11,7 @@ from typing import Annotated, Any, cast, get_args
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
+from core.localtime import format_time
 from core.vocabulary import Category, Level, parse
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
@@ -25,7 +26,7 @@ from tickets.reports import (
     create_report,
     storage_dir,
 )
-from tickets.ui.web import UiUser, check_csrf, flash, render
+from tickets.ui.web import UiUser, check_csrf, display_zone_of, flash, render
 
 router = APIRouter(include_in_schema=False)
 AFFECTED_LABELS = {"me": "only me", "team": "my team", "many": "many people or customers"}
@@ -134,7 +135,8 @@ def file_report(
     diagnoser.schedule()  # the ticket's runbook and diagnostics, after the redirect is sent
     joined = " (it joins a ticket already open for it)" if result.ingest.outcome == "deduplicated" else ""
     where = f" as ticket #{ticket.id}" if ticket is not None else ""
-    flash(request, f"Report #{result.report.id} filed{where}{joined}. Thank you.")
+    filed_at = format_time(result.report.created_at, display_zone_of(request, user))
+    flash(request, f"Report #{result.report.id} filed{where} at {filed_at}{joined}. Thank you.")
     if ticket is not None and may(user, "tickets:read"):
         return RedirectResponse(f"/tickets/{ticket.id}", status.HTTP_303_SEE_OTHER)
     return RedirectResponse("/report", status.HTTP_303_SEE_OTHER)

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from core.db import utcnow
+from core.localtime import display_zone
 from core.vocabulary import Category, Priority, TicketStatus
 from runbooks.models import diagnostics_of
 from runbooks.steps import done_steps
@@ -53,6 +54,7 @@ from tickets.ui.web import (
     client_address,
     cookie_session_id,
     csrf_token,
+    display_zone_of,
     render,
     safe_next,
     templates,
@@ -186,7 +188,9 @@ async def ticket_queue(
     if not request.session.get("flash"):
         who = await state.hot.session_user(request.session.get(SESSION_KEY))
         if who is not None and who.allows("tickets:read"):
-            key = _queue_key(who.user_id, who.username, who.role, who.display_name, params, offset)
+            # the user's own zone joins the key once the profile has one (hot_reads reads it with the user)
+            zone = display_zone(None, state.settings.site.timezone).key
+            key = _queue_key(who.user_id, who.username, who.role, who.display_name, params, offset, zone)
             found = state.caches.get(QUEUE_CACHE).get(key, who.version)
             if found is not None:
                 return _queue_response(request, found)
@@ -198,9 +202,9 @@ QUEUE_CACHE = "queue-page"
 
 
 def _queue_key(  # noqa: PLR0917  (the parts of the key)
-    user_id: int, username: str, role: str, display_name: str, params: QueueParams, offset: int
+    user_id: int, username: str, role: str, display_name: str, params: QueueParams, offset: int, zone: str
 ) -> tuple[object, ...]:
-    return (user_id, username, role, display_name, tuple(params.items()), offset)
+    return (user_id, username, role, display_name, tuple(params.items()), offset, zone)
 
 
 def _queue_response(request: Request, page: QueuePage) -> Response:
@@ -229,7 +233,8 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
         flashes = request.session.pop("flash", [])
         version = store_version(session)
         cache = state.caches.get(QUEUE_CACHE)
-        key = _queue_key(user.id, user.username, user.role, user.display_name, params, offset)
+        zone = display_zone_of(request, user)
+        key = _queue_key(user.id, user.username, user.role, user.display_name, params, offset, zone.key)
 
         def build() -> QueuePage:
             page = queries.list_tickets(
@@ -240,6 +245,7 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "csrf": Markup(f"{_SLOT}csrf{_SLOT}"),  # noqa: S704  (our own marker)
                 "flashes": flashes,
                 "user": user,
+                "zone": zone,
                 "page": page,
                 "rows": [
                     (t, page.assignees.get(t.id), Markup(f"{_SLOT}{n}{_SLOT}"))  # noqa: S704
@@ -256,7 +262,7 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
             }
             html = templates().get_template("tickets.html").render(context)
-            return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items]))
+            return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items], zone))
 
         cached = build() if flashes else cache.get_or_build(key, version, build)
         return _queue_response(request, cached)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 
+from core.localtime import format_time
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
 from runbooks.library import OPEN_SECTIONS, Runbook, RunbookError, load_runbooks, render_sections
 from runbooks.models import TicketDiagnostic
@@ -251,9 +252,9 @@ class ClockFacts:
         )
 
 
-def clock_html(clock: SlaClock) -> str:
-    """A queue row's SLA cell content (the ``clock`` span)."""
-    title = f' title="due {clock.due_at.strftime("%Y-%m-%d %H:%M UTC")}"' if clock.due_at else ""
+def clock_html(clock: SlaClock, zone: tzinfo = UTC) -> str:
+    """A queue row's SLA cell content (the ``clock`` span; its tooltip names the due time in ``zone``)."""
+    title = f' title="due {escape(format_time(clock.due_at, zone))}"' if clock.due_at else ""
     return f'<span class="clock {escape(clock.css)}"{title}>{escape(clock.text)}</span>'
 
 
@@ -296,15 +297,16 @@ class LiveClocks:
     """The SLA cells of a cached queue page: recomputed when one of them would read differently, else
     reused (the same text :func:`sla_clock` gives at that moment)."""
 
-    def __init__(self, facts: Sequence[SlaFacts]) -> None:
+    def __init__(self, facts: Sequence[SlaFacts], zone: tzinfo = UTC) -> None:
         self.facts = facts
+        self.zone = zone
         self._cells: tuple[list[str], datetime, datetime] | None = None
 
     def cells(self, now: datetime) -> list[str]:
         current = self._cells  # one read: another thread may replace it meanwhile
         if current is not None and current[1] <= now < current[2]:
             return current[0]
-        cells = [clock_html(sla_clock(facts, now)) for facts in self.facts]
+        cells = [clock_html(sla_clock(facts, now), self.zone) for facts in self.facts]
         until = min((clock_until(facts, now) for facts in self.facts), default=FOREVER)
         self._cells = (cells, now, until)
         return cells

@@ -17,12 +17,17 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
+from core.localtime import UTC_ZONE, display_zone, format_time
 from tickets.api.deps import ACTING_ROLES, SessionDep
+from tickets.api.state import app_state
 from tickets.auth import user_for_session
 from tickets.cache import wrote
 from tickets.models import User
@@ -33,8 +38,27 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+def display_zone_of(request: Request, user: User | None) -> ZoneInfo:
+    """The zone a page shows its times in: the user's own, else the site's (``site.timezone``)."""
+    user_zone: str | None = None  # the user profile's zone (``user.timezone``) goes here once it exists
+    return display_zone(user_zone, app_state(request).settings.site.timezone)
+
+
+def _zone_of(context: Context) -> ZoneInfo:
+    zone = context.get("zone")
+    return zone if isinstance(zone, ZoneInfo) else UTC_ZONE
+
+
+@pass_context
+def _when(context: Context, value: datetime | None) -> str:
+    """``{{ t.created_at|when }}``: the time in the page's display zone, the zone named."""
+    return format_time(value, _zone_of(context))
+
+
+@pass_context
+def _when_exact(context: Context, value: datetime | None) -> str:
+    """``{{ entry.at|when_exact }}``: as :func:`_when`, to the second (the audit trail)."""
+    return format_time(value, _zone_of(context), seconds=True)
 
 
 def _money(value: Decimal | None) -> str:
@@ -43,9 +67,11 @@ def _money(value: Decimal | None) -> str:
 
 @cache
 def templates() -> Jinja2Templates:
-    """The UI's templates (autoescaped: every ``.html`` template escapes what it prints)."""
+    """The UI's templates (autoescaped: every ``.html`` template escapes what it prints). A page shows its
+    times in the ``zone`` of its context (:func:`display_zone_of`; UTC when absent)."""
     tpl = Jinja2Templates(directory=TEMPLATES_DIR)
     tpl.env.filters["when"] = _when
+    tpl.env.filters["when_exact"] = _when_exact
     tpl.env.filters["money"] = _money
     return tpl
 
@@ -133,7 +159,9 @@ def render(
     request: Request, name: str, context: dict[str, Any], *, status_code: int = status.HTTP_200_OK
 ) -> Response:
     flashes = request.session.pop("flash", [])
-    full = {"csrf": csrf_token(request), "flashes": flashes, "user": None, **context}
+    user = context.get("user")
+    zone = display_zone_of(request, user if isinstance(user, User) else None)
+    full = {"csrf": csrf_token(request), "flashes": flashes, "user": None, "zone": zone, **context}
     return templates().TemplateResponse(request, name, full, status_code=status_code)
 
 
