@@ -22,6 +22,9 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.localtime import UTC_ZONE, format_time, zone
+from core.money import format_money
+from core.site import SiteSettings
 from core.vocabulary import OutboxStatus
 from tickets import silences
 from tickets.models import NotificationOutbox, Ticket
@@ -52,12 +55,16 @@ def target_wants(target: NotificationTarget, ticket: Ticket) -> bool:
     return not target.tags or bool(set(target.tags) & ticket_tags(ticket))
 
 
-def format_amount(amount: Decimal | None) -> str:
-    return "-" if amount is None else f"{amount:,.2f}"
+def format_amount(amount: Decimal | None, site: SiteSettings | None = None) -> str:
+    """An amount with the site's currency and number locale (``¥1,250.00``); plain without a site."""
+    if site is None:
+        return format_money(amount, None)
+    return format_money(amount, site.currency, site.locale)
 
 
-def compose(ticket: Ticket, kind: Kind, base_url: str) -> tuple[str, str]:
-    """The notification's title and plain-text body."""
+def compose(ticket: Ticket, kind: Kind, base_url: str, site: SiteSettings | None = None) -> tuple[str, str]:
+    """The notification's title and plain-text body (times in the site's zone, amounts in its currency)."""
+    where = zone(site.timezone) if site is not None else UTC_ZONE
     title = f"[{ticket.priority}] {kind.capitalize()}: {ticket.title}"
     lines = [
         f"Priority: {ticket.priority} (impact {ticket.impact}, urgency {ticket.urgency})",
@@ -65,9 +72,12 @@ def compose(ticket: Ticket, kind: Kind, base_url: str) -> tuple[str, str]:
         f"Category: {ticket.category}",
         f"Source: {ticket.source}",
         f"Check: {ticket.check_id or '-'}",
-        f"Amount at risk: {format_amount(ticket.amount_at_risk)}",
+        f"Amount at risk: {format_amount(ticket.amount_at_risk, site)}",
         f"Occurrences: {ticket.occurrence_count}",
+        f"Opened: {format_time(ticket.created_at, where)}",
     ]
+    if ticket.is_open and ticket.sla_resolution_due_at is not None:
+        lines.append(f"Fix due: {format_time(ticket.sla_resolution_due_at, where)}")
     if ticket.runbook_id:
         lines.append(f"Runbook: {ticket.runbook_id}")
     lines.append(f"Ticket: {base_url}/tickets/{ticket.id}")
@@ -92,7 +102,7 @@ def enqueue(
 ) -> list[NotificationOutbox]:
     """Write one outbox row per configured target that wants this ticket (``only_tags``: only the targets
     carrying one of these tags, whatever their ``min_priority`` - an escalation's next level)."""
-    title, body = compose(ticket, kind, settings.server.base_url())
+    title, body = compose(ticket, kind, settings.server.base_url(), settings.site)
     silence = silences.muting(session, ticket, now)
     paged = kind == "escalated" or ticket.priority in settings.notifications.page_priorities
     status = (

@@ -5,13 +5,13 @@ ticket of the same problem."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, cast, get_args
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
 from core.localtime import format_time
+from core.money import MoneyError, parse_money
 from core.vocabulary import Category, Level, parse
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
@@ -78,7 +78,7 @@ def file_report(
     affected: Annotated[str, Form(max_length=8)] = "me",
     description: Annotated[str, Form(max_length=10000)] = "",
     document_number: Annotated[str, Form(max_length=64)] = "",
-    amount_at_risk: Annotated[str, Form(max_length=24)] = "",
+    amount_at_risk: Annotated[str, Form(max_length=32)] = "",
     attachments: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     check_csrf(request, csrf)
@@ -97,9 +97,12 @@ def file_report(
     amount = None
     if problem is None:
         try:
-            amount = _amount(values["amount_at_risk"])
-        except ValueError as exc:
-            problem = str(exc)
+            site = service.settings.site
+            amount = parse_money(
+                values["amount_at_risk"], currency=site.currency, locale=site.locale, field="Amount at risk"
+            )
+        except MoneyError as exc:
+            problem = f"{exc}."
     if problem is not None:
         return _form(request, user, values, problem, status.HTTP_422_UNPROCESSABLE_CONTENT)
     settings = service.settings
@@ -154,22 +157,3 @@ def _check(values: dict[str, str]) -> str | None:
     if values["affected"] not in get_args(Affected):
         return "Choose who is affected."
     return None
-
-
-def _amount(text: str) -> Decimal | None:
-    if not text:
-        return None
-    try:
-        amount = Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        raise ValueError("The amount at risk must be a number, like 1250.00.") from None
-    exponent = amount.as_tuple().exponent
-    if (
-        not amount.is_finite()
-        or amount < 0
-        or amount >= 10**18
-        or not isinstance(exponent, int)
-        or exponent < -2
-    ):
-        raise ValueError("The amount at risk must be a positive amount with at most 2 decimals.")
-    return amount

@@ -246,6 +246,7 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "flashes": flashes,
                 "user": user,
                 "zone": zone,
+                "site": state.settings.site,
                 "page": page,
                 "rows": [
                     (t, page.assignees.get(t.id), Markup(f"{_SLOT}{n}{_SLOT}"))  # noqa: S704

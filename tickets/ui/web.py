@@ -26,12 +26,13 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from core.localtime import UTC_ZONE, display_zone, format_time
+from core.money import format_money
+from core.site import SiteSettings
 from tickets.api.deps import ACTING_ROLES, SessionDep
 from tickets.api.state import app_state
 from tickets.auth import user_for_session
 from tickets.cache import wrote
 from tickets.models import User
-from tickets.outbox import format_amount
 from tickets.sessions import plausible_session_id
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -61,8 +62,13 @@ def _when_exact(context: Context, value: datetime | None) -> str:
     return format_time(value, _zone_of(context), seconds=True)
 
 
-def _money(value: Decimal | None) -> str:
-    return format_amount(value)
+@pass_context
+def _money(context: Context, value: Decimal | None) -> str:
+    """``{{ t.amount_at_risk|money }}``: with the site's currency symbol and number locale (``¥1,250.00``)."""
+    site = context.get("site")
+    if not isinstance(site, SiteSettings):
+        return format_money(value, None)
+    return format_money(value, site.currency, site.locale)
 
 
 @cache
@@ -161,7 +167,9 @@ def render(
     flashes = request.session.pop("flash", [])
     user = context.get("user")
     zone = display_zone_of(request, user if isinstance(user, User) else None)
-    full = {"csrf": csrf_token(request), "flashes": flashes, "user": None, "zone": zone, **context}
+    site = app_state(request).settings.site
+    full = {"csrf": csrf_token(request), "flashes": flashes, "user": None, "zone": zone, "site": site}
+    full.update(context)
     return templates().TemplateResponse(request, name, full, status_code=status_code)
 
 
