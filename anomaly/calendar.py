@@ -11,7 +11,11 @@ The YAML file (``anomaly.calendar_file``)::
     holidays: [2026-10-01, ...]      # public holidays (China: see anomaly/calendars/cn-2026.yaml)
     workdays: [2026-10-10]           # weekend days that are worked (China's adjusted working days)
     close: {before: 1, after: 3}     # month-end close days: last N business days and first M of the next
+    quarter_end_close: {before: 2, after: 5}  # the close of Mar/Jun/Sep/Dec (longer than a month's)
     year_end_close: {before: 3, after: 8}
+    vat_filing: {day: 15, before: 3}   # VAT return due the 15th (the next business day when that is not one);
+                                       # its last 3 business days up to it are close days
+    vat_filing_dates: [2026-10-26]     # the tax bureau's published deadlines, when they differ (they win)
     close_days: [2026-11-30]         # further close days
     payroll_days_of_month: [10]      # moved to the business day before when not a business day
     payroll_dates: []
@@ -37,6 +41,9 @@ from typing import Any, Literal
 
 import yaml
 
+from core.holidays import UnknownCountry, known_country
+from core.holidays import country_days as holidays_of
+
 DayKind = Literal["business", "weekend", "holiday", "close", "payroll", "cutover"]
 PEAK_DAYS: frozenset[str] = frozenset({"close", "payroll"})
 """Day kinds on which a peak in volume or load is expected."""
@@ -58,6 +65,14 @@ class BusinessCalendar:
     close_after: int = 0
     year_end_before: int = 0
     year_end_after: int = 0
+    quarter_end_before: int = 0
+    quarter_end_after: int = 0
+    vat_filing_day: int | None = None
+    """Day of the month the VAT return is due (China: the 15th), moved to the next business day."""
+    vat_filing_before: int = 0
+    """Business days up to and including the filing deadline that are close days (a peak is expected)."""
+    vat_filing_dates: frozenset[date] = frozenset()
+    """Published filing deadlines; a month listed here ignores ``vat_filing_day``."""
     close_days: frozenset[date] = frozenset()
     payroll_days_of_month: tuple[int, ...] = ()
     payroll_dates: frozenset[date] = frozenset()
@@ -144,6 +159,35 @@ class BusinessCalendar:
             )
         return False
 
+    def _is_quarter_end(self, day: date) -> bool:
+        """In a quarter's close window (the last business days of Mar/Jun/Sep/Dec, the first of the next)."""
+        if self.quarter_end_before > 0 and day.month in {3, 6, 9, 12}:
+            return day in self._month_business_days(day.year, day.month)[-self.quarter_end_before :]
+        if self.quarter_end_after > 0 and day.month in {1, 4, 7, 10}:
+            return day in self._month_business_days(day.year, day.month)[: self.quarter_end_after]
+        return False
+
+    def vat_deadline(self, year: int, month: int) -> date | None:
+        """The VAT filing deadline of a month: a published date, else ``vat_filing_day`` moved to the next
+        business day (China postpones a deadline that falls on a rest day or in a holiday break)."""
+        listed = [d for d in self.vat_filing_dates if (d.year, d.month) == (year, month)]
+        if listed:
+            return min(listed)
+        if self.vat_filing_day is None:
+            return None
+        last = _cal.monthrange(year, month)[1]
+        deadline = date(year, month, min(self.vat_filing_day, last))
+        return deadline if self.is_business_day(deadline) else self._shift_business(deadline, 1)
+
+    def _is_vat_filing(self, day: date) -> bool:
+        if self.vat_filing_before <= 0 or not self.is_business_day(day):
+            return False
+        deadline = self.vat_deadline(day.year, day.month)
+        if deadline is None or day > deadline:
+            return False
+        lead = [d for d in self._month_business_days(day.year, day.month) if d <= deadline]
+        return day in lead[-self.vat_filing_before :]
+
     def day_kind(self, day: date) -> DayKind:
         """What kind of day this is for the detectors (cutover > holiday > weekend > close > payroll)."""
         known = self._memo.get(day)
@@ -156,7 +200,12 @@ class BusinessCalendar:
             kind = "holiday"
         elif not self.is_business_day(day):
             kind = "weekend"
-        elif self.in_close_window(day, self.close_before, self.close_after) or self._is_year_end(day):
+        elif (
+            self.in_close_window(day, self.close_before, self.close_after)
+            or self._is_year_end(day)
+            or self._is_quarter_end(day)
+            or self._is_vat_filing(day)
+        ):
             kind = "close"
         elif self._is_payroll(day):
             kind = "payroll"
@@ -168,28 +217,19 @@ class BusinessCalendar:
 
 def country_days(country: str, year: int) -> tuple[frozenset[date], frozenset[date]]:
     """Public holidays and make-up workdays (weekend days worked, China's 调休) of ``country`` in ``year``,
-    from the `holidays` library; a country it does not know is a :class:`CalendarError`."""
-    import holidays  # noqa: PLC0415 - the country tables are large: imported when a calendar first asks
-
+    from the `holidays` library (core/holidays.py); a country it does not know is a :class:`CalendarError`."""
     try:
-        found = holidays.country_holidays(country, years=year)
-    except NotImplementedError:
-        raise CalendarError(f"country {country!r} is not known to the holidays library") from None
-    rest = frozenset(d for d in found if d.year == year)
-    worked = frozenset(d for d in found.weekend_workdays if d.year == year)
-    return rest, worked
+        return holidays_of(country, year)
+    except UnknownCountry as exc:
+        raise CalendarError(str(exc)) from None
 
 
 def check_country(country: str) -> str:
     """``country`` upper-cased when the `holidays` library knows it; else :class:`CalendarError`."""
-    import holidays  # noqa: PLC0415 - the country tables are large: imported when a calendar first asks
-
-    code = country.strip().upper()
-    if code not in holidays.list_supported_countries():
-        raise CalendarError(
-            f"country {country!r} is not known to the holidays library (ISO 3166 codes: CN, DE...)"
-        )
-    return code
+    try:
+        return known_country(country)
+    except UnknownCountry as exc:
+        raise CalendarError(str(exc)) from None
 
 
 # --- loading ------------------------------------------------------------------------------------------
@@ -201,6 +241,9 @@ _KEYS = {
     "workdays",
     "close",
     "year_end_close",
+    "quarter_end_close",
+    "vat_filing",
+    "vat_filing_dates",
     "close_days",
     "payroll_days_of_month",
     "payroll_dates",
@@ -238,6 +281,22 @@ def _window(data: Mapping[str, Any], key: str) -> tuple[int, int]:
     return before, after
 
 
+def _vat_filing(data: Mapping[str, Any]) -> tuple[int | None, int]:
+    value = data.get("vat_filing")
+    if value is None:
+        return None, 0
+    if not isinstance(value, dict) or set(value) - {"day", "before"} or "day" not in value:
+        raise CalendarError(
+            "'vat_filing' must be a mapping with 'day' (of the month) and 'before' business days"
+        )
+    day, before = value["day"], value.get("before", 0)
+    if not isinstance(day, int) or not 1 <= day <= 31:
+        raise CalendarError(f"'vat_filing': day must be a day of the month from 1 to 31 (got {day!r})")
+    if not isinstance(before, int) or not 0 <= before <= 15:
+        raise CalendarError(f"'vat_filing': before must be 0 to 15 business days (got {before!r})")
+    return day, before
+
+
 def _ints(data: Mapping[str, Any], key: str, low: int, high: int) -> tuple[int, ...]:
     values = data.get(key) or []
     if not isinstance(values, list) or not all(isinstance(v, int) and low <= v <= high for v in values):
@@ -262,6 +321,8 @@ def calendar_from_mapping(data: Mapping[str, Any]) -> BusinessCalendar:
         cutover = (start, end)
     close = _window(data, "close")
     year_end = _window(data, "year_end_close")
+    quarter_end = _window(data, "quarter_end_close")
+    vat_day, vat_before = _vat_filing(data)
     country = data.get("country")
     if country is not None and not isinstance(country, str):
         raise CalendarError("'country' must be an ISO 3166 country code such as CN")
@@ -274,6 +335,11 @@ def calendar_from_mapping(data: Mapping[str, Any]) -> BusinessCalendar:
         close_after=close[1],
         year_end_before=year_end[0],
         year_end_after=year_end[1],
+        quarter_end_before=quarter_end[0],
+        quarter_end_after=quarter_end[1],
+        vat_filing_day=vat_day,
+        vat_filing_before=vat_before,
+        vat_filing_dates=_dates(data, "vat_filing_dates"),
         close_days=_dates(data, "close_days"),
         payroll_days_of_month=_ints(data, "payroll_days_of_month", 1, 31),
         payroll_dates=_dates(data, "payroll_dates"),

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -60,6 +61,8 @@ SCENARIOS = (
         "cookie",
     ),
     ("queue page, text search", "/tickets?status=all&q=invoice+4711", "cookie"),
+    # 应收账款 (accounts receivable), in 1 ticket of 6's evidence: a substring of the search text (no spaces)
+    ("queue page, Chinese text search", "/tickets?status=all&q=" + quote("应收账款"), "cookie"),
     ("ticket page", "/tickets/{ticket_id}", "cookie"),
     ("API list, open, 50", "/api/v1/tickets?status=open&limit=50", "bearer"),
     ("API list, assignee + SLA sort", "/api/v1/tickets?status=open&assignee=agent1&sort=sla_due", "bearer"),
@@ -83,6 +86,7 @@ def populate(url: str, count: int) -> int:
     rng = random.Random(7)
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     words = ("invoice", "payment", "journal", "stock", "bank", "vendor", "posting", "period", "tax", "4711")
+    accounts = ("应收账款", "应付账款", "银行存款", "库存商品", "应交税费", "主营业务收入")
     rows: list[dict[str, Any]] = []
     for n in range(count):
         is_open = n % 10 == 0
@@ -111,6 +115,7 @@ def populate(url: str, count: int) -> int:
                 "assignee_id": rng.choice([None, None, *users]),
                 "amount_at_risk": Decimal(rng.randint(0, 10**7)) / 100,
                 "entity": {"doc": n},
+                "search_text": f"doc={n} module=gl 科目={rng.choice(accounts)} 差额={rng.randint(1, 10**6)}",
                 "labels": {"module": "gl"},
                 "first_seen_at": created,
                 "last_seen_at": created + timedelta(minutes=rng.randint(0, 600)),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     """The audit trail's keyring as ``kid:base64key`` entries (``HYPERCARE_AUDIT_KEY``); when not set, the
     file ``tickets.audit_key_file`` (default <data_dir>/audit_key, generated on first use)."""
     site: SiteSettings = SiteSettings()
+    """Where the business is: language, time zone, currency, number locale (core/site.py)."""
     server: ServerSettings = ServerSettings()
     sources: dict[str, SourceSettings] = {}
     probes: tuple[ProbeSettings, ...] = ()
@@ -98,6 +99,19 @@ class Settings(BaseSettings):
     anomaly: AnomalySettings = AnomalySettings()
     dualrun: DualRunSettings = DualRunSettings()
     dashboard: DashboardSettings = DashboardSettings()
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> Settings:
+        """Amounts at risk have one currency: the site's, when set, is the anomaly rules' too."""
+        site, anomaly = self.site.currency, self.anomaly.currency
+        if site is not None and site != anomaly:
+            if "currency" in self.anomaly.model_fields_set:
+                raise ValueError(
+                    f"site.currency {site} and anomaly.currency {anomaly} differ: amounts at risk have one "
+                    "currency (set one of them, or both alike)"
+                )
+            object.__setattr__(self, "anomaly", self.anomaly.model_copy(update={"currency": site}))
+        return self
 
     @field_validator("database_url")
     @classmethod

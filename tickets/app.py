@@ -21,6 +21,7 @@ from core.schema import require_current_schema
 from core.session import make_engine, ping, session_factory
 from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
+from tickets.api import docs as api_docs
 from tickets.api import events, health, lifecycle, oncall, pagerduty, tickets
 from tickets.api import reports as reports_api
 from tickets.api import users as users_api
@@ -126,6 +127,8 @@ def create_app(
         version=version("hypercare"),
         description="Ticket queue of the Hypercare ERP post-go-live support service.",
         lifespan=lifespan,
+        docs_url=None,  # served from this origin, not a CDN: tickets/api/docs.py
+        redoc_url=None,
     )
     app.state.hypercare = state
     app.add_middleware(
@@ -158,5 +161,7 @@ def create_app(
     app.include_router(pagerduty.router)  # POST /api/v1/pagerduty/webhook
     for router in routers:
         app.include_router(router)
+    app.include_router(api_docs.router)  # /docs, /redoc
+    app.mount(api_docs.VENDOR_URL, StaticFiles(directory=api_docs.VENDOR_DIR), name="docs-vendor")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,7 +1,10 @@
 """Business time: how many seconds of a calendar's working hours lie between two instants, and which
 instant is N working seconds after another.
 
-A calendar is weekdays between a start and an end time in one time zone, minus holidays (local dates).
+A calendar is weekdays between a start and an end time in one time zone, minus holidays (local dates), plus
+make-up working days. With a country, its public holidays and make-up working days (China's 调休: the
+Saturday worked before or after the Spring Festival break) come from the `holidays` library
+(core/holidays.py), year by year as the clock reaches them; the dates the settings list win over it.
 Daylight-saving changes are handled by building each day's window in local time and converting it to UTC.
 ``always=True`` makes a 24x7 calendar (the P1 clock during hypercare), where business time is wall time.
 """
@@ -14,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from core.holidays import country_days
 from tickets.settings import BusinessCalendar
 
 MAX_DAYS = 3660
@@ -33,6 +37,8 @@ class Calendar:
     end: tuple[int, int]
     holidays: frozenset[date]
     always: bool = False
+    workdays: frozenset[date] = frozenset()
+    country: str | None = None
     _windows: dict[date, tuple[datetime, datetime] | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
@@ -40,20 +46,35 @@ class Calendar:
     thousands of times)."""
 
     @classmethod
-    def from_settings(cls, settings: BusinessCalendar, *, always: bool = False) -> Calendar:
-        """The calendar of these settings: one instance per distinct settings (it keeps its days)."""
-        return _calendar_of(settings, always)
+    def from_settings(
+        cls, settings: BusinessCalendar, *, always: bool = False, site_zone: str = "UTC"
+    ) -> Calendar:
+        """The calendar of these settings (in ``site_zone`` unless they name their own zone): one instance
+        per distinct settings (it keeps its days)."""
+        return _calendar_of(settings, always, settings.timezone or site_zone)
 
     @classmethod
-    def _build(cls, settings: BusinessCalendar, always: bool) -> Calendar:
+    def _build(cls, settings: BusinessCalendar, always: bool, zone: str) -> Calendar:
         return cls(
-            zone=ZoneInfo(settings.timezone),
+            zone=ZoneInfo(zone),
             days=frozenset(settings.days),
             start=_parse(settings.start),
             end=_parse(settings.end),
             holidays=frozenset(settings.holidays),
             always=always,
+            workdays=frozenset(settings.workdays),
+            country=settings.country,
         )
+
+    def is_working_day(self, day: date) -> bool:
+        """A listed holiday is off; a listed or the country's make-up day is on; then the country's
+        holidays are off and the weekdays of ``days`` on."""
+        if day in self.holidays:
+            return False
+        country_off, country_on = country_days(self.country, day.year) if self.country else _NONE
+        if day in self.workdays or day in country_on:
+            return True
+        return day not in country_off and day.weekday() in self.days
 
     def _window(self, day: date) -> tuple[datetime, datetime] | None:
         """The UTC bounds of ``day``'s working hours, or None on a day off."""
@@ -66,7 +87,7 @@ class Calendar:
             return window
 
     def _compute_window(self, day: date) -> tuple[datetime, datetime] | None:
-        if day.weekday() not in self.days or day in self.holidays:
+        if not self.is_working_day(day):
             return None
         start = datetime.combine(day, time(*self.start), self.zone)
         if self.end == (24, 0):
@@ -115,6 +136,9 @@ class Calendar:
         raise ValueError(f"no working hours within {MAX_DAYS} days of {start.isoformat()} (sla.calendar)")
 
 
+_NONE: tuple[frozenset[date], frozenset[date]] = (frozenset(), frozenset())
+
+
 @lru_cache(maxsize=64)
-def _calendar_of(settings: BusinessCalendar, always: bool) -> Calendar:
-    return Calendar._build(settings, always)
+def _calendar_of(settings: BusinessCalendar, always: bool, zone: str) -> Calendar:
+    return Calendar._build(settings, always, zone)

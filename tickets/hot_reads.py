@@ -46,7 +46,7 @@ POOL_TIMEOUT_S = 1.0
 """How long a request waits for one of them before it takes the general path instead."""
 
 _VERSION = select(func.sum(TicketVersion.version)).scalar_subquery()
-_WHO = (User.id, User.username, User.role, User.display_name, User.active, User.language)
+_WHO = (User.id, User.username, User.role, User.display_name, User.active, User.language, User.timezone)
 SESSION_USER: Select[Any] = (
     select(
         *_WHO,
@@ -86,6 +86,8 @@ class Who:
     version: int | None
     language: str | None = None
     """The user's UI language (a cached page is filed under the language it is in)."""
+    timezone: str | None = None
+    """The user's display zone (a cached page is filed under the zone its times are in)."""
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes
@@ -213,4 +215,5 @@ def _who(row: Mapping[str, Any], scopes: frozenset[str]) -> Who:
         scopes=scopes,
         version=None if version is None else int(version),
         language=row.get("language"),
+        timezone=row.get("timezone"),
     )

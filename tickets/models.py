@@ -90,6 +90,10 @@ class Ticket(Base):
     amount_at_risk: Mapped[Decimal | None] = mapped_column(Money)
     entity: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
+    """What the queue's text search finds besides the title, check and fingerprint: the description, entity
+    keys, labels, evidence and comments, in :func:`core.search.normalise`'s form (tickets/service.py keeps
+    it; capped at ``core.search.MAX_SEARCH_TEXT``). Loaded only when asked for."""
     occurrence_count: Mapped[int] = mapped_column(Integer, default=1)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -166,6 +170,9 @@ for _column in (Ticket.title, Ticket.check_id, Ticket.fingerprint):
         postgresql_using="gin",
         info={"skip_compare": True},
     ).ddl_if(callable_=lambda *_args, **_kwargs: False)
+Index(  # already in its normal form (migration 0015): no lower()
+    "ix_ticket_search_text_trgm", Ticket.search_text, postgresql_using="gin", info={"skip_compare": True}
+).ddl_if(callable_=lambda *_args, **_kwargs: False)
 
 
 class Occurrence(Base):

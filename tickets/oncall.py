@@ -53,7 +53,8 @@ class OnCall:
 
 
 def zone(settings: TicketsConfig) -> ZoneInfo:
-    return ZoneInfo(settings.oncall.timezone or settings.sla.calendar.timezone)
+    """Where hand-off times are read: ``oncall.timezone``, else the SLA calendar's, else the site's."""
+    return ZoneInfo(settings.oncall.timezone or settings.sla.calendar.timezone or settings.site.timezone)
 
 
 def turn(rotation: Rotation, tz: ZoneInfo, at: datetime) -> tuple[int, datetime, datetime]:

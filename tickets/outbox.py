@@ -24,6 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.i18n import translations
+from core.localtime import UTC_ZONE, format_time, zone
+from core.money import format_money
+from core.site import SiteSettings
 from core.vocabulary import OutboxStatus
 from tickets import events_api, oncall, silences
 from tickets.i18n import word
@@ -58,16 +61,25 @@ def target_wants(target: NotificationTarget, ticket: Ticket) -> bool:
     return not target.tags or bool(set(target.tags) & ticket_tags(ticket))
 
 
-def format_amount(amount: Decimal | None) -> str:
-    return "-" if amount is None else f"{amount:,.2f}"
+def format_amount(amount: Decimal | None, site: SiteSettings | None = None) -> str:
+    """An amount with the site's currency and number locale (``¥1,250.00``); plain without a site."""
+    if site is None:
+        return format_money(amount, None)
+    return format_money(amount, site.currency, site.locale)
 
 
-def compose(
-    ticket: Ticket, kind: Kind, base_url: str, language: str = "en", note: str | None = None
+def compose(  # noqa: PLR0917  (what the text depends on)
+    ticket: Ticket,
+    kind: Kind,
+    base_url: str,
+    language: str = "en",
+    note: str | None = None,
+    site: SiteSettings | None = None,
 ) -> tuple[str, str]:
     """The notification's title and plain-text body, in ``language`` (stored values such as the
     priority, the source and the check id stay as they are; ``note``: who acknowledged or resolved it, and
-    why)."""
+    why); times in the site's zone, amounts in its currency."""
+    where = zone(site.timezone) if site is not None else UTC_ZONE
     catalog = translations(language)
     _, pgettext = catalog.gettext, catalog.pgettext
     kinds = {
@@ -90,9 +102,12 @@ def compose(
         _("Category: %(category)s") % {"category": word(_, ticket.category)},
         _("Source: %(source)s") % {"source": ticket.source},
         _("Check: %(check)s") % {"check": ticket.check_id or "-"},
-        _("Amount at risk: %(amount)s") % {"amount": format_amount(ticket.amount_at_risk)},
+        _("Amount at risk: %(amount)s") % {"amount": format_amount(ticket.amount_at_risk, site)},
         _("Occurrences: %(count)s") % {"count": ticket.occurrence_count},
+        _("Opened: %(when)s") % {"when": format_time(ticket.created_at, where)},
     ]
+    if ticket.is_open and ticket.sla_resolution_due_at is not None:
+        lines.append(_("Fix due: %(when)s") % {"when": format_time(ticket.sla_resolution_due_at, where)})
     if ticket.runbook_id:
         lines.append(_("Runbook: %(runbook)s") % {"runbook": ticket.runbook_id})
     lines.append(_("Ticket: %(url)s") % {"url": f"{base_url}/tickets/{ticket.id}"})
@@ -125,7 +140,7 @@ def enqueue(
     otherwise hears of the ticket only while that person is on call for its queue (tickets/oncall.py). A
     follow-up kind also reaches the targets told of the ticket before."""
     texts = {  # title and body per language of the targets
-        lang: compose(ticket, kind, settings.server.base_url(), lang, note)
+        lang: compose(ticket, kind, settings.server.base_url(), lang, note, settings.site)
         for lang in {target.language or settings.site.language for target in settings.notifications.targets}
     }
     silence = silences.muting(session, ticket, now)

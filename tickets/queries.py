@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session, defer
 
+from core.search import normalise
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
 from tickets.cache import TicketFacetCount
 from tickets.errors import TicketNotFound
@@ -141,7 +142,9 @@ def _like(text: str) -> str:
 
 def _text_clause(word: str) -> ColumnElement[bool]:
     """One search word: ``#123`` is a ticket id; anything else a substring of the title, check or
-    fingerprint."""
+    fingerprint, or of the ticket's search text (description, entity keys, labels, evidence, comments in
+    :func:`core.search.normalise`'s form: ``应收账款``, ``invoice_id=4711``, full-width ``ＡＲ`` as ``ar``).
+    Each branch has its pg_trgm index on PostgreSQL (PostgreSQL ORs their bitmaps)."""
     if word.startswith("#") and word[1:].isdigit():
         return Ticket.id == int(word[1:])
     pattern = _like(word.lower())
@@ -149,6 +152,7 @@ def _text_clause(word: str) -> ColumnElement[bool]:
         func.lower(Ticket.title).like(pattern, escape="\\"),
         func.lower(Ticket.check_id).like(pattern, escape="\\"),
         func.lower(Ticket.fingerprint).like(pattern, escape="\\"),
+        Ticket.search_text.like(_like(normalise(word)), escape="\\"),
     )
 
 

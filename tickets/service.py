@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from anomaly.events import Event
+from core import search
 from core.db import utcnow
 from core.jsonable import jsonable
 from core.vocabulary import Priority, TicketStatus
@@ -177,6 +178,8 @@ class TicketService:
             created_at=now,
             updated_at=now,
         )
+        keys = map(search.flatten, (ticket.entity, ticket.labels, record.evidence))
+        ticket.search_text = search.extended(None, ticket.title, ticket.description, *keys)
         matched = self._route(ticket)
         sla.start(ticket, self.settings, now)
         self.session.add(ticket)
@@ -331,6 +334,7 @@ class TicketService:
         ticket = self._locked(ticket_id)
         now = self.now()
         ticket.updated_at = now
+        ticket.search_text = search.extended(ticket.search_text, text)
         entry = self._audit(ticket, actor, "commented", now, text=text)
         self.session.flush()
         return entry
@@ -406,6 +410,7 @@ class TicketService:
         self.session.add(Occurrence(**dedup.occurrence(ticket.id, record.id, record)))
         for field, value in dedup.after(dedup.counters_of(ticket), [event], now).items():
             setattr(ticket, field, value)
+        ticket.search_text = search.extended(ticket.search_text, search.flatten(record.evidence))
 
     def _acknowledge(self, ticket: Ticket, actor: str, now: datetime, **detail: Any) -> None:
         before = _snapshot(ticket, "status")

@@ -10,13 +10,13 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from core.holidays import known_country
 from core.i18n import parse_language
 from core.settings import StrictModel
-from core.site import SiteSettings
+from core.site import SiteSettings, known_zone
 from core.vocabulary import Category, Level, Priority
 from tickets.models import ROLES
 
@@ -197,22 +197,31 @@ class TicketSettings(StrictModel):
 
 
 class BusinessCalendar(StrictModel):
-    """When the SLA clock runs: weekdays (0 = Monday), ``start`` to ``end`` local time, except holidays."""
+    """When the SLA clock runs: weekdays (0 = Monday), ``start`` to ``end`` local time, except holidays;
+    with ``country``, that country's public holidays off and its make-up working days (China's 调休) on."""
 
-    timezone: str = "UTC"
+    timezone: str | None = None
+    """The zone of the business hours; none: the site's (``site.timezone``)."""
     days: tuple[int, ...] = (0, 1, 2, 3, 4)
     start: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field("18:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
     holidays: tuple[date, ...] = ()
+    """Further days off (local dates); they win over ``workdays`` and the country's make-up days."""
+    workdays: tuple[date, ...] = ()
+    """Further working days that are not in ``days`` (a make-up Saturday the library does not know yet)."""
+    country: str | None = None
+    """ISO 3166 code (CN, TW...) whose public holidays and make-up working days come from the `holidays`
+    library, year by year (tickets/calendar.py)."""
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
-        return value
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        return None if value is None else known_country(value)
 
     @field_validator("days")
     @classmethod
@@ -307,7 +316,7 @@ class Rotation(StrictModel):
 
 class OncallSettings(StrictModel):
     timezone: str | None = None
-    """The zone of the hand-off times (an IANA name); default the site's: ``sla.calendar.timezone``."""
+    """The zone of the hand-off times (an IANA name); default ``sla.calendar.timezone``, else the site's."""
     rotations: tuple[Rotation, ...] = ()
 
     @field_validator("timezone")

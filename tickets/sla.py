@@ -53,7 +53,7 @@ class SlaStatus:
 
 def calendar_for(settings: TicketsConfig, priority: str) -> Calendar:
     always = priority == Priority.P1 and settings.sla.p1_24x7
-    return Calendar.from_settings(settings.sla.calendar, always=always)
+    return Calendar.from_settings(settings.sla.calendar, always=always, site_zone=settings.site.timezone)
 
 
 def target_for(settings: TicketsConfig, priority: str) -> SlaTarget:

@@ -144,8 +144,10 @@ def demo_settings(
         "data_dir": str(directory),
         "database_url": store_url or f"sqlite:///{(directory / 'hypercare.db').as_posix()}",
         "server": {"host": "127.0.0.1", "port": port},
-        # a Shanghai site: users without a language of their own or a browser asking for one read 简体中文
-        "site": {"language": "zh_CN"},
+        # a Shanghai site: 简体中文 for users who chose no language, times in China Standard Time, amounts in
+        # yuan, business days by China's public holidays and make-up working days (调休)
+        "site": {"language": "zh_CN", "timezone": "Asia/Shanghai", "currency": "CNY", "locale": "zh_CN"},
+        "sla": {"calendar": {"country": "CN"}},
         "sources": {
             "erp": {"url": erp.erp_url, "description": "Demo ERP (Shanghai trading company)"},
             "finance": {"url": erp.finance_url, "description": "Finance system receiving ERP documents"},

@@ -18,6 +18,8 @@ from core.schema import MIGRATIONS_DIR
 from hypercare.store import downgrade, upgrade
 
 BEFORE = "0010_dashboard_indexes"
+LATER_INDEXES = {"ix_ticket_search_text_trgm"}
+"""Indexes on ticket that revisions after the vocabulary checks create."""
 T = "2026-01-05 09:00:00+00:00"
 ROWS: dict[str, dict[str, Any]] = {
     "app_user": {"id": 901, "username": "vocab", "display_name": "", "role": "agent", "password_hash": "x",
@@ -136,7 +138,9 @@ def test_upgrade_and_downgrade_keep_a_store_s_rows(store_engine: Engine) -> None
     assert _checks(store_engine) == EXPECTED
     with pytest.raises(IntegrityError), store_engine.begin() as conn:
         conn.execute(text("UPDATE ticket SET status = 'open' WHERE id = 901"))
-    assert _ticket_indexes(store_engine) == indexes  # the partial ones SQLite cannot reflect included
+    # the partial ones SQLite cannot reflect included; later revisions' own (0015: the search text's
+    # trigram index, PostgreSQL only) come and go with them
+    assert _ticket_indexes(store_engine) - LATER_INDEXES == indexes
 
     downgrade(store_engine, BEFORE)
     assert _counts(store_engine) == before

@@ -433,7 +433,7 @@ def test_an_employee_files_a_report_with_an_attachment(client: TestClient, ticke
     files = {"attachments": ("error.txt", b"period 2026-11 is closed", "text/plain")}
     done = client.post("/report", data=values, files=files)
     assert done.status_code == 200 and str(done.url).endswith("/report")
-    assert re.search(r"Report #\d+ filed as ticket #\d+\. Thank you\.", done.text)
+    assert re.search(r"Report #\d+ filed as ticket #\d+ at [-0-9: ]+ UTC\. Thank you\.", done.text)
     login(client, "agent")
     html = client.get("/tickets?q=INV/2026/0042").text
     assert len(queue_ids(html)) == 1

@@ -1,8 +1,9 @@
 """Security headers on every answer: a strict Content-Security-Policy for the UI's pages (everything from
 this origin, no script at all: the templates have none), no framing (``X-Frame-Options: DENY`` and
 ``frame-ancestors 'none'``), no MIME sniffing, the referrer kept to this site. API answers (JSON, never
-rendered as a page) get ``default-src 'none'``. FastAPI's interactive docs (``/docs``, ``/redoc``) load their
-script from a CDN and inline, so they get the framing and sniffing headers but no CSP of ours."""
+rendered as a page) get ``default-src 'none'``. The interactive docs (``/docs``, ``/redoc``,
+tickets/api/docs.py) run Swagger UI and ReDoc from this origin: script from 'self' only; ReDoc writes its
+styles into the page (``'unsafe-inline'`` styles, no inline script) and renders in a worker from a blob."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ UI_CSP = (
 )
 """The UI: its stylesheet and images from this origin, forms posted to it; no script, no plugin, no frame."""
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+"""Swagger UI and ReDoc, every asset from this origin (no CDN)."""
 COMMON = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -23,10 +30,10 @@ COMMON = {
 DOCS_PATHS = ("/docs", "/redoc")
 
 
-def policy_for(path: str) -> str | None:
-    """The Content-Security-Policy of an answer on ``path`` (None: the docs, which bring their own script)."""
+def policy_for(path: str) -> str:
+    """The Content-Security-Policy of an answer on ``path``."""
     if path.startswith(DOCS_PATHS):
-        return None
+        return DOCS_CSP
     if path.startswith(("/api/", "/openapi.json", "/metrics", "/healthz", "/readyz")):
         return API_CSP
     return UI_CSP
@@ -49,8 +56,7 @@ class SecurityHeadersMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in COMMON.items():
                     headers.setdefault(name, value)
-                if csp is not None:
-                    headers.setdefault("Content-Security-Policy", csp)
+                headers.setdefault("Content-Security-Policy", csp)
             await send(message)
 
         await self.app(scope, receive, with_headers)

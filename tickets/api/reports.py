@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFil
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.money import MoneyError, parse_money
 from core.vocabulary import Category, Level
 from tickets.api.deps import ReportViewer, ReportWriter, ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
@@ -97,11 +98,28 @@ def file_report(
     affected: Annotated[Affected, Form(description="Who is affected: me, my team, many.")] = "me",
     description: Annotated[str, Form(max_length=10000)] = "",
     document_number: Annotated[str | None, Form(max_length=64)] = None,
-    amount_at_risk: Annotated[Decimal | None, Form(ge=0, max_digits=20, decimal_places=2)] = None,
+    amount_at_risk: Annotated[
+        str | None,
+        Form(
+            max_length=32,
+            description="In the site's currency, as people write it: 1250, 1250.00, ¥1,250.00, CNY 1250, "
+            "1 250,00 € (per the site's locale).",
+            examples=["¥1,250.00"],
+        ),
+    ] = None,
     attachments: Annotated[list[UploadFile] | None, File(description="Files (bounded).")] = None,
 ) -> ReportFiled:
     """File an exception report; it opens a ticket or joins the ticket of the same problem."""
     settings = service.settings
+    try:
+        amount = parse_money(
+            amount_at_risk or "",
+            currency=settings.site.currency,
+            locale=settings.site.locale,
+            field="amount_at_risk",
+        )
+    except MoneyError as exc:
+        raise HTTPException(422, str(exc)) from None
     uploads = [u for u in attachments or [] if u.filename or u.size]
     if len(uploads) > settings.reports.max_attachments:
         raise HTTPException(422, f"at most {settings.reports.max_attachments} attachments")
@@ -118,7 +136,7 @@ def file_report(
             urgency=urgency,
             affected=affected,
             document_number=(document_number or "").strip() or None,
-            amount_at_risk=amount_at_risk,
+            amount_at_risk=amount,
         )
         result = create_report(service, principal.user, data, stored)
         session.commit()

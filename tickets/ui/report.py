@@ -5,13 +5,14 @@ ticket of the same problem."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, cast, get_args
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
 from core.i18n import N_
+from core.localtime import format_time
+from core.money import MoneyError, parse_money
 from core.vocabulary import Category, Level, parse
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
@@ -26,7 +27,7 @@ from tickets.reports import (
     create_report,
     storage_dir,
 )
-from tickets.ui.web import UiUser, check_csrf, flash, gettext_for, render
+from tickets.ui.web import UiUser, check_csrf, display_zone_of, flash, gettext_for, render
 
 router = APIRouter(include_in_schema=False)
 AFFECTED_LABELS = {"me": N_("only me"), "team": N_("my team"), "many": N_("many people or customers")}
@@ -79,7 +80,7 @@ def file_report(
     affected: Annotated[str, Form(max_length=8)] = "me",
     description: Annotated[str, Form(max_length=10000)] = "",
     document_number: Annotated[str, Form(max_length=64)] = "",
-    amount_at_risk: Annotated[str, Form(max_length=24)] = "",
+    amount_at_risk: Annotated[str, Form(max_length=32)] = "",
     attachments: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     check_csrf(request, csrf)
@@ -99,9 +100,12 @@ def file_report(
     amount = None
     if problem is None:
         try:
-            amount = _amount(values["amount_at_risk"])
-        except ValueError as exc:
-            problem = str(exc)
+            site = service.settings.site
+            amount = parse_money(
+                values["amount_at_risk"], currency=site.currency, locale=site.locale, field="Amount at risk"
+            )
+        except MoneyError as exc:
+            problem = f"{exc}."
     if problem is not None:
         return _form(request, user, values, _(problem), status.HTTP_422_UNPROCESSABLE_CONTENT)
     settings = service.settings
@@ -136,16 +140,20 @@ def file_report(
     ticket = result.ingest.ticket
     diagnoser.add(result.ingest.outcome, ticket.id if ticket is not None else None)
     diagnoser.schedule()  # the ticket's runbook and diagnostics, after the redirect is sent
-    facts = {"report": result.report.id, "ticket": ticket.id if ticket is not None else None}
+    facts = {
+        "report": result.report.id,
+        "ticket": ticket.id if ticket is not None else None,
+        "when": format_time(result.report.created_at, display_zone_of(request, user)),
+    }
     if ticket is None:
-        message = _("Report #%(report)s filed. Thank you.")
+        message = _("Report #%(report)s filed at %(when)s. Thank you.")
     elif result.ingest.outcome == "deduplicated":
         message = _(
-            "Report #%(report)s filed as ticket #%(ticket)s (it joins a ticket already open for it). "
-            "Thank you."
+            "Report #%(report)s filed as ticket #%(ticket)s at %(when)s "
+            "(it joins a ticket already open for it). Thank you."
         )
     else:
-        message = _("Report #%(report)s filed as ticket #%(ticket)s. Thank you.")
+        message = _("Report #%(report)s filed as ticket #%(ticket)s at %(when)s. Thank you.")
     flash(request, message % facts)
     if ticket is not None and may(user, "tickets:read"):
         return RedirectResponse(f"/tickets/{ticket.id}", status.HTTP_303_SEE_OTHER)
@@ -165,22 +173,3 @@ def _check(values: dict[str, str]) -> str | None:
     if values["affected"] not in get_args(Affected):
         return N_("Choose who is affected.")
     return None
-
-
-def _amount(text: str) -> Decimal | None:
-    if not text:
-        return None
-    try:
-        amount = Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        raise ValueError(N_("The amount at risk must be a number, like 1250.00.")) from None
-    exponent = amount.as_tuple().exponent
-    if (
-        not amount.is_finite()
-        or amount < 0
-        or amount >= 10**18
-        or not isinstance(exponent, int)
-        or exponent < -2
-    ):
-        raise ValueError(N_("The amount at risk must be a positive amount with at most 2 decimals."))
-    return amount

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.db import utcnow
 from core.i18n import choose_language, html_lang, translations
+from core.localtime import display_zone
 from core.vocabulary import Category, Priority, TicketStatus
 from runbooks.models import diagnostics_of
 from runbooks.steps import done_steps
@@ -55,6 +56,7 @@ from tickets.ui.web import (
     client_address,
     cookie_session_id,
     csrf_token,
+    display_zone_of,
     gettext_for,
     render,
     request_language,
@@ -194,7 +196,10 @@ async def ticket_queue(
             language = choose_language(
                 who.language, request.headers.get("accept-language"), state.settings.site.language
             )
-            key = _queue_key(who.user_id, who.username, who.role, who.display_name, language, params, offset)
+            zone = display_zone(who.timezone, state.settings.site.timezone).key
+            key = _queue_key(
+                who.user_id, who.username, who.role, who.display_name, language, params, offset, zone
+            )
             found = state.caches.get(QUEUE_CACHE).get(key, who.version)
             if found is not None:
                 return _queue_response(request, found, language)
@@ -213,8 +218,9 @@ def _queue_key(  # noqa: PLR0917  (the parts of the key)
     language: str,
     params: QueueParams,
     offset: int,
+    zone: str,
 ) -> tuple[object, ...]:
-    return (user_id, username, role, display_name, language, tuple(params.items()), offset)
+    return (user_id, username, role, display_name, language, tuple(params.items()), offset, zone)
 
 
 def _queue_response(request: Request, page: QueuePage, language: str) -> Response:
@@ -245,7 +251,10 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
         version = store_version(session)
         cache = state.caches.get(QUEUE_CACHE)
         language = request_language(request, user)
-        key = _queue_key(user.id, user.username, user.role, user.display_name, language, params, offset)
+        zone = display_zone_of(request, user)
+        key = _queue_key(
+            user.id, user.username, user.role, user.display_name, language, params, offset, zone.key
+        )
         gettext = translations(language).gettext
 
         def build() -> QueuePage:
@@ -257,6 +266,8 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "csrf": Markup(f"{_SLOT}csrf{_SLOT}"),  # noqa: S704  (our own marker)
                 "flashes": flashes,
                 "user": user,
+                "zone": zone,
+                "site": state.settings.site,
                 "page": page,
                 "rows": [
                     (t, page.assignees.get(t.id), Markup(f"{_SLOT}{n}{_SLOT}"))  # noqa: S704
@@ -274,7 +285,7 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
             }
             html = templates(language).get_template("tickets.html").render(context)
-            return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items], gettext))
+            return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items], gettext, zone))
 
         cached = build() if flashes else cache.get_or_build(key, version, build)
         return _queue_response(request, cached, language)

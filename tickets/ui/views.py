@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from markupsafe import Markup, escape
 
 from core.i18n import N_, Gettext
+from core.localtime import format_time
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
 from runbooks.library import (
     OPEN_SECTIONS,
@@ -281,11 +282,11 @@ def _same(text: str) -> str:
     return text
 
 
-def clock_html(clock: SlaClock, gettext: Gettext = _same) -> str:
-    """A queue row's SLA cell content (the ``clock`` span)."""
+def clock_html(clock: SlaClock, gettext: Gettext = _same, zone: tzinfo = UTC) -> str:
+    """A queue row's SLA cell content (the ``clock`` span; its tooltip names the due time in ``zone``)."""
     title = ""
     if clock.due_at is not None:
-        due = gettext("due %(when)s") % {"when": clock.due_at.strftime("%Y-%m-%d %H:%M UTC")}
+        due = gettext("due %(when)s") % {"when": format_time(clock.due_at, zone)}
         title = f' title="{escape(due)}"'
     return f'<span class="clock {escape(clock.css)}"{title}>{escape(clock.text)}</span>'
 
@@ -334,16 +335,19 @@ class LiveClocks:
     """The SLA cells of a cached queue page: recomputed when one of them would read differently, else
     reused (the same text :func:`sla_clock` gives at that moment)."""
 
-    def __init__(self, facts: Sequence[SlaFacts], gettext: Gettext = _same) -> None:
+    def __init__(self, facts: Sequence[SlaFacts], gettext: Gettext = _same, zone: tzinfo = UTC) -> None:
         self.facts = facts
         self.gettext = gettext
+        self.zone = zone
         self._cells: tuple[list[str], datetime, datetime] | None = None
 
     def cells(self, now: datetime) -> list[str]:
         current = self._cells  # one read: another thread may replace it meanwhile
         if current is not None and current[1] <= now < current[2]:
             return current[0]
-        cells = [clock_html(sla_clock(facts, now, self.gettext), self.gettext) for facts in self.facts]
+        cells = [
+            clock_html(sla_clock(facts, now, self.gettext), self.gettext, self.zone) for facts in self.facts
+        ]
         until = min((clock_until(facts, now) for facts in self.facts), default=FOREVER)
         self._cells = (cells, now, until)
         return cells

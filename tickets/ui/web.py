@@ -17,37 +17,67 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
 
 from core.i18n import LANGUAGE_NAMES, Gettext, Language, choose_language, html_lang, translations
+from core.localtime import UTC_ZONE, display_zone, format_time
+from core.money import format_money
+from core.site import SiteSettings
 from tickets.api.deps import ACTING_ROLES, SessionDep
 from tickets.api.state import app_state
 from tickets.auth import user_for_session
 from tickets.cache import wrote
 from tickets.i18n import word
 from tickets.models import User
-from tickets.outbox import format_amount
 from tickets.sessions import plausible_session_id
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+def display_zone_of(request: Request, user: User | None) -> ZoneInfo:
+    """The zone a page shows its times in: the user's own, else the site's (``site.timezone``)."""
+    return display_zone(
+        user.timezone if user is not None else None, app_state(request).settings.site.timezone
+    )
 
 
-def _money(value: Decimal | None) -> str:
-    return format_amount(value)
+def _zone_of(context: Context) -> ZoneInfo:
+    zone = context.get("zone")
+    return zone if isinstance(zone, ZoneInfo) else UTC_ZONE
+
+
+@pass_context
+def _when(context: Context, value: datetime | None) -> str:
+    """``{{ t.created_at|when }}``: the time in the page's display zone, the zone named."""
+    return format_time(value, _zone_of(context))
+
+
+@pass_context
+def _when_exact(context: Context, value: datetime | None) -> str:
+    """``{{ entry.at|when_exact }}``: as :func:`_when`, to the second (the audit trail)."""
+    return format_time(value, _zone_of(context), seconds=True)
+
+
+@pass_context
+def _money(context: Context, value: Decimal | None) -> str:
+    """``{{ t.amount_at_risk|money }}``: with the site's currency symbol and number locale (``¥1,250.00``)."""
+    site = context.get("site")
+    if not isinstance(site, SiteSettings):
+        return format_money(value, None)
+    return format_money(value, site.currency, site.locale)
 
 
 @cache
 def templates(language: str = "en") -> Jinja2Templates:
-    """The UI's templates in one language (autoescaped: every ``.html`` template escapes what it prints).
+    """The UI's templates in one language (autoescaped: every ``.html`` template escapes what it prints). A
+    page shows its times in the ``zone`` of its context (:func:`display_zone_of`; UTC when absent).
 
     One Jinja2 environment per language, with that language's catalog installed (newstyle gettext:
     ``_("...")`` and ``{% trans %}`` blocks, placeholders escaped): pages rendered at once in several
@@ -57,6 +87,7 @@ def templates(language: str = "en") -> Jinja2Templates:
     catalog = translations(language)
     env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]  # the i18n extension's
     env.filters["when"] = _when
+    env.filters["when_exact"] = _when_exact
     env.filters["money"] = _money
     env.filters["word"] = partial(word, catalog.gettext)
     env.globals["html_lang"] = html_lang(language)
@@ -161,9 +192,18 @@ def render(
     request: Request, name: str, context: dict[str, Any], *, status_code: int = status.HTTP_200_OK
 ) -> Response:
     flashes = request.session.pop("flash", [])
-    full = {"csrf": csrf_token(request), "flashes": flashes, "user": None, **context}
-    user = full["user"]
-    language = request_language(request, user if isinstance(user, User) else None)
+    user = context.get("user")
+    known = user if isinstance(user, User) else None
+    language = request_language(request, known)
+    site = app_state(request).settings.site
+    full = {
+        "csrf": csrf_token(request),
+        "flashes": flashes,
+        "user": None,
+        "zone": display_zone_of(request, known),
+        "site": site,
+        **context,
+    }
     response = templates(language).TemplateResponse(request, name, full, status_code=status_code)
     response.headers["Content-Language"] = html_lang(language)
     response.headers["Vary"] = "Accept-Language"  # the same URL reads differently per browser language
