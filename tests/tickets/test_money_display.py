@@ -78,7 +78,7 @@ def test_a_notification_names_the_currency_and_the_sites_time(session: Session) 
     settings = make_settings(**SHANGHAI)
     ticket = TicketService(session, settings, now=lambda: T0).ingest(make_event()).ticket
     assert ticket is not None
-    _, body = compose(ticket, "opened", "https://hypercare.example", settings.site)
+    _, body = compose(ticket, "opened", "https://hypercare.example", site=settings.site)
     assert "Amount at risk: ¥1,250.00" in body
     assert "Opened: 2026-11-23 17:00 CST (Asia/Shanghai)" in body
     assert "Fix due: " in body and "CST (Asia/Shanghai)" in body.split("Fix due: ")[1]

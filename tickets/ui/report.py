@@ -5,6 +5,7 @@ ticket of the same problem."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, cast, get_args
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
@@ -12,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from core.i18n import N_
 from core.localtime import format_time
-from core.money import MoneyError, parse_money
+from core.money import MoneyError, format_money, parse_money
 from core.vocabulary import Category, Level, parse
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
@@ -96,7 +97,8 @@ def file_report(
         "amount_at_risk": amount_at_risk.strip(),
     }
     _ = gettext_for(request, user)
-    problem = _check(values)
+    missing = _check(values)
+    problem = _(missing) if missing is not None else None
     amount = None
     if problem is None:
         try:
@@ -104,10 +106,12 @@ def file_report(
             amount = parse_money(
                 values["amount_at_risk"], currency=site.currency, locale=site.locale, field="Amount at risk"
             )
-        except MoneyError as exc:
-            problem = f"{exc}."
+        except MoneyError as exc:  # the reader's language first, then exactly what was wrong (field, value)
+            example = format_money(Decimal("1250"), site.currency, site.locale)
+            lead = _("The amount at risk must be a number, like %(example)s.") % {"example": example}
+            problem = f"{lead} ({exc})"
     if problem is not None:
-        return _form(request, user, values, _(problem), status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return _form(request, user, values, problem, status.HTTP_422_UNPROCESSABLE_CONTENT)
     settings = service.settings
     uploads = [u for u in attachments or [] if u.filename]
     store = AttachmentStore(storage_dir(settings))
