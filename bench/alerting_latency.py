@@ -13,7 +13,9 @@ into that same ticket (Alertmanager path), then balances it again and waits for 
 for Alertmanager's resolve to arrive. Every process is on 127.0.0.1 and stopped at the end.
 
 Exits 1 when an episode does not complete (no ticket, a second ticket, no fold, no resolve) within its time.
-``tests/deploy/test_prometheus_e2e.py`` runs it with one episode. Figures: docs/benchmarks.md.
+``tests/deploy/test_prometheus_e2e.py`` runs one episode in-process (``running``, ``episode``) with an
+on-call rotation and targets added (``extra_config``) and acknowledges the ticket by its one-click link
+while it is open (``while_open``). Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -81,9 +83,11 @@ def binary(*names: str) -> str:
 class Stack:
     """The five processes, their files in ``work``, and what the benchmark reads back."""
 
-    def __init__(self, work: Path, interval_s: float) -> None:
+    def __init__(self, work: Path, interval_s: float, extra_config: dict[str, Any] | None = None) -> None:
         self.work = work
         self.interval = interval_s
+        self.extra_config = dict(extra_config or {})
+        """Top-level sections added to hypercare.yaml (tests/deploy: ``oncall``, ``notifications``)."""
         self.erp = work / "erp.db"
         self.store = work / "hypercare.db"
         self.ports = {name: free_port() for name in ("hypercare", "prometheus", "alertmanager", "collect")}
@@ -119,6 +123,7 @@ class Stack:
             "collectors": {"host": {"enabled": False}},
             "scheduler": {"default_interval": every, "jitter_ratio": 0.0, "tick_s": 0.2},
             "server": {"public_url": self.url},
+            **self.extra_config,
         }
         (self.work / "hypercare.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
@@ -200,10 +205,10 @@ class Stack:
         wait_for("the check's first passing run", lambda: self.check_status() == "pass", 60)
 
     def spawn(self, name: str, argv: list[str]) -> None:
-        log = (self.work / f"{name}.log").open("wb")
-        proc = subprocess.Popen(  # noqa: S603  (our interpreter and Debian's binaries, our arguments)
-            argv, cwd=self.work, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.work / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the file
+            proc = subprocess.Popen(  # noqa: S603  (our interpreter and Debian's binaries, our arguments)
+                argv, cwd=self.work, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         self.procs.append((name, proc))
 
     def stop(self) -> None:
@@ -256,7 +261,10 @@ class Stack:
             db.execute("UPDATE journal_line SET credit = ? WHERE id = 2", (100 if balanced else 90,))
 
 
-def episode(stack: Stack, last_episode: int) -> dict[str, float | int]:
+def episode(
+    stack: Stack, last_episode: int, while_open: Callable[[int], None] | None = None
+) -> dict[str, float | int]:
+    """One episode; ``while_open(ticket_id)`` runs once the alert is folded, before the ERP is fixed."""
     timeout = 12 * stack.interval + 30
     t0 = time.monotonic()
     stack.set_balanced(False)
@@ -272,6 +280,8 @@ def episode(stack: Stack, last_episode: int) -> dict[str, float | int]:
     audit = stack.query(
         "SELECT COUNT(*) FROM ticket_audit WHERE ticket_id = ? AND action = 'folded'", ticket_id
     )
+    if while_open is not None:
+        while_open(int(ticket_id))
     t1 = time.monotonic()
     stack.set_balanced(True)
     wait_for("the ticket to resolve", lambda: not stack.open_tickets(), timeout)
@@ -297,11 +307,13 @@ def episode(stack: Stack, last_episode: int) -> dict[str, float | int]:
 
 
 @contextmanager
-def running(interval_s: float, keep: Path | None) -> Iterator[Stack]:
+def running(
+    interval_s: float, keep: Path | None, extra_config: dict[str, Any] | None = None
+) -> Iterator[Stack]:
     with ExitStack() as stack:
         work = keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hc-alerting-")))
         work.mkdir(parents=True, exist_ok=True)
-        processes = Stack(work, interval_s)
+        processes = Stack(work, interval_s, extra_config)
         try:
             processes.start()
             yield processes

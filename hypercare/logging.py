@@ -18,11 +18,12 @@ _SECRET_PATTERNS = (
         re.IGNORECASE,
     ),
     re.compile(r"(?P<keep>Bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?P<keep>/act/)[A-Za-z0-9._~-]+"),  # a one-click link (tickets/ui/links.py), in access logs
 )
 
 
 def scrub(text: str) -> str:
-    """The text with passwords in URLs, tokens and bearer credentials replaced by ***."""
+    """The text with passwords in URLs, tokens, bearer credentials and one-click links replaced by ***."""
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group("keep") + "***", text)
     return text
