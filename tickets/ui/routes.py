@@ -29,8 +29,9 @@ from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.throttle import ThrottleRules
-from tickets.ui import actions, report, runbook_actions
+from tickets.ui import actions, agent_actions, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS
+from tickets.ui.agent_views import agent_context
 from tickets.ui.report import may
 from tickets.ui.views import (
     SORTS,
@@ -303,6 +304,7 @@ def ticket_page(
             "link_kinds": LINK_KINDS,
             "links": lifecycle.links(ticket_id),
             "watchers": lifecycle.watchers(ticket_id),
+            **agent_context(service, ticket, user),
         },
     )
 
@@ -312,3 +314,4 @@ def ticket_page(
 router.include_router(actions.router)
 router.include_router(report.router)
 router.include_router(runbook_actions.router)
+router.include_router(agent_actions.router)
