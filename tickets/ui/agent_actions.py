@@ -20,6 +20,7 @@ from tickets.errors import TicketError, TicketNotFound
 from tickets.lifecycle import Lifecycle
 from tickets.models import User, Workaround
 from tickets.reports import AttachmentRefused, AttachmentStore, storage_dir
+from tickets.ui.my_reports import reported_by
 from tickets.ui.report import may
 from tickets.ui.web import Csrf, UiUser, check_csrf, flash, flash_error, require_acting
 
@@ -350,8 +351,10 @@ def rate(
 ) -> Response:
     """Like ``POST /api/v1/tickets/{id}/rating``: the reporter, or an agent on their behalf."""
     check_csrf(request, csrf)
-    if not (may(user, "reports:write") or may(user, "tickets:write")):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role '{user.role}' may not rate tickets")
+    if not may(user, "tickets:write") and not (
+        may(user, "reports:write") and reported_by(session, user, ticket_id)
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an agent or the ticket's reporter rates it")
     response = run(
         request,
         session,
