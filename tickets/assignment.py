@@ -28,8 +28,9 @@ class Assignable:
     queues: list[str]
 
 
-def assignable(session: Session, settings: TicketsConfig) -> Assignable:
-    users = [
+def working_users(session: Session) -> list[tuple[str, str]]:
+    """(username, display name) of the active users who may work tickets, by username."""
+    return [
         (name, display or name)
         for name, display in session.execute(
             select(User.username, User.display_name)
@@ -37,6 +38,10 @@ def assignable(session: Session, settings: TicketsConfig) -> Assignable:
             .order_by(User.username)
         )
     ]
+
+
+def assignable(session: Session, settings: TicketsConfig) -> Assignable:
+    users = working_users(session)
     queues = set(session.scalars(select(Ticket.queue).distinct()))
     # an unreadable rules file is reported where tickets are routed; the picker shows what it can
     with suppress(ConfigError):

@@ -29,9 +29,10 @@ from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.throttle import ThrottleRules
-from tickets.ui import actions, agent_actions, my_reports, report, runbook_actions
+from tickets.ui import actions, agent_actions, my_reports, queue_actions, report, runbook_actions
 from tickets.ui.actions import LINK_KINDS
 from tickets.ui.agent_views import agent_context
+from tickets.ui.queue_actions import queue_extras
 from tickets.ui.report import may
 from tickets.ui.views import (
     SORTS,
@@ -255,6 +256,7 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "status_counts": status_counts(page.facets.by_status),
                 "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
                 "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
+                **queue_extras(session, user),
             }
             html = templates().get_template("tickets.html").render(context)
             return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items]))
@@ -311,6 +313,7 @@ def ticket_page(
 
 # Included after the pages above: a request is matched against the routes in order, and the queue and
 # ticket pages are what a support team loads all day (no path here overlaps another).
+router.include_router(queue_actions.router)  # /tickets/bulk before /tickets/{id}/... (no overlap)
 router.include_router(actions.router)
 router.include_router(report.router)
 router.include_router(runbook_actions.router)
