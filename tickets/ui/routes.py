@@ -29,7 +29,15 @@ from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.throttle import ThrottleRules
-from tickets.ui import actions, agent_actions, my_reports, queue_actions, report, runbook_actions
+from tickets.ui import (
+    actions,
+    agent_actions,
+    my_reports,
+    problem_pages,
+    queue_actions,
+    report,
+    runbook_actions,
+)
 from tickets.ui.actions import LINK_KINDS
 from tickets.ui.agent_views import agent_context
 from tickets.ui.queue_actions import queue_extras
@@ -319,3 +327,4 @@ router.include_router(report.router)
 router.include_router(runbook_actions.router)
 router.include_router(agent_actions.router)
 router.include_router(my_reports.router)
+router.include_router(problem_pages.router)
