@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from core.errors import ConfigError, StoreError
 from core.schema import require_current_schema
 from core.session import make_engine, ping, session_factory
+from tickets.api import agent as agent_api
 from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
 from tickets.api import events, health, lifecycle, tickets
@@ -179,6 +180,7 @@ def create_app(
     app.include_router(diagnostics_api.router)  # GET /api/v1/tickets/{ticket_id}/diagnostics
     app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
     app.include_router(users_api.router)  # DELETE /api/v1/users/{username}/sessions
+    app.include_router(agent_api.router)  # conversation, problem records, bulk actions
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
