@@ -94,7 +94,7 @@ def test_notes_stay_internal_replies_reach_the_reporter_and_mentions_notify(app:
         assert "mentions oncall" in html
         assert re.search(r'<li class="message reply".*?post it again after 14:00', html, re.S)
         assert (
-            "Not added: a comment needs some text" in client.post(url, data={"csrf": token, "text": " "}).text
+            "Not added: must contain visible text" in client.post(url, data={"csrf": token, "text": " "}).text
         )
         client.post(f"/tickets/{ticket_id}/resolve", data={"csrf": token, "reason": "posting job restarted"})
 

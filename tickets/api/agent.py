@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from tickets import bulk, conversation, problem_records
 from tickets.api.deps import ActingUser, CurrentUser, ServiceDep, SessionDep, TicketId
 from tickets.api.schemas import Problem as ErrorBody
+from tickets.api.schemas import visible_text
 from tickets.errors import InvalidTransition, TicketError, TicketNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
@@ -133,7 +134,7 @@ def add_comment(
     """An internal note or a reply to the reporter; @username notifies that user."""
     row = _run(
         lambda: conversation.add_comment(
-            service, ticket_id, user.username, body.text, visibility=body.visibility
+            service, ticket_id, user.username, visible_text(body.text), visibility=body.visibility
         )
     )
     session.commit()

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from tickets import conversation, problem_records, silences, ticket_files, workarounds
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
+from tickets.api.schemas import visible_text
 from tickets.assignment import QUEUE_PREFIX, move_to_queue
 from tickets.errors import TicketError, TicketNotFound
 from tickets.lifecycle import Lifecycle
@@ -395,7 +396,7 @@ def converse(
         ticket_id,
         what="added",
         change=lambda: conversation.add_comment(
-            service, ticket_id, user.username, text, visibility=visibility
+            service, ticket_id, user.username, visible_text(text), visibility=visibility
         ),
         done=done,
     )
