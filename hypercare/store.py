@@ -16,6 +16,7 @@ import monitor.dualrun.store
 import monitor.models
 import runbooks.models
 import tickets.access_models
+import tickets.agent_models
 import tickets.cache
 import tickets.daily_reports
 import tickets.models
@@ -32,6 +33,7 @@ _REGISTERED = (
     monitor.models,
     runbooks.models,
     tickets.access_models,
+    tickets.agent_models,
     tickets.cache,
     tickets.daily_reports,
     tickets.models,

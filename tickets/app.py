@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from core.errors import StoreError
 from core.schema import require_current_schema
 from core.session import make_engine, ping, session_factory
+from tickets.api import agent as agent_api
 from tickets.api import alertmanager as alertmanager_api
 from tickets.api import diagnostics as diagnostics_api
 from tickets.api import docs as api_docs
@@ -148,18 +149,21 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(LoginRequired, login_redirect)
     # Requests are matched against the routes in this order (no two paths overlap): the busiest first.
-    app.include_router(health.router)
-    app.include_router(tickets.router)
-    app.include_router(ui_routes.router)
-    app.include_router(events.router)
-    app.include_router(alertmanager_api.router)
-    app.include_router(reports_api.router)
-    app.include_router(diagnostics_api.router)  # GET /api/v1/tickets/{ticket_id}/diagnostics
-    app.include_router(lifecycle.router)  # status, priority, assignment, SLA, workarounds, silences
-    app.include_router(users_api.router)  # DELETE /api/v1/users/{username}/sessions
-    app.include_router(oncall.router)  # /api/v1/oncall, /api/v1/oncall/overrides
-    app.include_router(pagerduty.router)  # POST /api/v1/pagerduty/webhook
-    for router in routers:
+    for router in (
+        health.router,
+        tickets.router,
+        ui_routes.router,
+        events.router,
+        alertmanager_api.router,
+        reports_api.router,
+        diagnostics_api.router,  # GET /api/v1/tickets/{ticket_id}/diagnostics
+        lifecycle.router,  # status, priority, assignment, SLA, workarounds, silences
+        users_api.router,  # DELETE /api/v1/users/{username}/sessions, GET/PATCH /api/v1/me
+        oncall.router,  # /api/v1/oncall, /api/v1/oncall/overrides
+        pagerduty.router,  # POST /api/v1/pagerduty/webhook
+        agent_api.router,  # conversation, problem records, bulk actions
+        *routers,
+    ):
         app.include_router(router)
     app.include_router(api_docs.router)  # /docs, /redoc
     app.mount(api_docs.VENDOR_URL, StaticFiles(directory=api_docs.VENDOR_DIR), name="docs-vendor")

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from anomaly.events import Event, fingerprint
 from core.vocabulary import Category, Level, Priority
-from tickets.models import Report, ReportAttachment, User
+from tickets.models import Report, ReportAttachment, Ticket, User
 from tickets.service import IngestResult, TicketService
 from tickets.settings import TicketsConfig
 from tickets.triage import triage
@@ -218,9 +218,17 @@ def report_event(
 
 
 def create_report(
-    service: TicketService, reporter: User, data: ReportInput, files: list[StoredFile]
+    service: TicketService,
+    reporter: User,
+    data: ReportInput,
+    files: list[StoredFile],
+    *,
+    join: Ticket | None = None,
 ) -> ReportResult:
-    """Record the report and its attachments and apply it to the queue. Flushes; the caller commits."""
+    """Record the report and its attachments and apply it to the queue. Flushes; the caller commits.
+
+    ``join``: an open ticket the reporter chose (it names their document, tickets/intake_match.py): the
+    report becomes an occurrence there, audited, instead of a ticket of its own."""
     settings = service.settings
     modules = settings.reports.modules
     if modules and data.module not in modules:
@@ -228,6 +236,8 @@ def create_report(
     if len(files) > settings.reports.max_attachments:
         raise AttachmentRefused(f"at most {settings.reports.max_attachments} attachments", 422)
     event = report_event(data, reporter, settings, files)
+    if join is not None and join.open_fingerprint:
+        event = event.model_copy(update={"fingerprint": join.open_fingerprint})
     result = service.ingest(event)
     report = Report(
         reporter_id=reporter.id,
@@ -256,6 +266,10 @@ def create_report(
     )
     service.session.add(report)
     service.session.flush()
+    if join is not None and result.ticket is not None and result.ticket.id == join.id:
+        detail = {"report_id": report.id, "document_number": data.document_number, "title": data.title}
+        service.audit(result.ticket, reporter.username, "report_joined", service.now(), **detail)
+        service.session.flush()
     log.info(
         "report filed",
         extra={

@@ -27,7 +27,7 @@ from core.db import utcnow
 from core.jsonable import jsonable
 from core.vocabulary import Priority, TicketStatus
 from runbooks.library import RunbookError
-from tickets import correlation, dedup, outbox, queries, routing, sla
+from tickets import correlation, dedup, followers, known_errors, outbox, queries, routing, sla
 from tickets.errors import InvalidTransition, TicketNotFound
 from tickets.models import EventRecord, Occurrence, Ticket, TicketAudit, User
 from tickets.settings import TicketsConfig
@@ -191,6 +191,7 @@ class TicketService:
         self._audit(
             ticket, SYSTEM_ACTOR, "opened", now, after=after, event_id=record.id, routing_rules=matched
         )
+        known_errors.on_opened(self.session, ticket, now, self._audit)  # a known error's workaround
         self._notify(ticket, "opened", now)
         self.session.flush()
         return ticket
@@ -447,4 +448,5 @@ class TicketService:
     def _audit(self, ticket: Ticket, actor: str, action: str, now: datetime, **detail: Any) -> TicketAudit:
         entry = TicketAudit(ticket_id=ticket.id, at=now, actor=actor[:64], action=action, detail=detail)
         self.session.add(entry)
+        followers.on_audit(self.session, self.settings, ticket, actor, action, now, detail)  # watchers
         return entry

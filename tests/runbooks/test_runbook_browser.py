@@ -65,7 +65,9 @@ def test_an_agent_ticks_a_runbook_step_and_verifies_the_fix(tmp_path: Path, brow
         )
 
         page.get_by_role("button", name="Verify").click()
-        expect(page.get_by_role("status")).to_contain_text(f"Verification: {CHECK_ID} fail (check result #")
+        failed = page.get_by_role("alert").filter(has_text="Verification failed")
+        expect(failed).to_contain_text(f"Verification failed: {CHECK_ID} fail (check result #")
+        expect(failed).to_have_class("flash failed")  # red, not the green banner of a success
         expect(page.locator("#ticket-status")).to_have_text("new")
 
         erp.execute("UPDATE line SET credit = 113.00 WHERE id = 2")  # reversed and re-posted, balanced

@@ -105,7 +105,9 @@ def test_verify_records_a_fail_then_resolves_the_ticket_with_its_proof_once_fixe
 
     still = shop.client.post(verify_url, data={"csrf": token})
     assert re.search(
-        rf"Verification: {re.escape(CHECK_ID)} fail \(check result #\d+, measured 1\)", still.text
+        rf'<p class="flash failed" role="alert">Verification failed: {re.escape(CHECK_ID)} fail '
+        r"\(check result #\d+, measured 1\)",
+        still.text,
     )
     # the entry is reversed and re-posted balanced in the ERP
     shop.erp.execute("UPDATE line SET credit = 113.00 WHERE id = 2")

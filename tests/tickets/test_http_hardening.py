@@ -155,7 +155,7 @@ def test_the_ui_policy_blocks_inline_script_in_a_real_browser(
         )
         title = page.title()
         browser.close()
-    assert sheets == 1, "the stylesheet from /static loads"
+    assert sheets == 2, "the stylesheets from /static load (hypercare.css, agent.css)"
     assert title != "injected"
     assert any("Content Security Policy" in text for text in seen), seen
 

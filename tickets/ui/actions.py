@@ -10,6 +10,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
+from tickets import conversation
 from tickets.api.deps import ServiceDep, SessionDep, TicketId
 from tickets.api.schemas import visible_text
 from tickets.errors import TicketError, TicketNotFound
@@ -136,7 +137,7 @@ def comment(
         ticket_id,
         csrf,
         failed=_("Not commented: %(reason)s."),
-        change=lambda: service.comment(ticket_id, user.username, text),
+        change=lambda: conversation.add_comment(service, ticket_id, user.username, text),  # an internal note
         done=_("Comment added."),
     )
 

@@ -5,6 +5,7 @@ ticket of the same problem."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any, cast, get_args
 
@@ -18,7 +19,8 @@ from core.vocabulary import Category, Level, parse
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.api.diagnostics import DiagnoserDep
 from tickets.auth import session_access
-from tickets.models import User
+from tickets.intake_match import open_tickets_naming
+from tickets.models import Ticket, User
 from tickets.reports import (
     Affected,
     AttachmentRefused,
@@ -45,8 +47,16 @@ def _require_reporter(user: User) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"role '{user.role}' may not file reports")
 
 
-def _form(request: Request, user: User, values: dict[str, Any], error: str | None, code: int) -> Response:
+def _form(  # noqa: PLR0917  (the form's parts)
+    request: Request,
+    user: User,
+    values: dict[str, Any],
+    error: str | None,
+    code: int,
+    offers: Sequence[Ticket] = (),
+) -> Response:
     context = {
+        "offers": offers,
         "user": user,
         "values": values,
         "error": error,
@@ -83,6 +93,7 @@ def file_report(
     document_number: Annotated[str, Form(max_length=64)] = "",
     amount_at_risk: Annotated[str, Form(max_length=32)] = "",
     attachments: Annotated[list[UploadFile] | None, File()] = None,
+    join: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     check_csrf(request, csrf)
     _require_reporter(user)
@@ -112,6 +123,11 @@ def file_report(
             problem = f"{lead} ({exc})"
     if problem is not None:
         return _form(request, user, values, problem, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    # The document is already on an open ticket: offer it first (the report then joins that ticket).
+    offers = open_tickets_naming(session, values["document_number"]) if values["document_number"] else []
+    chosen = next((t for t in offers if str(t.id) == join), None)
+    if offers and join != "new" and chosen is None:
+        return _form(request, user, values, None, status.HTTP_200_OK, offers)
     settings = service.settings
     uploads = [u for u in attachments or [] if u.filename]
     store = AttachmentStore(storage_dir(settings))
@@ -131,7 +147,7 @@ def file_report(
             document_number=values["document_number"] or None,
             amount_at_risk=amount,
         )
-        result = create_report(service, user, data, stored)
+        result = create_report(service, user, data, stored, join=chosen)
         session.commit()
     except (AttachmentRefused, ValueError) as exc:
         store.delete(stored)

@@ -31,8 +31,22 @@ from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
 from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.throttle import ThrottleRules
-from tickets.ui import actions, daily_reports, links, oncall_page, profile, report, runbook_actions
+from tickets.ui import (
+    actions,
+    agent_actions,
+    daily_reports,
+    links,
+    my_reports,
+    oncall_page,
+    problem_pages,
+    profile,
+    queue_actions,
+    report,
+    runbook_actions,
+)
 from tickets.ui.actions import LINK_KINDS
+from tickets.ui.agent_views import agent_context
+from tickets.ui.queue_actions import queue_extras
 from tickets.ui.report import may
 from tickets.ui.views import (
     SORTS,
@@ -283,6 +297,7 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "status_counts": status_counts(page.facets.by_status),
                 "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
                 "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
+                **queue_extras(session, user),
             }
             html = templates(language).get_template("tickets.html").render(context)
             return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items], gettext, zone))
@@ -335,12 +350,14 @@ def ticket_page(
             "link_kinds": LINK_KINDS,
             "links": lifecycle.links(ticket_id),
             "watchers": lifecycle.watchers(ticket_id),
+            **agent_context(service, ticket, user),
         },
     )
 
 
 # Included after the pages above: a request is matched against the routes in order, and the queue and
 # ticket pages are what a support team loads all day (no path here overlaps another).
+router.include_router(queue_actions.router)  # /tickets/bulk before /tickets/{id}/... (no overlap)
 router.include_router(actions.router)
 router.include_router(report.router)
 router.include_router(runbook_actions.router)
@@ -348,3 +365,6 @@ router.include_router(daily_reports.router)
 router.include_router(profile.router)
 router.include_router(links.router)  # GET/POST /act/<token>: one-click links of notifications
 router.include_router(oncall_page.router)  # GET /oncall
+router.include_router(agent_actions.router)
+router.include_router(my_reports.router)
+router.include_router(problem_pages.router)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Form, HTTPException, Request, status
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import HypercareError
@@ -21,7 +21,7 @@ from tickets.api.state import app_state
 from tickets.errors import TicketError, TicketNotFound
 from tickets.ports import CannotVerify
 from tickets.ui.actions import back
-from tickets.ui.web import Csrf, UiUser, check_csrf, require_acting
+from tickets.ui.web import Csrf, UiUser, check_csrf, flash_error, require_acting
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -80,4 +80,7 @@ def verify(
     proof = f"{verdict.check_id} {verdict.status} (check result #{verdict.result_id}{measured})"
     if verdict.resolved:
         return back(request, ticket_id, f"Verified: {proof}; ticket #{ticket_id} resolved.")
+    if verdict.status != "pass":  # a failing check is a failure on the page, never a green banner
+        flash_error(request, f"Verification failed: {proof}.")
+        return RedirectResponse(f"/tickets/{ticket_id}", status.HTTP_303_SEE_OTHER)
     return back(request, ticket_id, f"Verification: {proof}.")

@@ -188,6 +188,11 @@ def flash(request: Request, message: str) -> None:
     request.session.setdefault("flash", []).append(message)
 
 
+def flash_error(request: Request, message: str) -> None:
+    """A flash message saying something failed (shown red, as an alert)."""
+    request.session.setdefault("flash", []).append({"error": message})
+
+
 def render(
     request: Request, name: str, context: dict[str, Any], *, status_code: int = status.HTTP_200_OK
 ) -> Response:

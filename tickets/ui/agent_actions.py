@@ -1,0 +1,431 @@
+"""The ticket page's agent actions beyond the basic ones (tickets/ui/actions.py): workarounds, watchers,
+silences, attachments, ratings, the assignee picker (users and queues), the conversation and problem
+links. Each is a POST carrying the session's CSRF token, role-checked and audited like its API twin, and
+answered with a redirect back to the ticket (POST-redirect-GET) and a message saying what happened; a
+refusal is shown as a failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, Path, Request, UploadFile, status
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from tickets import conversation, problem_records, silences, ticket_files, workarounds
+from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
+from tickets.api.schemas import visible_text
+from tickets.assignment import QUEUE_PREFIX, move_to_queue
+from tickets.errors import TicketError, TicketNotFound
+from tickets.lifecycle import Lifecycle
+from tickets.models import User, Workaround
+from tickets.reports import AttachmentRefused, AttachmentStore, storage_dir
+from tickets.ui.my_reports import reported_by
+from tickets.ui.report import may
+from tickets.ui.web import Csrf, UiUser, check_csrf, flash, flash_error, require_acting
+
+router = APIRouter(include_in_schema=False)
+Text = Annotated[str, Form(max_length=10000)]
+Name = Annotated[str, Form(max_length=64)]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _to_ticket(ticket_id: int) -> Response:
+    return RedirectResponse(f"/tickets/{ticket_id}", status.HTTP_303_SEE_OTHER)
+
+
+def run(
+    request: Request,
+    session: SessionDep,
+    ticket_id: int,
+    *,
+    what: str,
+    change: Callable[[], Any],
+    done: str,
+) -> Response:
+    """Run one change: commit and say ``done``, or roll back and say (as a failure) why not."""
+    try:
+        change()
+    except TicketNotFound as exc:
+        session.rollback()
+        if exc.ticket_id == ticket_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        flash_error(request, f"Not {what}: {exc}.")
+        return _to_ticket(ticket_id)
+    except (TicketError, ValueError, PermissionError) as exc:
+        session.rollback()
+        flash_error(request, f"Not {what}: {exc}.")
+        return _to_ticket(ticket_id)
+    session.commit()
+    flash(request, done)
+    return _to_ticket(ticket_id)
+
+
+def _acting(request: Request, user: User, csrf: str) -> None:
+    check_csrf(request, csrf)
+    require_acting(user)
+
+
+# --- workarounds -------------------------------------------------------------------------------------
+
+
+@router.post("/tickets/{ticket_id}/workarounds")
+def add_workaround(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    what: Text = "",
+    owner: Name = "",
+    review_on: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    _acting(request, user, csrf)
+
+    def change() -> None:
+        try:
+            review = date.fromisoformat(review_on) if review_on else service.now().date() + timedelta(days=7)
+        except ValueError:
+            raise ValueError(f"review date {review_on!r} is not a date (YYYY-MM-DD)") from None
+        workarounds.add_workaround(
+            service, ticket_id, user.username, what=what, owner=owner or user.username, review_on=review
+        )
+
+    return run(request, session, ticket_id, what="recorded", change=change, done="Workaround recorded.")
+
+
+@router.post("/workarounds/{workaround_id}/retire")
+def retire_workaround(
+    *,
+    request: Request,
+    workaround_id: RowId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+) -> Response:
+    _acting(request, user, csrf)
+    row = session.get(Workaround, workaround_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"workaround {workaround_id} not found")
+    return run(
+        request,
+        session,
+        row.ticket_id,
+        what="retired",
+        change=lambda: workarounds.update_workaround(service, workaround_id, user.username, active=False),
+        done="Workaround retired.",
+    )
+
+
+# --- watchers ----------------------------------------------------------------------------------------
+
+
+@router.post("/tickets/{ticket_id}/watchers")
+def watch(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    username: Name = "",
+    action: Annotated[str, Form(pattern="^(add|remove)$")] = "add",
+) -> Response:
+    _acting(request, user, csrf)
+    name = username.strip() or user.username
+    adding = action == "add"
+
+    def change() -> None:
+        Lifecycle(service).watch(ticket_id, user.username, name, watching=adding)
+
+    verb = "now watches" if adding else "no longer watches"
+    return run(
+        request, session, ticket_id, what="changed", change=change, done=f"{name} {verb} #{ticket_id}."
+    )
+
+
+# --- assignee picker ---------------------------------------------------------------------------------
+
+
+@router.post("/tickets/{ticket_id}/handover")
+def handover(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    assignee: Annotated[str, Form(max_length=80)] = "",
+) -> Response:
+    """The picker's choice: a user (assigned), a queue (moved there, unassigned) or nobody."""
+    _acting(request, user, csrf)
+    choice = assignee.strip()
+    if choice.startswith(QUEUE_PREFIX):
+        queue = choice[len(QUEUE_PREFIX) :]
+
+        def to_queue() -> None:
+            move_to_queue(service, ticket_id, user.username, queue)
+            Lifecycle(service).assign(ticket_id, user.username, None)
+
+        return run(
+            request, session, ticket_id, what="moved", change=to_queue, done=f"Moved to queue {queue}."
+        )
+    name = user.username if choice == "me" else choice
+    return run(
+        request,
+        session,
+        ticket_id,
+        what="assigned",
+        change=lambda: Lifecycle(service).assign(ticket_id, user.username, name or None),
+        done=f"Assigned to {name}." if name else "Unassigned.",
+    )
+
+
+# --- silences ----------------------------------------------------------------------------------------
+
+
+@router.post("/tickets/{ticket_id}/silence")
+def silence_ticket(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    csrf: Csrf,
+    hours: Annotated[float, Form(gt=0, le=24 * 31)] = 1,
+    comment: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Mute notifications of this ticket's check (or, without a check, its source) at its priority."""
+    _acting(request, user, csrf)
+
+    def change() -> None:
+        ticket = service.locked(ticket_id)
+        target = {"check": ticket.check_id} if ticket.check_id else {"source": ticket.source}
+        matchers = silences.SilenceMatchers.model_validate({**target, "priorities": [ticket.priority]})
+        now = service.now()
+        row = silences.create(
+            session,
+            matchers=matchers,
+            starts_at=now,
+            ends_at=now + timedelta(hours=hours),
+            created_by=user.username,
+            role=user.role,
+            limits=settings.security.silence_max_hours,
+            comment=comment.strip() or f"from ticket #{ticket_id}",
+            now=now,
+        )
+        service.audit(ticket, user.username, "silenced", now, silence_id=row.id, hours=hours, **target)
+
+    return run(
+        request,
+        session,
+        ticket_id,
+        what="silenced",
+        change=change,
+        done=f"Notifications muted for {hours:g} h.",
+    )
+
+
+@router.post("/tickets/{ticket_id}/silences/{silence_id}/expire")
+def expire_silence(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    silence_id: RowId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+) -> Response:
+    _acting(request, user, csrf)
+
+    def change() -> None:
+        ticket = service.locked(ticket_id)
+        if silences.expire(session, silence_id, service.now(), actor=user.username) is None:
+            raise ValueError(f"silence {silence_id} not found")
+        service.audit(ticket, user.username, "silence_ended", service.now(), silence_id=silence_id)
+
+    return run(request, session, ticket_id, what="ended", change=change, done=f"Silence {silence_id} ended.")
+
+
+# --- attachments -------------------------------------------------------------------------------------
+
+
+@router.post("/tickets/{ticket_id}/attachments")
+def upload(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Annotated[str, Form()],
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    _acting(request, user, csrf)
+    if file is None or not file.filename:
+        flash_error(request, "Not attached: choose a file.")
+        return _to_ticket(ticket_id)
+    try:
+        row = ticket_files.attach(
+            service,
+            ticket_id,
+            user.username,
+            stream=file.file,
+            filename=file.filename,
+            content_type=file.content_type,
+        )
+    except AttachmentRefused as exc:
+        session.rollback()
+        flash_error(request, f"Not attached: {exc}.")
+        return _to_ticket(ticket_id)
+    except TicketNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    session.commit()
+    flash(request, f"Attached {row.filename}.")
+    return _to_ticket(ticket_id)
+
+
+@router.get("/files/{kind}/{file_id}")
+def download(
+    *,
+    kind: Annotated[str, Path(pattern="^(ticket|report)$")],
+    file_id: RowId,
+    user: UiUser,
+    service: ServiceDep,
+    inline: bool = False,
+) -> Response:
+    """A ticket's file: a download, or shown inline (images and PDF only, with their own type, no script)."""
+    if not may(user, "tickets:read"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role '{user.role}' may not read tickets' files")
+    found = ticket_files.find_file(service.session, kind, file_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"file {kind}/{file_id} not found")
+    _, filename, content_type, storage_name = found
+    path = AttachmentStore(storage_dir(service.settings)).path(storage_name)
+    if not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"file {kind}/{file_id} is missing from storage")
+    show = inline and content_type in ticket_files.PREVIEWABLE
+    media_type = "text/plain; charset=utf-8" if content_type.startswith("text/") else content_type
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        # a PDF shown inline needs the browser's viewer (no sandbox); nothing else may run
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; object-src 'self'"
+        if show
+        else "default-src 'none'; sandbox",
+    }
+    if show:
+        headers["X-Frame-Options"] = "SAMEORIGIN"
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=filename,
+        content_disposition_type="inline" if show else "attachment",
+        headers=headers,
+    )
+
+
+# --- rating, conversation, problem -------------------------------------------------------------------
+
+
+@router.post("/tickets/{ticket_id}/rating")
+def rate(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    score: Annotated[int, Form(ge=1, le=5)],
+    comment: Annotated[str, Form(max_length=2000)] = "",
+    on_behalf_of: Name = "",
+) -> Response:
+    """Like ``POST /api/v1/tickets/{id}/rating``: the reporter, or an agent on their behalf."""
+    check_csrf(request, csrf)
+    if not may(user, "tickets:write") and not (
+        may(user, "reports:write") and reported_by(session, user, ticket_id)
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an agent or the ticket's reporter rates it")
+    response = run(
+        request,
+        session,
+        ticket_id,
+        what="rated",
+        change=lambda: workarounds.rate(
+            service,
+            ticket_id,
+            user.username,
+            score=score,
+            comment=comment,
+            on_behalf_of=on_behalf_of.strip() or None,
+        ),
+        done=f"Rated {score} of 5. Thank you.",
+    )
+    if not may(user, "tickets:read"):  # a reporter rates from their reports
+        return RedirectResponse("/my-reports", status.HTTP_303_SEE_OTHER)
+    return response
+
+
+@router.post("/tickets/{ticket_id}/conversation")
+def converse(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    text: Text = "",
+    visibility: Annotated[str, Form(max_length=8)] = "internal",
+) -> Response:
+    _acting(request, user, csrf)
+    done = "Reply sent to the reporter." if visibility == "reply" else "Note added."
+    return run(
+        request,
+        session,
+        ticket_id,
+        what="added",
+        change=lambda: conversation.add_comment(
+            service, ticket_id, user.username, visible_text(text), visibility=visibility
+        ),
+        done=done,
+    )
+
+
+@router.post("/tickets/{ticket_id}/problem")
+def link_problem(
+    *,
+    request: Request,
+    ticket_id: TicketId,
+    user: UiUser,
+    service: ServiceDep,
+    session: SessionDep,
+    csrf: Csrf,
+    problem_id: Annotated[str, Form(max_length=12)] = "",
+    title: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """Link the ticket to an existing problem, or open a new one (``title``) from it."""
+    _acting(request, user, csrf)
+    wanted = problem_id.strip().lstrip("#")
+
+    def change() -> None:
+        if wanted:
+            if not wanted.isdecimal() or int(wanted) > 2**31 - 1:
+                raise ValueError(f"{problem_id!r} is not a problem number")
+            problem_records.link(service, int(wanted), ticket_id, user.username)
+        else:
+            problem_records.create(
+                service, user.username, title=title, owner=user.username, ticket_id=ticket_id
+            )
+
+    return run(request, session, ticket_id, what="linked", change=change, done="Linked to the problem.")
