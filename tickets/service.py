@@ -9,6 +9,9 @@ injected ``now``; sighting times (``first_seen_at``, ``last_seen_at``, occurrenc
 event's ``occurred_at``.
 """
 
+# size: the one write path of a ticket (intake, transitions, audit and outbox hooks); the agents' extras
+# (conversation, watchers, problems) live in their own modules and hook in here in a line each.
+
 from __future__ import annotations
 
 import logging
