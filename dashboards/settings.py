@@ -36,8 +36,8 @@ class DailyReportSettings(StrictModel):
     """The daily hypercare report (``hypercare report daily``): one page, HTML e-mail and PDF."""
 
     timezone: str = "UTC"
-    """The site's time zone: the report covers yesterday from midnight to midnight there, and is sent at
-    ``send_at`` there (an IANA name such as Asia/Shanghai)."""
+    """The report's time zone (default: ``site.timezone``): the report covers yesterday from midnight to
+    midnight there, and is sent at ``send_at`` there (an IANA name such as Asia/Shanghai)."""
     send_at: str = Field("07:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     """Local time of day ``hypercare serve`` renders, archives and sends yesterday's report."""
     enabled: bool = False

@@ -113,6 +113,15 @@ class Settings(BaseSettings):
             object.__setattr__(self, "anomaly", self.anomaly.model_copy(update={"currency": site}))
         return self
 
+    @model_validator(mode="after")
+    def _report_in_site_time(self) -> Settings:
+        """The daily report covers the site's day unless ``dashboard.daily_report.timezone`` is set."""
+        report = self.dashboard.daily_report
+        if "timezone" not in report.model_fields_set and report.timezone != self.site.timezone:
+            daily = report.model_copy(update={"timezone": self.site.timezone})
+            object.__setattr__(self, "dashboard", self.dashboard.model_copy(update={"daily_report": daily}))
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:

@@ -86,3 +86,15 @@ def test_a_source_on_an_engine_hypercare_cannot_make_read_only_is_refused_at_loa
     assert "hunter2" not in message
     for url in ("postgresql+psycopg://u@db/erp", "mysql+pymysql://u@db/erp", "sqlite:///erp.db"):
         load_settings(write(tmp_path, f"sources: {{erp: {{url: '{url}'}}}}\n"))
+
+
+def test_the_daily_report_covers_the_sites_day_unless_told_otherwise(tmp_path: Path) -> None:
+    site_only = load_settings(write(tmp_path, "site: {timezone: Asia/Shanghai}\n"))
+    assert site_only.dashboard.daily_report.timezone == "Asia/Shanghai"
+    own = load_settings(
+        write(
+            tmp_path, "site: {timezone: Asia/Shanghai}\ndashboard: {daily_report: {timezone: Asia/Taipei}}\n"
+        )
+    )
+    assert own.dashboard.daily_report.timezone == "Asia/Taipei"
+    assert load_settings(write(tmp_path, "{}\n")).dashboard.daily_report.timezone == "UTC"
