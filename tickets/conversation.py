@@ -10,6 +10,7 @@ from typing import Literal, get_args
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import search
 from tickets import followers
 from tickets.agent_models import TicketComment
 from tickets.models import User
@@ -55,6 +56,7 @@ def add_comment(
     service.session.add(row)
     service.session.flush()
     ticket.updated_at = now
+    ticket.search_text = search.extended(ticket.search_text, text)  # the queue's search finds it
     service.audit(
         ticket,
         actor,

@@ -12,6 +12,7 @@ from core.search import extended, flatten, normalise
 from core.session import session_scope
 from tests.tickets.factories import TicketApp, make_event
 from tests.tickets.web import login
+from tickets.conversation import add_comment
 from tickets.service import TicketService
 
 AR_DRIFT = {"check": "ar.subledger_vs_gl", "sample": [{"科目": "1122 应收账款", "差额": "502.53"}]}
@@ -34,6 +35,7 @@ def seed(app: TicketApp) -> dict[str, int]:
             assert found is not None
             ids[name] = found.id
         service.comment(ids["comment"], "agent", "供应商对账单显示应付账款差异，已联系财务")
+        add_comment(service, ids["other"], "agent", "进项税额转出待财务确认")  # the conversation's note
     return ids
 
 
@@ -63,6 +65,7 @@ def test_chinese_terms_are_found_wherever_the_ticket_holds_them(
         "应收账款 502.53": {ids["evidence"]},  # every word must match
         "应收账款 红字发票": set(),
         "增值税": set(),
+        "进项税额转出": {ids["other"]},  # in a note of the ticket's conversation
     }
     for q, expected in cases.items():
         assert queue_ids(client.get("/tickets", params={"q": q, "status": "all"}).text) == expected, q
