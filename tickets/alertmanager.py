@@ -789,10 +789,8 @@ class _Firing:
     fp: str
     tri: AlertTriage
     event: Event
-
-    @property
-    def episode(self) -> tuple[str, datetime]:
-        return self.fp, self.alert.starts_at.astimezone(UTC)
+    episode: tuple[str, datetime]
+    """(fingerprint, start in UTC): the episode's identity, computed once (it is looked up many times)."""
 
 
 def _ingest_bulk(
@@ -805,7 +803,8 @@ def _ingest_bulk(
         if alert.status == "firing":
             fp = alert_fingerprint(alert)
             tri = map_labels(alert.labels, settings)
-            run.append(_Firing(index, alert, fp, tri, to_event(alert, message, tri, settings, now=now)))
+            event = to_event(alert, message, tri, settings, now=now)
+            run.append(_Firing(index, alert, fp, tri, event, (fp, alert.starts_at.astimezone(UTC))))
             continue
         if run:
             _ingest_firing(service, message, run, results, settings)
@@ -884,8 +883,8 @@ def _insert_episodes_pg(session: Session, values: list[dict[str, Any]]) -> dict[
     rows = [
         {
             "fp": v["fingerprint"],
-            "starts_at": v["starts_at"],
-            "ends_at": v["ends_at"],
+            "starts_at": v["starts_at"].isoformat(),  # here rather than in json.dumps's default hook
+            "ends_at": v["ends_at"].isoformat() if v["ends_at"] is not None else None,
             "alertname": v["alertname"],
             "ticket_id": v["ticket_id"],
         }
@@ -1114,7 +1113,7 @@ def _add_sightings_pg(
                         "entity": e.entity,
                         "evidence": e.evidence,
                         "amount": e.amount_at_risk,
-                        "occurred_at": e.occurred_at,
+                        "occurred_at": e.occurred_at.isoformat(),
                         "ticket_id": ticket_id,
                     }
                     for n, (e, (_, ticket_id)) in enumerate(zip(events, sightings, strict=True))
@@ -1167,8 +1166,11 @@ def _add_sightings_sqlite(
 
 
 def _expire_counters(session: Session, ticket_ids: list[int]) -> None:
-    """Loaded tickets read their new counters from the store when next used."""
-    for ticket_id in ticket_ids:
-        loaded = session.identity_map.get(session.identity_key(Ticket, (ticket_id,)))
+    """Loaded tickets read their new counters from the store when next used (the identity map holds few
+    objects during an intake; one pass over it is cheaper than an identity key per changed ticket)."""
+    changed = set(ticket_ids)
+    keys = [key for key in list(session.identity_map.keys()) if key[0] is Ticket and key[1][0] in changed]
+    for key in keys:
+        loaded = session.identity_map.get(key)
         if loaded is not None:
             session.expire(loaded, list(dedup.REPEAT_FIELDS))
