@@ -26,11 +26,11 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Literal, Protocol, cast
 
 import apprise
 from prometheus_client.core import CounterMetricFamily, Metric
-from sqlalchemy import event, func, select
+from sqlalchemy import CursorResult, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import utcnow
@@ -204,16 +204,41 @@ def backoff(settings: TicketsConfig, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, MAX_BACKOFF_S))
 
 
-def _claim(session: Session, now: datetime) -> NotificationOutbox | None:
-    query = (
-        select(NotificationOutbox)
-        .where(NotificationOutbox.status == OutboxStatus.PENDING, NotificationOutbox.next_attempt_at <= now)
-        .order_by(NotificationOutbox.next_attempt_at, NotificationOutbox.id)
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalars(query).first()
+CLAIM_LEASE = timedelta(minutes=2)
+"""How long a claimed notification is this sender's: another sender takes it only after that (a sender that
+died mid-send), so every due notification is sent, and by one sender at a time."""
+
+
+def _claim(session_factory: sessionmaker[Session], now: datetime) -> int | Literal[False] | None:
+    """Take the next due notification for this sender, in a short transaction of its own: its
+    ``next_attempt_at`` moves a lease ahead, so no other sender (the server and the collectors both send;
+    SQLite has no row locks) picks it up while this one sends. The row's id; None when nothing is due;
+    False when another sender took it first."""
+    with session_factory() as session, session.begin():
+        query = (
+            select(NotificationOutbox.id)
+            .where(
+                NotificationOutbox.status == OutboxStatus.PENDING, NotificationOutbox.next_attempt_at <= now
+            )
+            .order_by(NotificationOutbox.next_attempt_at, NotificationOutbox.id)
+            .limit(1)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        row_id = session.scalars(query).first()
+        if row_id is None:
+            return None
+        taken = session.execute(
+            update(NotificationOutbox)
+            .where(
+                NotificationOutbox.id == row_id,
+                NotificationOutbox.status == OutboxStatus.PENDING,
+                NotificationOutbox.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + CLAIM_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        return row_id if cast("CursorResult[Any]", taken).rowcount == 1 else False
 
 
 def dispatch_pending(
@@ -224,15 +249,21 @@ def dispatch_pending(
     now: Callable[[], datetime] = utcnow,
     limit: int = 100,
 ) -> DispatchReport:
-    """Send up to ``limit`` due notifications, one short transaction each; commits its own work."""
+    """Send up to ``limit`` due notifications, one short transaction each; commits its own work. Each is
+    claimed first (:func:`_claim`), so two senders never send the same notification."""
     sent = retried = dead = 0
     links = settings.notifications.action_links and action_links.link_key_available(settings)
     key = action_links.link_key(settings) if links else b""
     for _ in range(limit):
+        claimed = _claim(session_factory, now())
+        if claimed is None:
+            break
+        if claimed is False:
+            continue
         with session_factory() as session, session.begin():
-            row = _claim(session, now())
-            if row is None:
-                break
+            row = session.get(NotificationOutbox, claimed)
+            if row is None or row.status != OutboxStatus.PENDING:
+                continue
             body = row.body
             if links and row.ticket_id is not None and _wants_links(settings, row):
                 # signed now, never stored: the outbox holds no usable link

@@ -15,7 +15,7 @@ from tests.tickets.receiver import Receiver
 from tickets.cache import store_version
 from tickets.escalation import HOUSEKEEPING_LOCK, escalate, housekeeping
 from tickets.models import NotificationOutbox, Ticket, TicketAudit
-from tickets.notify import OutboxCollector, RecordingNotifier, build_notifier, dispatch_pending
+from tickets.notify import CLAIM_LEASE, OutboxCollector, RecordingNotifier, build_notifier, dispatch_pending
 from tickets.outbox import build_digests
 from tickets.service import TicketService
 
@@ -147,8 +147,11 @@ def test_a_claimed_but_unfinished_row_is_retried_and_sent_once(
         dispatch_pending(factory, DiesMidSend(), settings, now=clock)
     with factory() as session:
         [row] = outbox_rows(session)
-        assert (row.status, row.attempts) == ("pending", 0), "the claim died with its transaction"
+        assert (row.status, row.attempts) == ("pending", 0), "nothing recorded: it may not have gone out"
+        assert row.next_attempt_at == clock() + CLAIM_LEASE, "the dead sender's claim holds for its lease"
     survivor = RecordingNotifier()
+    assert dispatch_pending(factory, survivor, settings, now=clock).sent == 0, "not while another may send it"
+    clock.advance(seconds=CLAIM_LEASE.total_seconds())
     assert dispatch_pending(factory, survivor, settings, now=clock).sent == 1
     assert dispatch_pending(factory, survivor, settings, now=clock).sent == 0
     assert len(survivor.sent) == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -179,3 +181,34 @@ def test_errors_naming_a_target_url_show_its_place_in_the_settings_instead() -> 
     url = "json://127.0.0.1:9/hook/abcdef-secret-path-token"
     notifier = AppriseNotifier((target(url),))
     assert notifier._redact(f"cannot reach {url}") == "cannot reach <notifications.targets[0].url>"
+
+
+def test_two_senders_at_once_send_each_notification_once(factory: sessionmaker[Session]) -> None:
+    """The server and the collectors both deliver the outbox; on SQLite (no row locks) as on PostgreSQL a
+    notification one of them is sending is not sent again by the other."""
+    clock = Clock()
+    settings = make_settings(targets=(target(min_priority="P4"),))
+    for n in range(12):
+        open_ticket(factory, settings, clock, fingerprint=f"fp-{n}", summary=f"Entry JE-{n} does not balance")
+    lock = threading.Lock()
+    sent: list[str] = []
+
+    class SlowNotifier:
+        def send(self, target_index: int, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
+            time.sleep(0.02)  # a real delivery takes a while: the other sender looks meanwhile
+            with lock:
+                sent.append(title)
+            return True, None
+
+    senders = [
+        threading.Thread(
+            target=dispatch_pending, args=(factory, SlowNotifier(), settings), kwargs={"now": clock}
+        )
+        for _ in range(2)
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(60)
+    assert sorted(sent) == sorted(set(sent)) and len(sent) == 12
+    assert [r.status for r in outbox(factory)] == ["sent"] * 12
