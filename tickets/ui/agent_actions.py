@@ -4,6 +4,7 @@ links. Each is a POST carrying the session's CSRF token, role-checked and audite
 answered with a redirect back to the ticket (POST-redirect-GET) and a message saying what happened; a
 refusal is shown as a failure."""
 
+# size: one route per agent action, each with its messages in the reader's language (tickets/ui/web.py)
 from __future__ import annotations
 
 from collections.abc import Callable
