@@ -42,6 +42,16 @@ DONE = {
 }
 """What a used link did, as :func:`tickets.action_links.use` says it, in the reader's language."""
 SILENCE_ID = re.compile(r"\(silence (\d+)\)")
+REFUSALS = (
+    N_("This link has already been used; each link works once."),
+    N_(
+        "This link is not valid: it was changed, cut short or signed with a key that has since been "
+        "replaced. Open the ticket from the queue instead."
+    ),
+    N_("resolving needs a reason: say what fixed it"),
+)
+"""tickets.action_links' refusals, marked for the catalogs: the error page shows them translated."""
+EXPIRED = re.compile(r"^This link expired at (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\.")
 
 
 def _done(_: Gettext, link: Link, settings: TicketsConfig, done: str) -> str:
@@ -63,6 +73,11 @@ def _error(request: Request, exc: Exception) -> Response:
         code = status.HTTP_404_NOT_FOUND
     elif isinstance(exc, TicketError):
         code = status.HTTP_409_CONFLICT
+    expired = EXPIRED.match(str(exc)) if isinstance(exc, LinkExpired) else None
+    if expired:
+        _ = gettext_for(request, None)
+        message = _("This link expired at %(when)s UTC. Open the ticket from the queue instead.")
+        return render_error(request, code, message % {"when": expired.group(1)})
     return render_error(request, code, str(exc))
 
 
