@@ -1,17 +1,22 @@
-"""The agents' pages merged after the first translation (problem records, on-call, bulk actions) in the
+"""The agents' pages merged after the first translation (problem records, on-call, bulk actions, one-click links) in the
 reader's language: a zh_CN user reads them in Simplified Chinese, stored values and URLs unchanged."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from core.db import utcnow
 from tests.tickets.factories import open_ticket, ticket_app_on
+from tests.tickets.receiver import Receiver
 from tests.tickets.test_oncall import SHANGHAI
 from tests.tickets.test_ui_languages import set_language
 from tests.tickets.web import csrf_of, login
+from tickets import action_links
+from tickets.settings import NotificationTarget
 
 
 def test_a_zh_cn_user_sees_problems_on_call_and_bulk_outcomes_in_chinese(
@@ -53,3 +58,23 @@ def test_a_zh_cn_user_sees_problems_on_call_and_bulk_outcomes_in_chinese(
         assert "批量操作：解决：2 项完成" in client.post("/tickets/bulk", data=form).text
         again = client.post("/tickets/bulk", data=form).text  # resolved already: refused, ticket by ticket
         assert "批量操作：解决：0 项完成，2 项未完成" in again and again.count("✗ 未完成：") == 2
+
+
+def test_a_one_click_link_speaks_the_browser_language(
+    store_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    target = NotificationTarget.model_validate(
+        {"url": receiver.url("phone"), "name": "phone", "min_priority": "P4"}
+    )
+    with ticket_app_on(store_url, tmp_path, targets=(target,)) as app, TestClient(app.app) as client:
+        ticket_id = open_ticket(app)
+        key = action_links.link_key(app.settings)
+        link = action_links.new_link(ticket_id, "acknowledge", 0, utcnow() + timedelta(hours=1))
+        path, tw = f"/act/{action_links.sign(key, link)}", {"Accept-Language": "zh-TW"}  # nobody logs in
+        page = client.get(path, headers=tw).text
+        assert f"確認工單 #{ticket_id}：由您接手，其升級隨即停止。" in page and "連結有效期至" in page
+        done = client.post(path, headers=tw).text
+        assert f"工單 #{ticket_id} 已確認。" in done and "開啟工單" in done
+        used = client.post(path, headers=tw)
+        assert used.status_code == 410 and "此連結已被使用；每個連結只能使用一次。" in used.text
+        assert "already been used" in client.post(path, headers={"Accept-Language": "en"}).text
