@@ -60,6 +60,8 @@ WORDS: dict[str, str] = {
     "diagnosed": N_("diagnosed"),
     "step_done": N_("step done"),
     "step_undone": N_("step undone"),
+    # problem records (tickets.agent_models.Problem.status; "open" and "resolved" as above)
+    "known_error": N_("known error"),
     # the sections of a runbook (runbooks.library.SECTIONS)
     "What this means": N_("What this means"),
     "Business impact": N_("Business impact"),

@@ -4,6 +4,7 @@ links. Each is a POST carrying the session's CSRF token, role-checked and audite
 answered with a redirect back to the ticket (POST-redirect-GET) and a message saying what happened; a
 refusal is shown as a failure."""
 
+# size: one route per agent action, each with its messages in the reader's language (tickets/ui/web.py)
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from tickets.models import User, Workaround
 from tickets.reports import AttachmentRefused, AttachmentStore, storage_dir
 from tickets.ui.my_reports import reported_by
 from tickets.ui.report import may
-from tickets.ui.web import Csrf, UiUser, check_csrf, flash, flash_error, require_acting
+from tickets.ui.web import Csrf, UiUser, check_csrf, flash, flash_error, gettext_for, require_acting
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=10000)]
@@ -40,22 +41,23 @@ def run(
     session: SessionDep,
     ticket_id: int,
     *,
-    what: str,
+    failed: str,
     change: Callable[[], Any],
     done: str,
 ) -> Response:
-    """Run one change: commit and say ``done``, or roll back and say (as a failure) why not."""
+    """Run one change: commit and say ``done``, or roll back and say (as a failure) why not: ``failed``, a
+    translated text with a ``%(reason)s`` placeholder."""
     try:
         change()
     except TicketNotFound as exc:
         session.rollback()
         if exc.ticket_id == ticket_id:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-        flash_error(request, f"Not {what}: {exc}.")
+        flash_error(request, failed % {"reason": exc})
         return _to_ticket(ticket_id)
     except (TicketError, ValueError, PermissionError) as exc:
         session.rollback()
-        flash_error(request, f"Not {what}: {exc}.")
+        flash_error(request, failed % {"reason": exc})
         return _to_ticket(ticket_id)
     session.commit()
     flash(request, done)
@@ -84,17 +86,27 @@ def add_workaround(
     review_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     _acting(request, user, csrf)
+    _ = gettext_for(request, user)
 
     def change() -> None:
         try:
             review = date.fromisoformat(review_on) if review_on else service.now().date() + timedelta(days=7)
         except ValueError:
-            raise ValueError(f"review date {review_on!r} is not a date (YYYY-MM-DD)") from None
+            raise ValueError(
+                _("review date %(value)r is not a date (YYYY-MM-DD)") % {"value": review_on}
+            ) from None
         workarounds.add_workaround(
             service, ticket_id, user.username, what=what, owner=owner or user.username, review_on=review
         )
 
-    return run(request, session, ticket_id, what="recorded", change=change, done="Workaround recorded.")
+    return run(
+        request,
+        session,
+        ticket_id,
+        failed=_("Not recorded: %(reason)s."),
+        change=change,
+        done=_("Workaround recorded."),
+    )
 
 
 @router.post("/workarounds/{workaround_id}/retire")
@@ -108,6 +120,7 @@ def retire_workaround(
     csrf: Csrf,
 ) -> Response:
     _acting(request, user, csrf)
+    _ = gettext_for(request, user)
     row = session.get(Workaround, workaround_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"workaround {workaround_id} not found")
@@ -115,9 +128,9 @@ def retire_workaround(
         request,
         session,
         row.ticket_id,
-        what="retired",
+        failed=_("Not retired: %(reason)s."),
         change=lambda: workarounds.update_workaround(service, workaround_id, user.username, active=False),
-        done="Workaround retired.",
+        done=_("Workaround retired."),
     )
 
 
@@ -137,15 +150,21 @@ def watch(
     action: Annotated[str, Form(pattern="^(add|remove)$")] = "add",
 ) -> Response:
     _acting(request, user, csrf)
+    _ = gettext_for(request, user)
     name = username.strip() or user.username
     adding = action == "add"
 
     def change() -> None:
         Lifecycle(service).watch(ticket_id, user.username, name, watching=adding)
 
-    verb = "now watches" if adding else "no longer watches"
+    watched = _("%(name)s now watches #%(id)s.") if adding else _("%(name)s no longer watches #%(id)s.")
     return run(
-        request, session, ticket_id, what="changed", change=change, done=f"{name} {verb} #{ticket_id}."
+        request,
+        session,
+        ticket_id,
+        failed=_("Not changed: %(reason)s."),
+        change=change,
+        done=watched % {"name": name, "id": ticket_id},
     )
 
 
@@ -165,6 +184,7 @@ def handover(
 ) -> Response:
     """The picker's choice: a user (assigned), a queue (moved there, unassigned) or nobody."""
     _acting(request, user, csrf)
+    _ = gettext_for(request, user)
     choice = assignee.strip()
     if choice.startswith(QUEUE_PREFIX):
         queue = choice[len(QUEUE_PREFIX) :]
@@ -174,16 +194,21 @@ def handover(
             Lifecycle(service).assign(ticket_id, user.username, None)
 
         return run(
-            request, session, ticket_id, what="moved", change=to_queue, done=f"Moved to queue {queue}."
+            request,
+            session,
+            ticket_id,
+            failed=_("Not moved: %(reason)s."),
+            change=to_queue,
+            done=_("Moved to queue %(queue)s.") % {"queue": queue},
         )
     name = user.username if choice == "me" else choice
     return run(
         request,
         session,
         ticket_id,
-        what="assigned",
+        failed=_("Not assigned: %(reason)s."),
         change=lambda: Lifecycle(service).assign(ticket_id, user.username, name or None),
-        done=f"Assigned to {name}." if name else "Unassigned.",
+        done=_("Assigned to %(name)s.") % {"name": name} if name else _("Unassigned."),
     )
 
 
@@ -205,6 +230,7 @@ def silence_ticket(
 ) -> Response:
     """Mute notifications of this ticket's check (or, without a check, its source) at its priority."""
     _acting(request, user, csrf)
+    _ = gettext_for(request, user)
 
     def change() -> None:
         ticket = service.locked(ticket_id)
@@ -228,9 +254,9 @@ def silence_ticket(
         request,
         session,
         ticket_id,
-        what="silenced",
+        failed=_("Not silenced: %(reason)s."),
         change=change,
-        done=f"Notifications muted for {hours:g} h.",
+        done=_("Notifications muted for %(hours)s h.") % {"hours": f"{hours:g}"},
     )
 
 
@@ -246,6 +272,7 @@ def expire_silence(
     csrf: Csrf,
 ) -> Response:
     _acting(request, user, csrf)
+    _ = gettext_for(request, user)
 
     def change() -> None:
         ticket = service.locked(ticket_id)
@@ -253,7 +280,14 @@ def expire_silence(
             raise ValueError(f"silence {silence_id} not found")
         service.audit(ticket, user.username, "silence_ended", service.now(), silence_id=silence_id)
 
-    return run(request, session, ticket_id, what="ended", change=change, done=f"Silence {silence_id} ended.")
+    return run(
+        request,
+        session,
+        ticket_id,
+        failed=_("Not ended: %(reason)s."),
+        change=change,
+        done=_("Silence %(id)s ended.") % {"id": silence_id},
+    )
 
 
 # --- attachments -------------------------------------------------------------------------------------
@@ -271,8 +305,9 @@ def upload(
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     _acting(request, user, csrf)
+    _ = gettext_for(request, user)
     if file is None or not file.filename:
-        flash_error(request, "Not attached: choose a file.")
+        flash_error(request, _("Not attached: choose a file."))
         return _to_ticket(ticket_id)
     try:
         row = ticket_files.attach(
@@ -285,12 +320,12 @@ def upload(
         )
     except AttachmentRefused as exc:
         session.rollback()
-        flash_error(request, f"Not attached: {exc}.")
+        flash_error(request, _("Not attached: %(reason)s.") % {"reason": exc})
         return _to_ticket(ticket_id)
     except TicketNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     session.commit()
-    flash(request, f"Attached {row.filename}.")
+    flash(request, _("Attached %(name)s.") % {"name": row.filename})
     return _to_ticket(ticket_id)
 
 
@@ -356,11 +391,12 @@ def rate(
         may(user, "reports:write") and reported_by(session, user, ticket_id)
     ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an agent or the ticket's reporter rates it")
+    _ = gettext_for(request, user)
     response = run(
         request,
         session,
         ticket_id,
-        what="rated",
+        failed=_("Not rated: %(reason)s."),
         change=lambda: workarounds.rate(
             service,
             ticket_id,
@@ -369,7 +405,7 @@ def rate(
             comment=comment,
             on_behalf_of=on_behalf_of.strip() or None,
         ),
-        done=f"Rated {score} of 5. Thank you.",
+        done=_("Rated %(score)s of 5. Thank you.") % {"score": score},
     )
     if not may(user, "tickets:read"):  # a reporter rates from their reports
         return RedirectResponse("/my-reports", status.HTTP_303_SEE_OTHER)
@@ -389,12 +425,13 @@ def converse(
     visibility: Annotated[str, Form(max_length=8)] = "internal",
 ) -> Response:
     _acting(request, user, csrf)
-    done = "Reply sent to the reporter." if visibility == "reply" else "Note added."
+    _ = gettext_for(request, user)
+    done = _("Reply sent to the reporter.") if visibility == "reply" else _("Note added.")
     return run(
         request,
         session,
         ticket_id,
-        what="added",
+        failed=_("Not added: %(reason)s."),
         change=lambda: conversation.add_comment(
             service, ticket_id, user.username, visible_text(text), visibility=visibility
         ),
@@ -416,16 +453,24 @@ def link_problem(
 ) -> Response:
     """Link the ticket to an existing problem, or open a new one (``title``) from it."""
     _acting(request, user, csrf)
+    _ = gettext_for(request, user)
     wanted = problem_id.strip().lstrip("#")
 
     def change() -> None:
         if wanted:
             if not wanted.isdecimal() or int(wanted) > 2**31 - 1:
-                raise ValueError(f"{problem_id!r} is not a problem number")
+                raise ValueError(_("%(value)r is not a problem number") % {"value": problem_id})
             problem_records.link(service, int(wanted), ticket_id, user.username)
         else:
             problem_records.create(
                 service, user.username, title=title, owner=user.username, ticket_id=ticket_id
             )
 
-    return run(request, session, ticket_id, what="linked", change=change, done="Linked to the problem.")
+    return run(
+        request,
+        session,
+        ticket_id,
+        failed=_("Not linked: %(reason)s."),
+        change=change,
+        done=_("Linked to the problem."),
+    )

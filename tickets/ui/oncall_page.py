@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from tickets import oncall
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep
-from tickets.ui.web import UiUser, render, render_error
+from tickets.ui.web import UiUser, gettext_for, render, render_error
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,6 +26,7 @@ def oncall_page(
     settings: SettingsDep,
     at: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
+    _ = gettext_for(request, user)
     tz = oncall.zone(settings)
     now = service.now()
     when = now
@@ -33,11 +34,13 @@ def oncall_page(
         try:
             when = datetime.fromisoformat(at)
         except ValueError:
-            return render_error(request, 422, f"at: {at!r} is not a date and time (YYYY-MM-DDTHH:MM)")
+            return render_error(
+                request, 422, _("at: %(value)r is not a date and time (YYYY-MM-DDTHH:MM)") % {"value": at}
+            )
         when = (when if when.tzinfo else when.replace(tzinfo=tz)).astimezone(tz)
     rows = oncall.everyone(session, settings, when)
     context = {
-        "title": "On call",
+        "title": _("On call"),
         "user": user,
         "zone": tz.key,
         "at": when.astimezone(tz),

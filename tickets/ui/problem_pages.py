@@ -15,7 +15,17 @@ from tickets.api.deps import ServiceDep, SessionDep
 from tickets.errors import TicketError
 from tickets.models import User
 from tickets.ui.report import may
-from tickets.ui.web import Csrf, UiUser, can_act, check_csrf, flash, flash_error, render, require_acting
+from tickets.ui.web import (
+    Csrf,
+    UiUser,
+    can_act,
+    check_csrf,
+    flash,
+    flash_error,
+    gettext_for,
+    render,
+    require_acting,
+)
 
 router = APIRouter(include_in_schema=False)
 ProblemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -46,14 +56,15 @@ def open_problem(
 ) -> Response:
     check_csrf(request, csrf)
     require_acting(user)
+    _ = gettext_for(request, user)
     try:
         problem = problem_records.create(service, user.username, title=title, owner=owner or user.username)
     except ValueError as exc:
         session.rollback()
-        flash_error(request, f"Not opened: {exc}.")
+        flash_error(request, _("Not opened: %(reason)s.") % {"reason": exc})
         return RedirectResponse("/problems", status.HTTP_303_SEE_OTHER)
     session.commit()
-    flash(request, f"Problem #{problem.id} opened.")
+    flash(request, _("Problem #%(id)s opened.") % {"id": problem.id})
     return RedirectResponse(f"/problems/{problem.id}", status.HTTP_303_SEE_OTHER)
 
 
@@ -93,6 +104,7 @@ def change_problem(
     """Save the problem's fields; ``link``: also link ticket #n to it."""
     check_csrf(request, csrf)
     require_acting(user)
+    _ = gettext_for(request, user)
     wanted = link.strip().lstrip("#")
     try:
         problem_records.update(
@@ -107,14 +119,18 @@ def change_problem(
         )
         if wanted:
             if not wanted.isdecimal() or int(wanted) > 2**31 - 1:
-                raise ValueError(f"{link!r} is not a ticket number")
+                raise ValueError(_("%(value)r is not a ticket number") % {"value": link})
             problem_records.link(service, problem_id, int(wanted), user.username)
     except problem_records.ProblemNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except (ValueError, TicketError) as exc:
         session.rollback()
-        flash_error(request, f"Not saved: {exc}.")
+        flash_error(request, _("Not saved: %(reason)s.") % {"reason": exc})
         return RedirectResponse(f"/problems/{problem_id}", status.HTTP_303_SEE_OTHER)
     session.commit()
-    flash(request, f"Problem #{problem_id} saved" + (f"; ticket #{wanted} linked." if wanted else "."))
+    facts = {"id": problem_id, "ticket": wanted}
+    if wanted:
+        flash(request, _("Problem #%(id)s saved; ticket #%(ticket)s linked.") % facts)
+    else:
+        flash(request, _("Problem #%(id)s saved.") % facts)
     return RedirectResponse(f"/problems/{problem_id}", status.HTTP_303_SEE_OTHER)

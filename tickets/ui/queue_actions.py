@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.i18n import N_
 from tickets import bulk, views_saved
 from tickets.api.deps import ServiceDep, SessionDep
 from tickets.assignment import working_users
@@ -18,9 +19,27 @@ from tickets.errors import TicketError
 from tickets.models import Ticket, User
 from tickets.ui.report import may
 from tickets.ui.views import queue_url
-from tickets.ui.web import Csrf, UiUser, can_act, check_csrf, flash, flash_error, render, require_acting
+from tickets.ui.web import (
+    Csrf,
+    UiUser,
+    can_act,
+    check_csrf,
+    flash,
+    flash_error,
+    gettext_for,
+    render,
+    require_acting,
+)
 
 router = APIRouter(include_in_schema=False)
+
+BULK_ACTIONS = {
+    "acknowledge": N_("acknowledge"),
+    "assign": N_("assign"),
+    "resolve": N_("resolve"),
+    "link_problem": N_("link problem"),
+}
+"""Each bulk action (tickets.bulk.ACTIONS) as the outcome page names it, in the reader's language."""
 
 
 def queue_extras(session: Session, user: User) -> dict[str, Any]:
@@ -46,10 +65,11 @@ def bulk_action(
 ) -> Response:
     check_csrf(request, csrf)
     require_acting(user)
+    _ = gettext_for(request, user)
     wanted = problem.strip().lstrip("#")
     problem_id = int(wanted) if wanted.isdecimal() and int(wanted) <= 2**31 - 1 else None
     if wanted and problem_id is None:
-        flash_error(request, f"Nothing done: {problem!r} is not a problem number.")
+        flash_error(request, _("Nothing done: %(value)r is not a problem number.") % {"value": problem})
         return RedirectResponse(_back(back), status.HTTP_303_SEE_OTHER)
     try:
         outcomes = bulk.apply(
@@ -57,7 +77,7 @@ def bulk_action(
         )
     except (ValueError, TicketError) as exc:
         session.rollback()
-        flash_error(request, f"Nothing done: {exc}.")
+        flash_error(request, _("Nothing done: %(reason)s.") % {"reason": exc})
         return RedirectResponse(_back(back), status.HTTP_303_SEE_OTHER)
     session.commit()
     titles = dict(
@@ -68,7 +88,7 @@ def bulk_action(
     done = sum(o.ok for o in outcomes)
     context = {
         "user": user,
-        "action": action.replace("_", " "),
+        "action": _(BULK_ACTIONS[action]) if action in BULK_ACTIONS else action.replace("_", " "),
         "outcomes": [(o, titles.get(o.ticket_id, "")) for o in outcomes],
         "done": done,
         "failed": len(outcomes) - done,
@@ -110,6 +130,7 @@ def save_view(
     check_csrf(request, csrf)
     if not may(user, "tickets:read"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"role '{user.role}' has no queue")
+    _ = gettext_for(request, user)
     params = {
         "status": status_,
         "priority": priority,
@@ -124,11 +145,14 @@ def save_view(
         view = views_saved.save(session, user, name, params, team=team)
     except ValueError as exc:
         session.rollback()
-        flash_error(request, f"View not saved: {exc}.")
+        flash_error(request, _("View not saved: %(reason)s.") % {"reason": exc})
         return RedirectResponse("/views", status.HTTP_303_SEE_OTHER)
     session.commit()
-    shared = f", shared with team {view.team}" if view.team else ""
-    flash(request, f"View {view.name!r} saved{shared}.")
+    facts = {"name": view.name, "team": view.team}
+    if view.team:
+        flash(request, _("View %(name)r saved, shared with team %(team)s.") % facts)
+    else:
+        flash(request, _("View %(name)r saved.") % facts)
     return RedirectResponse("/views", status.HTTP_303_SEE_OTHER)
 
 
@@ -144,5 +168,5 @@ def delete_view(
     if not views_saved.delete(session, user, view_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"view {view_id} is not one of yours")
     session.commit()
-    flash(request, "View deleted.")
+    flash(request, gettext_for(request, user)("View deleted."))
     return RedirectResponse("/views", status.HTTP_303_SEE_OTHER)

@@ -21,7 +21,7 @@ from tickets.api.state import app_state
 from tickets.errors import TicketError, TicketNotFound
 from tickets.ports import CannotVerify
 from tickets.ui.actions import back
-from tickets.ui.web import Csrf, UiUser, check_csrf, flash_error, require_acting
+from tickets.ui.web import Csrf, UiUser, check_csrf, flash_error, gettext_for, require_acting
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -40,16 +40,17 @@ def tick_step(
 ) -> Response:
     check_csrf(request, csrf)
     require_acting(user)
+    _ = gettext_for(request, user)
     try:
         found, done = toggle_step(service, ticket_id, step, user.username)
     except TicketNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except UnknownStep as exc:
         session.rollback()
-        return back(request, ticket_id, f"Step not recorded: {exc}.")
+        return back(request, ticket_id, _("Step not recorded: %(reason)s.") % {"reason": exc})
     session.commit()
-    verb = "done" if done else "not done"
-    return back(request, ticket_id, f"Step marked {verb}: {found.text}")
+    marked = _("Step marked done: %(step)s") if done else _("Step marked not done: %(step)s")
+    return back(request, ticket_id, marked % {"step": found.text})
 
 
 @router.post("/tickets/{ticket_id}/verify")
@@ -63,24 +64,33 @@ def verify(
 ) -> Response:
     check_csrf(request, csrf)
     require_acting(user)
+    _ = gettext_for(request, user)
     session.close()  # the check runs outside any store transaction; the verifier opens its own
     state = app_state(request)
     if state.ports.verify is None:
-        return back(request, ticket_id, "Not verified: this server cannot re-run checks.")
+        return back(request, ticket_id, _("Not verified: this server cannot re-run checks."))
     try:
         verdict = state.ports.verify(state.session_factory, ticket_id, user.username)
     except TicketNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except CannotVerify as exc:
-        return back(request, ticket_id, f"Not verified: {exc}.")
+        return back(request, ticket_id, _("Not verified: %(reason)s.") % {"reason": exc})
     except (TicketError, HypercareError, SQLAlchemyError, httpx.HTTPError) as exc:
         log.warning("verify failed", extra={"ticket_id": ticket_id, "error": str(exc)})
-        return back(request, ticket_id, f"Not verified: {exc}.")
-    measured = "" if verdict.measured_value is None else f", measured {verdict.measured_value:g}"
-    proof = f"{verdict.check_id} {verdict.status} (check result #{verdict.result_id}{measured})"
+        return back(request, ticket_id, _("Not verified: %(reason)s.") % {"reason": exc})
+    facts = {"check": verdict.check_id, "status": verdict.status, "result": verdict.result_id}
+    if verdict.measured_value is None:
+        proof = _("%(check)s %(status)s (check result #%(result)s)") % facts
+    else:
+        facts["measured"] = f"{verdict.measured_value:g}"
+        proof = _("%(check)s %(status)s (check result #%(result)s, measured %(measured)s)") % facts
     if verdict.resolved:
-        return back(request, ticket_id, f"Verified: {proof}; ticket #{ticket_id} resolved.")
+        return back(
+            request,
+            ticket_id,
+            _("Verified: %(proof)s; ticket #%(id)s resolved.") % {"proof": proof, "id": ticket_id},
+        )
     if verdict.status != "pass":  # a failing check is a failure on the page, never a green banner
-        flash_error(request, f"Verification failed: {proof}.")
+        flash_error(request, _("Verification failed: %(proof)s.") % {"proof": proof})
         return RedirectResponse(f"/tickets/{ticket_id}", status.HTTP_303_SEE_OTHER)
-    return back(request, ticket_id, f"Verification: {proof}.")
+    return back(request, ticket_id, _("Verification: %(proof)s.") % {"proof": proof})
