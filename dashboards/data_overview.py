@@ -15,13 +15,14 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import HypercareError
+from core.i18n import Gettext
 from core.vocabulary import OPEN_STATUSES, Priority
 from dashboards.data import Filters, FlowDay, flow, open_counts, ticket_scope
 from dashboards.data_cutover import DualRunStatus
 from dashboards.data_health import integration_status
 from dashboards.data_monitor import check_summaries, latest_pass_ratio
 from dashboards.data_service import active_workarounds, combined, in_place, reopen_rate, sla_compliance
-from dashboards.present import pct
+from dashboards.present import as_written, pct
 from dashboards.settings import DashboardsConfig
 from monitor.checks import configured_checks
 from monitor.models import CheckResultRow
@@ -55,19 +56,23 @@ class GoLive:
     data_days: int
     """Days from ``first_data`` to today, today included."""
 
-    def text(self) -> str:
+    def text(self, _: Gettext = as_written) -> str:
         if self.day is None:
-            return "not set"
-        return str(self.day) if self.day >= 1 else f"in {1 - self.day} d"
+            return _("not set")
+        return str(self.day) if self.day >= 1 else _("in %(days)s d") % {"days": 1 - self.day}
 
-    def caveat(self) -> str | None:
-        """Why the day count is not a history of that many days, when it is not."""
+    def caveat(self, _: Gettext = as_written) -> str | None:
+        """Why the day count is not a history of that many days, when it is not (in the reader's words)."""
         if self.day is None or self.day < 1:
             return None
         if self.first_data is None:
-            return "no data collected yet"
+            return _("no data collected yet")
         if self.data_days < self.day:
-            return f"data since {self.first_data.isoformat()}: {self.data_days} of {self.day} days"
+            return _("data since %(first)s: %(have)s of %(days)s days") % {
+                "first": self.first_data.isoformat(),
+                "have": self.data_days,
+                "days": self.day,
+            }
         return None
 
 
@@ -224,19 +229,24 @@ class BurnDown:
     """(day, backlog, ``actual`` or ``projected``)."""
 
 
-def burn_down_text(bd: BurnDown) -> str:
+def burn_down_text(bd: BurnDown, _: Gettext = as_written) -> str:
     """The burn-down in words, the sign spelled out (a negative burn is a growing backlog)."""
     if bd.backlog == 0:
-        return "Backlog **0**: nothing open."
+        return _("Backlog **0**: nothing open.")
     if bd.projected_exit is not None:
-        return (
-            f"Backlog **{bd.backlog}**, shrinking by {bd.daily_burn:.1f} a day (last 7 days): "
-            f"projected empty on **{bd.projected_exit.isoformat()}**."
-        )
+        return _(
+            "Backlog **%(backlog)s**, shrinking by %(burn)s a day (last 7 days): "
+            "projected empty on **%(day)s**."
+        ) % {"backlog": bd.backlog, "burn": f"{bd.daily_burn:.1f}", "day": bd.projected_exit.isoformat()}
     if bd.daily_burn < 0:
         growth = -bd.daily_burn
-        return f"Backlog **{bd.backlog}**, growing by {growth:.1f} a day (last 7 days): no exit in sight."
-    return f"Backlog **{bd.backlog}**, flat over the last 7 days (as many closed as opened)."
+        return _("Backlog **%(backlog)s**, growing by %(burn)s a day (last 7 days): no exit in sight.") % {
+            "backlog": bd.backlog,
+            "burn": f"{growth:.1f}",
+        }
+    return _("Backlog **%(backlog)s**, flat over the last 7 days (as many closed as opened).") % {
+        "backlog": bd.backlog
+    }
 
 
 def burn_down(days: Sequence[FlowDay], *, window: int = 7, horizon: int = 120) -> BurnDown:
