@@ -6,6 +6,7 @@ import altair as alt
 import streamlit as st
 
 from core.i18n import N_
+from core.localtime import format_time
 from dashboards import present, ui
 from dashboards.data import flow, open_counts, open_urgent
 from dashboards.data_cutover import load_dualrun
@@ -20,6 +21,7 @@ _ = ctx.gettext
 go_live = ctx.settings.dashboard.go_live_date
 
 st.title(_("Hypercare overview"))
+st.caption(_("As of %(when)s") % {"when": format_time(ctx.now, ctx.zone)})
 
 last7 = f.last(7, ctx.today)
 pack_of = pack_map(ctx.settings)
