@@ -87,8 +87,8 @@ class Context:
 
     @property
     def today(self) -> date:
-        """Today as the range picker counts days (UTC days: the store's daily buckets are UTC days)."""
-        return self.now.date()
+        """Today in the site's zone (the range picker's days are the site's days)."""
+        return self.now.astimezone(self.zone).date()
 
     @property
     def zone_name(self) -> str:
@@ -183,11 +183,17 @@ def page_filters(ctx: Context) -> Filters:
     choice is kept in the session, so it follows the user from page to page."""
     kept = st.session_state.get(KEPT_KEY)
     default = (ctx.today - timedelta(days=DEFAULT_DAYS - 1), ctx.today)
+    tz = _FORMAT["zone"]
     if isinstance(kept, Filters):
         default = (kept.start, kept.end)
     _ = ctx.gettext
     with st.sidebar:
-        chosen = st.date_input(_("Date range (UTC)"), value=default, key="range", max_value=ctx.today)
+        chosen = st.date_input(
+            _("Date range (%(zone)s)") % {"zone": ctx.zone_name},
+            value=default,
+            key="range",
+            max_value=ctx.today,
+        )
     if isinstance(chosen, tuple | list) and len(chosen) == 2:
         start, end = chosen[0], chosen[1]
     elif isinstance(chosen, tuple | list) and len(chosen) == 1:
@@ -196,7 +202,7 @@ def page_filters(ctx: Context) -> Filters:
         start = end = chosen
     else:
         start, end = default
-    span = Filters(start, end)
+    span = Filters(start, end, tz=tz)
     options: FilterOptions = load(ctx, "filter_options", lambda c: filter_options(c, span), span)
     with st.sidebar:
         sources = st.multiselect(
@@ -213,7 +219,7 @@ def page_filters(ctx: Context) -> Filters:
         )
         st.caption(_("Signed in: %(who)s") % {"who": st.session_state.get(WHO_KEY, "?")})
         st.caption(_("Times in %(zone)s.") % {"zone": ctx.zone_name})
-    flt = Filters(start, end, tuple(sorted(sources)), tuple(sorted(queues)))
+    flt = Filters(start, end, tuple(sorted(sources)), tuple(sorted(queues)), tz)
     st.session_state[KEPT_KEY] = flt
     return flt
 
@@ -388,7 +394,7 @@ def time_x(field: str = "at", *, daily: bool = False) -> alt.X:
     fmt = "%d %b" if daily else "%d %b %H:%M"
     return alt.X(
         f"{field}:T",
-        title=None if daily or _FORMAT["zone"] == "UTC" else _zone_name(),
+        title=None if _FORMAT["zone"] == "UTC" else _zone_name(),
         scale=alt.Scale(type="utc"),
         axis=alt.Axis(format=fmt, labelAngle=0, labelOverlap=True),
     )
@@ -404,11 +410,11 @@ def day_band(field: str = "day") -> alt.X:
 
 
 def time_tip(field: str = "at", *, daily: bool = False) -> alt.Tooltip:
-    """A tooltip's time in the site's zone (named), or its day (the store's days are UTC days)."""
+    """A tooltip's time or day in the site's zone (named)."""
     _ = _tr()
     return alt.Tooltip(
         f"{field}:T",
-        title=_("day (UTC)") if daily else _("time (%(zone)s)") % {"zone": _zone_name()},
+        title=(_("day (%(zone)s)") if daily else _("time (%(zone)s)")) % {"zone": _zone_name()},
         format="%d %b %Y %H:%M" if not daily else "%d %b %Y",
         formatType="utc",
     )

@@ -27,7 +27,8 @@ f = ui.page_filters(ctx)
 _ = ctx.gettext
 st.title(_("Tickets and SLAs"))
 st.caption(
-    _("%(start)s to %(end)s (UTC days)") % {"start": f"{f.start:%d %b %Y}", "end": f"{f.end:%d %b %Y}"}
+    _("%(start)s to %(end)s (%(zone)s days)")
+    % {"start": f"{f.start:%d %b %Y}", "end": f"{f.end:%d %b %Y}", "zone": ctx.zone_name}
 )
 
 # every query of the page starts now, on the dashboard's query threads (the longest first: MTTA/MTTR rank a

@@ -91,6 +91,10 @@ def test_a_zh_cn_viewer_reads_the_overview_in_simplified_chinese_and_shanghai_ti
     shanghai = known.now.astimezone(ZoneInfo("Asia/Shanghai"))
     assert f"数据截至 {shanghai:%Y-%m-%d %H:%M} CST (Asia/Shanghai)" in text
     assert "时间为 CST (Asia/Shanghai)。" in text
+    # the range picker counts Shanghai days: today there is its last day
+    picker = at.date_input(key="range")
+    assert picker.label == "日期范围（CST (Asia/Shanghai)）"
+    assert picker.value[-1] == shanghai.date()
     assert next(b.label for b in at.get("download_button")) == "下载未关闭 P1/P2 工单（CSV）"
     assert "Open P1" not in text and "Exit criteria" not in text
 
