@@ -41,9 +41,11 @@ pending_criteria = ui.start(
         ctx.now,
         pack_of=pack_of,
         dualrun=load_dualrun(c, ctx.settings, f, ctx.now),
+        _=_,
     ),
     f,
     ctx.now,
+    ctx.language,
 )
 counts, sla7, days = pending_counts.get(), pending_sla7.get(), pending_days.get()
 inflow, outflow = sum(d.inflow for d in days), sum(d.outflow for d in days)

@@ -87,6 +87,8 @@ def test_a_zh_cn_viewer_reads_the_overview_in_simplified_chinese_and_shanghai_ti
     assert [s.value for s in at.subheader][:3] == ["未关闭的 P1 和 P2", "退出标准", "新增与关闭"]
     text = _shown(at)
     assert ":red[▲ 红灯]" in text and "积压 **5**，每天增加" in text
+    assert ":red[▲ 红灯] **无未关闭 P1，P2 很少** — P1 1, P2 2（目标 P1 0, P2 ≤ 3）" in text
+    assert "**双轨运行**" in text and "**重开率（14 天）** — 50.0 % (1/2)" in text
     # the page's "now" is the Shanghai wall clock, the zone named, in the caption and the sidebar
     shanghai = known.now.astimezone(ZoneInfo("Asia/Shanghai"))
     assert f"数据截至 {shanghai:%Y-%m-%d %H:%M} CST (Asia/Shanghai)" in text
@@ -109,6 +111,7 @@ def test_a_zh_tw_viewer_reads_the_overview_in_traditional_chinese(
     assert labels["未結案 P1"].delta == "▲ 超出目標（≤ 0）"
     text = _shown(at)
     assert ":red[▲ 紅燈]" in text and "積壓 **5**，每天增加" in text and "退出標準" in text
+    assert "**無未結案 P1，P2 很少**" in text and "**雙軌運行**" in text
     shanghai = known.now.astimezone(ZoneInfo("Asia/Shanghai"))
     assert f"資料截至 {shanghai:%Y-%m-%d %H:%M} CST (Asia/Shanghai)" in text
     # Traditional throughout: none of the Simplified forms of the page's words
