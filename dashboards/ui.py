@@ -41,6 +41,7 @@ from dashboards.settings import DashboardsConfig
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
 from tickets.auth import login_attempt
+from tickets.i18n import WORDS, word
 from tickets.throttle import ThrottleRules
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ _FORMAT: dict[str, str] = {"currency": "", "base_url": "", "language": "en", "zo
 """How tables show money, times and words, and where their rows link: the settings' currency, the queue's
 address, the site's language and zone (set by :func:`context` on every run; the same for every session of the
 process: the viewer's own language is chosen per session by :func:`_tr`)."""
+
+
+WORD_FIELDS = frozenset({"status", "ticket_status", "category", "level", "last_status", "role"})
+"""Columns of stored values (``in_progress``, ``data``) a Chinese reader reads in words (tickets/i18n.py);
+CSV downloads keep the stored values."""
 
 
 def _tr() -> Gettext:
@@ -314,6 +320,9 @@ def frame(items: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
     df = pd.DataFrame.from_records(records(items))
     config: dict[str, Any] = {}
     currency, base, _ = _FORMAT["currency"], _FORMAT["base_url"], _tr()
+    if viewer_language(_FORMAT["language"]) != "en":  # English tables show the stored values, as before
+        for field in WORD_FIELDS & set(df.columns):
+            df[field] = [v if v is None or str(v) not in WORDS else word(_, v) for v in df[field]]
     # ``id`` is the ticket's own id, except in a row that names its ticket apart (a workaround's row)
     links = {"ticket_id"} if "ticket_id" in df.columns else {"id"}
     for field in list(df.columns):

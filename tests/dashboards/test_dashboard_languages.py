@@ -99,6 +99,10 @@ def test_a_zh_cn_viewer_reads_the_overview_in_simplified_chinese_and_shanghai_ti
     assert picker.value[-1] == shanghai.date()
     assert next(b.label for b in at.get("download_button")) == "下载未关闭 P1/P2 工单（CSV）"
     assert "Open P1" not in text and "Exit criteria" not in text
+    # stored statuses in words (the CSV keeps the stored values); the ticket titles as written
+    urgent = at.dataframe[0].value
+    assert list(urgent["title"]) == ["Ticket 1", "Ticket 3", "Ticket 2"]
+    assert set(urgent["status"]) <= {"新建", "已确认", "处理中", "等待中"}, set(urgent["status"])
 
 
 def test_a_zh_tw_viewer_reads_the_overview_in_traditional_chinese(
