@@ -19,14 +19,15 @@ def main() -> None:
     st.set_page_config(page_title="Hypercare dashboards", page_icon=":material/monitoring:", layout="wide")
     ctx = ui.context()
     who = ui.require_access(ctx)
+    _ = ctx.gettext
     navigation = st.navigation(
         [
-            st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
-            st.Page(PAGES / "tickets.py", title="Tickets", icon=":material/confirmation_number:"),
-            st.Page(PAGES / "consistency.py", title="Data consistency", icon=":material/rule:"),
-            st.Page(PAGES / "performance.py", title="Performance", icon=":material/speed:"),
-            st.Page(PAGES / "integrations.py", title="Integrations", icon=":material/sync_alt:"),
-            st.Page(PAGES / "cutover.py", title="Cutover", icon=":material/swap_horiz:"),
+            st.Page(PAGES / "overview.py", title=_("Overview"), icon=":material/dashboard:", default=True),
+            st.Page(PAGES / "tickets.py", title=_("Tickets"), icon=":material/confirmation_number:"),
+            st.Page(PAGES / "consistency.py", title=_("Data consistency"), icon=":material/rule:"),
+            st.Page(PAGES / "performance.py", title=_("Performance"), icon=":material/speed:"),
+            st.Page(PAGES / "integrations.py", title=_("Integrations"), icon=":material/sync_alt:"),
+            st.Page(PAGES / "cutover.py", title=_("Cutover"), icon=":material/swap_horiz:"),
         ]
     )
     st.session_state[ui.WHO_KEY] = who

@@ -26,11 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
 
 from core.vocabulary import OPEN_STATUSES, Priority
-from dashboards.sql import seconds_between, utc_day
+from dashboards.sql import day_in, seconds_between
 from monitor.models import Source
 from tickets.models import Ticket
 
@@ -42,13 +43,15 @@ AGE_BUCKETS = ("0-2 d", "3-7 d", "8-14 d", ">14 d")
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """What every page is filtered by: a range of UTC days (inclusive) and optional sources and queues
-    (empty: all). Hashable, so it is part of the cache key."""
+    """What every page is filtered by: a range of days (inclusive) of the zone ``tz`` (the site's,
+    ``site.timezone``) and optional sources and queues (empty: all). Hashable, so it is part of the cache
+    key."""
 
     start: date
     end: date
     sources: tuple[str, ...] = ()
     queues: tuple[str, ...] = ()
+    tz: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -56,19 +59,24 @@ class Filters:
 
     @property
     def start_at(self) -> datetime:
-        return datetime.combine(self.start, time(0), tzinfo=UTC)
+        return datetime.combine(self.start, time(0), tzinfo=ZoneInfo(self.tz)).astimezone(UTC)
 
     @property
     def end_at(self) -> datetime:
         """The instant after the last day (exclusive bound)."""
-        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=UTC)
+        after = datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=ZoneInfo(self.tz))
+        return after.astimezone(UTC)
+
+    def day_of(self, column: Any) -> Any:
+        """The day of ``column`` as the range counts days (in ``tz``), for GROUP BY."""
+        return day_in(column, self.tz, self.start_at)
 
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
     def last(self, days: int, today: date) -> Filters:
         """The same sources and queues over the ``days`` days ending ``today``."""
-        return Filters(today - timedelta(days=days - 1), today, self.sources, self.queues)
+        return Filters(today - timedelta(days=days - 1), today, self.sources, self.queues, self.tz)
 
 
 def ticket_scope(f: Filters) -> list[ColumnElement[bool]]:
@@ -189,8 +197,8 @@ def flow(conn: Connection, f: Filters) -> list[FlowDay]:
     filters each is an index-only scan (``count(*)``, not ``count(id)``: the indexes on ``created_at`` and
     ``(resolved_at, created_at)`` hold every column the query reads)."""
     scope = ticket_scope(f)
-    created = utc_day(Ticket.created_at)
-    resolved = utc_day(Ticket.resolved_at)
+    created = f.day_of(Ticket.created_at)
+    resolved = f.day_of(Ticket.resolved_at)
     inflow = {
         _day(d): int(n)
         for d, n in conn.execute(
@@ -297,7 +305,7 @@ def response_times(conn: Connection, f: Filters, measure: str) -> ResponseTimes:
     inner = (
         select(
             Ticket.priority.label("priority"),
-            utc_day(when).label("day"),
+            f.day_of(when).label("day"),
             duration.label("d"),
             func.row_number().over(partition_by=Ticket.priority, order_by=duration).label("rn"),
             func.count().over(partition_by=Ticket.priority).label("n"),

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, String, and_, case, func, lite
 
 from core.vocabulary import OPEN_STATUSES
 from dashboards.data import Filters, in_range, ratio, ticket_scope
-from dashboards.sql import utc_day, utc_hour
+from dashboards.sql import utc_hour
 from monitor import check_ids
 from monitor.models import CheckResultRow, MetricSampleRow
 from tickets.models import EventRecord, Ticket
@@ -69,7 +69,7 @@ def _metric_scope(f: Filters) -> list[ColumnElement[bool]]:
 def bucket_of(f: Filters) -> Any:
     """Hours for ranges up to two weeks, days beyond."""
     span = (f.end - f.start).days + 1
-    return utc_hour(MetricSampleRow.ts) if span <= HOURLY_UP_TO_DAYS else utc_day(MetricSampleRow.ts)
+    return utc_hour(MetricSampleRow.ts) if span <= HOURLY_UP_TO_DAYS else f.day_of(MetricSampleRow.ts)
 
 
 def _text(value: Any) -> str:
@@ -95,7 +95,7 @@ class PassRateDay:
 def check_pass_rates(conn: Connection, f: Filters, pack_of: Mapping[str, str]) -> list[PassRateDay]:
     """Runs and passes (status ``pass``) per data-consistency check and day. One GROUP BY; the pack of each
     check comes from the loaded check packs (``pack_of``), checks of no pack are ``(custom)``."""
-    day = utc_day(CheckResultRow.finished_at)
+    day = f.day_of(CheckResultRow.finished_at)
     rows = conn.execute(
         select(
             day,

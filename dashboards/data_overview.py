@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import HypercareError
+from core.i18n import Gettext
 from core.vocabulary import OPEN_STATUSES, Priority
 from dashboards.data import Filters, FlowDay, flow, open_counts, ticket_scope
 from dashboards.data_cutover import DualRunStatus
 from dashboards.data_health import integration_status
 from dashboards.data_monitor import check_summaries, latest_pass_ratio
 from dashboards.data_service import active_workarounds, combined, in_place, reopen_rate, sla_compliance
-from dashboards.present import pct
+from dashboards.present import as_written, pct
 from dashboards.settings import DashboardsConfig
 from monitor.checks import configured_checks
 from monitor.models import CheckResultRow
@@ -55,19 +57,23 @@ class GoLive:
     data_days: int
     """Days from ``first_data`` to today, today included."""
 
-    def text(self) -> str:
+    def text(self, _: Gettext = as_written) -> str:
         if self.day is None:
-            return "not set"
-        return str(self.day) if self.day >= 1 else f"in {1 - self.day} d"
+            return _("not set")
+        return str(self.day) if self.day >= 1 else _("in %(days)s d") % {"days": 1 - self.day}
 
-    def caveat(self) -> str | None:
-        """Why the day count is not a history of that many days, when it is not."""
+    def caveat(self, _: Gettext = as_written) -> str | None:
+        """Why the day count is not a history of that many days, when it is not (in the reader's words)."""
         if self.day is None or self.day < 1:
             return None
         if self.first_data is None:
-            return "no data collected yet"
+            return _("no data collected yet")
         if self.data_days < self.day:
-            return f"data since {self.first_data.isoformat()}: {self.data_days} of {self.day} days"
+            return _("data since %(first)s: %(have)s of %(days)s days") % {
+                "first": self.first_data.isoformat(),
+                "have": self.data_days,
+                "days": self.day,
+            }
         return None
 
 
@@ -126,15 +132,17 @@ def exit_criteria(
     *,
     pack_of: dict[str, str],
     dualrun: DualRunStatus,
+    _: Gettext = as_written,
 ) -> list[Criterion]:
-    """The measurable exit criteria, each green (True), red (False) or unknown (None) with its value."""
+    """The measurable exit criteria, each green (True), red (False) or unknown (None) with its value, in the
+    reader's words (``_``; the dual run's summary stays as monitor/dualrun words it)."""
     ex = settings.dashboard.exit
-    today = now.date()
+    today = now.astimezone(ZoneInfo(f.tz)).date()
     out: list[Criterion] = []
     counts = open_counts(conn, f)
     out.append(
         Criterion(
-            "No open P1, few open P2",
+            _("No open P1, few open P2"),
             counts["P1"] == 0 and counts["P2"] <= ex.max_open_p2,
             f"P1 {counts['P1']}, P2 {counts['P2']}",
             f"P1 0, P2 ≤ {ex.max_open_p2}",
@@ -143,26 +151,27 @@ def exit_criteria(
     streak = net_flow_streak(flow(conn, f.last(ex.net_flow_days, today)))
     out.append(
         Criterion(
-            "Backlog not growing",
+            _("Backlog not growing"),
             streak >= ex.net_flow_days,
-            f"{streak} day(s) with inflow ≤ outflow",
-            f"≥ {ex.net_flow_days} consecutive days",
+            _("%(days)s day(s) with inflow ≤ outflow") % {"days": streak},
+            _("≥ %(days)s consecutive days") % {"days": ex.net_flow_days},
         )
     )
     sla = combined(sla_compliance(conn, f.last(ex.sla_window_days, today), now), ("P1", "P2"))
     values = [v for v in (sla.response_ratio, sla.resolution_ratio) if v is not None]
     out.append(
         Criterion(
-            f"SLA met for P1-P2 ({ex.sla_window_days} d)",
+            _("SLA met for P1-P2 (%(days)s d)") % {"days": ex.sla_window_days},
             None if not values else min(values) >= ex.sla_min_ratio,
-            f"response {_pct(sla.response_ratio)}, resolution {_pct(sla.resolution_ratio)}",
+            _("response %(response)s, resolution %(resolution)s")
+            % {"response": _pct(sla.response_ratio), "resolution": _pct(sla.resolution_ratio)},
             f"≥ {_pct(ex.sla_min_ratio)}",
         )
     )
     reopen = reopen_rate(conn, f.last(ex.sla_window_days, today))
     out.append(
         Criterion(
-            f"Reopen rate ({ex.sla_window_days} d)",
+            _("Reopen rate (%(days)s d)") % {"days": ex.sla_window_days},
             None if reopen.value is None else reopen.value <= ex.max_reopen_ratio,
             f"{_pct(reopen.value)} ({reopen.numerator}/{reopen.denominator})",
             f"≤ {_pct(ex.max_reopen_ratio)}",
@@ -173,22 +182,24 @@ def exit_criteria(
     data_breaks = _open_data_p1_p2(conn, f)
     out.append(
         Criterion(
-            "Data consistency",
+            _("Data consistency"),
             None if pass_ratio is None else pass_ratio >= ex.min_check_pass_ratio and data_breaks == 0,
-            f"{_pct(pass_ratio)} of checks passing; {data_breaks} open P1/P2 data ticket(s)",
-            f"≥ {_pct(ex.min_check_pass_ratio)}, no open P1/P2 data break",
+            _("%(share)s of checks passing; %(count)s open P1/P2 data ticket(s)")
+            % {"share": _pct(pass_ratio), "count": data_breaks},
+            _("≥ %(share)s, no open P1/P2 data break") % {"share": _pct(ex.min_check_pass_ratio)},
         )
     )
     integ = integration_status(conn, f.last(1, today), now)
     age, stuck = integ.oldest_age_s, len(integ.tickets)
-    facts = [] if age is None else [f"oldest message {age / 60:.0f} min"]
-    facts.append(f"{stuck} open integration ticket(s)")
+    facts = [] if age is None else [_("oldest message %(minutes)s min") % {"minutes": f"{age / 60:.0f}"}]
+    facts.append(_("%(count)s open integration ticket(s)") % {"count": stuck})
     out.append(
         Criterion(
-            "Interfaces flowing",
+            _("Interfaces flowing"),
             None if not integ.rows else (age is None or age <= ex.max_interface_age_s) and stuck == 0,
-            "no integration data" if not integ.rows else "; ".join(facts),
-            f"≤ {ex.max_interface_age_s / 60:.0f} min, no open integration ticket",
+            _("no integration data") if not integ.rows else _("; ").join(facts),
+            _("≤ %(minutes)s min, no open integration ticket")
+            % {"minutes": f"{ex.max_interface_age_s / 60:.0f}"},
         )
     )
     register = active_workarounds(Session(bind=conn), f, now)
@@ -196,18 +207,19 @@ def exit_criteria(
     left = len(register) - workarounds
     out.append(
         Criterion(
-            "Manual workarounds retired",
+            _("Manual workarounds retired"),
             workarounds <= ex.max_active_workarounds,
-            f"{workarounds} in place" + (f"; {left} on resolved tickets still to end" if left else ""),
-            f"≤ {ex.max_active_workarounds} in place",
+            _("%(count)s in place") % {"count": workarounds}
+            + (_("; %(count)s on resolved tickets still to end") % {"count": left} if left else ""),
+            _("≤ %(count)s in place") % {"count": ex.max_active_workarounds},
         )
     )
     out.append(
         Criterion(
-            "Dual run",
+            _("Dual run"),
             dualrun.go,
             dualrun.summary,
-            "the cutover gate (dualrun.exit_criteria) is GO",
+            _("the cutover gate (dualrun.exit_criteria) is GO"),
         )
     )
     return out
@@ -224,19 +236,24 @@ class BurnDown:
     """(day, backlog, ``actual`` or ``projected``)."""
 
 
-def burn_down_text(bd: BurnDown) -> str:
+def burn_down_text(bd: BurnDown, _: Gettext = as_written) -> str:
     """The burn-down in words, the sign spelled out (a negative burn is a growing backlog)."""
     if bd.backlog == 0:
-        return "Backlog **0**: nothing open."
+        return _("Backlog **0**: nothing open.")
     if bd.projected_exit is not None:
-        return (
-            f"Backlog **{bd.backlog}**, shrinking by {bd.daily_burn:.1f} a day (last 7 days): "
-            f"projected empty on **{bd.projected_exit.isoformat()}**."
-        )
+        return _(
+            "Backlog **%(backlog)s**, shrinking by %(burn)s a day (last 7 days): "
+            "projected empty on **%(day)s**."
+        ) % {"backlog": bd.backlog, "burn": f"{bd.daily_burn:.1f}", "day": bd.projected_exit.isoformat()}
     if bd.daily_burn < 0:
         growth = -bd.daily_burn
-        return f"Backlog **{bd.backlog}**, growing by {growth:.1f} a day (last 7 days): no exit in sight."
-    return f"Backlog **{bd.backlog}**, flat over the last 7 days (as many closed as opened)."
+        return _("Backlog **%(backlog)s**, growing by %(burn)s a day (last 7 days): no exit in sight.") % {
+            "backlog": bd.backlog,
+            "burn": f"{growth:.1f}",
+        }
+    return _("Backlog **%(backlog)s**, flat over the last 7 days (as many closed as opened).") % {
+        "backlog": bd.backlog
+    }
 
 
 def burn_down(days: Sequence[FlowDay], *, window: int = 7, horizon: int = 120) -> BurnDown:

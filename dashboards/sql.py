@@ -7,10 +7,12 @@ compiles to the native form of each, so grouping and arithmetic stay in the data
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Engine, Float, String, create_engine, event
+from sqlalchemy import Date, Engine, Float, String, bindparam, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -37,6 +39,41 @@ def _utc_day_default(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(utc_day, "postgresql")
 def _utc_day_pg(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+class zone_day(FunctionElement[Any]):
+    """The calendar day of a timestamp column in a time zone (:func:`day_in`), as ``utc_day`` gives it."""
+
+    type = Date()
+    inherit_cache = True
+    name = "zone_day"
+
+
+@compiles(zone_day)
+def _zone_day_default(element: zone_day, compiler: SQLCompiler, **kw: Any) -> str:
+    column, _zone, shift = list(element.clauses)
+    return f"date({compiler.process(column, **kw)}, {compiler.process(shift, **kw)})"
+
+
+@compiles(zone_day, "postgresql")
+def _zone_day_pg(element: zone_day, compiler: SQLCompiler, **kw: Any) -> str:
+    column, zone, _shift = list(element.clauses)
+    return f"CAST(timezone({compiler.process(zone, **kw)}, {compiler.process(column, **kw)}) AS DATE)"
+
+
+def day_in(column: Any, tz: str, at: datetime) -> Any:
+    """The calendar day of ``column`` in the zone ``tz``: :class:`utc_day` for UTC; PostgreSQL converts with
+    the zone's rules, SQLite shifts by the zone's offset at ``at`` (exact for zones without daylight saving,
+    such as Asia/Shanghai and Asia/Taipei). The zone is rendered inline, so GROUP BY matches the SELECT."""
+    if tz == "UTC":
+        return utc_day(column)
+    offset = ZoneInfo(tz).utcoffset(at.replace(tzinfo=None))
+    minutes = 0 if offset is None else int(offset.total_seconds() // 60)
+    return zone_day(
+        column,
+        bindparam(None, tz, type_=String(), literal_execute=True),
+        bindparam(None, f"{minutes:+d} minutes", type_=String(), literal_execute=True),
+    )
 
 
 class utc_hour(FunctionElement[Any]):

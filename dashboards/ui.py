@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any, Generic, NoReturn, TypeVar, cast
+from zoneinfo import ZoneInfo
 
 import altair as alt
 import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type hints (no pandas-stubs here)
@@ -26,17 +27,21 @@ from sqlalchemy.orm import Session
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from core.errors import HypercareError
+from core.i18n import N_, Gettext, Language, translations
+from core.localtime import UTC_ZONE, zone_label
+from core.localtime import zone as _zone
 from core.schema import require_current_schema
 from core.session import make_engine
 from core.settings import redact_url
 from dashboards import present
 from dashboards.data import FilterOptions, Filters, filter_options
-from dashboards.i18n import remember
+from dashboards.i18n import remember, viewer_language
 from dashboards.present import records, to_csv
 from dashboards.settings import DashboardsConfig
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
 from tickets.auth import login_attempt
+from tickets.i18n import WORDS, word
 from tickets.throttle import ThrottleRules
 
 log = logging.getLogger(__name__)
@@ -45,9 +50,28 @@ DEFAULT_DAYS = 14
 USER_KEY = "hypercare_user"
 KEPT_KEY = "hypercare_filters"
 WHO_KEY = "hypercare_who"
-_FORMAT: dict[str, str] = {"currency": "", "base_url": ""}
-"""How tables show money and where their rows link: the settings' currency and the queue's address (set by
-:func:`context` on every run; the same for every session of the process)."""
+_FORMAT: dict[str, str] = {"currency": "", "base_url": "", "language": "en", "zone": "UTC"}
+"""How tables show money, times and words, and where their rows link: the settings' currency, the queue's
+address, the site's language and zone (set by :func:`context` on every run; the same for every session of the
+process: the viewer's own language is chosen per session by :func:`_tr`)."""
+
+
+WORD_FIELDS = frozenset({"status", "ticket_status", "category", "level", "last_status", "role"})
+"""Columns of stored values (``in_progress``, ``data``) a Chinese reader reads in words (tickets/i18n.py);
+CSV downloads keep the stored values."""
+
+
+def _tr() -> Gettext:
+    """The translation function of this session's viewer (dashboards/i18n.py)."""
+    return translations(viewer_language(_FORMAT["language"])).gettext
+
+
+def _site_zone() -> ZoneInfo:
+    return _zone(_FORMAT["zone"])
+
+
+def _zone_name() -> str:
+    return zone_label(datetime.now(UTC).astimezone(_site_zone()), _site_zone())
 
 
 @dataclass(frozen=True)
@@ -57,10 +81,25 @@ class Context:
     engine: Engine
     now: datetime
     """The page's "now", to the minute (so cached results are shared within a minute)."""
+    language: Language = "en"
+    """The viewer's language (dashboards/i18n.py): what the page's words are shown in."""
+    zone: ZoneInfo = UTC_ZONE
+    """The site's time zone (``site.timezone``): the dates of the range picker, times and axes."""
+
+    @property
+    def gettext(self) -> Gettext:
+        """The translation function of the viewer's language (``_ = ctx.gettext``)."""
+        return translations(self.language).gettext
 
     @property
     def today(self) -> date:
-        return self.now.date()
+        """Today in the site's zone (the range picker's days are the site's days)."""
+        return self.now.astimezone(self.zone).date()
+
+    @property
+    def zone_name(self) -> str:
+        """The site's zone as captions and axes name it: ``CST (Asia/Shanghai)``, ``UTC``."""
+        return zone_label(self.now.astimezone(self.zone), self.zone)
 
 
 @st.cache_resource(show_spinner=False)
@@ -81,8 +120,14 @@ def context() -> Context:
         st.error(str(exc))
         st.stop()
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    _FORMAT.update(currency=settings.anomaly.currency, base_url=settings.server.base_url())
-    return Context(settings, url, engine, now)
+    site = settings.site
+    _FORMAT.update(
+        currency=settings.anomaly.currency,
+        base_url=settings.server.base_url(),
+        language=site.language,
+        zone=site.timezone,
+    )
+    return Context(settings, url, engine, now, viewer_language(site.language), _zone(site.timezone))
 
 
 # --- access --------------------------------------------------------------------------------------------
@@ -114,13 +159,14 @@ def require_access(ctx: Context) -> str:
     who = st.session_state.get(USER_KEY)
     if isinstance(who, str):
         return who
-    st.title("Hypercare dashboards")
+    _ = ctx.gettext
+    st.title(_("Hypercare dashboards"))
     roles = ", ".join(ctx.settings.dashboard.login_roles)
     with st.form("login"):
-        st.caption(f"Sign in with your Hypercare account ({roles}).")
-        username = st.text_input("Username", key="login_username")
-        password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Sign in")
+        st.caption(_("Sign in with your Hypercare account (%(roles)s).") % {"roles": roles})
+        username = st.text_input(_("Username"), key="login_username")
+        password = st.text_input(_("Password"), type="password", key="login_password")
+        submitted = st.form_submit_button(_("Sign in"))
     if submitted:
         address = st.context.ip_address  # None (or a stand-in under AppTest) when not known
         role = _login(ctx, username.strip(), password, address if isinstance(address, str) else None)
@@ -129,7 +175,7 @@ def require_access(ctx: Context) -> str:
             log.info("dashboard login", extra={"username": username.strip(), "role": role})
             st.rerun()
         log.warning("dashboard login refused", extra={"username": username.strip()})
-        st.error("Wrong username or password, or the account may not see the dashboards.")
+        st.error(_("Wrong username or password, or the account may not see the dashboards."))
     st.stop()
     raise AssertionError("unreachable")  # st.stop() ends the run
 
@@ -143,10 +189,17 @@ def page_filters(ctx: Context) -> Filters:
     choice is kept in the session, so it follows the user from page to page."""
     kept = st.session_state.get(KEPT_KEY)
     default = (ctx.today - timedelta(days=DEFAULT_DAYS - 1), ctx.today)
+    tz = _FORMAT["zone"]
     if isinstance(kept, Filters):
         default = (kept.start, kept.end)
+    _ = ctx.gettext
     with st.sidebar:
-        chosen = st.date_input("Date range (UTC)", value=default, key="range", max_value=ctx.today)
+        chosen = st.date_input(
+            _("Date range (%(zone)s)") % {"zone": ctx.zone_name},
+            value=default,
+            key="range",
+            max_value=ctx.today,
+        )
     if isinstance(chosen, tuple | list) and len(chosen) == 2:
         start, end = chosen[0], chosen[1]
     elif isinstance(chosen, tuple | list) and len(chosen) == 1:
@@ -155,23 +208,24 @@ def page_filters(ctx: Context) -> Filters:
         start = end = chosen
     else:
         start, end = default
-    span = Filters(start, end)
+    span = Filters(start, end, tz=tz)
     options: FilterOptions = load(ctx, "filter_options", lambda c: filter_options(c, span), span)
     with st.sidebar:
         sources = st.multiselect(
-            "Sources",
+            _("Sources"),
             options.sources,
             default=[s for s in (kept.sources if isinstance(kept, Filters) else ()) if s in options.sources],
             key="sources",
         )
         queues = st.multiselect(
-            "Queues",
+            _("Queues"),
             options.queues,
             default=[q for q in (kept.queues if isinstance(kept, Filters) else ()) if q in options.queues],
             key="queues",
         )
-        st.caption(f"Signed in: {st.session_state.get(WHO_KEY, '?')}")
-    flt = Filters(start, end, tuple(sorted(sources)), tuple(sorted(queues)))
+        st.caption(_("Signed in: %(who)s") % {"who": st.session_state.get(WHO_KEY, "?")})
+        st.caption(_("Times in %(zone)s.") % {"zone": ctx.zone_name})
+    flt = Filters(start, end, tuple(sorted(sources)), tuple(sorted(queues)), tz)
     st.session_state[KEPT_KEY] = flt
     return flt
 
@@ -203,7 +257,8 @@ def load(ctx: Context, name: str, fn: Callable[[Connection], T], *key: Hashable)
 
 def _failed(ctx: Context, name: str, exc: SQLAlchemyError) -> NoReturn:
     log.warning("dashboard query failed", extra={"query": name, "error": type(exc).__name__})
-    st.error(f"The store {redact_url(ctx.url)} could not answer ({type(exc).__name__}); retry shortly.")
+    message = ctx.gettext("The store %(store)s could not answer (%(error)s); retry shortly.")
+    st.error(message % {"store": redact_url(ctx.url), "error": type(exc).__name__})
     st.stop()
     raise AssertionError("unreachable")  # st.stop() ends the run
 
@@ -247,21 +302,31 @@ def start(ctx: Context, name: str, fn: Callable[[Connection], T], *key: Hashable
 
 
 def download(label: str, items: Iterable[Any], file_name: str, key: str) -> None:
+    """The CSV download of ``items``; ``label`` (marked with ``N_`` by the page) is translated here."""
+    _ = _tr()
     st.download_button(
-        f"Download {label} (CSV)", to_csv(list(items)), file_name=file_name, mime="text/csv", key=key
+        _("Download %(what)s (CSV)") % {"what": _(label)},
+        to_csv(list(items)),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
     )
 
 
 def frame(items: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
     """Rows as the table shows them, and the column settings: human headers, percentages as 63.2 %, money
-    in the site currency, times in UTC, the ticket id a link to the ticket in the queue's UI."""
+    in the site currency, times in the site's zone (named in the header), the ticket id a link to the ticket
+    in the queue's UI; headers in the viewer's language."""
     df = pd.DataFrame.from_records(records(items))
     config: dict[str, Any] = {}
-    currency, base = _FORMAT["currency"], _FORMAT["base_url"]
+    currency, base, _ = _FORMAT["currency"], _FORMAT["base_url"], _tr()
+    if viewer_language(_FORMAT["language"]) != "en":  # English tables show the stored values, as before
+        for field in WORD_FIELDS & set(df.columns):
+            df[field] = [v if v is None or str(v) not in WORDS else word(_, v) for v in df[field]]
     # ``id`` is the ticket's own id, except in a row that names its ticket apart (a workaround's row)
     links = {"ticket_id"} if "ticket_id" in df.columns else {"id"}
     for field in list(df.columns):
-        name = present.label(field, currency) if field != "id" or "id" in links else "Id"
+        name = present.label(field, currency, _, _zone_name()) if field != "id" or "id" in links else _("Id")
         if field in links and base:
             df[field] = [None if v is None else present.ticket_url(base, int(v)) for v in df[field]]
             config[field] = st.column_config.LinkColumn(name, display_text=r"/tickets/(\d+)$")
@@ -275,7 +340,7 @@ def frame(items: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
             df[field] = pd.to_numeric(df[field], errors="coerce")
             config[field] = st.column_config.NumberColumn(name, format="%.2f")
         elif field in present.TIME_FIELDS:
-            df[field] = pd.to_datetime(df[field], utc=True, errors="coerce")
+            df[field] = pd.to_datetime(df[field], utc=True, errors="coerce").dt.tz_convert(_FORMAT["zone"])
             config[field] = st.column_config.DatetimeColumn(name, format="D MMM YYYY, HH:mm")
         elif field in present.DAY_FIELDS:
             df[field] = pd.to_datetime(df[field], errors="coerce")
@@ -298,11 +363,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def table(items: Sequence[Any], name: str, *, key: str, empty: str = "Nothing in this range.") -> None:
+def table(items: Sequence[Any], name: str, *, key: str, empty: str = N_("Nothing in this range.")) -> None:
     """A table of rows (formatted by :func:`frame`) and the CSV download of exactly those rows; with no row,
-    ``empty`` says why the table is empty."""
+    ``empty`` says why the table is empty. ``name`` and ``empty`` are marked with ``N_`` by the page and
+    translated here."""
     if not items:
-        st.info(empty)
+        st.info(_tr()(empty))
     else:
         df, config = frame(items)
         st.dataframe(df, hide_index=True, width="stretch", column_config=config)
@@ -323,16 +389,21 @@ def data(items: Iterable[Any]) -> Any:
     df = pd.DataFrame.from_records(records(items))
     for field in ("at", "day"):
         if field in df.columns:
-            df[field] = pd.to_datetime(df[field], utc=True, errors="coerce").dt.tz_localize(None)
+            df[field] = (
+                pd.to_datetime(df[field], utc=True, errors="coerce")
+                .dt.tz_convert(_FORMAT["zone"])
+                .dt.tz_localize(None)
+            )
     return df
 
 
 def time_x(field: str = "at", *, daily: bool = False) -> alt.X:
-    """A time axis in UTC, labelled ``07 Dec`` (days) or ``07 Dec 14:00`` (hours)."""
+    """A time axis in the site's zone (named under the axis), labelled ``07 Dec`` (days) or ``07 Dec
+    14:00`` (hours)."""
     fmt = "%d %b" if daily else "%d %b %H:%M"
     return alt.X(
         f"{field}:T",
-        title=None,
+        title=None if _FORMAT["zone"] == "UTC" else _zone_name(),
         scale=alt.Scale(type="utc"),
         axis=alt.Axis(format=fmt, labelAngle=0, labelOverlap=True),
     )
@@ -348,9 +419,11 @@ def day_band(field: str = "day") -> alt.X:
 
 
 def time_tip(field: str = "at", *, daily: bool = False) -> alt.Tooltip:
+    """A tooltip's time or day in the site's zone (named)."""
+    _ = _tr()
     return alt.Tooltip(
         f"{field}:T",
-        title="day (UTC)" if daily else "time (UTC)",
+        title=(_("day (%(zone)s)") if daily else _("time (%(zone)s)")) % {"zone": _zone_name()},
         format="%d %b %Y %H:%M" if not daily else "%d %b %Y",
         formatType="utc",
     )

@@ -7,6 +7,7 @@ from decimal import Decimal
 import altair as alt
 import streamlit as st
 
+from core.i18n import N_
 from dashboards import present, ui
 from dashboards.data_monitor import (
     check_pass_rates,
@@ -20,8 +21,9 @@ from dashboards.data_overview import pack_map
 ctx = ui.context()
 ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
+_ = ctx.gettext
 pack_of = pack_map(ctx.settings)
-st.title("Data consistency")
+st.title(_("Data consistency"))
 
 pack_key = tuple(sorted(pack_of.items()))
 pending_rates = ui.start(ctx, "pass_rates", lambda c: check_pass_rates(c, f, pack_of), f, pack_key)
@@ -37,27 +39,27 @@ min_pass = ctx.settings.dashboard.exit.min_check_pass_ratio
 cols = st.columns(4)
 ui.judged(
     cols[0],
-    "Pass rate (range)",
+    _("Pass rate (range)"),
     ui.percent(passed / executed if executed else None),
-    present.at_least(passed / executed if executed else None, min_pass, present.pct(min_pass, 0)),
-    help=f"{passed} of {executed} runs",
+    present.at_least(passed / executed if executed else None, min_pass, present.pct(min_pass, 0), _),
+    help=_("%(passed)s of %(runs)s runs") % {"passed": passed, "runs": executed},
 )
 now_ratio = latest_pass_ratio(summaries)
 ui.judged(
     cols[1],
-    "Checks passing now",
+    _("Checks passing now"),
     ui.percent(now_ratio),
-    present.at_least(now_ratio, min_pass, present.pct(min_pass, 0)),
-    help=f"{len(summaries)} checks",
+    present.at_least(now_ratio, min_pass, present.pct(min_pass, 0), _),
+    help=_("%(count)s checks") % {"count": len(summaries)},
 )
-cols[2].metric("Failing now", sum(1 for s in summaries if s.last_status in ("fail", "error")))
+cols[2].metric(_("Failing now"), sum(1 for s in summaries if s.last_status in ("fail", "error")))
 cols[3].metric(
-    "Money at risk, open",
+    _("Money at risk, open"),
     present.money(total_money, currency),
-    help=f"{sum(m.tickets for m in money)} open ticket(s) with an amount at risk",
+    help=_("%(count)s open ticket(s) with an amount at risk") % {"count": sum(m.tickets for m in money)},
 )
 
-st.subheader("Pass rate per pack")
+st.subheader(_("Pass rate per pack"))
 packs = per_pack(rates)
 if packs:
     ui.chart(
@@ -66,7 +68,10 @@ if packs:
         .encode(
             x=ui.time_x("day", daily=True),
             y=alt.Y(
-                "pass_ratio:Q", title="pass rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
+                "pass_ratio:Q",
+                title=_("pass rate"),
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
             ),
             color="pack:N",
             tooltip=[
@@ -79,10 +84,13 @@ if packs:
         )
     )
 ui.table(
-    packs, "pass rate per pack", key="consistency_packs", empty="No data-consistency check ran in this range."
+    packs,
+    N_("pass rate per pack"),
+    key="consistency_packs",
+    empty=N_("No data-consistency check ran in this range."),
 )
 
-st.subheader("Pass rate per check")
+st.subheader(_("Pass rate per check"))
 check_rows = [
     {
         "day": r.day,
@@ -103,7 +111,7 @@ if check_rows:
             y=alt.Y("check_id:N", title=None),
             color=alt.Color(
                 "pass_ratio:Q",
-                title="pass rate",
+                title=_("pass rate"),
                 legend=alt.Legend(format="%"),
                 scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1]),
             ),
@@ -116,19 +124,22 @@ if check_rows:
             ],
         )
     )
-ui.download("pass rate per check", check_rows, "pass_rate_checks.csv", key="csv_consistency_checks")
+ui.download(N_("pass rate per check"), check_rows, "pass_rate_checks.csv", key="csv_consistency_checks")
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Worst checks")
+    st.subheader(_("Worst checks"))
     ui.table(
         summaries[:20],
-        "worst checks",
+        N_("worst checks"),
         key="consistency_worst",
-        empty="No data-consistency check ran in this range: `hypercare check run` runs them.",
+        empty=N_("No data-consistency check ran in this range: `hypercare check run` runs them."),
     )
 with right:
-    st.subheader("Money at risk still open")
+    st.subheader(_("Money at risk still open"))
     ui.table(
-        money, "money at risk", key="consistency_money", empty="No open ticket carries an amount at risk."
+        money,
+        N_("money at risk"),
+        key="consistency_money",
+        empty=N_("No open ticket carries an amount at risk."),
     )

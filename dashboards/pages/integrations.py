@@ -7,6 +7,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
+from core.i18n import N_
 from dashboards import present, ui
 from dashboards.data_health import integration_status
 from dashboards.data_monitor import INTEGRATION_BACKLOG, INTEGRATION_FAILED, metric_series
@@ -14,8 +15,9 @@ from dashboards.data_monitor import INTEGRATION_BACKLOG, INTEGRATION_FAILED, met
 ctx = ui.context()
 ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
+_ = ctx.gettext
 limit_s = ctx.settings.dashboard.exit.max_interface_age_s
-st.title("Integrations")
+st.title(_("Integrations"))
 
 # every query of the page starts now, on the dashboard's query threads; the layout below waits for each
 pending_status = ui.start(ctx, "integration_status", lambda c: integration_status(c, f, ctx.now), f, ctx.now)
@@ -27,35 +29,40 @@ pending_failed = ui.start(
 )
 
 status = pending_status.get()
-not_collected = "not collected: no integration collector reports it (collectors.integrations)"
+not_collected = N_("not collected: no integration collector reports it (collectors.integrations)")
 age = status.oldest_age_s
 cols = st.columns(5)
-cols[0].metric("Interfaces", len(status.rows), help="known from metrics, checks or open tickets")
+cols[0].metric(_("Interfaces"), len(status.rows), help=_("known from metrics, checks or open tickets"))
 ui.judged(
     cols[1],
-    "Open integration tickets",
+    _("Open integration tickets"),
     str(len(status.tickets)),
-    present.at_most(len(status.tickets), 0, "0"),
+    present.at_most(len(status.tickets), 0, "0", _),
 )
 cols[2].metric(
-    "Messages waiting",
-    "n/a" if status.backlog is None else f"{status.backlog:,.0f}",
+    _("Messages waiting"),
+    _("n/a") if status.backlog is None else f"{status.backlog:,.0f}",
     help=not_collected if status.backlog is None else None,
 )
 ui.judged(
     cols[3],
-    "Oldest message",
-    "n/a" if age is None else f"{age / 60:,.0f} min",
-    present.at_most(None if age is None else age / 60, limit_s / 60, f"{limit_s / 60:.0f} min"),
+    _("Oldest message"),
+    _("n/a") if age is None else _("%(minutes)s min") % {"minutes": f"{age / 60:,.0f}"},
+    present.at_most(
+        None if age is None else age / 60,
+        limit_s / 60,
+        _("%(minutes)s min") % {"minutes": f"{limit_s / 60:.0f}"},
+        _,
+    ),
     help=not_collected if age is None else None,
 )
 cols[4].metric(
-    "Failed messages",
-    "n/a" if status.failed_messages is None else f"{status.failed_messages:,.0f}",
+    _("Failed messages"),
+    _("n/a") if status.failed_messages is None else f"{status.failed_messages:,.0f}",
     help=not_collected if status.failed_messages is None else None,
 )
 
-st.subheader("Per interface")
+st.subheader(_("Per interface"))
 rows = [
     {
         "interface": r.interface,
@@ -72,20 +79,20 @@ rows = [
 ]
 ui.table(
     rows,
-    "interfaces",
+    N_("interfaces"),
     key="integrations_status",
-    empty="No interface in this range: no integration metric, failing integration check or open ticket.",
+    empty=N_("No interface in this range: no integration metric, failing integration check or open ticket."),
 )
 
-st.subheader("Open integration tickets")
+st.subheader(_("Open integration tickets"))
 ui.table(
     status.tickets,
-    "open integration tickets",
+    N_("open integration tickets"),
     key="integrations_tickets",
-    empty="No open ticket raised by an integration check.",
+    empty=N_("No open ticket raised by an integration check."),
 )
 
-st.subheader("Backlog over time")
+st.subheader(_("Backlog over time"))
 backlog = pending_backlog.get()
 if backlog:
     ui.chart(
@@ -93,16 +100,16 @@ if backlog:
         .mark_line(point=True)
         .encode(
             x=ui.time_x(),
-            y=alt.Y("max:Q", title="messages waiting (max)"),
-            color=alt.Color("series:N", title="interface"),
+            y=alt.Y("max:Q", title=_("messages waiting (max)")),
+            color=alt.Color("series:N", title=_("interface")),
             tooltip=[ui.time_tip(), "series:N", "max:Q", "mean:Q"],
         )
     )
 else:
-    st.info(f"No backlog history: {not_collected}.")
-ui.download("backlog over time", backlog, "integration_backlog.csv", key="csv_integrations_backlog")
+    st.info(_("No backlog history: %(why)s.") % {"why": _(not_collected)})
+ui.download(N_("backlog over time"), backlog, "integration_backlog.csv", key="csv_integrations_backlog")
 
-st.subheader("Failed messages over time")
+st.subheader(_("Failed messages over time"))
 failed = pending_failed.get()
 if failed:
     ui.chart(
@@ -110,18 +117,18 @@ if failed:
         .mark_bar()
         .encode(
             x=ui.time_x(),
-            y=alt.Y("max:Q", title="failed messages"),
-            color=alt.Color("series:N", title="interface"),
+            y=alt.Y("max:Q", title=_("failed messages")),
+            color=alt.Color("series:N", title=_("interface")),
         )
     )
 else:
-    st.info(f"No failed-message history: {not_collected}.")
-ui.download("failed messages", failed, "integration_failed.csv", key="csv_integrations_failed")
+    st.info(_("No failed-message history: %(why)s.") % {"why": _(not_collected)})
+ui.download(N_("failed messages"), failed, "integration_failed.csv", key="csv_integrations_failed")
 
-st.subheader("Failing integration checks")
+st.subheader(_("Failing integration checks"))
 ui.table(
     status.checks,
-    "failing integration checks",
+    N_("failing integration checks"),
     key="integrations_checks",
-    empty="No integration check failed in this range.",
+    empty=N_("No integration check failed in this range."),
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
+from core.i18n import N_
 from dashboards import present, ui
 from dashboards.data_health import count_by_kind, probe_errors, probe_latency, slowest, total_errors
 from dashboards.data_monitor import (
@@ -26,7 +27,8 @@ ERROR_TARGET = 0.05
 ctx = ui.context()
 ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
-st.title("Performance")
+_ = ctx.gettext
+st.title(_("Performance"))
 
 # every query of the page starts now, on the dashboard's query threads; the layout below waits for each
 pending_stats = ui.start(ctx, "probe_latency_stats", lambda c: probe_latency(c, f), f)
@@ -49,24 +51,32 @@ worst = slowest(stats)
 total = total_errors(per_probe)
 
 cols = st.columns(5)
-cols[0].metric("Probe runs", sum(p.runs for p in stats), help=f"{len(stats)} probe(s)")
+cols[0].metric(
+    _("Probe runs"), sum(p.runs for p in stats), help=_("%(count)s probe(s)") % {"count": len(stats)}
+)
 cols[1].metric(
-    "Slowest probe (p95)",
-    "n/a" if worst is None else present.duration_ms(worst.p95_ms),
-    help="no probe ran in this range" if worst is None else f"probe {worst.probe}, {worst.runs} runs",
+    _("Slowest probe (p95)"),
+    _("n/a") if worst is None else present.duration_ms(worst.p95_ms),
+    help=_("no probe ran in this range")
+    if worst is None
+    else _("probe %(probe)s, %(runs)s runs") % {"probe": worst.probe, "runs": worst.runs},
 )
 ui.judged(
     cols[2],
-    "Probe error rate",
+    _("Probe error rate"),
     present.pct(total.error_rate),
-    present.at_most(total.error_rate, ERROR_TARGET, present.pct(ERROR_TARGET, 0)),
-    help=f"{total.failed} of {total.runs} runs failed",
+    present.at_most(total.error_rate, ERROR_TARGET, present.pct(ERROR_TARGET, 0), _),
+    help=_("%(failed)s of %(runs)s runs failed") % {"failed": total.failed, "runs": total.runs},
 )
-cols[3].metric("Anomalies", kinds["anomaly"], help="Detector alarms in the range (rows of the table below)")
-cols[4].metric("Probe failures", kinds["probe failure"], help="Failed probe runs (rows of the table below)")
+cols[3].metric(
+    _("Anomalies"), kinds["anomaly"], help=_("Detector alarms in the range (rows of the table below)")
+)
+cols[4].metric(
+    _("Probe failures"), kinds["probe failure"], help=_("Failed probe runs (rows of the table below)")
+)
 
-st.subheader("Latency per probe")
-ui.table(stats, "latency per probe", key="performance_probes", empty="No probe ran in this range.")
+st.subheader(_("Latency per probe"))
+ui.table(stats, N_("latency per probe"), key="performance_probes", empty=N_("No probe ran in this range."))
 if latency:
     rules = (
         alt.Chart(ui.data(marks))
@@ -78,16 +88,24 @@ if latency:
         .mark_line(point=True)
         .encode(
             x=ui.time_x(),
-            y=alt.Y("max:Q", title="slowest run of the hour (s)"),
-            color=alt.Color("series:N", title="probe"),
-            tooltip=[ui.time_tip(), alt.Tooltip("series:N", title="probe"), "mean:Q", "max:Q", "samples:Q"],
+            y=alt.Y("max:Q", title=_("slowest run of the hour (s)")),
+            color=alt.Color("series:N", title=_("probe")),
+            tooltip=[
+                ui.time_tip(),
+                alt.Tooltip("series:N", title=_("probe")),
+                "mean:Q",
+                "max:Q",
+                "samples:Q",
+            ],
         )
     )
     ui.chart(alt.layer(lines, rules) if marks else lines)
-ui.download("probe latency over time", latency, "probe_latency.csv", key="csv_performance_latency")
+ui.download(N_("probe latency over time"), latency, "probe_latency.csv", key="csv_performance_latency")
 
-st.subheader("Probe errors")
-ui.table(per_probe, "probe errors", key="performance_errors_table", empty="No probe ran in this range.")
+st.subheader(_("Probe errors"))
+ui.table(
+    per_probe, N_("probe errors"), key="performance_errors_table", empty=N_("No probe ran in this range.")
+)
 if errors:
     # bars, not an area: one hour of data is one bar (an area of one point draws nothing)
     ui.chart(
@@ -95,35 +113,37 @@ if errors:
         .mark_bar()
         .encode(
             x=ui.time_x(),
-            y=alt.Y("mean:Q", title="error rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("series:N", title="probe"),
+            y=alt.Y(
+                "mean:Q", title=_("error rate"), axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
+            ),
+            color=alt.Color("series:N", title=_("probe")),
             tooltip=[
                 ui.time_tip(),
                 "series:N",
-                alt.Tooltip("mean:Q", title="error rate", format=".1%"),
+                alt.Tooltip("mean:Q", title=_("error rate"), format=".1%"),
                 "samples:Q",
             ],
         )
     )
-ui.download("probe error rate", errors, "probe_error_rate.csv", key="csv_performance_errors")
+ui.download(N_("probe error rate"), errors, "probe_error_rate.csv", key="csv_performance_errors")
 
-st.subheader("Anomalies and probe failures")
+st.subheader(_("Anomalies and probe failures"))
 ui.table(
     marks,
-    "anomalies",
+    N_("anomalies"),
     key="performance_anomalies",
-    empty="No detector alarm and no failed probe run in this range.",
+    empty=N_("No detector alarm and no failed probe run in this range."),
 )
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Host health (latest)")
+    st.subheader(_("Host health (latest)"))
     host = pending_host.get()
     ui.table(
         host,
-        "host health",
+        N_("host health"),
         key="performance_host",
-        empty="No host metrics in this range: is the host collector enabled (collectors.host)?",
+        empty=N_("No host metrics in this range: is the host collector enabled (collectors.host)?"),
     )
     cpu = pending_cpu.get()
     if cpu:
@@ -132,16 +152,16 @@ with left:
             .mark_line()
             .encode(
                 x=ui.time_x(),
-                y=alt.Y("mean:Q", title="CPU busy", axis=alt.Axis(format="%")),
-                color=alt.Color("series:N", title="source"),
+                y=alt.Y("mean:Q", title=_("CPU busy"), axis=alt.Axis(format="%")),
+                color=alt.Color("series:N", title=_("source")),
             )
         )
 with right:
-    st.subheader("Database health (latest)")
+    st.subheader(_("Database health (latest)"))
     db = pending_db.get()
     ui.table(
         db,
-        "database health",
+        N_("database health"),
         key="performance_db",
-        empty="No database-health metrics in this range: is the db_health collector enabled?",
+        empty=N_("No database-health metrics in this range: is the db_health collector enabled?"),
     )

@@ -7,6 +7,7 @@ import altair as alt
 import streamlit as st
 from sqlalchemy.orm import Session
 
+from core.i18n import N_
 from dashboards import ui
 from dashboards.data import backlog_by_age, flow, response_times
 from dashboards.data_service import (
@@ -23,8 +24,12 @@ from dashboards.data_service import (
 ctx = ui.context()
 ui.require_access(ctx)  # each page too: Streamlit also serves pages/*.py by URL, without app.py
 f = ui.page_filters(ctx)
-st.title("Tickets and SLAs")
-st.caption(f"{f.start:%d %b %Y} to {f.end:%d %b %Y} (UTC days)")
+_ = ctx.gettext
+st.title(_("Tickets and SLAs"))
+st.caption(
+    _("%(start)s to %(end)s (%(zone)s days)")
+    % {"start": f"{f.start:%d %b %Y}", "end": f"{f.end:%d %b %Y}", "zone": ctx.zone_name}
+)
 
 # every query of the page starts now, on the dashboard's query threads (the longest first: MTTA/MTTR rank a
 # range's tickets, SLA compliance reads every clock); the layout below waits for each as it needs it
@@ -50,31 +55,37 @@ days = pending_days.get()
 reopen = pending_reopen.get()
 sat = pending_sat.get()
 cols = st.columns(5)
-cols[0].metric("Inflow", sum(d.inflow for d in days))
-cols[1].metric("Outflow", sum(d.outflow for d in days))
-cols[2].metric("Backlog now", days[-1].backlog if days else 0)
-cols[3].metric("Reopen rate", ui.percent(reopen.value), help=f"{reopen.numerator} of {reopen.denominator}")
+cols[0].metric(_("Inflow"), sum(d.inflow for d in days))
+cols[1].metric(_("Outflow"), sum(d.outflow for d in days))
+cols[2].metric(_("Backlog now"), days[-1].backlog if days else 0)
+cols[3].metric(
+    _("Reopen rate"),
+    ui.percent(reopen.value),
+    help=_("%(count)s of %(total)s") % {"count": reopen.numerator, "total": reopen.denominator},
+)
 cols[4].metric(
-    "Satisfaction", "n/a" if sat.mean is None else f"{sat.mean:.2f} / 5", help=f"{sat.ratings} ratings"
+    _("Satisfaction"),
+    _("n/a") if sat.mean is None else f"{sat.mean:.2f} / 5",
+    help=_("%(count)s ratings") % {"count": sat.ratings},
 )
 
-st.subheader("Inflow and outflow per day")
+st.subheader(_("Inflow and outflow per day"))
 ui.chart(
     alt.Chart(ui.data(days))
     .transform_fold(["inflow", "outflow"], as_=["flow", "tickets"])
     .mark_line(point=True)
     .encode(
         x=ui.time_x("day", daily=True),
-        y=alt.Y("tickets:Q", title="tickets"),
+        y=alt.Y("tickets:Q", title=_("tickets")),
         color="flow:N",
         tooltip=[ui.time_tip("day", daily=True), "flow:N", "tickets:Q"],
     )
 )
-ui.download("daily flow", days, "ticket_flow.csv", key="csv_tickets_flow")
+ui.download(N_("daily flow"), days, "ticket_flow.csv", key="csv_tickets_flow")
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Backlog by priority and age")
+    st.subheader(_("Backlog by priority and age"))
     ages = pending_ages.get()
     ui.chart(
         alt.Chart(ui.data(ages))
@@ -86,9 +97,9 @@ with left:
             tooltip=["priority:N", "bucket:N", "tickets:Q"],
         )
     )
-    ui.download("backlog by age", ages, "backlog_age.csv", key="csv_tickets_age")
+    ui.download(N_("backlog by age"), ages, "backlog_age.csv", key="csv_tickets_age")
 with right:
-    st.subheader("SLA compliance")
+    st.subheader(_("SLA compliance"))
     sla = pending_sla.get()
     sla_rows = [
         {
@@ -102,9 +113,9 @@ with right:
         }
         for r in sla
     ]
-    ui.table(sla_rows, "SLA compliance", key="tickets_sla")
+    ui.table(sla_rows, N_("SLA compliance"), key="tickets_sla")
 
-st.subheader("MTTA and MTTR by priority (hours)")
+st.subheader(_("MTTA and MTTR by priority (hours)"))
 a_times, r_times = pending_mtta.get(), pending_mttr.get()
 a_rows, r_rows = a_times.durations, r_times.durations
 times = [
@@ -121,7 +132,7 @@ times = [
     }
     for a, r in zip(a_rows, r_rows, strict=True)
 ]
-ui.table(times, "MTTA/MTTR", key="tickets_times")
+ui.table(times, N_("MTTA/MTTR"), key="tickets_times")
 trend = a_times.trend + r_times.trend
 if trend:
     ui.chart(
@@ -129,19 +140,19 @@ if trend:
         .mark_line(point=True)
         .encode(
             x=ui.time_x("day", daily=True),
-            y=alt.Y("hours:Q", title="hours (mean of the day)"),
+            y=alt.Y("hours:Q", title=_("hours (mean of the day)")),
             color="priority:N",
             strokeDash="measure:N",
             tooltip=[ui.time_tip("day", daily=True), "priority:N", "measure:N", "hours:Q", "tickets:Q"],
         )
     )
 
-st.subheader("SLA breaches")
+st.subheader(_("SLA breaches"))
 breaches = pending_breaches.get()
-ui.table(breaches, "SLA breaches", key="tickets_breaches", empty="No SLA breach in this range.")
+ui.table(breaches, N_("SLA breaches"), key="tickets_breaches", empty=N_("No SLA breach in this range."))
 
-st.subheader("Top sources of tickets (Pareto)")
-tabs = st.tabs(["Categories", "Checks", "Sources"])
+st.subheader(_("Top sources of tickets (Pareto)"))
+tabs = st.tabs([_("Categories"), _("Checks"), _("Sources")])
 for tab, dim in zip(tabs, ("category", "check_id", "source"), strict=True):
     with tab:
         rows = pending_pareto[dim].get()
@@ -150,36 +161,41 @@ for tab, dim in zip(tabs, ("category", "check_id", "source"), strict=True):
             ui.chart(
                 alt.layer(
                     base.mark_bar().encode(
-                        y=alt.Y("tickets:Q", title="tickets"),
+                        y=alt.Y("tickets:Q", title=_("tickets")),
                         tooltip=["value:N", "tickets:Q", alt.Tooltip("share:Q", format=".1%")],
                     ),
                     base.mark_line(color="#d62728", point=True).encode(
-                        y=alt.Y("cumulative:Q", title="cumulative share", axis=alt.Axis(format="%"))
+                        y=alt.Y("cumulative:Q", title=_("cumulative share"), axis=alt.Axis(format="%"))
                     ),
                 ).resolve_scale(y="independent")
             )
-        ui.table(rows, f"Pareto by {dim}", key=f"tickets_pareto_{dim}")
+        ui.table(rows, _("Pareto by %(what)s") % {"what": dim}, key=f"tickets_pareto_{dim}")
 
 left, right = st.columns(2)
 with left:
-    st.subheader("By queue")
+    st.subheader(_("By queue"))
     queues = pending_queues.get()
-    ui.table(queues, "queues", key="tickets_queues")
+    ui.table(queues, N_("queues"), key="tickets_queues")
 with right:
-    st.subheader("User-error tickets by ERP module")
-    st.caption("Where training is needed (category: user).")
+    st.subheader(_("User-error tickets by ERP module"))
+    st.caption(_("Where training is needed (category: user)."))
     modules = pending_modules.get()
-    ui.table(modules, "user errors by module", key="tickets_modules", empty="No user-error ticket.")
+    ui.table(modules, N_("user errors by module"), key="tickets_modules", empty=N_("No user-error ticket."))
 
-st.subheader("Active workarounds")
+st.subheader(_("Active workarounds"))
 workarounds = pending_workarounds.get()
 ui.table(
     workarounds,
-    "active workarounds",
+    N_("active workarounds"),
     key="tickets_workarounds",
-    empty="No active workaround in the register (none recorded, or every one ended).",
+    empty=N_("No active workaround in the register (none recorded, or every one ended)."),
 )
 
-st.subheader("Reporter satisfaction")
+st.subheader(_("Reporter satisfaction"))
 sat_rows = [{"score": s, "ratings": n} for s, n in sat.by_score.items()]
-ui.table(sat_rows if sat.ratings else [], "ratings", key="tickets_ratings", empty="No rating in this range.")
+ui.table(
+    sat_rows if sat.ratings else [],
+    N_("ratings"),
+    key="tickets_ratings",
+    empty=N_("No rating in this range."),
+)

@@ -13,13 +13,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from core.session import make_engine, session_factory, session_scope
 from hypercare.serving import free_port
 from tests.dashboards.known_store import PASSWORD, Known
 from tests.servers import CHROMIUM_ARGS
+from tickets.models import User
 
 SHOTS = os.environ.get("HYPERCARE_SCREENSHOTS")
 WAIT_MS = 30_000  # a cold Streamlit run on a busy CI machine takes seconds
@@ -100,3 +104,50 @@ def test_a_manager_logs_in_and_reads_the_overview(
         page.screenshot(path=str(shots / "dashboard-tickets.png"), full_page=True)
         browser.close()
     assert (shots / "dashboard-overview.png").stat().st_size > 20_000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_zh_tw_manager_reads_the_overview_in_traditional_chinese_and_shanghai_time(
+    chromium_executable: Path,
+    known: Known,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """A Shanghai site; the browser asks for zh-CN, so the login form is in Simplified Chinese; the manager's
+    profile says zh_TW, so after the login every page is in Traditional Chinese."""
+    from playwright.sync_api import expect, sync_playwright
+
+    engine = make_engine(store_url)
+    with session_scope(session_factory(engine)) as session:
+        session.scalars(select(User).where(User.username == "manager")).one().language = "zh_TW"
+    engine.dispose()
+    monkeypatch.setenv("HYPERCARE_SITE__TIMEZONE", "Asia/Shanghai")
+    dashboard_url = request.getfixturevalue("dashboard_url")  # started now: it reads the zone set above
+    shots: Path = SHOTS_DIR or request.getfixturevalue("tmp_path")
+    shanghai = known.now.astimezone(ZoneInfo("Asia/Shanghai"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1900}, locale="zh-CN")
+        page: Any = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(dashboard_url, wait_until="domcontentloaded")
+        page.get_by_role("textbox", name="用户名").fill("manager")
+        page.get_by_role("textbox", name="密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.get_by_text("Hypercare 總覽").wait_for()
+        metric = page.locator('[data-testid="stMetric"]')
+        expect(metric.filter(has_text="上線第幾天")).to_contain_text("10", timeout=WAIT_MS)
+        expect(metric.filter(has_text="未結案 P1")).to_contain_text("▲ 超出目標", timeout=WAIT_MS)
+        expect(page.get_by_text("無未結案 P1，P2 很少")).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_text(f"資料截至 {shanghai:%Y-%m-%d %H:%M} CST (Asia/Shanghai)")).to_be_visible()
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+        page.wait_for_timeout(1500)  # vega renders its canvas after the run
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "dashboard-overview-zh_TW.png"), full_page=True)
+        browser.close()
+    assert (shots / "dashboard-overview-zh_TW.png").stat().st_size > 20_000

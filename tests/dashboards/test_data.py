@@ -3,19 +3,24 @@ worked out by hand in known_store.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.session import make_engine, session_factory, session_scope
 from dashboards import data, data_monitor, data_service
 from dashboards.data import Filters
 from dashboards.data_cutover import NO_DUALRUN
 from dashboards.data_overview import burn_down, exit_criteria, net_flow_streak
 from dashboards.sql import read_only_engine
 from hypercare.config import load_settings
-from tests.dashboards.known_store import Known
+from tests.dashboards.known_store import Known, _ticket
 from tests.queries import record_statements
+from tickets.models import Ticket
 
 
 def _range(known: Known, days: int = 14, **kw: object) -> Filters:
@@ -211,3 +216,30 @@ def test_csv_download_is_what_the_table_shows() -> None:
         {"value": "données", "tickets": "3", "share": "0.5", "cumulative": "1.0"},
     ]
     assert to_csv([], ["a", "b"]).decode("utf-8-sig").strip() == "a,b"
+
+
+def test_days_are_the_site_zones_days(known: Known, store_url: str) -> None:
+    """A range of Shanghai days counts a ticket on its Shanghai day (20:00 UTC is 04:00 the next day there),
+    and every day's inflow is the count of tickets created on that local day."""
+    yesterday = known.now.date() - timedelta(days=1)
+    late = datetime.combine(yesterday, time(20, 0), tzinfo=UTC)
+    engine = make_engine(store_url)
+    with session_scope(session_factory(engine)) as session:
+        session.add(_ticket(99, known.now, priority="P4", created=late))
+    with session_scope(session_factory(engine)) as session:
+        created = list(session.scalars(select(Ticket.created_at)))
+    engine.dispose()
+    shanghai = ZoneInfo("Asia/Shanghai")
+    today = known.now.astimezone(shanghai).date()
+    f = Filters(today - timedelta(days=13), today, tz="Asia/Shanghai")
+    assert f.start_at == datetime.combine(f.start, time(0), tzinfo=shanghai)
+    local_days = Counter(c.astimezone(shanghai).date() for c in created)
+    ro = read_only_engine(store_url)
+    with ro.connect() as conn:
+        days = data.flow(conn, f)
+        utc_days = data.flow(conn, Filters(yesterday - timedelta(days=1), yesterday))
+    ro.dispose()
+    assert [d.day for d in days] == f.days()
+    assert {d.day: d.inflow for d in days} == {day: local_days.get(day, 0) for day in f.days()}
+    assert {d.day: d.inflow for d in days}[late.astimezone(shanghai).date()] >= 1
+    assert utc_days[-1].inflow == sum(1 for c in created if c.astimezone(UTC).date() == yesterday)
