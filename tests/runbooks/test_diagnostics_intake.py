@@ -216,7 +216,8 @@ def test_a_ticket_without_diagnostics_answers_an_empty_list(intake: Intake) -> N
 
 
 def test_an_alertmanager_alert_gets_its_runbook_and_diagnostics(intake: Intake) -> None:
-    body = alert("ShopLoaderFailing", "a1b2c3", job="erp", loader="migration")
+    # the ticket's source: the alert's `source` label (alertmanager.source_label), as Hypercare's metrics carry it
+    body = alert("ShopLoaderFailing", "a1b2c3", source="erp", loader="migration")
     answer = intake.client.post("/api/v1/alertmanager", json=body, headers=intake.auth("oncall"))
     assert answer.status_code == 200, answer.text
     (applied,) = answer.json()["alerts"]
@@ -228,7 +229,7 @@ def test_an_alertmanager_alert_gets_its_runbook_and_diagnostics(intake: Intake) 
     assert loader["rows"] == [["JE-1", "migration"], ["JE-2", "migration"]]
 
     # an alert from a system Hypercare has no source for: the diagnostic is recorded as skipped
-    other = alert("ShopLoaderFailing", "d4e5f6", job="warehouse", loader="migration")
+    other = alert("ShopLoaderFailing", "d4e5f6", source="warehouse", loader="migration")
     (applied,) = intake.client.post("/api/v1/alertmanager", json=other, headers=intake.auth("oncall")).json()[
         "alerts"
     ]
@@ -343,7 +344,7 @@ def test_the_webhook_answers_before_a_slow_diagnostic_finishes(
     ):
         started = time.perf_counter()
         answer = http.post(
-            "/api/v1/alertmanager", json=alert("ErpSlow", "0f0f0f", job="erp"), headers=headers
+            "/api/v1/alertmanager", json=alert("ErpSlow", "0f0f0f", source="erp"), headers=headers
         )
         latency = time.perf_counter() - started
         assert answer.status_code == 200, answer.text
