@@ -8,8 +8,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -65,6 +67,13 @@ class LiveServer:
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The app served by uvicorn on a free loopback port, in a daemon thread, on a migrated SQLite store."""
+    with serving(tmp_path) as server:
+        yield server
+
+
+@contextmanager
+def serving(tmp_path: Path, **settings: Any) -> Iterator[LiveServer]:
+    """:func:`live_server` with settings of its own (``site={"timezone": ...}``...)."""
     import uvicorn
 
     url = f"sqlite:///{tmp_path / 'live.db'}"
@@ -73,8 +82,10 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     factory = session_factory(engine)
     seed_users(factory)
     port = free_port()
-    settings = make_settings(tmp_path=tmp_path, database_url=url, public_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings, ports=ports(settings))
+    config = make_settings(
+        tmp_path=tmp_path, database_url=url, public_url=f"http://127.0.0.1:{port}", **settings
+    )
+    app = create_app(config, ports=ports(config))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -83,7 +94,9 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the live server did not start")
         time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", settings, factory)
-    server.should_exit = True
-    thread.join(10)
-    engine.dispose()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", config, factory)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        engine.dispose()

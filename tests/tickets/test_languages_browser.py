@@ -1,6 +1,7 @@
-"""A Shanghai finance user and a Taipei one in a real browser (Debian's chromium): each logs in and sees the
-queue, the ticket page and the report form in their language (``<html lang="zh-CN">`` / ``zh-TW``); the
-second chooses hers on the profile page.
+"""A Shanghai finance user and a Taipei one in a real browser (Debian's chromium), on a Shanghai site (CNY):
+each logs in and sees the queue, the ticket page and the report form in their language (``<html
+lang="zh-CN">`` / ``zh-TW``) and their time zone; the first files a report of ¥1,250.00 and triages it, the
+second chooses her language and zone on the profile page.
 
 ``HYPERCARE_SCREENSHOTS=docs/screenshots`` saves the pages there (``queue-zh-CN.png``, ``ticket-zh-TW.png``,
 ...), as the other browser tests do."""
@@ -8,11 +9,14 @@ second chooses hers on the profile page.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.session import session_scope
+from tests.tickets.conftest import LiveServer, serving
 from tests.tickets.factories import PASSWORD
 from tests.tickets.test_ticket_browser import seed, shoot
 from tickets.auth import create_user
@@ -25,8 +29,20 @@ def _log_in(page: Any, base: str, username: str, button: str = "Log in") -> None
     page.get_by_role("button", name=button).click()
 
 
+SHANGHAI_SITE = {"timezone": "Asia/Shanghai", "currency": "CNY", "locale": "zh_CN"}
+
+
+@pytest.fixture
+def shanghai_server(tmp_path: Path) -> Iterator[LiveServer]:
+    with serving(tmp_path, site=SHANGHAI_SITE) as server:
+        yield server
+
+
 @pytest.mark.browser
-def test_a_zh_cn_and_a_zh_tw_user_work_in_their_language(live_server: Any, browser_page: Any) -> None:
+def test_a_zh_cn_and_a_zh_tw_user_work_in_their_language(
+    shanghai_server: LiveServer, browser_page: Any
+) -> None:
+    live_server = shanghai_server
     from playwright.sync_api import expect
 
     ticket_id = seed(live_server)
@@ -69,10 +85,17 @@ def test_a_zh_cn_and_a_zh_tw_user_work_in_their_language(live_server: Any, brows
     page.get_by_label("紧急程度").select_option("high")
     expect(page.get_by_label("紧急程度")).to_contain_text("（阻碍工作或影响今日截止事项）")
     page.get_by_label("详细信息").fill("期间关账前需冲销，凭证无法生成。")
+    page.locator("#amount_at_risk").fill("¥1,250.00")  # as she writes it
     shoot(page, "report-zh-CN")
     page.get_by_role("button", name="提交报告").click()
     expect(page.get_by_role("status")).to_contain_text("已提交，工单号 #")
+    expect(page.get_by_role("status")).to_contain_text("CST (Asia/Shanghai)")  # filed at, in her zone
     expect(page.locator(".ticket-head h1")).to_contain_text("红字发票 RI-2026-0007")
+    expect(page.locator("dl.facts")).to_contain_text("¥1,250.00")
+    expect(page.locator("tr.audit-entry").first).to_contain_text("CST (Asia/Shanghai)")
+    page.get_by_role("button", name="确认").click()  # she triages her own report's ticket
+    expect(page.locator("#ticket-status")).to_have_text("已确认")
+    shoot(page, "report-ticket-zh-CN")
     page.get_by_role("button", name="退出登录").click()
 
     # Traditional Chinese, chosen on the profile page
@@ -98,6 +121,7 @@ def test_a_zh_cn_and_a_zh_tw_user_work_in_their_language(live_server: Any, brows
     expect(page.locator("#ticket-status")).to_have_text("已確認")
     expect(page.locator("dl.facts")).to_contain_text("風險金額")
     expect(page.locator("tr.audit-entry").nth(0)).to_contain_text("已建立")
+    expect(page.locator("tr.audit-entry").nth(0)).to_contain_text("(Asia/Taipei)")  # her own zone
     shoot(page, "ticket-zh-TW")
     page.get_by_role("link", name="回報問題").click()
     expect(page.locator("h1")).to_have_text("回報問題")
