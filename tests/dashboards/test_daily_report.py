@@ -132,6 +132,13 @@ def test_cli_writes_the_pdf_and_the_html(known: Known, store_url: str, tmp_path:
     done = run_hypercare("report", "daily", "--date", day, "--out", str(html), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    done = run_hypercare(
+        "report", "daily", "--date", day, "--language", "zh-tw", "--out", str(html), cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "每日上線支援報告" in done.stdout and "<h2>退出標準</h2>" in html.read_text(encoding="utf-8")
+    unknown = run_hypercare("report", "daily", "--language", "fr", "--out", str(html), cwd=tmp_path, env=env)
+    assert unknown.returncode != 0 and "unknown language 'fr'" in unknown.stderr
     bad = run_hypercare("report", "daily", "--date", "07/12/2026", "--out", str(html), cwd=tmp_path, env=env)
     assert bad.returncode != 0 and "is not a date (YYYY-MM-DD)" in bad.stderr
     wrong = run_hypercare("report", "daily", "--out", str(tmp_path / "x.docx"), cwd=tmp_path, env=env)
