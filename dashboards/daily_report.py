@@ -22,18 +22,21 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.i18n import N_, Gettext, html_lang, translations
 from core.vocabulary import OPEN_STATUSES, Priority
 from dashboards.data import Filters, in_range
 from dashboards.data_cutover import DualRunStatus, load_dualrun
 from dashboards.data_overview import Criterion, exit_criteria, pack_map
 from dashboards.data_service import ActiveWorkaround, SlaCompliance, active_workarounds, combined, in_place
 from dashboards.data_service import sla_compliance as sla_of
-from dashboards.present import Verdict, at_least, money, pct, status_word
+from dashboards.present import Verdict, as_written, at_least, money, pct, status_word
 from dashboards.settings import DashboardsConfig
+from tickets.i18n import word
 from tickets.models import Ticket, User
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -120,18 +123,35 @@ class DailyReport:
     @property
     def sla_verdict(self) -> Verdict:
         """P1-P2 SLA over the exit window against ``dashboard.exit.sla_min_ratio`` (the worse clock)."""
+        return self.sla_verdict_in(as_written)
+
+    def sla_verdict_in(self, _: Gettext) -> Verdict:
+        """:attr:`sla_verdict` in the reader's words (``_``)."""
         values = [
             v for v in (self.sla_window.response_ratio, self.sla_window.resolution_ratio) if v is not None
         ]
-        return at_least(min(values) if values else None, self.sla_target, pct(self.sla_target, 0))
+        return at_least(min(values) if values else None, self.sla_target, pct(self.sla_target, 0), _)
 
     @property
     def title(self) -> str:
-        return f"Hypercare daily report — {self.day:%a %d %b %Y}"
+        return self.title_in("en")
+
+    def title_in(self, language: str) -> str:
+        """The title (and e-mail subject) in ``language``: ``Hypercare daily report — Sun 06 Dec 2026``,
+        ``每日上线支持报告 — 2026年12月6日星期日``."""
+        _ = translations(language).gettext
+        return _("Hypercare daily report — %(day)s") % {"day": day_text(self.day, language)}
 
     def states(self) -> dict[str, bool | None]:
         """The exit criteria's states, archived so the next report shows its trend."""
         return {c.name: c.ok for c in self.criteria}
+
+
+def day_text(day: date, language: str) -> str:
+    """A day as the report's title writes it in ``language`` (English as before: ``Sun 06 Dec 2026``)."""
+    if language == "en":
+        return f"{day:%a %d %b %Y}"
+    return format_date(day, "full", locale=language)
 
 
 def _trend(now: bool | None, was: bool | None, known: bool) -> str:
@@ -250,7 +270,7 @@ def build(
     workarounds = in_place(active_workarounds(Session(bind=conn), Filters(day, day), now))
     notes = []
     if not inflow and not outflow and not urgent:
-        notes.append("No ticket was opened or resolved that day and none is open at P1/P2.")
+        notes.append(N_("No ticket was opened or resolved that day and none is open at P1/P2."))
     return DailyReport(
         day=day,
         timezone=tz,
@@ -287,16 +307,25 @@ _env.globals["money"] = money
 _env.globals["status_word"] = status_word
 
 
-def _local(value: datetime, tz: str) -> str:
-    return value.astimezone(ZoneInfo(tz)).strftime("%d %b %Y %H:%M")
+def _local(value: datetime, tz: str, language: str = "en") -> str:
+    fmt = "%d %b %Y %H:%M" if language == "en" else "%Y-%m-%d %H:%M"
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
 
 
-_env.filters["local"] = _local
-
-
-def render_html(report: DailyReport) -> str:
-    """The report as one HTML page (styles inline in the page: mail readers and WeasyPrint both read it)."""
-    return _env.get_template("daily_report.html").render(r=report)
+def render_html(report: DailyReport, language: str = "en") -> str:
+    """The report as one HTML page (styles inline in the page: mail readers and WeasyPrint both read it), in
+    ``language`` (``en``, ``zh_CN``, ``zh_TW``): every heading, label and verdict through the catalogs of
+    core/locale; figures, ticket titles, check ids and the dual run's summary as stored."""
+    _ = translations(language).gettext
+    english = language == "en"
+    return _env.get_template("daily_report.html").render(
+        r=report,
+        _=_,
+        lang=html_lang(language),
+        title=report.title_in(language),
+        local=lambda value, tz: _local(value, tz, language),
+        word=str if english else (lambda value: word(_, value)),
+    )
 
 
 def render_pdf(html: str) -> bytes:

@@ -2,6 +2,10 @@
 and PDF, keep it in the archive (tickets/daily_reports.py), send it to the notification targets tagged for
 it, and -- in ``hypercare serve`` -- do all of that once a day at ``dashboard.daily_report.send_at`` in the
 site's time zone, for the day before.
+
+Languages: the report is rendered (and archived) in ``site.language`` unless a language is asked for
+(``hypercare report daily --language``); each notification target receives it in its own ``language``
+(``notifications.targets[].language``, default the site's), rendered once per language.
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ class Produced:
     pdf: bytes
     sent_to: int = 0
     error: str | None = None
+    language: str = "en"
+    """The language ``html`` and ``pdf`` are in."""
+
+    @property
+    def title(self) -> str:
+        return self.report.title_in(self.language)
 
 
 def yesterday(settings: Settings, now: datetime) -> date:
@@ -50,17 +60,20 @@ def produce(
     now: datetime | None = None,
     keep: bool = False,
     send: bool = False,
+    language: str | None = None,
 ) -> Produced:
-    """The report of ``day``: rendered; archived when ``keep`` (or ``send``); sent when ``send``."""
+    """The report of ``day``: rendered in ``language`` (default ``site.language``); archived when ``keep``
+    (or ``send``); sent when ``send`` (each target in its own language)."""
     now = now or datetime.now(UTC)
+    language = language or settings.site.language
     factory = sessionmaker(bind=engine)
     with factory() as session:
         previous = previous_criteria(session, day)
     with engine.connect() as conn:
         report = build(conn, settings, day, now=now, previous=previous)
-    html = render_html(report)
+    html = render_html(report, language)
     pdf = render_pdf(html)
-    produced = Produced(report, html, pdf)
+    produced = Produced(report, html, pdf, language=language)
     if keep or send:
         with factory.begin() as session:
             archive(
@@ -68,7 +81,7 @@ def produce(
                 day=day,
                 timezone=report.timezone,
                 generated_at=now,
-                title=report.title,
+                title=produced.title,
                 html=html,
                 pdf=pdf,
                 criteria=report.states(),
@@ -77,24 +90,33 @@ def produce(
         sent, error = deliver(settings, produced)
         with factory.begin() as session:
             mark_sent(session, day, sent, error)
-        produced = Produced(report, html, pdf, sent, error)
+        produced = Produced(report, html, pdf, sent, error, language)
     return produced
 
 
 def deliver(settings: Settings, produced: Produced) -> tuple[int, str | None]:
     """Send the report (HTML body, PDF attached) to every notification target carrying one of
-    ``dashboard.daily_report.target_tags`` (every target when empty): (targets reached, errors)."""
+    ``dashboard.daily_report.target_tags`` (every target when empty), each in the target's ``language``
+    (else the site's): (targets reached, errors)."""
     tags = set(settings.dashboard.daily_report.target_tags)
     targets = [t for t in settings.notifications.targets if not tags or tags & set(t.tags)]
     if not targets:
         return 0, "no notification target carries a tag of dashboard.daily_report.target_tags"
     sent, errors = 0, []
+    rendered: dict[str, Produced] = {produced.language: produced}
     with tempfile.TemporaryDirectory(prefix="hypercare-report-") as folder:
-        pdf_path = Path(folder) / f"hypercare-daily-{produced.report.day.isoformat()}.pdf"
-        pdf_path.write_bytes(produced.pdf)
         for index, target in enumerate(settings.notifications.targets):
             if target not in targets:
                 continue
+            language = target.language or settings.site.language
+            if language not in rendered:
+                html = render_html(produced.report, language)
+                rendered[language] = Produced(produced.report, html, render_pdf(html), language=language)
+            version = rendered[language]
+            pdf_path = Path(folder) / language / f"hypercare-daily-{produced.report.day.isoformat()}.pdf"
+            if not pdf_path.exists():
+                pdf_path.parent.mkdir()
+                pdf_path.write_bytes(version.pdf)
             ap = apprise.Apprise()
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -103,8 +125,8 @@ def deliver(settings: Settings, produced: Produced) -> tuple[int, str | None]:
                 errors.append(f"notifications.targets[{index}]: not a URL apprise understands")
                 continue
             ok = ap.notify(
-                body=produced.html,
-                title=produced.report.title,
+                body=version.html,
+                title=version.title,
                 body_format=apprise.NotifyFormat.HTML,
                 attach=apprise.AppriseAttachment(str(pdf_path)),
             )

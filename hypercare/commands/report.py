@@ -36,8 +36,17 @@ def report_daily(
     send: Annotated[
         bool, typer.Option("--send", help="Archive it and send it to the notification targets tagged for it.")
     ] = False,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language",
+            help="Render it in en, zh_CN (简体中文) or zh_TW (繁體中文); default: site.language. "
+            "Sent reports go to each target in its own notifications.targets[].language.",
+        ),
+    ] = None,
 ) -> None:
     """Render the daily hypercare report of one day of the site's time zone (dashboard.daily_report)."""
+    from core.i18n import parse_language
     from core.schema import require_current_schema
     from core.session import make_engine
     from hypercare.daily_report import produce, yesterday
@@ -46,13 +55,17 @@ def report_daily(
         raise typer.BadParameter("say where it goes: --out FILE.pdf / FILE.html, --archive or --send")
     if out is not None and out.suffix.lower() not in (".pdf", ".html", ".htm"):
         raise typer.BadParameter(f"{out.name}: the file must end in .pdf or .html", param_hint="--out")
+    try:
+        chosen_language = None if language is None else parse_language(language)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--language") from None
     settings = state.settings()
     now = datetime.now(UTC)
     chosen = _day(day) or yesterday(settings, now)
     engine = make_engine(settings.store_url)
     try:
         require_current_schema(engine)
-        produced = produce(settings, engine, chosen, now=now, keep=keep, send=send)
+        produced = produce(settings, engine, chosen, now=now, keep=keep, send=send, language=chosen_language)
     finally:
         engine.dispose()
     if out is not None:
@@ -61,7 +74,7 @@ def report_daily(
             out.write_bytes(produced.pdf)
         else:
             out.write_text(produced.html, encoding="utf-8")
-        console.print(f"{produced.report.title} ({produced.report.timezone}) -> {out}")
+        console.print(f"{produced.title} ({produced.report.timezone}) -> {out}")
     if keep or send:
         console.print(f"archived: {chosen.isoformat()}")
     if send:

@@ -132,6 +132,13 @@ def test_cli_writes_the_pdf_and_the_html(known: Known, store_url: str, tmp_path:
     done = run_hypercare("report", "daily", "--date", day, "--out", str(html), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    done = run_hypercare(
+        "report", "daily", "--date", day, "--language", "zh-tw", "--out", str(html), cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "每日上線支援報告" in done.stdout and "<h2>退出標準</h2>" in html.read_text(encoding="utf-8")
+    unknown = run_hypercare("report", "daily", "--language", "fr", "--out", str(html), cwd=tmp_path, env=env)
+    assert unknown.returncode != 0 and "unknown language 'fr'" in unknown.stderr
     bad = run_hypercare("report", "daily", "--date", "07/12/2026", "--out", str(html), cwd=tmp_path, env=env)
     assert bad.returncode != 0 and "is not a date (YYYY-MM-DD)" in bad.stderr
     wrong = run_hypercare("report", "daily", "--out", str(tmp_path / "x.docx"), cwd=tmp_path, env=env)
@@ -179,3 +186,72 @@ def test_the_report_is_sent_once_a_day_through_the_tagged_targets(
     assert attachment["filename"] == "hypercare-daily-2026-12-08.pdf"
     pages = pdf_pages(base64.b64decode(attachment["base64"]))
     assert len(pages) == 1 and "Open P1 and P2" in pages[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the figures are the same; the words are checked here
+def test_the_report_in_chinese_has_chinese_headings_in_the_html_and_the_pdf(
+    known: Known, store_url: str
+) -> None:
+    settings = load_settings()
+    engine = make_engine(store_url)
+    with engine.connect() as conn:
+        report = build(conn, settings, (known.now - 2 * H).date(), now=known.now)
+    engine.dispose()
+    html = render_html(report, "zh_CN")
+    assert '<html lang="zh-CN">' in html
+    assert report.title_in("zh_CN").startswith("每日上线支持报告 — ")
+    for heading in (
+        "未结 P1 / P2",
+        "当日服务水平达成率",
+        "退出标准",
+        "双轨运行（切换门槛）",
+        "主要重复原因（近 7 天）",
+    ):
+        assert f"<h2>{heading}</h2>" in html or heading in html, heading
+    assert "仍在使用的变通方案" in html and "负责人" in html and "时长" in html and "未分配" in html
+    assert "Exit criteria" not in html and "Workarounds still in place" not in html
+    [page] = pdf_pages(render_pdf(html))
+    # the CJK glyphs are in the PDF as text (a CJK font embedded), not missing-glyph boxes
+    for words in ("每日上线支持报告", "退出标准", "仍在使用的变通方案", "无未关闭", "CNY 1,250.50"):
+        assert words in page, words
+    tw = render_html(report, "zh_TW")
+    assert "每日上線支援報告" in tw and "仍在使用的變通方案" in tw and '<html lang="zh-TW">' in tw
+    assert render_html(report) == render_html(report, "en")  # English is the text as written
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_each_target_receives_the_report_in_its_language(
+    known: Known, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        monkeypatch.setenv("HYPERCARE_SITE__LANGUAGE", "zh_CN")
+        monkeypatch.setenv(
+            "HYPERCARE_NOTIFICATIONS__TARGETS",
+            json.dumps(
+                [
+                    {"url": receiver.url("cn"), "tags": ["daily-report"]},
+                    {"url": receiver.url("tw"), "tags": ["daily-report"], "language": "zh_TW"},
+                    {"url": receiver.url("en"), "tags": ["daily-report"], "language": "en"},
+                ]
+            ),
+        )
+        settings = load_settings()
+        engine = make_engine(store_url)
+        produced = produce(settings, engine, known.now.date(), now=known.now, send=True)
+        engine.dispose()
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+        receiver.thread.join(5)
+    assert (produced.sent_to, produced.error, produced.language) == (3, None, "zh_CN")
+    got = {r["path"]: r["json"] for r in receiver.received}
+    assert got["/cn"]["title"].startswith("每日上线支持报告") and "退出标准" in got["/cn"]["message"]
+    assert got["/tw"]["title"].startswith("每日上線支援報告") and "退出標準" in got["/tw"]["message"]
+    assert (
+        got["/en"]["title"].startswith("Hypercare daily report — ")
+        and "Exit criteria" in got["/en"]["message"]
+    )
+    tw_pdf = pdf_pages(base64.b64decode(got["/tw"]["attachments"][0]["base64"]))
+    assert "每日上線支援報告" in tw_pdf[0]
