@@ -33,7 +33,9 @@ def test_the_daily_report_of_the_demo_day(tmp_path: Path) -> None:
         now = datetime.now(UTC)
         day = now.astimezone(ZoneInfo("Asia/Shanghai")).date()  # the demo's tickets opened today
         engine = make_engine(settings.store_url)
-        produced = produce(settings, engine, day, now=now, keep=True)
+        produced = produce(
+            settings, engine, day, now=now, keep=True, language="en"
+        )  # the demo site reads zh_CN
         engine.dispose()
         with demo.factory() as session:
             urgent = session.scalars(select(Ticket).where(Ticket.priority.in_(["P1", "P2"]))).all()
