@@ -17,7 +17,7 @@ from tickets.errors import TicketError, TicketNotFound
 from tickets.i18n import word
 from tickets.lifecycle import Lifecycle, LinkKind
 from tickets.models import User
-from tickets.ui.web import Csrf, UiUser, check_csrf, flash, gettext_for, require_acting
+from tickets.ui.web import Csrf, UiUser, check_csrf, flash, flash_error, gettext_for, require_acting
 
 router = APIRouter(include_in_schema=False)
 Reason = Annotated[str, Form(max_length=2000)]
@@ -25,9 +25,37 @@ LINK_KINDS = ("relates", "duplicates", "caused_by")
 MAX_ID = 2**31 - 1
 
 
-def back(request: Request, ticket_id: int, message: str) -> Response:
-    flash(request, message)
+def back(request: Request, ticket_id: int, message: str, *, failure: bool = False) -> Response:
+    """Back to the ticket with ``message`` (a ``failure`` is shown red, as an alert)."""
+    (flash_error if failure else flash)(request, message)
     return RedirectResponse(f"/tickets/{ticket_id}", status.HTTP_303_SEE_OTHER)
+
+
+def run(
+    request: Request,
+    session: SessionDep,
+    ticket_id: int,
+    *,
+    failed: str,
+    change: Callable[[], Any],
+    done: str,
+    facts: Mapping[str, object] | None = None,
+) -> Response:
+    """Run one change of the ticket page: commit and say ``done``, or roll back and say, as a failure, why
+    not (``failed``: a translated text with a ``%(reason)s`` placeholder, filled with ``facts`` too). A
+    ticket of the URL that does not exist is a 404."""
+    try:
+        change()
+    except TicketNotFound as exc:
+        session.rollback()
+        if exc.ticket_id == ticket_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        return back(request, ticket_id, failed % {**(facts or {}), "reason": exc}, failure=True)
+    except (TicketError, ValueError, PermissionError) as exc:
+        session.rollback()
+        return back(request, ticket_id, failed % {**(facts or {}), "reason": exc}, failure=True)
+    session.commit()
+    return back(request, ticket_id, done)
 
 
 def _act(
@@ -43,25 +71,13 @@ def _act(
     refuse: str | None = None,
     facts: Mapping[str, object] | None = None,
 ) -> Response:
-    """Run one change for ``user``: commit and say ``done``, or say why it was refused (``refuse``: the
-    form is incomplete, so nothing is tried; ``failed``: the message with ``%(reason)s`` for a change the
-    service refused). The messages come translated into the user's language."""
+    """:func:`run` for ``user`` after the CSRF and role checks (``refuse``: the form is incomplete, so
+    nothing is tried). The messages come translated into the user's language."""
     check_csrf(request, csrf)
     require_acting(user)
     if refuse:
-        return back(request, ticket_id, refuse)
-    try:
-        change()
-    except TicketNotFound as exc:
-        if exc.ticket_id == ticket_id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-        session.rollback()
-        return back(request, ticket_id, failed % {**(facts or {}), "reason": exc})
-    except (TicketError, ValueError) as exc:
-        session.rollback()
-        return back(request, ticket_id, failed % {**(facts or {}), "reason": exc})
-    session.commit()
-    return back(request, ticket_id, done)
+        return back(request, ticket_id, refuse, failure=True)
+    return run(request, session, ticket_id, failed=failed, change=change, done=done, facts=facts)
 
 
 @router.post("/tickets/{ticket_id}/acknowledge")

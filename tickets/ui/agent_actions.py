@@ -7,9 +7,8 @@ refusal is shown as a failure."""
 # size: one route per agent action, each with its messages in the reader's language (tickets/ui/web.py)
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Request, UploadFile, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -18,50 +17,19 @@ from tickets import conversation, problem_records, silences, ticket_files, worka
 from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
 from tickets.api.schemas import visible_text
 from tickets.assignment import QUEUE_PREFIX, move_to_queue
-from tickets.errors import TicketError, TicketNotFound
+from tickets.errors import TicketNotFound
 from tickets.lifecycle import Lifecycle
 from tickets.models import User, Workaround
 from tickets.reports import AttachmentRefused, AttachmentStore, storage_dir
+from tickets.ui.actions import back, run
 from tickets.ui.my_reports import reported_by
 from tickets.ui.report import may
-from tickets.ui.web import Csrf, UiUser, check_csrf, flash, flash_error, gettext_for, require_acting
+from tickets.ui.web import Csrf, UiUser, check_csrf, gettext_for, require_acting
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=10000)]
 Name = Annotated[str, Form(max_length=64)]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-def _to_ticket(ticket_id: int) -> Response:
-    return RedirectResponse(f"/tickets/{ticket_id}", status.HTTP_303_SEE_OTHER)
-
-
-def run(
-    request: Request,
-    session: SessionDep,
-    ticket_id: int,
-    *,
-    failed: str,
-    change: Callable[[], Any],
-    done: str,
-) -> Response:
-    """Run one change: commit and say ``done``, or roll back and say (as a failure) why not: ``failed``, a
-    translated text with a ``%(reason)s`` placeholder."""
-    try:
-        change()
-    except TicketNotFound as exc:
-        session.rollback()
-        if exc.ticket_id == ticket_id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-        flash_error(request, failed % {"reason": exc})
-        return _to_ticket(ticket_id)
-    except (TicketError, ValueError, PermissionError) as exc:
-        session.rollback()
-        flash_error(request, failed % {"reason": exc})
-        return _to_ticket(ticket_id)
-    session.commit()
-    flash(request, done)
-    return _to_ticket(ticket_id)
 
 
 def _acting(request: Request, user: User, csrf: str) -> None:
@@ -307,8 +275,7 @@ def upload(
     _acting(request, user, csrf)
     _ = gettext_for(request, user)
     if file is None or not file.filename:
-        flash_error(request, _("Not attached: choose a file."))
-        return _to_ticket(ticket_id)
+        return back(request, ticket_id, _("Not attached: choose a file."), failure=True)
     try:
         row = ticket_files.attach(
             service,
@@ -320,13 +287,11 @@ def upload(
         )
     except AttachmentRefused as exc:
         session.rollback()
-        flash_error(request, _("Not attached: %(reason)s.") % {"reason": exc})
-        return _to_ticket(ticket_id)
+        return back(request, ticket_id, _("Not attached: %(reason)s.") % {"reason": exc}, failure=True)
     except TicketNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     session.commit()
-    flash(request, _("Attached %(name)s.") % {"name": row.filename})
-    return _to_ticket(ticket_id)
+    return back(request, ticket_id, _("Attached %(name)s.") % {"name": row.filename})
 
 
 @router.get("/files/{kind}/{file_id}")
