@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tickets import bulk, conversation, problem_records
-from tickets.api.deps import ActingUser, CurrentUser, ServiceDep, SessionDep, TicketId
+from tickets.api.deps import ActingUser, CurrentUser, ServiceDep, SessionDep, T, TicketId, run_service
 from tickets.api.schemas import Problem as ErrorBody
 from tickets.api.schemas import visible_text
-from tickets.errors import InvalidTransition, TicketError, TicketNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
 ProblemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The problem record's id.")]
@@ -26,18 +25,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such ticket or problem."},
     409: {"model": ErrorBody, "description": "Not in a status allowing it."},
 }
-T = TypeVar("T")
 
 
 def _run(change: Callable[[], T]) -> T:
-    try:
-        return change()
-    except (TicketNotFound, problem_records.ProblemNotFound) as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except InvalidTransition as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except (ValueError, TicketError) as exc:
-        raise HTTPException(422, str(exc)) from None
+    return run_service(change, not_found=(problem_records.ProblemNotFound,))
 
 
 class _Body(BaseModel):

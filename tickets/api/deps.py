@@ -8,7 +8,7 @@ needs is kept on its dependency (``required_scope``) so a test can walk every ro
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tickets.api.state import app_state
 from tickets.auth import Principal, check_token, roles_with
 from tickets.cache import wrote
+from tickets.errors import InvalidTransition, TicketError, TicketNotFound
 from tickets.models import ROLES, User
 from tickets.service import TicketService
 from tickets.settings import TicketsConfig
@@ -130,3 +131,27 @@ def get_service(session: SessionDep, settings: SettingsDep) -> TicketService:
 
 
 ServiceDep = Annotated[TicketService, Depends(get_service)]
+
+
+T = TypeVar("T")
+
+
+def run_service(
+    change: Callable[[], T],
+    *,
+    not_found: tuple[type[Exception], ...] = (),
+    conflict: tuple[type[Exception], ...] = (),
+) -> T:
+    """Run a service call for a route, its errors answered with their message: a missing ticket (or one of
+    ``not_found``) 404, a transition its status does not allow (or one of ``conflict``) 409, a refused value
+    422."""
+    missing: tuple[type[Exception], ...] = (TicketNotFound, *not_found)
+    refused: tuple[type[Exception], ...] = (InvalidTransition, *conflict)
+    try:
+        return change()
+    except missing as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except refused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except (ValueError, TicketError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

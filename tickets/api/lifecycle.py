@@ -7,7 +7,7 @@ Thin: every rule lives in tickets.lifecycle, tickets.workarounds, tickets.silenc
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import select
@@ -20,7 +20,9 @@ from tickets.api.deps import (
     ServiceDep,
     SessionDep,
     SettingsDep,
+    T,
     TicketId,
+    run_service,
 )
 from tickets.api.lifecycle_schemas import (
     Assignment,
@@ -42,7 +44,6 @@ from tickets.api.lifecycle_schemas import (
     WorkaroundUpdate,
 )
 from tickets.api.schemas import Problem, TicketPublic
-from tickets.errors import InvalidTransition, TicketError, TicketNotFound
 from tickets.lifecycle import Lifecycle, UnknownUser
 from tickets.models import NotificationOutbox, Silence, Ticket, User
 
@@ -52,19 +53,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such ticket (or user, workaround, silence)."},
     409: {"model": Problem, "description": "Not in a status allowing it."},
 }
-T = TypeVar("T")
 
 
 def _run(change: Callable[[], T]) -> T:
     """Run a service call, mapping its errors to 404 / 409 / 422 with their message."""
-    try:
-        return change()
-    except (TicketNotFound, UnknownUser, workarounds.WorkaroundNotFound) as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except (InvalidTransition, workarounds.AlreadyRated) as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except (ValueError, TicketError) as exc:
-        raise HTTPException(422, str(exc)) from None
+    return run_service(
+        change,
+        not_found=(UnknownUser, workarounds.WorkaroundNotFound),
+        conflict=(workarounds.AlreadyRated,),
+    )
 
 
 def _public(session: SessionDep, ticket: Ticket) -> TicketPublic:
