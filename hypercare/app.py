@@ -46,15 +46,20 @@ async def deliver_forever(
     factory: sessionmaker[Session], settings: Settings, wake: asyncio.Event | None = None
 ) -> None:
     """Deliver due notifications every ``dispatch_interval_s``, and at once when ``wake`` is set (a request
-    of this process wrote a pending notification), until cancelled. A store hiccup is logged and retried
-    on the next tick; nothing is lost because the outbox row stays pending."""
+    of this process wrote a pending notification), until cancelled; the housekeeping (auto-close,
+    escalation, digests, expired alerts) runs on the tick only. A store hiccup is logged and retried on the
+    next tick; nothing is lost because the outbox row stays pending."""
     notifier = build_notifier(settings)
     every_s = settings.tickets.audit_checkpoint_interval_min * 60
     next_checkpoint = time.monotonic() + every_s
+    tick_s = settings.notifications.dispatch_interval_s
+    next_housekeeping = time.monotonic()
     while True:
         try:
-            await asyncio.to_thread(housekeeping, factory, settings)  # auto-close, escalation, digests
-            await asyncio.to_thread(expire_stale_alerts, factory, settings)  # Alertmanager alerts past endsAt
+            if time.monotonic() >= next_housekeeping:  # on the tick, not on every wake-up (a paging write)
+                next_housekeeping = time.monotonic() + tick_s
+                await asyncio.to_thread(housekeeping, factory, settings)  # auto-close, escalation, digests
+                await asyncio.to_thread(expire_stale_alerts, factory, settings)  # alerts past endsAt
             if every_s and time.monotonic() >= next_checkpoint:
                 next_checkpoint = time.monotonic() + every_s
                 await asyncio.to_thread(audit_checkpoint, factory, settings)
@@ -68,10 +73,10 @@ async def deliver_forever(
             reason = str(exc).splitlines()[0]
             log.warning("outbox delivery failed; retrying next tick", extra={"error": reason})
         if wake is None:
-            await asyncio.sleep(settings.notifications.dispatch_interval_s)
+            await asyncio.sleep(tick_s)
             continue
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), settings.notifications.dispatch_interval_s)
+            await asyncio.wait_for(wake.wait(), max(next_housekeeping - time.monotonic(), 0))
         wake.clear()
 
 
