@@ -5,6 +5,7 @@ CI every test must run)."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Generator
 from pathlib import Path
@@ -28,6 +29,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def tool(name: str, package: str) -> str:
+    """The path of a Debian tool a test runs (promtool, amtool, prometheus...): skipped without it, failed
+    under CI, where `.ci/run` installs it."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed (Debian package {package!r})"
+        if IN_CI:
+            pytest.fail(reason + "; CI=true: .ci/run installs it")
+        pytest.skip(reason)
+    return path
 
 
 def unavailable(server: str, reason: object) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import promql_parser
-import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
@@ -23,7 +21,6 @@ from hypercare.config import Settings
 from monitor.collect import Collection, store_collection
 from monitor.collectors import run_collector
 from monitor.results import CheckResult, MetricSample
-from tests.servers import IN_CI
 from tickets.service import TicketService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,16 +29,6 @@ RULE_TESTS = ROOT / "deploy/prometheus/tests/hypercare.rules.test.yml"
 DASHBOARD = ROOT / "deploy/grafana/hypercare.json"
 PROMETHEUS_OWN = frozenset({"up"})
 """Series Prometheus itself makes for every target."""
-
-
-def tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} is not installed (Debian package {package!r})"
-        if IN_CI:
-            pytest.fail(reason + "; CI=true: .ci/run installs it")
-        pytest.skip(reason)
-    return path
 
 
 def metric_names(expr: str) -> set[str]:

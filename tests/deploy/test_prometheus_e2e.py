@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from bench.alerting_latency import Stack, episode, running, wait_for
-from tests.deploy.promql import tool
+from tests.servers import tool
 from tests.tickets.receiver import Receiver
 
 pytestmark = pytest.mark.slow

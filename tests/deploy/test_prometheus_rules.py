@@ -8,7 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.deploy.promql import ROOT, RULE_TESTS, RULES, metric_names, missing, rule_exprs, scrape, tool
+from tests.deploy.promql import ROOT, RULE_TESTS, RULES, metric_names, missing, rule_exprs, scrape
+from tests.servers import tool
 
 
 def run(*args: str, cwd: Path | None = None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from monitor.collect import Collection, store_collection
 from monitor.collectors import run_collector
 from monitor.metrics import CheckLabels, CheckResultsCollector, check_catalog
 from monitor.results import CheckResult, MetricSample
-from tests.servers import IN_CI
+from tests.servers import tool
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -148,18 +147,8 @@ def test_catalog_labels_checks_probes_and_collectors() -> None:
     assert catalog["db.connections"].category == "technical"
 
 
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        reason = "promtool is not installed (Debian package 'prometheus')"
-        if IN_CI:
-            pytest.fail(reason + "; CI=true: the exposition must be linted")
-        pytest.skip(reason)
-    return path
-
-
 def test_served_metrics_pass_promtool(store_url: str, tmp_path: Path) -> None:
-    tool = promtool()
+    promtool = tool("promtool", "prometheus")
     erp = tmp_path / "erp.db"
     sqlite3.connect(erp).close()
     settings = Settings(
@@ -189,7 +178,9 @@ def test_served_metrics_pass_promtool(store_url: str, tmp_path: Path) -> None:
         'hypercare_check_duration_seconds{category="technical",check_id="host.memory",severity="',
     ):
         assert expected in text, expected
-    lint = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 

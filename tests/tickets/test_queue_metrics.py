@@ -3,14 +3,12 @@ Alertmanager intake outcomes, notifications by status, build and process info; l
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from starlette.testclient import TestClient
 
-from tests.servers import IN_CI
+from tests.servers import tool
 from tests.tickets.factories import TicketApp
 from tests.tickets.test_alertmanager_intake import alert, webhook
 from tickets.alertmanager import expire_stale_alerts
@@ -69,10 +67,11 @@ def test_queue_flow_intake_and_notifications_are_exposed(client: TestClient, tic
     assert "process_resident_memory_bytes" in text
     assert native
 
-    tool = shutil.which("promtool")
-    if tool is None:
-        if IN_CI:
-            pytest.fail("promtool is not installed (Debian package 'prometheus'); CI=true")
-        pytest.skip("promtool is not installed")
-    lint = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    lint = subprocess.run(
+        [tool("promtool", "prometheus"), "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
