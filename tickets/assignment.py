@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import ConfigError
-from tickets import routing
+from tickets import queries, routing
 from tickets.auth import roles_with
 from tickets.models import Ticket, User
 from tickets.service import TicketService, _snapshot
@@ -42,7 +42,7 @@ def working_users(session: Session) -> list[tuple[str, str]]:
 
 def assignable(session: Session, settings: TicketsConfig) -> Assignable:
     users = working_users(session)
-    queues = set(session.scalars(select(Ticket.queue).distinct()))
+    queues = set(queries.queues_in_use(session))
     # an unreadable rules file is reported where tickets are routed; the picker shows what it can
     with suppress(ConfigError):
         queues.update(rule.queue for rule in routing.load_rules(settings) if rule.queue)

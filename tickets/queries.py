@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, get_args
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select, text
 from sqlalchemy.orm import Session, defer
 
 from core.search import normalise
@@ -357,13 +357,20 @@ def _facets_kept(session: Session) -> bool:
     return found
 
 
-def distinct_values(session: Session) -> dict[str, list[str]]:
-    """The queues, categories and sources in use, for the filter menus. One query."""
-    rows = session.execute(select(Ticket.queue, Ticket.category, Ticket.source).distinct().limit(5000)).all()
-    queues = sorted({str(r[0]) for r in rows})
-    categories = sorted({str(r[1]) for r in rows})
-    sources = sorted({str(r[2]) for r in rows})
-    return {"queue": queues, "category": categories, "source": sources}
+QUEUES_IN_USE = text(
+    "WITH RECURSIVE q(queue) AS ("
+    " SELECT MIN(queue) FROM ticket"
+    " UNION ALL SELECT (SELECT MIN(t.queue) FROM ticket t WHERE t.queue > q.queue)"
+    " FROM q WHERE q.queue IS NOT NULL"
+    ") SELECT queue FROM q WHERE queue IS NOT NULL"
+)
+"""The distinct queues as a skip scan: one probe of the ``(queue, category, priority)`` index per queue
+(a plain DISTINCT reads every ticket: 40 ms at 100,000 tickets, on every ticket page)."""
+
+
+def queues_in_use(session: Session) -> list[str]:
+    """The queues that hold at least one ticket, in order. One query, a few index probes."""
+    return [str(queue) for queue in session.scalars(QUEUES_IN_USE)]
 
 
 def _ticket(session: Session, ticket_id: int) -> Ticket:
