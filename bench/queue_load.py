@@ -64,6 +64,8 @@ SCENARIOS = (
     # 应收账款 (accounts receivable), in 1 ticket of 6's evidence: a substring of the search text (no spaces)
     ("queue page, Chinese text search", "/tickets?status=all&q=" + quote("应收账款"), "cookie"),
     ("ticket page", "/tickets/{ticket_id}", "cookie"),
+    # the same page while the writer changes that very ticket: every change rebuilds it (the worst case)
+    ("ticket page, its ticket the one changing", "/tickets/{ticket_id}", "cookie"),
     ("API list, open, 50", "/api/v1/tickets?status=open&limit=50", "bearer"),
     ("API list, assignee + SLA sort", "/api/v1/tickets?status=open&assignee=agent1&sort=sla_due", "bearer"),
 )
@@ -278,7 +280,8 @@ def main() -> None:
                     wrk(target, header, args.connections, args.warmup, args.wrk_cpu)
                 server0, pg = cpu_seconds([proc.pid]), BackendCpu(url)
                 wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                with Writer(url, args.writes_per_s) as writer:
+                focus = ticket_id if "the one changing" in name else None
+                with Writer(url, args.writes_per_s, focus) as writer:
                     results[name] = figures = wrk(
                         target, header, args.connections, args.duration, args.wrk_cpu
                     )
@@ -300,10 +303,12 @@ def main() -> None:
 
 class Writer:
     """A thread changing one open ticket (its last sighting) ``rate`` times a second through a Hypercare
-    engine, so each change moves the tickets version and invalidates the cached responses."""
+    engine, so each change moves the tickets version and that ticket's page version (tickets/cache.py)
+    and invalidates the cached responses that may show it. The ticket is drawn from 1,000 open ones, or
+    is always ``focus``."""
 
-    def __init__(self, url: str, rate: float) -> None:
-        self.url, self.rate, self.changes = url, rate, 0
+    def __init__(self, url: str, rate: float, focus: int | None = None) -> None:
+        self.url, self.rate, self.changes, self.focus = url, rate, 0, focus
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -330,11 +335,11 @@ class Writer:
             ids = list(conn.scalars(select(Ticket.id).where(Ticket.status.in_(OPEN_STATUSES)).limit(1000)))
         rng = random.Random(11)
         while not self._stop.wait(1 / self.rate):
+            ticket_id = self.focus or rng.choice(ids)
             with engine.begin() as conn:
-                conn.execute(
-                    update(Ticket).where(Ticket.id == rng.choice(ids)).values(last_seen_at=func.now())
-                )
-                bump_version(conn)  # as the app does for a write on a bare connection (tickets/cache.py)
+                conn.execute(update(Ticket).where(Ticket.id == ticket_id).values(last_seen_at=func.now()))
+                # as the app does for a write on a bare connection that knows its tickets (tickets/cache.py)
+                bump_version(conn, tickets=[ticket_id])
             self.changes += 1
         engine.dispose()
 

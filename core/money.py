@@ -48,10 +48,12 @@ class MoneyError(ValueError):
     """An amount that cannot be read; the message names the field and the value."""
 
 
+@lru_cache(maxsize=8192)
 def format_money(
     amount: Decimal | None, currency: str | None, locale: str = "en_US", *, empty: str = "-"
 ) -> str:
-    """``amount`` with its currency's symbol and the locale's grouping (``¥1,250.00``)."""
+    """``amount`` with its currency's symbol and the locale's grouping (``¥1,250.00``). Remembered: babel
+    takes about 0.2 ms an amount, and a queue page shows a hundred."""
     if amount is None:
         return empty
     if currency is None:

@@ -51,7 +51,7 @@ from tickets.alert_rejects import (
     storable,
     unstorable_text,
 )
-from tickets.cache import bump_version
+from tickets.cache import bump_version, pages_named_by_caller
 from tickets.models import AlertmanagerAlert, EventRecord, Occurrence, Ticket, TicketAudit
 from tickets.service import TicketService
 from tickets.settings import AlertmanagerSettings, TicketsConfig
@@ -941,6 +941,18 @@ def _ingest_firing(
     results: list[AlertResult | None],
     settings: AlertmanagerSettings,
 ) -> None:
+    with pages_named_by_caller(service.session) as pages:  # the set-wise writes name their tickets
+        _ingest_firing_run(service, message, run, results, settings, pages)
+
+
+def _ingest_firing_run(  # noqa: PLR0917  (the run's parts)
+    service: TicketService,
+    message: AlertmanagerWebhook,
+    run: list[_Firing],
+    results: list[AlertResult | None],
+    settings: AlertmanagerSettings,
+    pages: set[int],
+) -> None:
     session = service.session
     session.flush()
     fingerprints = sorted({item.event.fingerprint for item in run})
@@ -1007,6 +1019,8 @@ def _ingest_firing(
         results[item.index] = AlertResult(item.fp, "firing", "repeat", ticket_id)
     if sightings:
         _add_sightings(service, sightings, counters)
+    pages.update(open_ids.values())
+    pages.update(ticket_id for ticket_id in repeat_tickets.values() if ticket_id is not None)
     session.flush()
 
 
@@ -1029,7 +1043,8 @@ def _add_sightings(
         _add_sightings_pg(service, sightings, changes)
     else:
         _add_sightings_sqlite(service, sightings, changes)
-    bump_version(session)  # on PostgreSQL the writes are text SQL, which the session's hook cannot see
+    # on PostgreSQL the writes are text SQL, which the session's hook cannot see; they touch these tickets
+    bump_version(session, tickets=changes)
     _expire_counters(session, sorted(changes))
 
 

@@ -37,9 +37,9 @@ from tickets.api.metrics import (
 )
 from tickets.api.problems import install_error_handlers
 from tickets.api.state import AppState
-from tickets.cache import ResponseCaches
 from tickets.hot_reads import HotReads
 from tickets.ports import Ports
+from tickets.response_cache import ResponseCaches
 from tickets.secret_file import session_secret
 from tickets.settings import TicketsConfig
 from tickets.ui import routes as ui_routes

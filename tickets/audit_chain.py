@@ -42,6 +42,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.db import utcnow
 from core.errors import ConfigError
 from tickets.audit_keys import Keyring
+from tickets.cache import pages_named_by_caller
 from tickets.models import AuditChainHead, Ticket, TicketAudit, TicketAuditSeal
 
 GENESIS = "0" * 64
@@ -140,7 +141,8 @@ def _chain_new_rows(session: Session, _ctx: UOWTransaction, _instances: object) 
     kid = keyring.current
     pending.sort(key=lambda obj: inspect(obj).insert_order or 0)
     ticket_ids = sorted({row.ticket_id for row in pending})
-    with session.no_autoflush:
+    with session.no_autoflush, pages_named_by_caller(session) as pages:
+        pages.update(ticket_ids)  # the chain's statements write these tickets' rows (their audit hash)
         rows = _lock(session, "ticket", ticket_ids, "audit_hash", ("audit_hash", "updated_at"))
         heads: dict[int, str | None] = {int(ticket_id): head for ticket_id, head in rows}
         for row in pending:

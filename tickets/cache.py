@@ -18,10 +18,26 @@ The counter is split over :data:`SHARDS` rows and the version is their sum: each
 picked at random, so concurrent writers rarely wait on the same row lock (the bump is the transaction's last
 statement, so the lock is held only for the commit itself and always taken last: no deadlock).
 
-A request reads the version first (one tiny query), then looks up ``(key, version)``; on a miss it reads the
-data after the version, so whatever it caches is at least as new as the version it is filed under. A change
-committed before a request starts has moved the version that request reads: the very next request after
-a change never sees the old page, in this process or any other sharing the store.
+A request reads the version first, then looks up ``(key, version)`` (tickets/response_cache.py); a miss
+reads the data after the version, so what is filed is at least as new as its version: the very next
+request after a change never sees the old page, in this process or any other sharing the store.
+
+**Ticket page versions.** The ticket page shows one ticket with what hangs off it (occurrences, audit,
+conversation, watchers, links, workarounds, files...) and a few things every ticket page shows (users,
+queues, silences, problems). Its version is ``ticket_page_version``'s row for that ticket plus the row
+``0`` (:data:`PAGE_EPOCH`), so a write moves only the pages it can change:
+
+* an object of a table with a foreign key to ``ticket`` moves the page of each ticket it names (before and
+  after the flush: a link names two; a moved row its old ticket too); a changed ticket its own page;
+* everything else moves every page (the epoch): a table the pages show that names no ticket (a user, a
+  silence, a problem), a new or deleted ticket or one moved to another queue (the queue picker of every
+  page lists the queues in use), a statement whose rows the hook cannot see (``update(Ticket).where(...)``,
+  ``text()`` SQL: :func:`bump_version` with ``tickets=`` names them when the caller knows);
+* but for :data:`PAGE_BLIND_TABLES`, which no ticket page shows (login sessions, tokens, the collector's
+  own state...).
+
+Unknown is treated as "everything": a table added later moves every page until it is classified. The
+bump is made in the same place and order as the tickets version (last, at commit).
 
 Not covered: restoring an older backup of the store under a running server (restart the server after a
 restore).
@@ -31,12 +47,11 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
-from sqlalchemy import BigInteger, Integer, String, event
+from sqlalchemy import BigInteger, Integer, String, event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, UOWTransaction, mapped_column
 
@@ -46,15 +61,26 @@ SHARDS = 16
 """Rows of the counter (migration 0009 creates them)."""
 TRACKED_TABLES = frozenset({"ticket", "occurrence", "ticket_audit", "app_user"})
 """Writes to these move the version: everything the queue page and the list API show."""
-CACHE_SIZE = 512
-"""Responses kept per cache (least recently used dropped first)."""
-FLIGHT_WAIT_S = 10.0
-"""How long a request waits for another building the same response before building it itself."""
 _CHANGED = "hypercare_tickets_changed"
 """``Session.info`` key: this transaction wrote a tracked table (bump before commit)."""
 _WROTE = "hypercare_wrote"
 """``Session.info`` key: this transaction flushed a change of any kind (see :func:`wrote`)."""
 _HAS_TABLE = "hypercare_tables_seen"
+_PAGES = "hypercare_ticket_pages"
+"""``Session.info`` key: the ticket ids whose pages this transaction changed, or :data:`ALL_PAGES`."""
+_NAMED = "hypercare_pages_named"
+"""``Session.info`` key: inside :func:`pages_named_by_caller` (statements mark no page themselves)."""
+PAGE_EPOCH = 0
+"""``ticket_page_version`` row moved by a write that may change every ticket page (ticket ids start at 1)."""
+ALL_PAGES = frozenset({PAGE_EPOCH})
+_BLIND = (
+    "alembic_version anomaly_series_state api_token audit_chain_head auth_session check_entity_state "
+    "check_result check_run check_watermark daily_report dualrun_entity_result dualrun_run "
+    "login_throttle metric_sample oncall_override saved_view security_event ticket_audit_seal "
+    "ticket_facet_count ticket_page_version ticket_version work_lease "
+)
+PAGE_BLIND_TABLES = frozenset(_BLIND.split())
+"""Tables no ticket page shows: writes to them move no page version."""
 V = TypeVar("V")
 log = logging.getLogger(__name__)
 
@@ -65,6 +91,16 @@ class TicketVersion(Base):
     __tablename__ = "ticket_version"
 
     shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class TicketPageVersion(Base):
+    """How often a ticket's page changed (``ticket_id`` 0: every page, :data:`PAGE_EPOCH`); a page's version
+    is its row plus row 0."""
+
+    __tablename__ = "ticket_page_version"
+
+    ticket_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
@@ -125,15 +161,86 @@ def compact_facets(conn: Connection) -> None:
 # --- who bumps ----------------------------------------------------------------------------------------
 
 
-def bump_version(target: Session | Connection) -> None:
+def bump_version(target: Session | Connection, *, tickets: Iterable[int] | None = None) -> None:
     """Move the tickets version for a write the session hook cannot see (``text()`` SQL, a bare connection).
+
+    ``tickets``: the ids of the existing tickets the write changed (not created, not moved to another queue),
+    so that only their pages move; None (unknown) moves every ticket page.
 
     On a session: marks it; the bump is made just before it commits (last, after its final flush), once
     however often this is called. On a connection: bumps now, in its transaction: call it last."""
+    pages = ALL_PAGES if tickets is None else frozenset(tickets)
     if isinstance(target, Session):
         target.info[_CHANGED] = True
+        _mark_pages(target, pages)
     else:
-        _bump(target)
+        _bump(target, pages)
+
+
+@contextmanager
+def pages_named_by_caller(session: Session) -> Iterator[set[int]]:
+    """For a block of set-wise statements on ticket rows and the rows hanging off them (the alert intake),
+    whose rows the hook cannot see: the caller names the tickets they touch in the set this yields, and
+    only those pages move, instead of every page for each statement. Objects flushed meanwhile are
+    tracked as always."""
+    named: set[int] = set()
+    depth = session.info.get(_NAMED, 0)
+    session.info[_NAMED] = depth + 1
+    try:
+        yield named
+    finally:
+        session.info[_NAMED] = depth
+        _mark_pages(session, named)
+
+
+def _mark_pages(session: Session, pages: Iterable[int]) -> None:
+    marked: set[int] = session.info.setdefault(_PAGES, set())
+    if PAGE_EPOCH not in marked:
+        marked.update(pages)
+        if PAGE_EPOCH in marked:
+            marked.intersection_update(ALL_PAGES)
+
+
+_ticket_fk_cache: dict[str, tuple[str, ...]] = {}
+
+
+def _ticket_columns(obj: object) -> tuple[str, ...] | None:
+    """The attribute names of ``obj``'s columns with a foreign key to ``ticket.id``; None for a table the
+    pages show that names no ticket."""
+    table = getattr(obj, "__table__", None)
+    if table is None:
+        return None
+    found = _ticket_fk_cache.get(table.name)
+    if found is None:
+        names = tuple(
+            column.key
+            for column in table.columns
+            if any(fk.column.table.name == "ticket" and fk.column.name == "id" for fk in column.foreign_keys)
+        )
+        found = _ticket_fk_cache[table.name] = names
+    return found or None
+
+
+def _pages_of(obj: object, *, new: bool, deleted: bool) -> Iterable[int]:
+    """The ticket pages a flushed object changes (:data:`ALL_PAGES` when it may change any)."""
+    name = getattr(obj, "__tablename__", None)
+    if name in PAGE_BLIND_TABLES:
+        return ()
+    state = inspect(obj)
+    if name == "ticket":
+        if new or deleted or state.attrs.queue.history.has_changes():
+            return ALL_PAGES  # the queues in use (every page's queue picker) may have changed
+        return ALL_PAGES if state.identity is None else (int(state.identity[0]),)
+    columns = _ticket_columns(obj)
+    if columns is None:
+        return ALL_PAGES
+    ids: set[int] = set()
+    for key in columns:
+        history = state.attrs[key].history
+        for value in (*history.added, *history.unchanged, *history.deleted):
+            if isinstance(value, int):
+                ids.add(value)
+    return ids
 
 
 def _tracked(obj: object) -> bool:
@@ -145,6 +252,12 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     flushed)."""
     if session.new or session.deleted or session.dirty:
         session.info[_WROTE] = True
+    for objects, new, deleted in ((session.new, True, False), (session.deleted, False, True)):
+        for obj in objects:
+            _mark_pages(session, _pages_of(obj, new=new, deleted=deleted))
+    for obj in session.dirty:
+        if session.is_modified(obj):
+            _mark_pages(session, _pages_of(obj, new=False, deleted=False))
     if session.info.get(_CHANGED):
         return
     added_or_gone = any(_tracked(obj) for obj in (*session.new, *session.deleted))
@@ -159,8 +272,11 @@ def _on_execute(state: ORMExecuteState) -> None:
         return
     state.session.info[_WROTE] = True
     table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) in TRACKED_TABLES:
+    name = getattr(table, "name", None)
+    if name in TRACKED_TABLES:
         state.session.info[_CHANGED] = True
+    if name not in PAGE_BLIND_TABLES and not state.session.info.get(_NAMED):
+        _mark_pages(state.session, ALL_PAGES)  # which rows it wrote is not known here: every page
 
 
 def _before_commit(session: Session) -> None:
@@ -168,28 +284,34 @@ def _before_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT released: the transaction goes on
     session.flush()  # what commit would flush after this hook: marks the session if it is a tracked write
-    if session.info.pop(_CHANGED, False):
-        _bump(session.connection())
+    changed, pages = session.info.pop(_CHANGED, False), session.info.pop(_PAGES, None)
+    if changed or pages:
+        _bump(session.connection(), pages or (), tickets=changed)
 
 
 def _after_commit(session: Session) -> None:
     """Still marked after the commit: it was made with a SAVEPOINT open (``session.begin_nested()`` left
     open, then ``session.commit()``), whose release came after the hook. Bump at once in a transaction of
     its own: a moment late, never missed."""
-    if session.in_nested_transaction() or not session.info.pop(_CHANGED, False):
-        return  # a SAVEPOINT released (the transaction goes on), or bumped before the commit
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released (the transaction goes on)
+    changed, pages = session.info.pop(_CHANGED, False), session.info.pop(_PAGES, None)
+    if not (changed or pages):
+        return  # bumped before the commit
     bind = session.get_bind()
     log.warning("tickets version bumped after the commit (a SAVEPOINT was still open at commit)")
     if isinstance(bind, Connection):  # a session joined to a caller's transaction: the caller commits
-        _bump(bind)
+        _bump(bind, pages or (), tickets=changed)
         return
     with bind.begin() as conn:
-        _bump(conn)
+        _bump(conn, pages or (), tickets=changed)
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # committed or rolled back: the next transaction starts unmarked
         session.info.pop(_CHANGED, None)
+        session.info.pop(_PAGES, None)
+        session.info.pop(_NAMED, None)
         session.info.pop(_WROTE, None)
 
 
@@ -242,17 +364,41 @@ def _table_exists(conn: Connection, name: str) -> bool:
     return found
 
 
-def _bump(conn: Connection) -> None:
-    """One more on one shard of the counter, in the connection's transaction (and, about once in
+def _bump(conn: Connection, pages: Iterable[int] = ALL_PAGES, *, tickets: bool = True) -> None:
+    """One more on one shard of the counter (``tickets``: the write changed what the queue shows), and on
+    the page version of each of ``pages``, in the connection's transaction (and, about once in
     :data:`COMPACT_EVERY`, the facet rows folded first)."""
-    if not _version_table_exists(conn):
-        return
-    if random.randrange(COMPACT_EVERY) == 0 and _table_exists(conn, "ticket_facet_count"):  # noqa: S311
-        compact_facets(conn)
+    if tickets and _version_table_exists(conn):
+        if random.randrange(COMPACT_EVERY) == 0 and _table_exists(conn, "ticket_facet_count"):  # noqa: S311
+            compact_facets(conn)
+        cursor = conn.connection.cursor()
+        shard = random.randrange(SHARDS)  # noqa: S311  (spreads writers over rows; nothing secret)
+        try:  # the DBAPI cursor: no statement events, no parameters (the shard is a literal int)
+            cursor.execute(f"UPDATE ticket_version SET version = version + 1 WHERE shard = {shard}")
+        finally:
+            cursor.close()
+    ids = sorted({PAGE_EPOCH} if PAGE_EPOCH in pages else {int(n) for n in pages})
+    if ids and _table_exists(conn, "ticket_page_version"):
+        _bump_pages(conn, ids)
+
+
+def _bump_pages(conn: Connection, ids: list[int]) -> None:
+    """One more on each page row (made at 1 when missing), in id order (writers never wait in a cycle).
+    The ids are ints: literals, no parameters."""
+    values = ", ".join(f"({n}, 1)" for n in ids)
+    if conn.dialect.name in ("mysql", "mariadb"):
+        sql = (
+            f"INSERT INTO ticket_page_version (ticket_id, version) VALUES {values} "
+            "ON DUPLICATE KEY UPDATE version = version + 1"
+        )
+    else:
+        sql = (
+            f"INSERT INTO ticket_page_version (ticket_id, version) VALUES {values} "
+            "ON CONFLICT (ticket_id) DO UPDATE SET version = ticket_page_version.version + 1"
+        )
     cursor = conn.connection.cursor()
-    shard = random.randrange(SHARDS)  # noqa: S311  (spreads writers over rows; nothing secret)
-    try:  # the DBAPI cursor: no statement events, no parameters (the shard is a literal int)
-        cursor.execute(f"UPDATE ticket_version SET version = version + 1 WHERE shard = {shard}")
+    try:
+        cursor.execute(sql)
     finally:
         cursor.close()
 
@@ -266,94 +412,21 @@ def store_version(session: Session) -> int | None:
     return None if value is None else int(value)
 
 
-# --- the cache ------------------------------------------------------------------------------------------
-class VersionedCache(Generic[V]):
-    """A small LRU of values each filed under the tickets version it was read at."""
-
-    def __init__(self, size: int = CACHE_SIZE, *, enabled: bool = True) -> None:
-        self.size = size
-        self.enabled = enabled
-        self._items: OrderedDict[Hashable, tuple[int, V]] = OrderedDict()
-        self._flights: dict[tuple[Hashable, int], threading.Event] = {}
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: Hashable, version: int | None) -> V | None:
-        if version is None or not self.enabled:
-            return None
-        with self._lock:
-            found = self._items.get(key)
-            if found is None or found[0] != version:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return found[1]
-
-    def put(self, key: Hashable, version: int | None, value: V) -> None:
-        if version is None or not self.enabled:
-            return
-        with self._lock:
-            current = self._items.get(key)
-            if current is not None and current[0] > version:
-                return  # a newer response is already filed
-            self._items[key] = (version, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def get_or_build(self, key: Hashable, version: int | None, build: Callable[[], V]) -> V:
-        """The value filed under ``(key, version)``, else ``build()``'s, filed. One build per key and
-        version at a time: requests arriving while it runs wait for it rather than all building the same
-        page after a change (each would cost the CPU of a full render)."""
-        if version is None or not self.enabled:
-            return build()
-        while True:
-            with self._lock:
-                found = self._items.get(key)
-                if found is not None and found[0] == version:
-                    self._items.move_to_end(key)
-                    self.hits += 1
-                    return found[1]
-                flight = self._flights.get((key, version))
-                mine = flight is None
-                if flight is None:
-                    flight = self._flights[(key, version)] = threading.Event()
-                    self.misses += 1
-            if not mine:
-                flight.wait(FLIGHT_WAIT_S)
-                continue  # filed by now; else (the build failed, or a newer one won) build it here
-            try:
-                value = build()
-                self.put(key, version, value)
-                return value
-            finally:
-                with self._lock:
-                    self._flights.pop((key, version), None)
-                flight.set()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+PAGE_VERSION_SQL = (
+    "SELECT sum(version), max(CASE WHEN ticket_id = 0 THEN 1 ELSE 0 END) FROM ticket_page_version "
+)
+"""The page version of a ticket (append ``WHERE ticket_id IN (0, <id>)``): its row plus the epoch's; only
+while the epoch row exists (its first write makes it) may a page be cached."""
 
 
-class ResponseCaches:
-    """One app's response caches by name, made on first use; all off when ``enabled`` is false (the
-    ``server.response_cache`` setting: to measure without them, bench/queue_load.py ``--uncached``)."""
-
-    def __init__(self, *, enabled: bool = True, size: int = CACHE_SIZE) -> None:
-        self.enabled = enabled
-        self.size = size
-        self._caches: dict[str, VersionedCache[Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> VersionedCache[Any]:
-        with self._lock:
-            cache = self._caches.get(name)
-            if cache is None:
-                cache = self._caches[name] = VersionedCache(self.size, enabled=self.enabled)
-            return cache
+def page_version(session: Session, ticket_id: int) -> int | None:
+    """The version of ticket ``ticket_id``'s page, to be read before its data; None: do not cache."""
+    row = (
+        session.connection()
+        .exec_driver_sql(PAGE_VERSION_SQL + f"WHERE ticket_id IN (0, {int(ticket_id)})")
+        .one_or_none()
+    )
+    return None if row is None or not row[1] else int(row[0])
 
 
 install()

@@ -33,7 +33,7 @@ from core.db import utcnow
 from core.session import pg_connect_args
 from tickets.access_models import AuthSession
 from tickets.auth import plausible_token, seen_due, session_access, token_access, token_hash
-from tickets.cache import TicketVersion
+from tickets.cache import PAGE_EPOCH, TicketPageVersion, TicketVersion
 from tickets.models import ApiToken, User
 from tickets.sessions import plausible_session_id, session_hash
 
@@ -46,6 +46,12 @@ POOL_TIMEOUT_S = 1.0
 """How long a request waits for one of them before it takes the general path instead."""
 
 _VERSION = select(func.sum(TicketVersion.version)).scalar_subquery()
+_PAGE_VERSION = (
+    select(func.sum(TicketPageVersion.version))
+    .where(TicketPageVersion.ticket_id.in_([PAGE_EPOCH, bindparam("ticket")]))
+    .scalar_subquery()
+)
+_PAGE_EPOCH = select(func.count()).where(TicketPageVersion.ticket_id == PAGE_EPOCH).scalar_subquery()
 _WHO = (User.id, User.username, User.role, User.display_name, User.active, User.language, User.timezone)
 SESSION_USER: Select[Any] = (
     select(
@@ -59,6 +65,10 @@ SESSION_USER: Select[Any] = (
     .where(AuthSession.token_hash == bindparam("hash"))
 )
 """The user of a session cookie, the session's state, and the tickets version."""
+SESSION_USER_PAGE: Select[Any] = SESSION_USER.add_columns(
+    _PAGE_VERSION.label("page_version"), _PAGE_EPOCH.label("page_epoch")
+)
+"""The same, and the page version of ticket ``:ticket`` (tickets/cache.py; while the epoch row exists)."""
 TOKEN_USER: Select[Any] = (
     select(
         *_WHO,
@@ -88,6 +98,8 @@ class Who:
     """The user's UI language (a cached page is filed under the language it is in)."""
     timezone: str | None = None
     """The user's display zone (a cached page is filed under the zone its times are in)."""
+    page_version: int | None = None
+    """The page version of the ticket asked about (:meth:`HotReads.session_user` with ``ticket_id``)."""
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes
@@ -101,7 +113,11 @@ class HotReads:
         self._pool: Any = None  # psycopg_pool.AsyncConnectionPool while open (PostgreSQL with psycopg 3)
         self._sql: dict[str, str] = {}
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
-            for name, stmt in (("session", SESSION_USER), ("token", TOKEN_USER)):
+            for name, stmt in (
+                ("session", SESSION_USER),
+                ("session_page", SESSION_USER_PAGE),
+                ("token", TOKEN_USER),
+            ):
                 self._sql[name] = str(stmt.compile(dialect=engine.dialect))
 
     @property
@@ -133,15 +149,19 @@ class HotReads:
         if pool is not None:
             await pool.close()
 
-    async def session_user(self, value: object) -> Who | None:
-        """The user of the login session whose id a cookie holds, with the tickets version, if
-        :func:`~tickets.auth.session_access` lets them in and the session's last request is not due to be
-        recorded (a write: the general path does it); else None (as on a failed lookup: the caller takes
-        the general path, which says why)."""
+    async def session_user(self, value: object, ticket_id: int | None = None) -> Who | None:
+        """The user of the login session whose id a cookie holds, with the tickets version (and with
+        ``ticket_id`` that ticket's page version), if :func:`~tickets.auth.session_access` lets them in and
+        the session's last request is not due to be recorded (a write: the general path does it); else None
+        (as on a failed lookup: the caller takes the general path, which says why)."""
         session_id = plausible_session_id(value)
         if session_id is None:
             return None
-        row = await self._first("session", SESSION_USER, {"hash": session_hash(session_id)})
+        if ticket_id is None:
+            row = await self._first("session", SESSION_USER, {"hash": session_hash(session_id)})
+        else:
+            params = {"hash": session_hash(session_id), "ticket": ticket_id}
+            row = await self._first("session_page", SESSION_USER_PAGE, params)
         if row is None:
             return None
         now = utcnow()
@@ -207,6 +227,7 @@ class HotReads:
 
 def _who(row: Mapping[str, Any], scopes: frozenset[str]) -> Who:
     version = row["version"]
+    page = row.get("page_version") if row.get("page_epoch") else None
     return Who(
         user_id=int(row["id"]),
         username=str(row["username"]),
@@ -216,4 +237,5 @@ def _who(row: Mapping[str, Any], scopes: frozenset[str]) -> Who:
         version=None if version is None else int(version),
         language=row.get("language"),
         timezone=row.get("timezone"),
+        page_version=None if page is None else int(page),
     )

@@ -23,8 +23,9 @@ from tests.queries import record_statements
 from tests.tickets.factories import TicketApp, make_event, make_settings, open_ticket
 from tests.tickets.web import csrf_of, login
 from tickets.app import create_app
-from tickets.cache import VersionedCache, bump_version, store_version
+from tickets.cache import bump_version, store_version
 from tickets.models import ApiToken, Ticket
+from tickets.response_cache import VersionedCache
 from tickets.service import TicketService
 from tickets.ui import routes
 from tickets.ui.views import ClockFacts, LiveClocks, clock_html, sla_clock

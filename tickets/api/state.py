@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
 from tickets.api.guards import StoreBreaker
-from tickets.cache import ResponseCaches
 from tickets.hot_reads import HotReads
 from tickets.ports import Ports
+from tickets.response_cache import ResponseCaches
 from tickets.settings import TicketsConfig
 
 

@@ -133,9 +133,14 @@ async def list_tickets(
         who = await state.hot.token_user(credentials.credentials)
         if who is not None and who.allows(READ_SCOPE):
             key = (who.role, flt, sort, limit, offset)
-            body = state.caches.get(LIST_CACHE).get(key, who.version)
-            if body is not None:
-                return Response(body, media_type="application/json")
+            body = await state.caches.answer(
+                LIST_CACHE,
+                key,
+                who.version,
+                lead=lambda: run_in_threadpool(_list_page, state, credentials, flt, sort, limit, offset),
+                hit=lambda cached: cached,
+            )
+            return Response(body, media_type="application/json")
     page = await run_in_threadpool(_list_page, state, credentials, flt, sort, limit, offset)
     return Response(page, media_type="application/json")
 

@@ -6,6 +6,7 @@ Every change is a POST carrying the session's CSRF token, answered with a redire
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Literal, cast
@@ -18,18 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from core.db import utcnow
 from core.i18n import choose_language, html_lang, translations
 from core.localtime import display_zone
-from core.vocabulary import Category, Priority, TicketStatus
-from runbooks.models import diagnostics_of
-from runbooks.steps import done_steps
+from core.vocabulary import Category, Priority
 from tickets import queries, sessions
-from tickets.api.deps import ServiceDep, SessionDep, SettingsDep, TicketId
+from tickets.api.deps import SessionDep, SettingsDep, TicketId
 from tickets.api.state import AppState, app_state
 from tickets.auth import login_attempt
 from tickets.cache import store_version
-from tickets.errors import TicketNotFound
-from tickets.lifecycle import Lifecycle
 from tickets.queries import MAX_TEXT, STATUS_FILTERS, SortKey, StatusFilter, TicketFilter
-from tickets.service import TRANSITIONS, WAITING_REASONS
 from tickets.throttle import ThrottleRules
 from tickets.ui import (
     actions,
@@ -44,28 +40,21 @@ from tickets.ui import (
     report,
     runbook_actions,
 )
-from tickets.ui.actions import LINK_KINDS
-from tickets.ui.agent_views import agent_context
+from tickets.ui import ticket_page as ticket_pages
 from tickets.ui.queue_actions import queue_extras
+from tickets.ui.queue_rows import render_rows
 from tickets.ui.report import may
 from tickets.ui.views import (
     SORTS,
     ClockFacts,
     LiveClocks,
-    audit_summary,
     check_title_for,
-    diagnostics_view,
-    evidence_view,
     queue_url,
-    runbook_panel,
-    sla_clock,
     status_counts,
 )
 from tickets.ui.web import (
     SESSION_KEY,
     Csrf,
-    UiUser,
-    can_act,
     check_csrf,
     client_address,
     cookie_session_id,
@@ -97,11 +86,14 @@ class QueuePage:
     clocks: LiveClocks
 
     @classmethod
-    def split(cls, html: str, clocks: LiveClocks) -> QueuePage:
+    def split(cls, html: str, clocks: LiveClocks, ids: Sequence[int]) -> QueuePage:
+        """``ids``: the tickets whose clocks ``clocks`` gives, in its order (a clock slot names its
+        ticket: kept rows do not know their place on a page)."""
         parts = html.split(_SLOT)
+        place = {str(ticket_id): n for n, ticket_id in enumerate(ids)}
         return cls(
             tuple(part.encode() for part in parts[::2]),
-            tuple(None if name == "csrf" else int(name) for name in parts[1::2]),
+            tuple(None if name == "csrf" else place[name] for name in parts[1::2]),
             clocks,
         )
 
@@ -214,9 +206,13 @@ async def ticket_queue(
             key = _queue_key(
                 who.user_id, who.username, who.role, who.display_name, language, params, offset, zone
             )
-            found = state.caches.get(QUEUE_CACHE).get(key, who.version)
-            if found is not None:
-                return _queue_response(request, found, language)
+            return await state.caches.answer(
+                QUEUE_CACHE,
+                key,
+                who.version,
+                lead=lambda: run_in_threadpool(_queue_page, request, state, params, offset),
+                hit=lambda page: _queue_response(request, page, language),
+            )
     return await run_in_threadpool(_queue_page, request, state, params, offset)
 
 
@@ -272,6 +268,8 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
         gettext = translations(language).gettext
 
         def build() -> QueuePage:
+            extras = queue_extras(session, user)
+            check_title = check_title_for(state.ports, language)
             page = queries.list_tickets(
                 session, flt, sort=sort, limit=PAGE_SIZE, offset=offset, lean=True, version=version
             )
@@ -283,76 +281,48 @@ def _queue_page(request: Request, state: AppState, params: QueueParams, offset: 
                 "zone": zone,
                 "site": state.settings.site,
                 "page": page,
-                "rows": [
-                    (t, page.assignees.get(t.id), Markup(f"{_SLOT}{n}{_SLOT}"))  # noqa: S704
-                    for n, t in enumerate(page.items)
-                ],
+                "rows": page.items,
+                "rows_html": render_rows(
+                    templates(language).get_template("_queue_row.html"),
+                    page.items,
+                    page.assignees,
+                    slot=lambda ticket_id: Markup(f"{_SLOT}{ticket_id}{_SLOT}"),  # noqa: S704
+                    language=language,
+                    zone=zone,
+                    site=state.settings.site,
+                    can_act=extras["can_act"],
+                    check_title=check_title,
+                ),
                 "params": params,
                 "url": lambda **change: queue_url(params, **change),
                 "statuses": ("all", *STATUS_FILTERS),
                 "priorities": list(Priority),
                 "categories": list(Category),
-                "check_title": check_title_for(state.ports, language),
+                "check_title": check_title,
                 "sorts": SORTS,
                 "status_counts": status_counts(page.facets.by_status),
                 "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < page.total else None,
                 "prev_offset": max(offset - PAGE_SIZE, 0) if offset else None,
-                **queue_extras(session, user),
+                **extras,
             }
             html = templates(language).get_template("tickets.html").render(context)
-            return QueuePage.split(html, LiveClocks([ClockFacts.of(t) for t in page.items], gettext, zone))
+            clocks = LiveClocks([ClockFacts.of(t) for t in page.items], gettext, zone)
+            return QueuePage.split(html, clocks, [t.id for t in page.items])
 
         cached = build() if flashes else cache.get_or_build(key, version, build)
         return _queue_response(request, cached, language)
 
 
 @router.get("/tickets/{ticket_id}")
-def ticket_page(
-    request: Request, ticket_id: TicketId, user: UiUser, service: ServiceDep, settings: SettingsDep
-) -> Response:
-    if not may(user, "tickets:read"):
-        return _see_other("/report")
-    try:
-        detail = service.get(ticket_id)
-    except TicketNotFound as exc:
-        context = {"user": user, "message": str(exc)}
-        return render(request, "not_found.html", context, status_code=status.HTTP_404_NOT_FOUND)
-    ticket = detail.ticket
-    lifecycle = Lifecycle(service)
-    latest = detail.latest
-    language = request_language(request, user)
-    return render(
-        request,
-        "ticket.html",
-        {
-            "user": user,
-            "t": ticket,
-            "detail": detail,
-            "evidence": evidence_view(latest.evidence if latest else None),
-            "audit": [(entry, audit_summary(entry.action, entry.detail)) for entry in detail.audit],
-            "can_act": can_act(user),
-            "check_title": check_title_for(app_state(request).ports, language)(ticket.check_id),
-            "runbook": runbook_panel(
-                ticket.runbook_id,
-                settings.runbooks_dir,
-                done=done_steps(service.session, ticket_id, ticket.runbook_id or "")
-                if can_act(user)
-                else None,
-                language=language,
-            ),
-            "diagnostics": diagnostics_view(diagnostics_of(service.session, ticket_id)),
-            "clock": sla_clock(ticket, utcnow(), gettext_for(request, user)),
-            "transitions": [
-                to for to in TRANSITIONS.get(ticket.status, ()) if to != TicketStatus.ACKNOWLEDGED
-            ],
-            "waiting_reasons": WAITING_REASONS,
-            "priorities": list(Priority),
-            "link_kinds": LINK_KINDS,
-            "links": lifecycle.links(ticket_id),
-            "watchers": lifecycle.watchers(ticket_id),
-            **agent_context(service, ticket, user),
-        },
-    )
+async def ticket_page(request: Request, ticket_id: TicketId) -> Response:
+    """One ticket. A cache hit is answered on the event loop (the user and the page version in one
+    statement); anything else takes the general path in a worker thread (tickets/ui/ticket_page.py)."""
+    state = app_state(request)
+    if not request.session.get("flash"):
+        who = await state.hot.session_user(request.session.get(SESSION_KEY), ticket_id)
+        if who is not None and who.allows("tickets:read"):
+            return await ticket_pages.answer(request, state, who, ticket_id)
+    return await run_in_threadpool(ticket_pages.general_path, request, state, ticket_id)
 
 
 # Included after the pages above: a request is matched against the routes in order, and the queue and
