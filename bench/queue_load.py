@@ -354,8 +354,8 @@ def settle(url: str) -> dict[str, int]:
     from hypercare.config import Settings
     from tickets.audit_chain import use_keyring
     from tickets.audit_keys import Keyring
-    from tickets.cache import compact_facets
     from tickets.escalation import housekeeping
+    from tickets.facets import compact_facets
 
     settings = Settings(database_url=url)
     use_keyring(Keyring({"bench": secrets.token_bytes(32)}, "a throwaway benchmark key"))  # auto-close audits

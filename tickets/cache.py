@@ -51,11 +51,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, Integer, String, event, inspect
+from sqlalchemy import BigInteger, Integer, event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from core.db import Base
+from tickets.facets import COMPACT_EVERY, compact_facets
 
 SHARDS = 16
 """Rows of the counter (migration 0009 creates them)."""
@@ -73,6 +74,13 @@ _NAMED = "hypercare_pages_named"
 PAGE_EPOCH = 0
 """``ticket_page_version`` row moved by a write that may change every ticket page (ticket ids start at 1)."""
 ALL_PAGES = frozenset({PAGE_EPOCH})
+TEXT_EPOCH = -1
+"""``ticket_page_version`` row moved by a write that may change which tickets a text search matches (a
+ticket's title, check, fingerprint or search text changed; a ticket added or removed): the queue keeps
+the tickets a search matches under it (tickets/queries.py)."""
+TEXT_COLUMNS = ("title", "check_id", "fingerprint", "search_text")
+UNKNOWN = frozenset({PAGE_EPOCH, TEXT_EPOCH})
+"""What a write to tickets whose rows are not known may have changed: every page and any search."""
 _BLIND = (
     "alembic_version anomaly_series_state api_token audit_chain_head auth_session check_entity_state "
     "check_result check_run check_watermark daily_report dualrun_entity_result dualrun_run "
@@ -104,72 +112,19 @@ class TicketPageVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
-class TicketFacetCount(Base):
-    """Tickets per facet (status, priority, queue, category, source, assignee), kept by the store itself.
-
-    Triggers on ``ticket`` (migration 0015) append a row of ``n`` = +count / -count for what each
-    statement added, removed or moved between facets, in the writing transaction, whatever wrote it (the
-    ORM, text SQL, ``psql``); the count of a facet is the sum of its rows. Appending never waits on
-    another writer; :func:`compact_facets` folds the rows now and then. The queue's facet counts are then a
-    sum over a few hundred rows instead of a GROUP BY over every ticket (tickets/facets.py)."""
-
-    __tablename__ = "ticket_facet_count"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))
-    priority: Mapped[str] = mapped_column(String(2))
-    queue: Mapped[str] = mapped_column(String(64))
-    category: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(64))
-    assignee_id: Mapped[int | None] = mapped_column(Integer)
-    n: Mapped[int] = mapped_column(Integer)
-
-
-FACET_COLUMNS = ("status", "priority", "queue", "category", "source", "assignee_id")
-COMPACT_EVERY = 64
-"""On average one tracked commit in this many folds the facet rows (:func:`compact_facets`)."""
-
-
-def compact_facets(conn: Connection) -> None:
-    """Fold the facet rows into one per facet, in the connection's transaction. On PostgreSQL one
-    statement sums exactly the rows it deletes (rows appended meanwhile stay as they are); SQLite has one
-    writer at a time."""
-    cols = ", ".join(FACET_COLUMNS)
-    cursor = conn.connection.cursor()
-    try:
-        if conn.dialect.name == "postgresql":
-            cursor.execute(
-                f"WITH gone AS (DELETE FROM ticket_facet_count RETURNING {cols}, n) "
-                f"INSERT INTO ticket_facet_count ({cols}, n) "
-                f"SELECT {cols}, SUM(n) FROM gone GROUP BY {cols} HAVING SUM(n) <> 0"
-            )
-        else:
-            cursor.execute("SELECT MAX(id) FROM ticket_facet_count")
-            row = cursor.fetchone()
-            if row is None or row[0] is None:
-                return
-            top = int(row[0])
-            cursor.execute(
-                f"INSERT INTO ticket_facet_count ({cols}, n) SELECT {cols}, SUM(n) FROM ticket_facet_count "
-                f"WHERE id <= {top} GROUP BY {cols} HAVING SUM(n) <> 0"
-            )
-            cursor.execute(f"DELETE FROM ticket_facet_count WHERE id <= {top}")
-    finally:
-        cursor.close()
-
-
 # --- who bumps ----------------------------------------------------------------------------------------
 
 
 def bump_version(target: Session | Connection, *, tickets: Iterable[int] | None = None) -> None:
     """Move the tickets version for a write the session hook cannot see (``text()`` SQL, a bare connection).
 
-    ``tickets``: the ids of the existing tickets the write changed (not created, not moved to another queue),
-    so that only their pages move; None (unknown) moves every ticket page.
+    ``tickets``: the ids of the existing tickets the write changed (not created, not moved to another queue,
+    none of their :data:`TEXT_COLUMNS` changed), so that only their pages move; None (unknown) moves every
+    ticket page and the text searches.
 
     On a session: marks it; the bump is made just before it commits (last, after its final flush), once
     however often this is called. On a connection: bumps now, in its transaction: call it last."""
-    pages = ALL_PAGES if tickets is None else frozenset(tickets)
+    pages = UNKNOWN if tickets is None else frozenset(tickets)
     if isinstance(target, Session):
         target.info[_CHANGED] = True
         _mark_pages(target, pages)
@@ -195,10 +150,7 @@ def pages_named_by_caller(session: Session) -> Iterator[set[int]]:
 
 def _mark_pages(session: Session, pages: Iterable[int]) -> None:
     marked: set[int] = session.info.setdefault(_PAGES, set())
-    if PAGE_EPOCH not in marked:
-        marked.update(pages)
-        if PAGE_EPOCH in marked:
-            marked.intersection_update(ALL_PAGES)
+    marked.update(pages)
 
 
 _ticket_fk_cache: dict[str, tuple[str, ...]] = {}
@@ -228,9 +180,14 @@ def _pages_of(obj: object, *, new: bool, deleted: bool) -> Iterable[int]:
         return ()
     state = inspect(obj)
     if name == "ticket":
-        if new or deleted or state.attrs.queue.history.has_changes():
-            return ALL_PAGES  # the queues in use (every page's queue picker) may have changed
-        return ALL_PAGES if state.identity is None else (int(state.identity[0]),)
+        if new or deleted or state.identity is None:
+            return UNKNOWN  # the queues in use (every page's queue picker) and the searches' matches
+        found = {int(state.identity[0])}
+        if state.attrs.queue.history.has_changes():
+            found.add(PAGE_EPOCH)
+        if any(state.attrs[column].history.has_changes() for column in TEXT_COLUMNS):
+            found.add(TEXT_EPOCH)
+        return found
     columns = _ticket_columns(obj)
     if columns is None:
         return ALL_PAGES
@@ -276,7 +233,8 @@ def _on_execute(state: ORMExecuteState) -> None:
     if name in TRACKED_TABLES:
         state.session.info[_CHANGED] = True
     if name not in PAGE_BLIND_TABLES and not state.session.info.get(_NAMED):
-        _mark_pages(state.session, ALL_PAGES)  # which rows it wrote is not known here: every page
+        # which rows it wrote is not known here: every page (and, on tickets, every search)
+        _mark_pages(state.session, UNKNOWN if name == "ticket" else ALL_PAGES)
 
 
 def _before_commit(session: Session) -> None:
@@ -377,7 +335,7 @@ def _bump(conn: Connection, pages: Iterable[int] = ALL_PAGES, *, tickets: bool =
             cursor.execute(f"UPDATE ticket_version SET version = version + 1 WHERE shard = {shard}")
         finally:
             cursor.close()
-    ids = sorted({PAGE_EPOCH} if PAGE_EPOCH in pages else {int(n) for n in pages})
+    ids = sorted({n for n in pages if n <= PAGE_EPOCH} if PAGE_EPOCH in pages else {int(n) for n in pages})
     if ids and _table_exists(conn, "ticket_page_version"):
         _bump_pages(conn, ids)
 
@@ -417,6 +375,18 @@ PAGE_VERSION_SQL = (
 )
 """The page version of a ticket (append ``WHERE ticket_id IN (0, <id>)``): its row plus the epoch's; only
 while the epoch row exists (its first write makes it) may a page be cached."""
+
+
+def text_version(session: Session) -> int | None:
+    """The version of what text searches match (:data:`TEXT_EPOCH`), to be read before searching; 0 until
+    the first such change; None on a store without page versions."""
+    conn = session.connection()
+    if not _table_exists(conn, "ticket_page_version"):
+        return None
+    found = conn.exec_driver_sql(
+        f"SELECT version FROM ticket_page_version WHERE ticket_id = {TEXT_EPOCH}"
+    ).scalar()
+    return 0 if found is None else int(found)
 
 
 def page_version(session: Session, ticket_id: int) -> int | None:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Select, bindparam, func, literal_column, select
+from sqlalchemy import ColumnElement, Engine, Integer, Select, bindparam, func, literal_column, select
 from starlette.concurrency import run_in_threadpool
 
 from core.db import utcnow
@@ -46,7 +46,9 @@ POOL_TIMEOUT_S = 1.0
 """How long a request waits for one of them before it takes the general path instead."""
 
 _VERSION = select(func.sum(TicketVersion.version)).scalar_subquery()
-_EPOCH_ID = literal_column(str(PAGE_EPOCH))  # a literal: the compiled statement takes only hash and ticket
+_EPOCH_ID: ColumnElement[int] = literal_column(
+    str(PAGE_EPOCH), Integer
+)  # a literal: the compiled statement takes only hash and ticket
 _PAGE_VERSION = (
     select(func.sum(TicketPageVersion.version))
     .where(TicketPageVersion.ticket_id.in_([_EPOCH_ID, bindparam("ticket")]))

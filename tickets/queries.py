@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, get_args
 
-from sqlalchemy import ColumnElement, case, func, or_, select, text
+from sqlalchemy import ColumnElement, case, false, func, select, text
 from sqlalchemy.orm import Session, defer
 
-from core.search import normalise
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
-from tickets.cache import TicketFacetCount
 from tickets.errors import TicketNotFound
+from tickets.facets import TicketFacetCount
 from tickets.models import (
     Occurrence,
     Ticket,
@@ -27,6 +26,7 @@ from tickets.models import (
     User,
     sla_due_expr,
 )
+from tickets.text_search import one_of, text_clause, text_matches
 
 StatusFilter = Literal[
     "open", "closed", "new", "acknowledged", "in_progress", "waiting", "reopened", "resolved"
@@ -135,29 +135,11 @@ def _status_clause(status: str) -> ColumnElement[bool]:
     return Ticket.status == status
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _text_clause(word: str) -> ColumnElement[bool]:
-    """One search word: ``#123`` is a ticket id; anything else a substring of the title, check or
-    fingerprint, or of the ticket's search text (description, entity keys, labels, evidence, comments in
-    :func:`core.search.normalise`'s form: ``应收账款``, ``invoice_id=4711``, full-width ``ＡＲ`` as ``ar``).
-    Each branch has its pg_trgm index on PostgreSQL (PostgreSQL ORs their bitmaps)."""
-    if word.startswith("#") and word[1:].isdigit():
-        return Ticket.id == int(word[1:])
-    pattern = _like(word.lower())
-    return or_(
-        func.lower(Ticket.title).like(pattern, escape="\\"),
-        func.lower(Ticket.check_id).like(pattern, escape="\\"),
-        func.lower(Ticket.fingerprint).like(pattern, escape="\\"),
-        Ticket.search_text.like(_like(normalise(word)), escape="\\"),
-    )
-
-
-def _facet_clauses(flt: TicketFilter) -> list[ColumnElement[bool]]:
-    """Every filter but status and priority."""
+def _facet_clauses(
+    flt: TicketFilter, matches: frozenset[int] | None = None, dialect: str = ""
+) -> list[ColumnElement[bool]]:
+    """Every filter but status and priority; the text filter as ``matches`` (the ids it matches) when
+    given."""
     clauses: list[ColumnElement[bool]] = []
     if flt.queue:
         clauses.append(Ticket.queue == flt.queue)
@@ -170,8 +152,10 @@ def _facet_clauses(flt: TicketFilter) -> list[ColumnElement[bool]]:
     elif flt.assignee:
         user_id = select(User.id).where(User.username == flt.assignee).scalar_subquery()
         clauses.append(Ticket.assignee_id == user_id)
-    if flt.text and flt.text.strip():
-        clauses.extend(_text_clause(word) for word in flt.text.split())
+    if matches is not None:
+        clauses.append(one_of(matches, dialect) if matches else false())
+    elif flt.text and flt.text.strip():
+        clauses.extend(text_clause(word) for word in flt.text.split())
     return clauses
 
 
@@ -230,7 +214,8 @@ def list_tickets(
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
     if offset < 0:
         raise ValueError("offset must not be negative")
-    common = _facet_clauses(flt)
+    dialect = session.get_bind().dialect.name
+    common = _facet_clauses(flt, text_matches(session, flt.text), dialect)
     clauses = list(common)
     if flt.status:
         clauses.append(_status_clause(flt.status))

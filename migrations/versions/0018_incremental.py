@@ -6,7 +6,7 @@ watched table at its last pass, the columns of the rows it keeps and when its la
 
 ``ticket_facet_count`` holds the tickets per (status, priority, queue, category, source, assignee) as rows
 of +/- counts appended by triggers on ``ticket`` in the writing transaction, whatever wrote it, and folded
-now and then (tickets/cache.py ``compact_facets``): the queue's facet counts no longer count every ticket
+now and then (tickets/facets.py ``compact_facets``): the queue's facet counts no longer count every ticket
 after each change. Filled here from the tickets there are.
 
 Revision ID: 0018_incremental

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core.vocabulary import OPEN_STATUSES
 from tests.tickets.factories import make_event, make_settings
 from tickets import queries
-from tickets.cache import TicketFacetCount, compact_facets
+from tickets.facets import TicketFacetCount, compact_facets
 from tickets.models import Ticket, User
 from tickets.queries import UNASSIGNED, TicketFilter
 from tickets.service import TicketService
