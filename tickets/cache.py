@@ -56,7 +56,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from core.db import Base
-from tickets.facets import COMPACT_EVERY, compact_facets
+from tickets.facets import COMPACT_EVERY, FACET_COLUMNS, compact_facets
 
 SHARDS = 16
 """Rows of the counter (migration 0009 creates them)."""
@@ -79,8 +79,12 @@ TEXT_EPOCH = -1
 ticket's title, check, fingerprint or search text changed; a ticket added or removed): the queue keeps
 the tickets a search matches under it (tickets/queries.py)."""
 TEXT_COLUMNS = ("title", "check_id", "fingerprint", "search_text")
-UNKNOWN = frozenset({PAGE_EPOCH, TEXT_EPOCH})
-"""What a write to tickets whose rows are not known may have changed: every page and any search."""
+FACET_EPOCH = -2
+"""``ticket_page_version`` row moved by a write that may change the queue's facet counts (a ticket's
+:data:`~tickets.facets.FACET_COLUMNS` changed; a ticket added or removed): tickets/queries.py keeps the
+counts under it, not under the tickets version, which every sighting moves."""
+UNKNOWN = frozenset({PAGE_EPOCH, TEXT_EPOCH, FACET_EPOCH})
+"""What a write to tickets whose rows are not known may have changed: every page, search and count."""
 _BLIND = (
     "alembic_version anomaly_series_state api_token audit_chain_head auth_session check_entity_state "
     "check_result check_run check_watermark daily_report dualrun_entity_result dualrun_run "
@@ -119,8 +123,8 @@ def bump_version(target: Session | Connection, *, tickets: Iterable[int] | None 
     """Move the tickets version for a write the session hook cannot see (``text()`` SQL, a bare connection).
 
     ``tickets``: the ids of the existing tickets the write changed (not created, not moved to another queue,
-    none of their :data:`TEXT_COLUMNS` changed), so that only their pages move; None (unknown) moves every
-    ticket page and the text searches.
+    none of their :data:`TEXT_COLUMNS` or facet columns changed), so that only their pages move; None
+    (unknown) moves every ticket page, the text searches and the facet counts.
 
     On a session: marks it; the bump is made just before it commits (last, after its final flush), once
     however often this is called. On a connection: bumps now, in its transaction: call it last."""
@@ -187,6 +191,8 @@ def _pages_of(obj: object, *, new: bool, deleted: bool) -> Iterable[int]:
             found.add(PAGE_EPOCH)
         if any(state.attrs[column].history.has_changes() for column in TEXT_COLUMNS):
             found.add(TEXT_EPOCH)
+        if any(state.attrs[column].history.has_changes() for column in FACET_COLUMNS):
+            found.add(FACET_EPOCH)
         return found
     columns = _ticket_columns(obj)
     if columns is None:
@@ -380,12 +386,20 @@ while the epoch row exists (its first write makes it) may a page be cached."""
 def text_version(session: Session) -> int | None:
     """The version of what text searches match (:data:`TEXT_EPOCH`), to be read before searching; 0 until
     the first such change; None on a store without page versions."""
+    return _epoch(session, TEXT_EPOCH)
+
+
+def facet_version(session: Session) -> int | None:
+    """The version of the facet counts (:data:`FACET_EPOCH`), to be read before counting; as
+    :func:`text_version`."""
+    return _epoch(session, FACET_EPOCH)
+
+
+def _epoch(session: Session, row: int) -> int | None:
     conn = session.connection()
     if not _table_exists(conn, "ticket_page_version"):
         return None
-    found = conn.exec_driver_sql(
-        f"SELECT version FROM ticket_page_version WHERE ticket_id = {TEXT_EPOCH}"
-    ).scalar()
+    found = conn.exec_driver_sql(f"SELECT version FROM ticket_page_version WHERE ticket_id = {row}").scalar()
     return 0 if found is None else int(found)
 
 

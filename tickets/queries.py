@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, case, false, func, select, text
 from sqlalchemy.orm import Session, defer
 
 from core.vocabulary import CLOSED_STATUSES, OPEN_STATUSES
+from tickets.cache import facet_version, store_version, text_version
 from tickets.errors import TicketNotFound
 from tickets.facets import TicketFacetCount
 from tickets.models import (
@@ -256,11 +257,18 @@ def list_tickets(
 def _facet_rows(
     session: Session, flt: TicketFilter, common: list[ColumnElement[bool]], version: int | None
 ) -> list[tuple[str, str, int]]:
-    """Tickets per (status, priority) under every filter but those two: one GROUP BY, or its result at
-    the same tickets ``version`` (never an older one)."""
+    """Tickets per (status, priority) under every filter but those two: one GROUP BY, or its result at the
+    same facet version (tickets/cache.py: moved by what can change a count, not by every sighting), text
+    version for a search, and tickets version for an assignee named (a user renamed). Only when
+    ``version`` (the tickets version the caller read first) is given; never an older count."""
+    if version is not None:
+        version = facet_version(session)
+    named = flt.assignee not in (None, "", UNASSIGNED)
     key = (
         str(session.get_bind().engine.url),
         version,
+        text_version(session) if flt.text and version is not None else None,
+        store_version(session) if named and version is not None else None,
         flt.queue,
         flt.category,
         flt.source,

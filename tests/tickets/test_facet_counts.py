@@ -1,4 +1,4 @@
-"""Facet counts kept by the store (triggers on ``ticket``, migration 0015): after every kind of write, the
+"""Facet counts kept by the store (triggers on ``ticket``, migration 0018): after every kind of write, the
 queue's counts from the kept rows equal a count of the tickets themselves, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from core.session import session_scope
 from core.vocabulary import OPEN_STATUSES
-from tests.tickets.factories import make_event, make_settings
+from tests.tickets.factories import TicketApp, make_event, make_settings, open_ticket
 from tickets import queries
+from tickets.cache import bump_version, facet_version, store_version
 from tickets.facets import TicketFacetCount, compact_facets
 from tickets.models import Ticket, User
 from tickets.queries import UNASSIGNED, TicketFilter
@@ -99,3 +101,36 @@ def test_the_queue_page_counts_from_the_kept_rows_and_text_search_counts_tickets
     assert page.total == sum(n for s, _, n in counted(session, TicketFilter()) if s in OPEN_STATUSES)
     assert queries._kept_facet_rows(session, TicketFilter(text="facet-page-1")) is None
     assert queries.list_tickets(session, TicketFilter(status="open", text="facet-page-1")).total == 1
+
+
+@pytest.mark.usefixtures("fresh_caches")
+def test_counts_are_kept_under_the_facet_version_which_sightings_do_not_move(ticket_app: TicketApp) -> None:
+    """A sighting (a new last-seen time) keeps the counts; a status change or a new ticket counts again."""
+    first = open_ticket(ticket_app, fingerprint="kept-1")
+    open_ticket(ticket_app, fingerprint="kept-2")
+
+    def page_counts() -> tuple[int, dict[str, int]]:
+        with ticket_app.factory() as session:
+            version = store_version(session)
+            page = queries.list_tickets(session, TicketFilter(status="open"), version=version)
+            return page.total, dict(page.facets.by_status)
+
+    def facet_now() -> int | None:
+        with ticket_app.factory() as session:
+            return facet_version(session)
+
+    assert page_counts() == (2, {"new": 2})
+    before = facet_now()
+    with ticket_app.engine.begin() as conn:  # a sighting, as the alert intake writes it
+        conn.execute(update(Ticket).where(Ticket.id == first).values(last_seen_at=func.now()))
+        bump_version(conn, tickets=[first])
+    assert facet_now() == before, "a sighting changes no count"
+    assert page_counts() == (2, {"new": 2})
+    with session_scope(ticket_app.factory) as session:
+        TicketService(session, ticket_app.settings).acknowledge(first, "agent")
+    assert page_counts() == (2, {"new": 1, "acknowledged": 1}), "a status change is counted at once"
+    open_ticket(ticket_app, fingerprint="kept-3")
+    assert page_counts() == (3, {"new": 2, "acknowledged": 1}), "a new ticket too"
+    with session_scope(ticket_app.factory) as session:  # a Core statement whose rows are not known
+        session.execute(update(Ticket).where(Ticket.id == first).values(status="in_progress"))
+    assert page_counts() == (3, {"new": 2, "in_progress": 1})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 from jinja2 import Template
@@ -40,6 +41,7 @@ SHOWN = (
 )
 """The ticket columns a row shows (``_queue_row.html``)."""
 
+_shown = attrgetter(*SHOWN)
 _rows: OrderedDict[Hashable, Markup] = OrderedDict()
 _lock = threading.Lock()
 
@@ -61,7 +63,7 @@ def render_rows(
     reader = (language, str(zone), site.currency, site.locale, can_act)
     out: list[str] = []
     for ticket in tickets:
-        shown = tuple(getattr(ticket, name) for name in SHOWN)
+        shown = _shown(ticket)
         title = check_title(ticket.check_id) if ticket.check_id else None
         assignee = assignees.get(ticket.id)
         key = (reader, shown, assignee, title)
