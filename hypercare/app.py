@@ -23,6 +23,7 @@ from core.session import make_engine, session_factory
 from hypercare import dualrun_api
 from hypercare.config import Settings, load_settings
 from hypercare.daily_report import report_forever
+from hypercare.housekeeper import Housekeeper
 from hypercare.logging import configure_logging
 from monitor.checks import CheckDefinitionError, configured_checks
 from monitor.dualrun.readiness import ReadinessCollector
@@ -43,7 +44,10 @@ log = logging.getLogger(__name__)
 
 
 async def deliver_forever(
-    factory: sessionmaker[Session], settings: Settings, wake: asyncio.Event | None = None
+    factory: sessionmaker[Session],
+    settings: Settings,
+    wake: asyncio.Event | None = None,
+    housekeeper: Housekeeper | None = None,
 ) -> None:
     """Deliver due notifications every ``dispatch_interval_s``, and at once when ``wake`` is set (a request
     of this process wrote a pending notification), until cancelled; the housekeeping (auto-close,
@@ -58,7 +62,10 @@ async def deliver_forever(
         try:
             if time.monotonic() >= next_housekeeping:  # on the tick, not on every wake-up (a paging write)
                 next_housekeeping = time.monotonic() + tick_s
-                await asyncio.to_thread(housekeeping, factory, settings)  # auto-close, escalation, digests
+                if housekeeper is None:  # auto-close, escalation, digests
+                    await asyncio.to_thread(housekeeping, factory, settings)
+                else:  # in a process of its own on a server store (hypercare/housekeeper.py)
+                    await housekeeper.run()
                 await asyncio.to_thread(expire_stale_alerts, factory, settings)  # alerts past endsAt
             if every_s and time.monotonic() >= next_checkpoint:
                 next_checkpoint = time.monotonic() + every_s
@@ -157,7 +164,10 @@ def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequ
             on_new_notifications(
                 a.state.hypercare.session_factory, lambda: loop.call_soon_threadsafe(wake.set)
             )
-            tasks = [asyncio.create_task(deliver_forever(factory, settings, wake), name="outbox")]
+            housekeeper = Housekeeper(factory, settings)
+            tasks = [
+                asyncio.create_task(deliver_forever(factory, settings, wake, housekeeper), name="outbox")
+            ]
             if settings.dashboard.daily_report.enabled:  # yesterday's report at send_at, site time
                 tasks.append(asyncio.create_task(report_forever(settings, engine), name="daily-report"))
             try:
@@ -167,6 +177,7 @@ def build_app(settings: Settings, engine: Engine | None = None, *, notices: Sequ
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                housekeeper.close()
 
     app.router.lifespan_context = lifespan
     return app
