@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.testclient import TestClient
 
 from core.session import make_engine, session_factory
 from hypercare.app import ports
 from hypercare.config import Settings
 from hypercare.serving import free_port
 from hypercare.store import upgrade
-from tests.tickets.factories import Clock, make_settings, seed_users
+from tests.tickets.factories import Clock, TicketApp, make_settings, seed_users
 from tests.tickets.receiver import Receiver
 from tickets.app import create_app
 from tickets.service import TicketService
@@ -42,6 +44,18 @@ def service(session: Session, clock: Clock) -> TicketService:
 @pytest.fixture
 def factory(store_engine: Engine) -> sessionmaker[Session]:
     return session_factory(store_engine)
+
+
+@pytest.fixture
+def other_app(ticket_app: TicketApp) -> Iterator[TestClient]:
+    """A second Hypercare on the same store (its own engine, pool and caches)."""
+    engine = make_engine(str(ticket_app.engine.url.render_as_string(hide_password=False)))
+    app = create_app(
+        ticket_app.settings, engine=engine, registry=CollectorRegistry(), ports=ports(ticket_app.settings)
+    )
+    with TestClient(app, base_url="http://testserver") as other:
+        yield other
+    engine.dispose()
 
 
 @pytest.fixture

@@ -7,22 +7,18 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, bindparam, event, insert, text, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from core.db import utcnow
-from core.session import make_engine, session_factory, session_scope
-from hypercare.app import ports
+from core.session import session_factory, session_scope
 from tests.queries import record_statements
 from tests.tickets.factories import TicketApp, make_event, make_settings, open_ticket
 from tests.tickets.web import csrf_of, login
-from tickets.app import create_app
 from tickets.cache import bump_version, store_version
 from tickets.models import ApiToken, Ticket
 from tickets.response_cache import VersionedCache
@@ -34,18 +30,6 @@ from tickets.ui.views import ClockFacts, LiveClocks, clock_html, sla_clock
 def version_of(engine: Engine) -> int | None:
     with session_factory(engine)() as session:
         return store_version(session)
-
-
-@pytest.fixture
-def other_app(ticket_app: TicketApp) -> Iterator[TestClient]:
-    """A second Hypercare on the same store (its own engine, pool and caches)."""
-    engine = make_engine(str(ticket_app.engine.url.render_as_string(hide_password=False)))
-    app = create_app(
-        ticket_app.settings, engine=engine, registry=CollectorRegistry(), ports=ports(ticket_app.settings)
-    )
-    with TestClient(app, base_url="http://testserver") as other:
-        yield other
-    engine.dispose()
 
 
 def test_every_committed_ticket_change_moves_the_version_and_nothing_else_does(

@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import text, update
 from starlette.testclient import TestClient
 
 from core.db import utcnow
-from core.session import make_engine, session_factory, session_scope
-from hypercare.app import ports
+from core.session import session_factory, session_scope
 from tests.tickets.factories import TicketApp, open_ticket
 from tests.tickets.web import csrf_of, login
 from tickets import conversation, silences
-from tickets.app import create_app
 from tickets.auth import get_user
 from tickets.cache import bump_version, page_version
 from tickets.lifecycle import Lifecycle
@@ -38,18 +34,6 @@ def versions(ticket_app: TicketApp, *ids: int) -> tuple[int | None, ...]:
 
 def moved(before: tuple[int | None, ...], after: tuple[int | None, ...]) -> tuple[bool, ...]:
     return tuple(a != b for a, b in zip(before, after, strict=True))
-
-
-@pytest.fixture
-def other_app(ticket_app: TicketApp) -> Iterator[TestClient]:
-    """A second Hypercare on the same store (its own engine, pool and caches)."""
-    engine = make_engine(str(ticket_app.engine.url.render_as_string(hide_password=False)))
-    app = create_app(
-        ticket_app.settings, engine=engine, registry=CollectorRegistry(), ports=ports(ticket_app.settings)
-    )
-    with TestClient(app, base_url="http://testserver") as other:
-        yield other
-    engine.dispose()
 
 
 def test_a_write_moves_the_pages_it_can_change_and_no_other(ticket_app: TicketApp) -> None:
