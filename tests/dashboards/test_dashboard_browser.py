@@ -140,7 +140,9 @@ def test_a_zh_tw_manager_reads_the_overview_in_traditional_chinese_and_shanghai_
         page.get_by_role("button", name="登录").click()
         page.get_by_text("Hypercare 總覽").wait_for()
         metric = page.locator('[data-testid="stMetric"]')
-        expect(metric.filter(has_text="上線第幾天")).to_contain_text("10", timeout=WAIT_MS)
+        # day 10 of go-live in UTC; from 16:00 UTC Shanghai is already in the next day
+        day = 10 + (shanghai.date() - known.now.date()).days
+        expect(metric.filter(has_text="上線第幾天")).to_contain_text(str(day), timeout=WAIT_MS)
         expect(metric.filter(has_text="未結案 P1")).to_contain_text("▲ 超出目標", timeout=WAIT_MS)
         expect(page.get_by_text("無未結案 P1，P2 很少")).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_text(f"資料截至 {shanghai:%Y-%m-%d %H:%M} CST (Asia/Shanghai)")).to_be_visible()

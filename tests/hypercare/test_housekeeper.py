@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import sys
+import types
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -54,7 +56,12 @@ def level_of(housekeeper: Housekeeper, ticket_id: int) -> int:
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-def test_on_a_server_store_a_pass_runs_in_a_process_of_its_own(store_url: str, tmp_path: Path) -> None:
+def test_on_a_server_store_a_pass_runs_in_a_process_of_its_own(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as under `hypercare serve`: no script as __main__ for the spawned process to run again (earlier
+    # tests in this process leave Streamlit's dashboards/app.py there)
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     housekeeper, ticket_id = waiting_ticket(store_url, tmp_path)
     assert housekeeper.separate
     try:

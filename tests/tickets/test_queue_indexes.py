@@ -45,10 +45,11 @@ def test_facet_counts_are_reused_at_the_same_version_only(session: Session) -> N
     _open(session, 3)
     first = queries.list_tickets(session, TicketFilter(status="open"), version=7)
     assert first.total == 3 and first.facets.by_priority == {"P1": 1, "P2": 1, "P3": 1}
-    _open(session, 1, start=3)
+    _open(session, 1, start=3)  # not committed yet: the facet version has not moved
     again = queries.list_tickets(session, TicketFilter(status="open"), version=7)
-    assert again.total == 3, "the counts filed under the version given"
+    assert again.total == 3, "the counts filed under the facet version"
     assert len(again.items) == 4, "the page itself is always read fresh"
+    session.commit()  # the commit moves the facet version (a new ticket)
     assert queries.list_tickets(session, TicketFilter(status="open"), version=8).total == 4
     assert queries.list_tickets(session, TicketFilter(status="open")).total == 4, "no version: counted"
 
