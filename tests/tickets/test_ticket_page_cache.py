@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text, update
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 
 from core.db import utcnow
 from core.session import session_factory, session_scope
-from tests.tickets.factories import TicketApp, open_ticket
+from tests.tickets.factories import TicketApp, make_event, open_ticket, ticket_app_on
 from tests.tickets.web import csrf_of, login
 from tickets import conversation, silences
 from tickets.auth import get_user
@@ -204,3 +205,20 @@ def test_a_reporter_never_gets_a_cached_ticket_page(client: TestClient, ticket_a
         login(reporter, "reporter")
         answer = reporter.get(f"/tickets/{ticket_id}", follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/report"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_an_unreadable_runbook_directory_shows_its_error_on_the_page_and_nothing_is_kept(
+    store_url: str, tmp_path: Path
+) -> None:
+    with ticket_app_on(store_url, tmp_path, runbooks_dir=tmp_path / "no-such-dir") as app:
+        with session_scope(app.factory) as session:
+            ticket = TicketService(session, app.settings).ingest(make_event(fingerprint="rb")).ticket
+            assert ticket is not None
+            ticket.runbook_id = "gl.unbalanced_entries"
+            ticket_id = ticket.id
+        with TestClient(app.app, base_url="http://testserver") as client:
+            login(client, "agent")
+            for _ in range(2):  # built, then built again: a page without its runbook is never kept
+                page = client.get(f"/tickets/{ticket_id}")
+                assert page.status_code == 200 and "runbook directory not found" in page.text

@@ -96,7 +96,7 @@ class TicketPage:
 
     def current(self, now: datetime, runbook: Runbook | None) -> bool:
         """Whether the page still reads as it did when it was built, but for what is filled in."""
-        return now < self.until and runbook is self.runbook
+        return now < self.until and runbook is self.runbook and runbook is not _UNREADABLE
 
     def fill(self, csrf: str, now: datetime) -> bytes:
         token = csrf.encode()
@@ -124,12 +124,27 @@ def cache_key(who: Who | User, language: str, zone: str, ticket_id: int) -> tupl
     return (ticket_id, user_id, who.username, who.role, who.display_name, language, zone)
 
 
+_UNREADABLE: Any = object()
+"""What :func:`shown_runbook` gives for a runbook directory it cannot read: no kept page is current with it
+(the page built then shows the runbook panel's own error)."""
+
+
 def shown_runbook(state: AppState, runbook_id: str | None) -> Runbook | None:
     """The runbook a page of a ticket linking ``runbook_id`` shows, as the library holds it now (re-read
     when a file of the runbook directory changed)."""
     if not runbook_id:
         return None
-    return load_runbooks(state.settings.runbooks_dir).get(runbook_id)
+    try:
+        return load_runbooks(state.settings.runbooks_dir).get(runbook_id)
+    except RunbookError:
+        return _UNREADABLE  # type: ignore[no-any-return]
+
+
+def _current(state: AppState, page: TicketPage, now: datetime) -> bool:
+    """Whether a kept page may be served at ``now`` (its runbook as the library holds it now)."""
+    if page.runbook is _UNREADABLE:
+        return False
+    return page.current(now, shown_runbook(state, page.runbook.id if page.runbook else None))
 
 
 async def answer(request: Request, state: AppState, who: Who, ticket_id: int) -> Response:
@@ -141,12 +156,8 @@ async def answer(request: Request, state: AppState, who: Who, ticket_id: int) ->
     zone = display_zone(who.timezone, state.settings.site.timezone).key
 
     def hit(page: TicketPage) -> Response | None:
-        try:
-            runbook = shown_runbook(state, page.runbook.id if page.runbook else None)
-        except RunbookError:
-            return None
         now = utcnow()
-        return _response(request, page, language, now) if page.current(now, runbook) else None
+        return _response(request, page, language, now) if _current(state, page, now) else None
 
     return await state.caches.answer(
         TICKET_CACHE,
@@ -178,8 +189,7 @@ def general_path(request: Request, state: AppState, ticket_id: int) -> Response:
         now = utcnow()
         if not flashes:
             found = cache.get(key, version)
-            runbook = shown_runbook(state, found.runbook.id if found and found.runbook else None)
-            if found is not None and found.current(now, runbook):
+            if found is not None and _current(state, found, now):
                 return _response(request, found, language, now)
         try:
             detail = service.get(ticket_id)
