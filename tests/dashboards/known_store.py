@@ -23,10 +23,12 @@ Tickets (created relative to now; default range = the last 14 UTC days):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -41,6 +43,15 @@ D = timedelta(days=1)
 
 def minute_now() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def assert_as_of_shanghai(text: str, prefix: str, since: datetime) -> None:
+    """The page's "data as of" caption names a Shanghai minute between ``since`` (the minute the store was
+    filled) and now: the page reads the wall clock, which may have passed a minute boundary since."""
+    found = re.search(re.escape(prefix) + r" (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) CST \(Asia/Shanghai\)", text)
+    assert found, f"no '{prefix} <time> CST (Asia/Shanghai)' in {text!r}"
+    shown = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert since.replace(second=0, microsecond=0) <= shown <= datetime.now(UTC), (shown, since)
 
 
 @dataclass

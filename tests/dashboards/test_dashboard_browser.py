@@ -7,6 +7,7 @@ else in the test's temporary directory."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from sqlalchemy import select
 
 from core.session import make_engine, session_factory, session_scope
 from hypercare.serving import free_port
-from tests.dashboards.known_store import PASSWORD, Known
+from tests.dashboards.known_store import PASSWORD, Known, assert_as_of_shanghai
 from tests.servers import CHROMIUM_ARGS
 from tickets.models import User
 
@@ -145,7 +146,9 @@ def test_a_zh_tw_manager_reads_the_overview_in_traditional_chinese_and_shanghai_
         expect(metric.filter(has_text="上線第幾天")).to_contain_text(str(day), timeout=WAIT_MS)
         expect(metric.filter(has_text="未結案 P1")).to_contain_text("▲ 超出目標", timeout=WAIT_MS)
         expect(page.get_by_text("無未結案 P1，P2 很少")).to_be_visible(timeout=WAIT_MS)
-        expect(page.get_by_text(f"資料截至 {shanghai:%Y-%m-%d %H:%M} CST (Asia/Shanghai)")).to_be_visible()
+        as_of = page.get_by_text(re.compile(r"資料截至 .* CST \(Asia/Shanghai\)"))
+        expect(as_of).to_be_visible()
+        assert_as_of_shanghai(as_of.inner_text(), "資料截至", since=known.now)
         page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
         page.wait_for_timeout(1500)  # vega renders its canvas after the run

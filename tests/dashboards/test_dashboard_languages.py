@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core.session import make_engine, session_factory, session_scope
 from dashboards.i18n import LANGUAGE_KEY
 from tests.dashboards.conftest import APP
-from tests.dashboards.known_store import PASSWORD, Known
+from tests.dashboards.known_store import PASSWORD, Known, assert_as_of_shanghai
 from tickets.models import User
 
 
@@ -91,7 +91,7 @@ def test_a_zh_cn_viewer_reads_the_overview_in_simplified_chinese_and_shanghai_ti
     assert "**双轨运行**" in text and "**重开率（14 天）** — 50.0 % (1/2)" in text
     # the page's "now" is the Shanghai wall clock, the zone named, in the caption and the sidebar
     shanghai = known.now.astimezone(ZoneInfo("Asia/Shanghai"))
-    assert f"数据截至 {shanghai:%Y-%m-%d %H:%M} CST (Asia/Shanghai)" in text
+    assert_as_of_shanghai(text, "数据截至", since=known.now)
     assert "时间为 CST (Asia/Shanghai)。" in text
     # the range picker counts Shanghai days: today there is its last day
     picker = at.date_input(key="range")
@@ -116,7 +116,6 @@ def test_a_zh_tw_viewer_reads_the_overview_in_traditional_chinese(
     text = _shown(at)
     assert ":red[▲ 紅燈]" in text and "積壓 **5**，每天增加" in text and "退出標準" in text
     assert "**無未結案 P1，P2 很少**" in text and "**雙軌運行**" in text
-    shanghai = known.now.astimezone(ZoneInfo("Asia/Shanghai"))
-    assert f"資料截至 {shanghai:%Y-%m-%d %H:%M} CST (Asia/Shanghai)" in text
+    assert_as_of_shanghai(text, "資料截至", since=known.now)
     # Traditional throughout: none of the Simplified forms of the page's words
     assert not set("关积压标线时间数据") & set(text), text
