@@ -165,7 +165,7 @@ def main() -> None:
     token = alert_storm.prepare_hypercare(url)
     t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     n, batch = args.webhooks, args.batch
-    warm = [json.dumps(alert_storm.webhook(n + k, batch, args.distinct, t0)) for k in range(max(4, n // 20))]
+    warm = [json.dumps(alert_storm.webhook(-1 - k, batch, args.distinct, t0)) for k in range(max(4, n // 20))]
     bodies = [json.dumps(alert_storm.webhook(k, batch, args.distinct, t0)) for k in range(n)]
     with tempfile.TemporaryDirectory() as data_dir:
         os.environ.update(

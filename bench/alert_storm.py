@@ -321,8 +321,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     webhooks = args.alerts // args.batch
     t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     payloads = [webhook(n, args.batch, args.distinct, t0) for n in range(webhooks)]
-    # warm-up webhooks are new episodes too (past the measured ones), so the measured run has no replays
-    warm = [webhook(webhooks + n, args.batch, args.distinct, t0) for n in range(max(1, webhooks // 20))]
+    # warm-up webhooks are new episodes too, started before the measured ones (as a storm's earlier
+    # notifications are): the measured run has no replays, and each of its sightings is its ticket's latest
+    warm = [webhook(-1 - n, args.batch, args.distinct, t0) for n in range(max(1, webhooks // 20))]
     sent = webhooks * args.batch
     results: dict[str, Any] = {
         "warm_up_alerts": len(warm) * args.batch,
