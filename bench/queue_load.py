@@ -74,12 +74,12 @@ PASSWORD = "bench-password-42"  # noqa: S105  (a throwaway benchmark user on a t
 
 def populate(url: str, count: int) -> int:
     """``count`` tickets through SQLAlchemy Core (model defaults apply); returns an open ticket's id."""
-    from sqlalchemy import insert, text
+    from sqlalchemy import insert, select, text
 
     from core.session import make_engine, session_factory, session_scope
     from hypercare.store import upgrade
     from tickets.auth import create_user
-    from tickets.models import Ticket
+    from tickets.models import Ticket, TicketSearchText
 
     engine = make_engine(url)
     upgrade(engine)
@@ -130,11 +130,17 @@ def populate(url: str, count: int) -> int:
                 "sla_state": rng.choice(("ok", "ok", "at_risk", "breached")) if is_open else "met",
             }
         )
+    texts = {row["fingerprint"]: row.pop("search_text") for row in rows}
     with engine.begin() as conn:
         for start in range(0, len(rows), 5000):
             conn.execute(insert(Ticket), rows[start : start + 5000])
+        found = conn.execute(select(Ticket.id, Ticket.fingerprint)).all()
+        searched = [{"ticket_id": ticket_id, "text": texts[fp]} for ticket_id, fp in found if fp in texts]
+        for start in range(0, len(searched), 5000):
+            conn.execute(insert(TicketSearchText), searched[start : start + 5000])
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE ticket"))
+        conn.execute(text("VACUUM ANALYZE ticket_search_text"))
         some_open = conn.scalar(text("SELECT min(id) FROM ticket WHERE status = 'new'"))
     engine.dispose()
     return int(some_open or 1)

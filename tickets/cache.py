@@ -60,7 +60,7 @@ from tickets.facets import COMPACT_EVERY, FACET_COLUMNS, compact_facets
 
 SHARDS = 16
 """Rows of the counter (migration 0009 creates them)."""
-TRACKED_TABLES = frozenset({"ticket", "occurrence", "ticket_audit", "app_user"})
+TRACKED_TABLES = frozenset({"ticket", "ticket_search_text", "occurrence", "ticket_audit", "app_user"})
 """Writes to these move the version: everything the queue page and the list API show."""
 _CHANGED = "hypercare_tickets_changed"
 """``Session.info`` key: this transaction wrote a tracked table (bump before commit)."""
@@ -78,7 +78,9 @@ TEXT_EPOCH = -1
 """``ticket_page_version`` row moved by a write that may change which tickets a text search matches (a
 ticket's title, check, fingerprint or search text changed; a ticket added or removed): the queue keeps
 the tickets a search matches under it (tickets/queries.py)."""
-TEXT_COLUMNS = ("title", "check_id", "fingerprint", "search_text")
+TEXT_COLUMNS = ("title", "check_id", "fingerprint")
+TEXT_TABLES = frozenset({"ticket", "ticket_search_text"})
+"""Tables whose rows text searches read (``ticket``: its :data:`TEXT_COLUMNS`; the search text, all of it)."""
 FACET_EPOCH = -2
 """``ticket_page_version`` row moved by a write that may change the queue's facet counts (a ticket's
 :data:`~tickets.facets.FACET_COLUMNS` changed; a ticket added or removed): tickets/queries.py keeps the
@@ -197,7 +199,7 @@ def _pages_of(obj: object, *, new: bool, deleted: bool) -> Iterable[int]:
     columns = _ticket_columns(obj)
     if columns is None:
         return ALL_PAGES
-    ids: set[int] = set()
+    ids: set[int] = {TEXT_EPOCH} if name == "ticket_search_text" else set()
     for key in columns:
         history = state.attrs[key].history
         for value in (*history.added, *history.unchanged, *history.deleted):
@@ -240,7 +242,7 @@ def _on_execute(state: ORMExecuteState) -> None:
         state.session.info[_CHANGED] = True
     if name not in PAGE_BLIND_TABLES and not state.session.info.get(_NAMED):
         # which rows it wrote is not known here: every page (and, on tickets, every search)
-        _mark_pages(state.session, UNKNOWN if name == "ticket" else ALL_PAGES)
+        _mark_pages(state.session, UNKNOWN if name in TEXT_TABLES else ALL_PAGES)
 
 
 def _before_commit(session: Session) -> None:

@@ -1,5 +1,6 @@
 """Tables of the ticket queue: intake events, tickets and occurrences, the audit trail, users and tokens,
 and the notification outbox."""
+# size: the queue's tables, one class each; the ticket's own are kept together
 
 from __future__ import annotations
 
@@ -90,10 +91,6 @@ class Ticket(Base):
     amount_at_risk: Mapped[Decimal | None] = mapped_column(Money)
     entity: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
-    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
-    """What the queue's text search finds besides the title, check and fingerprint: the description, entity
-    keys, labels, evidence and comments, in :func:`core.search.normalise`'s form (tickets/service.py keeps
-    it; capped at ``core.search.MAX_SEARCH_TEXT``). Loaded only when asked for."""
     occurrence_count: Mapped[int] = mapped_column(Integer, default=1)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -123,10 +120,48 @@ class Ticket(Base):
     occurrences: Mapped[list[Occurrence]] = relationship(
         back_populates="ticket", lazy="raise", order_by="Occurrence.id"
     )
+    search_row: Mapped[TicketSearchText | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select"
+    )
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def search_text(self) -> str | None:
+        """What the queue's text search finds besides the title, check and fingerprint (its own table,
+        :class:`TicketSearchText`); loaded when asked for."""
+        row = self.search_row
+        return row.text if row is not None else None
+
+    @search_text.setter
+    def search_text(self, value: str | None) -> None:
+        row = self.search_row
+        if value is None:
+            self.search_row = None
+        elif row is None:
+            self.search_row = TicketSearchText(text=value)
+        elif row.text != value:
+            row.text = value
+
+
+class TicketSearchText(Base):
+    """What the queue's text search finds of a ticket besides its title, check and fingerprint: the
+    description, entity keys, labels, evidence and comments, in :func:`core.search.normalise`'s form
+    (tickets/service.py keeps it; capped at ``core.search.MAX_SEARCH_TEXT``).
+
+    A table of its own (migration 0023; it was ``ticket.search_text``): its trigram index holds hundreds of
+    entries per ticket, which PostgreSQL wrote again on every update of the ticket row that was not HOT
+    (each sighting moves ``last_seen_at``, which the queue's indexes hold), whether the text changed or
+    not. Here it is written only when the text changes."""
+
+    __tablename__ = "ticket_search_text"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    text: Mapped[str] = mapped_column(Text)
 
 
 def sla_due_expr() -> ColumnElement[Any]:
@@ -170,8 +205,8 @@ for _column in (Ticket.title, Ticket.check_id, Ticket.fingerprint):
         postgresql_using="gin",
         info={"skip_compare": True},
     ).ddl_if(callable_=lambda *_args, **_kwargs: False)
-Index(  # already in its normal form (migration 0015): no lower()
-    "ix_ticket_search_text_trgm", Ticket.search_text, postgresql_using="gin", info={"skip_compare": True}
+Index(  # already in its normal form (core.search): no lower()
+    "ix_ticket_search_text_trgm", TicketSearchText.text, postgresql_using="gin", info={"skip_compare": True}
 ).ddl_if(callable_=lambda *_args, **_kwargs: False)
 
 

@@ -8,12 +8,12 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Integer, any_, bindparam, func, or_, select
+from sqlalchemy import ARRAY, ColumnElement, Integer, any_, bindparam, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from core.search import normalise
 from tickets.cache import text_version
-from tickets.models import Ticket
+from tickets.models import Ticket, TicketSearchText
 
 TEXT_MATCHES_MAX = 20_000
 """A search matching more tickets than this is not kept as ids (it is searched as before)."""
@@ -32,16 +32,28 @@ def text_clause(word: str) -> ColumnElement[bool]:
     """One search word: ``#123`` is a ticket id; anything else a substring of the title, check or
     fingerprint, or of the ticket's search text (description, entity keys, labels, evidence, comments in
     :func:`core.search.normalise`'s form: ``应收账款``, ``invoice_id=4711``, full-width ``ＡＲ`` as ``ar``).
-    Each branch has its pg_trgm index on PostgreSQL (PostgreSQL ORs their bitmaps)."""
+    Each branch has its pg_trgm index on PostgreSQL (PostgreSQL ORs the ticket's bitmaps); the search
+    text's table is a second branch of a UNION of ids, which the query joins to."""
     if word.startswith("#") and word[1:].isdigit():
         return Ticket.id == int(word[1:])
     pattern = _like(word.lower())
-    return or_(
-        func.lower(Ticket.title).like(pattern, escape="\\"),
-        func.lower(Ticket.check_id).like(pattern, escape="\\"),
-        func.lower(Ticket.fingerprint).like(pattern, escape="\\"),
-        Ticket.search_text.like(_like(normalise(word)), escape="\\"),
+    on_ticket = (
+        select(Ticket.id)
+        .correlate(None)
+        .where(
+            or_(
+                func.lower(Ticket.title).like(pattern, escape="\\"),
+                func.lower(Ticket.check_id).like(pattern, escape="\\"),
+                func.lower(Ticket.fingerprint).like(pattern, escape="\\"),
+            )
+        )
     )
+    in_text = (
+        select(TicketSearchText.ticket_id)
+        .correlate(None)
+        .where(TicketSearchText.text.like(_like(normalise(word)), escape="\\"))
+    )
+    return Ticket.id.in_(union(on_ticket, in_text))
 
 
 def one_of(ids: frozenset[int], dialect: str) -> ColumnElement[bool]:
