@@ -84,3 +84,23 @@ def test_the_open_queue_is_read_in_index_order(session: Session, sort: str, inde
         session.execute(text(f"SET LOCAL {setting} = off"))
     plan = "\n".join(row[0] for row in session.execute(text("EXPLAIN " + sql)))
     assert index in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("sort", ["priority", "sla_due"])
+def test_all_statuses_page_through_the_open_tickets_then_the_others(session: Session, sort: str) -> None:
+    """Sorted "open first", the page reads the open tickets and the others apart: every page, across the
+    boundary too, is the page one ORDER BY over all of them gives."""
+    _open(session, 9)
+    closed = session.scalars(select(Ticket).order_by(Ticket.id).limit(4)).all()
+    for n, ticket in enumerate(closed):
+        ticket.status = ("resolved", "closed")[n % 2]
+        ticket.open_fingerprint = None
+    session.flush()
+    dialect = session.get_bind().dialect.name
+    everything = session.scalars(select(Ticket.id).order_by(*queries._order(sort, None, dialect))).all()
+    assert len(everything) == 9
+    for limit in (1, 2, 4, 5, 9):
+        for offset in range(10):
+            page = queries.list_tickets(session, TicketFilter(), sort=sort, limit=limit, offset=offset)
+            assert [t.id for t in page.items] == everything[offset : offset + limit], (limit, offset)
+            assert page.total == 9
