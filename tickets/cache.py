@@ -199,7 +199,7 @@ def _pages_of(obj: object, *, new: bool, deleted: bool) -> Iterable[int]:
     columns = _ticket_columns(obj)
     if columns is None:
         return ALL_PAGES
-    ids: set[int] = {TEXT_EPOCH} if name == "ticket_search_text" else set()
+    ids: set[int] = {TEXT_EPOCH} if name in TEXT_TABLES else set()  # the search text's own table
     for key in columns:
         history = state.attrs[key].history
         for value in (*history.added, *history.unchanged, *history.deleted):
